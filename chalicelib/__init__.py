@@ -1,0 +1,1 @@
+"""Leadloop: a serverless lead-nurture orchestrator (see README.md)."""

@@ -1,0 +1,1 @@
+"""The pure domain: events, prospects, scoring, lifecycle, messaging. No AWS, no clock, no environment."""
