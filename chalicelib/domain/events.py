@@ -45,7 +45,7 @@ class Event:
 
     `message_id` is the idempotency key: the Segment messageId, or `<provider>:<provider event id>`.
     Identity fields are whatever the source knew; at least one of anonymous_id, user_id, email or
-    lead_id is set. Properties by kind:
+    lead_id or crm_id is set. Properties by kind:
       page/screen: url, path, title, name, category (and any page property)
       track: the event's properties
       email: send_id (Leadloop's own message id, when the provider echoed it), template, url (clicked),
@@ -63,6 +63,7 @@ class Event:
     email: str | None = None
     lead_id: str | None = None
     previous_id: str | None = None  # alias: the id being merged into user_id
+    crm_id: str | None = None  # "<crm>:<object>:<id>", e.g. "hubspot:contact:512"
     traits: Mapping[str, Any] = field(default=_EMPTY)
     properties: Mapping[str, Any] = field(default=_EMPTY)
 
@@ -79,7 +80,7 @@ def event_to_wire(event: Event) -> dict[str, Any]:
         "at": event.at.isoformat(),
         "source": event.source,
     }
-    for name in ("name", "anonymous_id", "user_id", "email", "lead_id", "previous_id"):
+    for name in ("name", "anonymous_id", "user_id", "email", "lead_id", "previous_id", "crm_id"):
         value = getattr(event, name)
         if value:
             wire[name] = value
@@ -102,6 +103,7 @@ def event_from_wire(wire: Mapping[str, Any]) -> Event:
         email=wire.get("email"),
         lead_id=wire.get("lead_id"),
         previous_id=wire.get("previous_id"),
+        crm_id=wire.get("crm_id"),
         traits=wire.get("traits") or _EMPTY,
         properties=wire.get("properties") or _EMPTY,
     )
