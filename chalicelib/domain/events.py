@@ -64,8 +64,8 @@ class Event:
     lead_id: str | None = None
     previous_id: str | None = None  # alias: the id being merged into user_id
     crm_id: str | None = None  # "<crm>:<object>:<id>", e.g. "hubspot:contact:512"
-    traits: Mapping[str, Any] = field(default=_EMPTY)
-    properties: Mapping[str, Any] = field(default=_EMPTY)
+    traits: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    properties: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:

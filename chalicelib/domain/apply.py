@@ -1,0 +1,439 @@
+"""Folding events into a prospect and deciding what follows: transitions, sales routing, SLA, effects.
+
+`apply_event` folds one event (idempotently: a seen event id changes nothing); `reassess` is run once after a
+batch of events to rescore, route a qualified lead or a hand-raise, and plan the next nurture touch.
+Both mutate the working profile they are given and return the effects the service must carry out; neither
+reads the clock or touches storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.events import EmailEventName, Event, EventKind
+from chalicelib.domain.lifecycle import NURTURED, RECYCLE_REASONS, State, Trigger, can, next_state
+from chalicelib.domain.messaging import plan_next_touch
+from chalicelib.domain.profiling import event_location, topics_of
+from chalicelib.domain.prospect import (
+    MAX_HISTORY,
+    MAX_KEY_MOMENTS,
+    MAX_MESSAGES,
+    MAX_PAGES,
+    MAX_SEEN_EVENTS,
+    KeyMoment,
+    PageVisit,
+    Prospect,
+    Recycle,
+    SentMessage,
+    SlaTimer,
+    Suppression,
+    Transition,
+    event_fingerprint,
+)
+from chalicelib.domain.rules import Rules
+from chalicelib.domain.scoring import Scores, add_to_bucket, day_of, prune_buckets, score
+
+
+class InvalidCommand(ValueError):
+    """A sales or CRM command whose arguments are wrong (unknown reason, negative amount...)."""
+
+
+# --- effects: what the service must do after the write succeeds ---
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySales:
+    why: str  # "hand-raise: Demo Requested" or the qualifying scores
+
+
+@dataclass(frozen=True, slots=True)
+class StartSla:
+    accept_seconds: int
+    escalate_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveSla:
+    task_token: str
+    outcome: str  # the trigger that resolved it
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A lifecycle transition happened (for the activity feed and the scoreboard)."""
+
+    transition: Transition
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailOutcome:
+    template: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class Noted:
+    """Something worth an activity entry that is not a transition (suppression, ignored CRM update...)."""
+
+    kind: str
+    actor: str
+    data: dict[str, Any]
+
+
+Effect = NotifySales | StartSla | ResolveSla | Changed | EmailOutcome | Noted
+
+TRAIT_ALIASES = {
+    "firstName": "first_name",
+    "firstname": "first_name",
+    "lastName": "last_name",
+    "lastname": "last_name",
+    "jobTitle": "title",
+    "job_title": "title",
+    "employees": "company_size",
+    "companySize": "company_size",
+    "company_size": "company_size",
+    "phone": "phone",
+}
+HARD_SUPPRESSIONS = {
+    EmailEventName.COMPLAINED.value: "complaint",
+    EmailEventName.UNSUBSCRIBED.value: "unsubscribed",
+}
+
+
+def _push(items: list[Any], item: Any, limit: int) -> None:
+    items.append(item)
+    if len(items) > limit:
+        del items[: len(items) - limit]
+
+
+def _moment(p: Prospect, at: datetime, kind: str, text: str) -> None:
+    _push(p.key_moments, KeyMoment(at=at, kind=kind, text=text), MAX_KEY_MOMENTS)
+
+
+def _merge_identity(p: Prospect, event: Event) -> None:
+    if event.anonymous_id and event.anonymous_id not in p.anonymous_ids:
+        p.anonymous_ids.append(event.anonymous_id)
+    if event.user_id and not p.user_id:
+        p.user_id = event.user_id
+    if event.email and not p.email:
+        p.email = event.email
+    if event.crm_id and event.crm_id not in p.crm_ids:
+        p.crm_ids.append(event.crm_id)
+
+
+def _merge_traits(p: Prospect, traits: dict[str, Any] | Any) -> None:
+    for key, value in dict(traits).items():
+        if value is None or key in ("email", "userId", "anonymousId"):
+            continue
+        name = TRAIT_ALIASES.get(key, key)
+        if name == "company" and isinstance(value, dict):
+            if value.get("employee_count") is not None:
+                p.traits["company_size"] = value["employee_count"]
+            if value.get("industry"):
+                p.traits["industry"] = value["industry"]
+            value = value.get("name")
+            if value is None:
+                continue
+        if name == "address" and isinstance(value, dict) and value.get("country"):
+            p.traits["country"] = value["country"]
+            continue
+        if isinstance(value, str | int | float | bool):
+            p.traits[name] = value
+
+
+def transition(
+    p: Prospect,
+    trigger: Trigger,
+    at: datetime,
+    actor: str,
+    *,
+    reason: str | None = None,
+    note: str | None = None,
+) -> list[Effect]:
+    """Move the lead; raises IllegalTransition when the state does not allow the trigger."""
+    target = next_state(p.state, trigger)
+    change = Transition(
+        at=at, from_state=p.state, to_state=target, trigger=trigger, actor=actor, reason=reason, note=note
+    )
+    _push(p.history, change, MAX_HISTORY)
+    p.state = target
+    effects: list[Effect] = [Changed(change)]
+    sla = p.sla
+    if change.from_state is State.SALES_READY and sla is not None and sla.status in ("waiting", "escalated"):
+        sla.resolved_at = at
+        sla.status = "missed" if trigger is Trigger.SLA_EXPIRED else ("met" if at <= sla.due_at else "late")
+        if sla.task_token and trigger is not Trigger.SLA_EXPIRED:
+            effects.append(ResolveSla(task_token=sla.task_token, outcome=trigger.value))
+    return effects
+
+
+def _route(p: Prospect, trigger: Trigger, at: datetime, why: str, rules: Rules) -> list[Effect]:
+    effects = transition(p, trigger, at, "leadloop", reason=why)
+    p.pending_hand_raise = None
+    p.next_touch_at = None
+    accept_seconds, escalate_seconds = rules.sla.accept_minutes * 60, rules.sla.escalate_minutes * 60
+    p.sla = SlaTimer(started_at=at, due_at=at + timedelta(seconds=accept_seconds))
+    _moment(p, at, "routed", f"routed to sales ({why})")
+    return [*effects, NotifySales(why=why), StartSla(accept_seconds, escalate_seconds)]
+
+
+def _engage(p: Prospect, event: Event, kind: str, rules: Rules, day: int) -> None:
+    location = event_location(event)
+    name = event.name.lower()
+    for rule in rules.engagement_by_kind.get(kind, ()):
+        if rule.name is not None and rule.name.lower() != name:
+            continue
+        if rule.path_pattern is not None and not rule.path_pattern.search(location):
+            continue
+        add_to_bucket(p.engagement, rule.id, day, rule.points)
+
+
+def _interest(p: Prospect, event: Event, rules: Rules, day: int) -> None:
+    for topic, weight in topics_of(event, rules):
+        add_to_bucket(p.interests, topic, day, weight)
+
+
+def _apply_email(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effect]:
+    props = event.properties
+    outcome = event.name
+    effects: list[Effect] = []
+    send_id = props.get("send_id")
+    sent = next((m for m in reversed(p.messages) if send_id and m.send_id == send_id), None)
+    if sent is not None:
+        sent.outcomes[outcome] = sent.outcomes.get(outcome, 0) + 1
+        effects.append(EmailOutcome(template=sent.template, outcome=outcome))
+    elif props.get("template"):
+        effects.append(EmailOutcome(template=str(props["template"]), outcome=outcome))
+    if outcome == EmailEventName.OPENED and props.get("machine_open"):
+        return effects  # machine opens (Apple MPP, scanners) say nothing about the person
+    if outcome in (EmailEventName.OPENED, EmailEventName.CLICKED):
+        _engage(p, event, "email", rules, day)
+    if outcome == EmailEventName.CLICKED:
+        _interest(p, event, rules, day)
+        _moment(p, event.at, "email_click", f"clicked {props.get('url', 'a link')}")
+    suppression = HARD_SUPPRESSIONS.get(outcome)
+    if outcome == EmailEventName.BOUNCED and props.get("bounce") == "hard":
+        suppression = "hard_bounce"
+    if suppression and p.suppression is None:
+        p.suppression = Suppression(reason=suppression, at=event.at)
+        p.next_touch_at = None
+        _moment(p, event.at, "suppressed", f"email suppressed: {suppression}")
+        effects.append(
+            Noted("suppressed", str(props.get("provider") or event.source), {"reason": suppression})
+        )
+    return effects
+
+
+def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effect]:
+    kind = event.kind
+    if kind in (EventKind.IDENTIFY, EventKind.GROUP):
+        _merge_traits(p, event.traits)
+        _engage(p, event, "identify", rules, day)
+    elif kind in (EventKind.PAGE, EventKind.SCREEN):
+        path = str(event.properties.get("path") or event.properties.get("url") or event.name or "")
+        title = str(event.properties.get("title") or event.name or "")
+        _push(p.pages, PageVisit(at=event.at, path=path, title=title), MAX_PAGES)
+        _engage(p, event, kind.value, rules, day)
+        _interest(p, event, rules, day)
+    elif kind is EventKind.TRACK:
+        if event.traits:
+            _merge_traits(p, event.traits)
+        _engage(p, event, "track", rules, day)
+        _interest(p, event, rules, day)
+        if event.name.lower() in rules.hand_raise_names:
+            add_to_bucket(p.engagement, _hand_raise_rule(rules), day, _hand_raise_points(rules))
+            p.pending_hand_raise = event.name
+            _moment(p, event.at, "hand_raise", f"raised a hand: {event.name}")
+        elif _is_notable(event, rules):
+            _moment(p, event.at, "event", event.name)
+    return []
+
+
+def _hand_raise_rule(rules: Rules) -> str:
+    return next((rule.id for rule in rules.engagement_by_kind.get("hand_raise", ())), "hand_raise")
+
+
+def _hand_raise_points(rules: Rules) -> float:
+    return next((rule.points for rule in rules.engagement_by_kind.get("hand_raise", ())), 0.0)
+
+
+def _is_notable(event: Event, rules: Rules) -> bool:
+    name = event.name.lower()
+    return any(rule.name and rule.name.lower() == name for rule in rules.engagement_by_kind.get("track", ()))
+
+
+def apply_event(p: Prospect, event: Event, rules: Rules) -> list[Effect] | None:
+    """Fold one event into the profile. Returns None for an event already applied (a duplicate)."""
+    fingerprint = event_fingerprint(event.message_id)
+    if fingerprint in p.seen:
+        return None
+    _push(p.seen, fingerprint, MAX_SEEN_EVENTS)
+    _merge_identity(p, event)
+    if p.last_activity_at is None or event.at > p.last_activity_at:
+        p.last_activity_at = event.at
+    day = day_of(event.at)
+    if event.kind is EventKind.EMAIL:
+        effects = _apply_email(p, event, rules, day)
+    elif event.kind in (EventKind.SALES, EventKind.CRM):
+        effects = apply_command(p, event, rules)
+    else:
+        effects = _apply_tracking(p, event, rules, day)
+    if p.state is State.ANONYMOUS and (p.email or p.user_id):
+        effects = transition(p, Trigger.IDENTIFIED, event.at, "leadloop") + effects
+    return effects
+
+
+# --- commands from sales, the CRM and the SLA workflow ---
+
+SLA_SIGNALS = ("sla_started", "sla_escalated")
+
+
+def apply_command(p: Prospect, event: Event, rules: Rules) -> list[Effect]:
+    """A sales action, CRM stage change or SLA signal. Raises IllegalTransition / InvalidCommand."""
+    props = event.properties
+    actor = str(props.get("actor") or event.source)
+    if event.name in SLA_SIGNALS:
+        return _sla_signal(p, event)
+    if event.name == Trigger.SLA_EXPIRED and p.state is not State.SALES_READY:
+        return [Noted("sla_expired_ignored", "sla", {"state": p.state.value})]  # worked in time after all
+    if not event.name:
+        return [Noted("crm_update", actor, {k: v for k, v in props.items() if k != "actor"})]
+    try:
+        trigger = Trigger(event.name)
+    except ValueError:
+        raise InvalidCommand(f"unknown action {event.name!r}") from None
+    reason = props.get("reason")
+    note = props.get("note")
+    if trigger is Trigger.RECYCLE:
+        return _recycle(p, event, actor, rules)
+    if trigger in (Trigger.DISQUALIFY, Trigger.LOST) and not reason:
+        raise InvalidCommand(f"{trigger.value} needs a reason")
+    amount = props.get("amount")
+    if amount is not None:
+        if not isinstance(amount, int | float) or isinstance(amount, bool) or amount < 0:
+            raise InvalidCommand("amount must be a non-negative number")
+    effects = transition(p, trigger, event.at, actor, reason=reason, note=note)
+    if trigger is Trigger.ACCEPT:
+        p.owner = str(props.get("owner") or p.owner or actor)
+    if amount is not None:
+        p.amount = float(amount)
+    if trigger is Trigger.SLA_EXPIRED:
+        _moment(p, event.at, "sla_missed", "not accepted within the SLA; back to nurture")
+    details = (
+        {"amount": p.amount} if trigger in (Trigger.WON, Trigger.OPPORTUNITY) and p.amount is not None else {}
+    )
+    if details:
+        effects[0] = (
+            Changed(effects[0].transition, details) if isinstance(effects[0], Changed) else effects[0]
+        )
+    return effects
+
+
+def _recycle(p: Prospect, event: Event, actor: str, rules: Rules) -> list[Effect]:
+    props = event.properties
+    reason = props.get("reason")
+    if reason not in RECYCLE_REASONS:
+        raise InvalidCommand(f"recycle reason must be one of {', '.join(RECYCLE_REASONS)}")
+    revisit_days = props.get("revisit_in_days")
+    if revisit_days is not None and (
+        not isinstance(revisit_days, int) or isinstance(revisit_days, bool) or not 0 <= revisit_days <= 730
+    ):
+        raise InvalidCommand("revisit_in_days must be a whole number of days from 0 to 730")
+    treatment = rules.recycle.get(reason)
+    hold_days = revisit_days if revisit_days is not None else (treatment.hold_days if treatment else 0)
+    effects = transition(p, Trigger.RECYCLE, event.at, actor, reason=reason, note=props.get("note"))
+    count = len(p.recycles) + 1
+    revisit_at = event.at + timedelta(days=hold_days) if hold_days else None
+    p.recycles.append(
+        Recycle(
+            reason=reason,
+            at=event.at,
+            actor=actor,
+            note=props.get("note"),
+            revisit_at=revisit_at,
+            count=count,
+        )
+    )
+    del p.recycles[:-10]
+    p.owner = None
+    _moment(p, event.at, "recycled", f"recycled by {actor}: {reason}")
+    return effects
+
+
+def _sla_signal(p: Prospect, event: Event) -> list[Effect]:
+    sla = p.sla
+    token = event.properties.get("task_token")
+    if sla is None or p.state is not State.SALES_READY:
+        # The lead was worked before the workflow reported in: release the workflow at once.
+        return [ResolveSla(task_token=str(token), outcome="already_worked")] if token else []
+    if event.name == "sla_started":
+        sla.task_token = str(token) if token else sla.task_token
+    else:
+        sla.status = "escalated"
+        sla.escalated_at = event.at
+        _moment(p, event.at, "sla_escalated", "SLA passed without acceptance; escalated to the team lead")
+        return [Noted("sla_escalated", "sla", {"owner": p.owner})]
+    return []
+
+
+# --- after a batch: rescore, route, plan ---
+
+
+def reassess(p: Prospect, rules: Rules, now: datetime) -> tuple[Scores, list[Effect]]:
+    """Rescore; route a pending hand-raise or a qualified lead; reopen a long-lost lead; plan next touch."""
+    effects: list[Effect] = []
+    if (
+        p.state is State.LOST
+        and p.history
+        and now - p.history[-1].at >= timedelta(days=rules.lost_reopen_days)
+    ):
+        effects += transition(p, Trigger.REOPEN, now, "leadloop", reason="lost_reopen_delay")
+    scores = score(p, rules, now)
+    if p.state in NURTURED:
+        if p.pending_hand_raise:
+            effects += _route(p, Trigger.HAND_RAISE, now, f"hand-raise: {p.pending_hand_raise}", rules)
+            scores = score(p, rules, now)
+        elif _qualifies(p, scores, rules, now):
+            why = (
+                f"qualified: fit {scores.fit:g} ≥ {rules.thresholds.fit:g}, "
+                f"engagement {scores.engagement:g} ≥ {rules.thresholds.engagement:g}"
+            )
+            effects += _route(p, Trigger.QUALIFIED, now, why, rules)
+    elif p.pending_hand_raise and not can(p.state, Trigger.HAND_RAISE) and p.state is not State.ANONYMOUS:
+        p.pending_hand_raise = (
+            None  # already with sales (or closed): the moment is recorded, nothing to route
+        )
+    p.rules_version = rules.version
+    p.next_touch_at = plan_next_touch(p, rules, now)
+    today = day_of(now)
+    prune_buckets(p.engagement, today)
+    prune_buckets(p.interests, today)
+    return scores, effects
+
+
+def _qualifies(p: Prospect, scores: Scores, rules: Rules, now: datetime) -> bool:
+    recycle = p.current_recycle
+    if recycle is not None and recycle.revisit_at is not None and now < recycle.revisit_at:
+        return False  # sales asked us to wait; only the buyer raising a hand overrides that
+    if recycle is not None and not _engaged_since(p, recycle.at):
+        return False  # the score that sent it to sales last time does not count twice
+    return scores.fit >= rules.thresholds.fit and scores.engagement >= rules.thresholds.engagement
+
+
+def _engaged_since(p: Prospect, moment: datetime) -> bool:
+    return (
+        p.last_activity_at is not None
+        and p.last_activity_at > moment
+        and any(page.at > moment for page in p.pages)
+    )
+
+
+def record_send(p: Prospect, send_id: str, template: str, version: int, at: datetime, why: str) -> None:
+    _push(
+        p.messages,
+        SentMessage(send_id=send_id, template=template, version=version, at=at, reason=why),
+        MAX_MESSAGES,
+    )

@@ -1,0 +1,334 @@
+"""The prospect profile: everything Leadloop has learnt about one lead, and its storage form.
+
+A profile accrues over time: identity, traits, engagement points and interests in day buckets (decayed at
+read time, so nothing sweeps the table), lifecycle state with its history, contactability, the messages
+sent, key moments for sales, and the recent event ids that make applying an event idempotent inside the
+same conditional write that stores its effect.
+
+The profile is a mutable dataclass on purpose: the worker folds a whole batch of events into one working
+copy and writes it once (one conditional write per prospect per batch keeps write units per event low).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.lifecycle import State, Trigger
+
+# Bounds that keep one profile item small (DynamoDB bills writes per KB).
+MAX_SEEN_EVENTS = 300
+MAX_HISTORY = 50
+MAX_MESSAGES = 30
+MAX_KEY_MOMENTS = 25
+MAX_PAGES = 25
+BUCKET_HORIZON_DAYS = 400
+
+DayBuckets = dict[int, float]  # proleptic ordinal of the UTC day -> points
+
+
+@dataclass(slots=True)
+class Transition:
+    at: datetime
+    from_state: State
+    to_state: State
+    trigger: Trigger
+    actor: str
+    reason: str | None = None
+    note: str | None = None
+
+
+@dataclass(slots=True)
+class SentMessage:
+    send_id: str
+    template: str
+    version: int
+    at: datetime
+    reason: str
+    outcomes: dict[str, int] = field(default_factory=dict)  # delivered/opened/clicked/bounced -> count
+
+
+@dataclass(slots=True)
+class KeyMoment:
+    at: datetime
+    kind: str
+    text: str
+
+
+@dataclass(slots=True)
+class PageVisit:
+    at: datetime
+    path: str
+    title: str
+
+
+@dataclass(slots=True)
+class Recycle:
+    reason: str
+    at: datetime
+    actor: str
+    note: str | None = None
+    revisit_at: datetime | None = None
+    count: int = 1
+
+
+@dataclass(slots=True)
+class Suppression:
+    reason: str  # hard_bounce | complaint | unsubscribed
+    at: datetime
+
+
+@dataclass(slots=True)
+class SlaTimer:
+    started_at: datetime
+    due_at: datetime
+    status: str = "waiting"  # waiting | escalated | met | missed | resolved
+    task_token: str | None = None
+    escalated_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Prospect:
+    lead_id: str
+    created_at: datetime
+    source: str = ""
+    anonymous_ids: list[str] = field(default_factory=list)
+    user_id: str | None = None
+    email: str | None = None
+    crm_ids: list[str] = field(default_factory=list)
+    traits: dict[str, Any] = field(default_factory=dict)
+    engagement: dict[str, DayBuckets] = field(default_factory=dict)
+    interests: dict[str, DayBuckets] = field(default_factory=dict)
+    state: State = State.ANONYMOUS
+    owner: str | None = None
+    history: list[Transition] = field(default_factory=list)
+    suppression: Suppression | None = None
+    messages: list[SentMessage] = field(default_factory=list)
+    key_moments: list[KeyMoment] = field(default_factory=list)
+    pages: list[PageVisit] = field(default_factory=list)
+    recycles: list[Recycle] = field(default_factory=list)
+    sla: SlaTimer | None = None
+    next_touch_at: datetime | None = None
+    seen: list[str] = field(default_factory=list)
+    last_activity_at: datetime | None = None
+    amount: float | None = None
+    rules_version: int = 0
+    pending_hand_raise: str | None = None  # a hand-raise not yet routed (e.g. raised while anonymous)
+
+    @property
+    def name(self) -> str:
+        first, last = self.traits.get("first_name"), self.traits.get("last_name")
+        full = " ".join(str(part) for part in (first, last) if part) or self.traits.get("name") or ""
+        return str(full)
+
+    @property
+    def company(self) -> str:
+        return str(self.traits.get("company") or "")
+
+    @property
+    def last_recycle(self) -> Recycle | None:
+        return self.recycles[-1] if self.recycles else None
+
+    @property
+    def current_recycle(self) -> Recycle | None:
+        """The recycle that put the lead back into nurture, while it is still there."""
+        if self.state is State.NURTURING and self.history and self.history[-1].trigger is Trigger.RECYCLE:
+            return self.last_recycle
+        return None
+
+    @property
+    def identities(self) -> list[str]:
+        keys = [f"anon:{anonymous_id}" for anonymous_id in self.anonymous_ids]
+        if self.user_id:
+            keys.append(f"user:{self.user_id}")
+        if self.email:
+            keys.append(f"email:{self.email}")
+        keys.extend(f"crm:{crm_id}" for crm_id in self.crm_ids)
+        return keys
+
+
+def event_fingerprint(message_id: str) -> str:
+    """A short, stable stand-in for an event id: 64 bits is plenty for a few hundred recent ids."""
+    return hashlib.blake2b(message_id.encode(), digest_size=8).hexdigest()
+
+
+# --- storage form -------------------------------------------------------------------------------------------
+# Compact keys keep the item small; the mapping is private to this module and reversible.
+
+
+def _t(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _buckets_out(groups: dict[str, DayBuckets]) -> dict[str, dict[str, float]]:
+    return {key: {str(day): round(points, 4) for day, points in days.items()} for key, days in groups.items()}
+
+
+def _buckets_in(groups: dict[str, dict[str, float]]) -> dict[str, DayBuckets]:
+    return {key: {int(day): points for day, points in days.items()} for key, days in groups.items()}
+
+
+def _drop_none(doc: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in doc.items() if value not in (None, [], {}, "")}
+
+
+def prospect_to_doc(p: Prospect) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "id": p.lead_id,
+            "created": _t(p.created_at),
+            "src": p.source,
+            "anon": p.anonymous_ids,
+            "uid": p.user_id,
+            "email": p.email,
+            "crm": p.crm_ids,
+            "traits": p.traits,
+            "eng": _buckets_out(p.engagement),
+            "int": _buckets_out(p.interests),
+            "state": p.state.value,
+            "owner": p.owner,
+            "hist": [
+                _drop_none(
+                    {
+                        "at": _t(t.at),
+                        "from": t.from_state.value,
+                        "to": t.to_state.value,
+                        "trigger": t.trigger.value,
+                        "actor": t.actor,
+                        "reason": t.reason,
+                        "note": t.note,
+                    }
+                )
+                for t in p.history
+            ],
+            "sup": {"reason": p.suppression.reason, "at": _t(p.suppression.at)} if p.suppression else None,
+            "msgs": [
+                {
+                    "id": m.send_id,
+                    "tpl": m.template,
+                    "v": m.version,
+                    "at": _t(m.at),
+                    "why": m.reason,
+                    "out": m.outcomes,
+                }
+                for m in p.messages
+            ],
+            "km": [{"at": _t(k.at), "kind": k.kind, "text": k.text} for k in p.key_moments],
+            "pages": [{"at": _t(v.at), "path": v.path, "title": v.title} for v in p.pages],
+            "recycles": [
+                _drop_none(
+                    {
+                        "reason": r.reason,
+                        "at": _t(r.at),
+                        "actor": r.actor,
+                        "note": r.note,
+                        "revisit": _t(r.revisit_at),
+                        "count": r.count,
+                    }
+                )
+                for r in p.recycles
+            ],
+            "sla": _drop_none(
+                {
+                    "start": _t(p.sla.started_at),
+                    "due": _t(p.sla.due_at),
+                    "status": p.sla.status,
+                    "token": p.sla.task_token,
+                    "esc": _t(p.sla.escalated_at),
+                    "done": _t(p.sla.resolved_at),
+                }
+            )
+            if p.sla
+            else None,
+            "next": _t(p.next_touch_at),
+            "seen": p.seen,
+            "last": _t(p.last_activity_at),
+            "amount": p.amount,
+            "rv": p.rules_version or None,
+            "hr": p.pending_hand_raise,
+        }
+    )
+
+
+def prospect_from_doc(doc: dict[str, Any]) -> Prospect:
+    sup, sla = doc.get("sup"), doc.get("sla")
+    return Prospect(
+        lead_id=doc["id"],
+        created_at=datetime.fromisoformat(doc["created"]),
+        source=doc.get("src", ""),
+        anonymous_ids=list(doc.get("anon", [])),
+        user_id=doc.get("uid"),
+        email=doc.get("email"),
+        crm_ids=list(doc.get("crm", [])),
+        traits=dict(doc.get("traits", {})),
+        engagement=_buckets_in(doc.get("eng", {})),
+        interests=_buckets_in(doc.get("int", {})),
+        state=State(doc.get("state", State.ANONYMOUS.value)),
+        owner=doc.get("owner"),
+        history=[
+            Transition(
+                at=datetime.fromisoformat(t["at"]),
+                from_state=State(t["from"]),
+                to_state=State(t["to"]),
+                trigger=Trigger(t["trigger"]),
+                actor=t["actor"],
+                reason=t.get("reason"),
+                note=t.get("note"),
+            )
+            for t in doc.get("hist", [])
+        ],
+        suppression=Suppression(reason=sup["reason"], at=datetime.fromisoformat(sup["at"])) if sup else None,
+        messages=[
+            SentMessage(
+                send_id=m["id"],
+                template=m["tpl"],
+                version=m.get("v", 0),
+                at=datetime.fromisoformat(m["at"]),
+                reason=m.get("why", ""),
+                outcomes=dict(m.get("out", {})),
+            )
+            for m in doc.get("msgs", [])
+        ],
+        key_moments=[
+            KeyMoment(at=datetime.fromisoformat(k["at"]), kind=k["kind"], text=k["text"])
+            for k in doc.get("km", [])
+        ],
+        pages=[
+            PageVisit(at=datetime.fromisoformat(v["at"]), path=v["path"], title=v.get("title", ""))
+            for v in doc.get("pages", [])
+        ],
+        recycles=[
+            Recycle(
+                reason=r["reason"],
+                at=datetime.fromisoformat(r["at"]),
+                actor=r.get("actor", ""),
+                note=r.get("note"),
+                revisit_at=_dt(r.get("revisit")),
+                count=r.get("count", 1),
+            )
+            for r in doc.get("recycles", [])
+        ],
+        sla=SlaTimer(
+            started_at=datetime.fromisoformat(sla["start"]),
+            due_at=datetime.fromisoformat(sla["due"]),
+            status=sla.get("status", "waiting"),
+            task_token=sla.get("token"),
+            escalated_at=_dt(sla.get("esc")),
+            resolved_at=_dt(sla.get("done")),
+        )
+        if sla
+        else None,
+        next_touch_at=_dt(doc.get("next")),
+        seen=list(doc.get("seen", [])),
+        last_activity_at=_dt(doc.get("last")),
+        amount=doc.get("amount"),
+        rules_version=doc.get("rv", 0),
+        pending_hand_raise=doc.get("hr"),
+    )

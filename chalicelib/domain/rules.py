@@ -1,0 +1,200 @@
+"""The rules document marketing and sales share: scoring, topics, personas, thresholds, cadence, SLA.
+
+Rules are data (YAML or JSON), validated on load; every problem is reported with the path of the field that
+caused it, so a marketer can fix a rule without reading code. `parse_rules` is the only way in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chalicelib.domain.lifecycle import RECYCLE_REASONS
+
+
+class RulesError(ValueError):
+    """The rules document is invalid. `problems` is a list of {"field": dotted.path, "message": ...}."""
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _compile(pattern: str | None) -> re.Pattern[str] | None:
+    return re.compile(pattern, re.IGNORECASE) if pattern else None
+
+
+def _check_pattern(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a valid regular expression: {error}") from None
+    return value
+
+
+class FitRule(_Strict):
+    """Points for who the prospect is: a trait matching a pattern, in a list, or within a range."""
+
+    id: str
+    trait: str
+    matches: str | None = None
+    one_of: tuple[str, ...] | None = None
+    between: tuple[float, float] | None = None
+    points: float
+
+    _check = field_validator("matches")(_check_pattern)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> FitRule:
+        if sum(x is not None for x in (self.matches, self.one_of, self.between)) != 1:
+            raise ValueError("give exactly one of matches, one_of, between")
+        return self
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str] | None:
+        return _compile(self.matches)
+
+    @cached_property
+    def choices(self) -> frozenset[str]:
+        return frozenset(choice.lower() for choice in self.one_of or ())
+
+
+class EngagementRule(_Strict):
+    """Points for what the prospect does; each occurrence adds `points`, decayed, capped at `cap`."""
+
+    id: str
+    kind: Literal["page", "screen", "track", "identify", "email", "hand_raise"]
+    name: str | None = None  # track event name or email event name (exact, case-insensitive)
+    path: str | None = None  # regular expression on the page path / clicked URL
+    points: float
+    cap: float | None = None
+
+    _check = field_validator("path")(_check_pattern)
+
+    @cached_property
+    def path_pattern(self) -> re.Pattern[str] | None:
+        return _compile(self.path)
+
+
+class TopicRule(_Strict):
+    topic: str
+    url: str | None = None  # regular expression on page path, page URL or clicked link
+    events: tuple[str, ...] = ()  # track event names that show this interest
+    weight: float = 1.0
+
+    _check = field_validator("url")(_check_pattern)
+
+    @cached_property
+    def url_pattern(self) -> re.Pattern[str] | None:
+        return _compile(self.url)
+
+
+class PersonaRule(_Strict):
+    persona: str
+    title: str
+
+    _check = field_validator("title")(_check_pattern)
+
+    @cached_property
+    def title_pattern(self) -> re.Pattern[str]:
+        return re.compile(self.title, re.IGNORECASE)
+
+
+class Thresholds(_Strict):
+    fit: float = Field(ge=0)
+    engagement: float = Field(ge=0)
+
+
+class StageRules(_Strict):
+    consideration_engagement: float = Field(ge=0)
+    decision_engagement: float = Field(ge=0)
+    decision_topics: tuple[str, ...] = ("pricing",)
+
+
+class Cadence(_Strict):
+    first_touch_minutes: int = Field(ge=0)
+    min_days_between: float = Field(gt=0)
+    max_per_30_days: int = Field(ge=1)
+
+
+class RecycleTreatment(_Strict):
+    hold_days: int = Field(default=0, ge=0)  # no nurture email until then (revisit_in_days overrides)
+    prefer_topics: tuple[str, ...] = ()
+    prefer_stage: str | None = None
+
+
+class Sla(_Strict):
+    accept_minutes: int = Field(gt=0)
+    escalate_minutes: int = Field(gt=0)
+
+
+class Rules(_Strict):
+    version: int = Field(ge=0, default=0)
+    thresholds: Thresholds
+    engagement_half_life_days: float = Field(gt=0)
+    interest_half_life_days: float = Field(gt=0)
+    hand_raise_events: tuple[str, ...] = Field(min_length=1)
+    fit: tuple[FitRule, ...]
+    engagement: tuple[EngagementRule, ...]
+    topics: tuple[TopicRule, ...]
+    personas: tuple[PersonaRule, ...]
+    default_persona: str
+    stages: StageRules
+    cadence: Cadence
+    recycle: dict[str, RecycleTreatment] = {}
+    sla: Sla
+    lost_reopen_days: int = Field(ge=0)
+
+    @field_validator("recycle")
+    @classmethod
+    def _known_reasons(cls, value: dict[str, RecycleTreatment]) -> dict[str, RecycleTreatment]:
+        unknown = sorted(set(value) - set(RECYCLE_REASONS))
+        if unknown:
+            raise ValueError(f"unknown recycle reason(s) {unknown}; known: {list(RECYCLE_REASONS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Rules:
+        ids = [rule.id for rule in self.fit] + [rule.id for rule in self.engagement]
+        duplicates = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
+        if duplicates:
+            raise ValueError(f"rule ids must be unique; repeated: {duplicates}")
+        return self
+
+    @cached_property
+    def hand_raise_names(self) -> frozenset[str]:
+        return frozenset(name.lower() for name in self.hand_raise_events)
+
+    @cached_property
+    def engagement_by_kind(self) -> dict[str, tuple[EngagementRule, ...]]:
+        grouped: dict[str, list[EngagementRule]] = {}
+        for rule in self.engagement:
+            grouped.setdefault(rule.kind, []).append(rule)
+        return {kind: tuple(rules) for kind, rules in grouped.items()}
+
+    @cached_property
+    def caps(self) -> dict[str, float | None]:
+        return {rule.id: rule.cap for rule in self.engagement}
+
+
+def parse_rules(data: Mapping[str, Any]) -> Rules:
+    """Validate a rules document; raise RulesError naming every bad field."""
+    if not isinstance(data, Mapping):
+        raise RulesError([{"field": "(document)", "message": "the rules document must be a mapping"}])
+    try:
+        return Rules.model_validate(dict(data))
+    except ValidationError as error:
+        problems = [
+            {"field": ".".join(str(part) for part in issue["loc"]) or "(document)", "message": issue["msg"]}
+            for issue in error.errors()
+        ]
+        raise RulesError(problems) from None

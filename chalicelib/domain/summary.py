@@ -1,0 +1,97 @@
+"""The sales summary: one readable answer to "why this lead, and what do they care about?"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.profiling import buying_stage, persona_of
+from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.rules import Rules
+from chalicelib.domain.scoring import Scores, score, top_interests
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def summarize(p: Prospect, rules: Rules, now: datetime, scores: Scores | None = None) -> dict[str, Any]:
+    scores = scores or score(p, rules, now)
+    recycle = p.last_recycle
+    sla = p.sla
+    return {
+        "id": p.lead_id,
+        "state": p.state.value,
+        "owner": p.owner,
+        "identity": {
+            "email": p.email,
+            "user_id": p.user_id,
+            "anonymous_ids": p.anonymous_ids,
+            "crm_ids": p.crm_ids,
+            "name": p.name,
+            "company": p.company,
+            "title": p.traits.get("title"),
+            "traits": p.traits,
+        },
+        "source": p.source,
+        "created_at": _iso(p.created_at),
+        "last_activity_at": _iso(p.last_activity_at),
+        "persona": persona_of(p, rules),
+        "stage": buying_stage(p, scores, rules, now),
+        "scores": scores.as_dict(),
+        "why_sales": next((t.reason for t in reversed(p.history) if t.to_state.value == "sales_ready"), None),
+        "interests": [{"topic": topic, "weight": weight} for topic, weight in top_interests(p, rules, now)],
+        "pages": [{"at": _iso(v.at), "path": v.path, "title": v.title} for v in reversed(p.pages)],
+        "key_moments": [{"at": _iso(k.at), "kind": k.kind, "text": k.text} for k in reversed(p.key_moments)],
+        "messages": [
+            {
+                "send_id": m.send_id,
+                "template": m.template,
+                "version": m.version,
+                "at": _iso(m.at),
+                "why": m.reason,
+                "outcomes": m.outcomes,
+            }
+            for m in reversed(p.messages)
+        ],
+        "contactable": p.suppression is None and bool(p.email),
+        "suppression": {"reason": p.suppression.reason, "at": _iso(p.suppression.at)}
+        if p.suppression
+        else None,
+        "recycle": {
+            "reason": recycle.reason,
+            "note": recycle.note,
+            "at": _iso(recycle.at),
+            "by": recycle.actor,
+            "revisit_at": _iso(recycle.revisit_at),
+            "times_recycled": len(p.recycles),
+            "history": [
+                {"reason": r.reason, "at": _iso(r.at), "by": r.actor, "note": r.note} for r in p.recycles
+            ],
+        }
+        if recycle
+        else None,
+        "next_touch_at": _iso(p.next_touch_at),
+        "history": [
+            {
+                "at": _iso(t.at),
+                "from": t.from_state.value,
+                "to": t.to_state.value,
+                "trigger": t.trigger.value,
+                "actor": t.actor,
+                "reason": t.reason,
+                "note": t.note,
+            }
+            for t in p.history
+        ],
+        "sla": {
+            "status": sla.status,
+            "started_at": _iso(sla.started_at),
+            "due_at": _iso(sla.due_at),
+            "escalated_at": _iso(sla.escalated_at),
+            "resolved_at": _iso(sla.resolved_at),
+        }
+        if sla
+        else None,
+        "amount": p.amount,
+    }
