@@ -1,0 +1,78 @@
+# Leadloop developer entry points. `make run` on a fresh machine installs what it needs and serves the
+# local stack on http://127.0.0.1:$(PORT); `make test` is what CI runs (.ci/run).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# Re-install only when a requirements file changes.
+VENV_STAMP := $(VENV)/.requirements-installed
+PORT ?= 8000
+STAGE ?= dev
+export PORT
+
+.PHONY: help venv dynamodb-local test lint run demo bench soak report package deploy clean
+
+help:
+	@echo "make run      local stack on http://127.0.0.1:$(PORT) (DynamoDB Local, moto, runner, chalice local)"
+	@echo "make demo     scripted journey of 3 prospects through the HTTP API (uses or starts a stack)"
+	@echo "make test     ruff, mypy, template/rule lint, infra validation, pytest (what CI runs)"
+	@echo "make lint     ruff and mypy only"
+	@echo "make bench    domain, storage and cost benchmarks"
+	@echo "make soak     long-running tests (pytest -m slow)"
+	@echo "make report   print the last benchmark results"
+	@echo "make package  chalice package for STAGE=$(STAGE);  make deploy STAGE=..."
+	@echo "make clean    remove caches, build output and local stack data (keeps .venv)"
+
+venv: $(VENV_STAMP)
+
+# chalice pins pip below 26.3.
+$(VENV_STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet 'pip<26.3'
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+dynamodb-local:
+	bash scripts/install_dynamodb_local.sh >/dev/null
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: venv dynamodb-local lint
+	if [ -f chalicelib/lint.py ] || [ -f chalicelib/lint/__main__.py ]; then $(PY) -m chalicelib.lint; fi
+	if [ -f scripts/validate_infra.sh ]; then bash scripts/validate_infra.sh; fi
+	$(VENV)/bin/pytest -m "not slow"
+
+run: venv dynamodb-local
+	$(PY) scripts/local_stack.py
+
+demo: venv dynamodb-local
+	$(PY) scripts/demo.py
+
+bench: venv dynamodb-local
+	if [ -f bench/__main__.py ]; then $(PY) -m bench; else echo "no benchmarks yet (bench/__main__.py)"; fi
+
+# Slow tests are few on purpose; "no tests collected" (pytest exit 5) is not a failure here, anything else is.
+soak: venv dynamodb-local
+	rc=0; $(VENV)/bin/pytest -m slow || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "no slow tests"; exit 0; fi; exit $$rc
+
+report: venv
+	if [ -f bench/report.py ]; then $(PY) -m bench.report; \
+	elif [ -f bench/results.json ]; then $(PY) -m json.tool bench/results.json; \
+	else echo "no benchmark results yet: run make bench"; fi
+
+package: venv
+	if [ -f scripts/package.sh ]; then bash scripts/package.sh $(STAGE); else echo "scripts/package.sh missing" >&2; exit 1; fi
+
+deploy: venv
+	if [ -f scripts/deploy.sh ]; then bash scripts/deploy.sh $(STAGE); else echo "scripts/deploy.sh missing" >&2; exit 1; fi
+
+clean:
+	rm -rf build dist .pytest_cache .ruff_cache .mypy_cache .local/data .local/logs outbox
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,270 @@
+"""Prospect profiles and the identities that point at them, on DynamoDB.
+
+`ProspectStore` keeps each profile as an opaque JSON document beside the columns the pool list and the
+scheduler need, with optimistic locking on a version number: a writer that read version n can only write
+n+1. `IdentityStore` maps every identity a source knows (email, anonymous id, user id, CRM id) to one
+lead id; a claim is a conditional put so two first sightings of one person cannot make two leads.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import Condition
+
+from chalicelib.adapters.dynamo_tables import (
+    ProspectModel,
+    Tables,
+    due_shard,
+    due_shards,
+    is_condition_failure,
+    models_for,
+    storage_errors,
+)
+from chalicelib.errors import ConcurrentUpdate, MalformedInput
+
+
+@dataclass(frozen=True)
+class ProspectRow:
+    """The columns of a prospect that lists filter and show; `updated_at` is an ISO-8601 string."""
+
+    lead_id: str
+    state: str
+    owner: str | None
+    score: float
+    email: str | None
+    name: str
+    company: str
+    updated_at: str
+
+
+LeadIds = list[str]  # named because ProspectStore.list shadows the builtin inside the class
+
+
+@dataclass(frozen=True)
+class StoredProspect:
+    lead_id: str
+    doc: dict[str, Any]
+    version: int
+
+
+@contextmanager
+def _conditional(conflict: str) -> Iterator[None]:
+    """A lost condition check becomes `ConcurrentUpdate(conflict)`; outages become `StorageUnavailable`."""
+    with storage_errors(conflict):
+        try:
+            yield
+        except PynamoDBException as exc:
+            if is_condition_failure(exc):
+                raise ConcurrentUpdate(conflict) from exc
+            raise
+
+
+class ProspectStore:
+    def __init__(self, tables: Tables) -> None:
+        self._model = models_for(tables).prospects
+
+    def get(self, lead_id: str) -> StoredProspect | None:
+        with storage_errors(f"read prospect {lead_id}"):
+            try:
+                item = self._model.get(lead_id, consistent_read=True)
+            except self._model.DoesNotExist:
+                return None
+        return _stored(item)
+
+    def get_many(self, lead_ids: Sequence[str]) -> dict[str, StoredProspect]:
+        """Profiles by lead id (one BatchGet per 100); unknown ids are simply absent from the answer."""
+        with storage_errors("read prospects"):
+            items = list(self._model.batch_get(set(lead_ids), consistent_read=True))
+        return {item.lead_id: _stored(item) for item in items}
+
+    def save(
+        self,
+        lead_id: str,
+        doc: dict[str, Any],
+        row: ProspectRow,
+        *,
+        next_touch_at: datetime | None,
+        expected_version: int | None,
+    ) -> int:
+        """Write the whole profile; `expected_version=None` means it must not exist yet. Returns the new
+        version, or raises `ConcurrentUpdate` when another writer got there first."""
+        if row.lead_id != lead_id:
+            raise ValueError(f"row is for {row.lead_id!r}, not {lead_id!r}")
+        item = self._model(
+            lead_id,
+            doc=json.dumps(doc, separators=(",", ":"), sort_keys=True),
+            state=row.state,
+            owner=row.owner,
+            score=row.score,
+            email=row.email,
+            name=row.name or None,
+            company=row.company or None,
+            updated_at=row.updated_at,
+        )
+        if expected_version is not None:
+            item.version = expected_version  # PynamoDB saves it as +1, on condition it is still this
+        if next_touch_at is not None:
+            # Rounded up so a touch is never found due before its time.
+            item.next_touch_at = math.ceil(next_touch_at.timestamp())
+            item.due_shard = due_shard(lead_id)
+        condition: Condition | None = None
+        if expected_version is None:
+            condition = self._model.lead_id.does_not_exist()
+        with _conditional(_moved(lead_id, expected_version)):
+            item.save(condition=condition)
+        return int(item.version)
+
+    def delete(self, lead_id: str, *, expected_version: int) -> None:
+        item = self._model(lead_id, version=expected_version)
+        with _conditional(_moved(lead_id, expected_version)):
+            item.delete()
+
+    def list(
+        self,
+        *,
+        state: str | None,
+        owner: str | None,
+        min_score: float | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[ProspectRow], str | None]:
+        """One page of the pool, best score first within a state. Without a state the index is scanned,
+        so pages then come in no particular order. The cursor is opaque; pass it back unchanged."""
+        if limit < 1:
+            raise MalformedInput(f"limit must be at least 1, got {limit}")
+        start = _decode_cursor(cursor, state) if cursor else None
+        index = self._model.by_state
+        condition: Condition | None = None
+        if owner is not None:
+            condition = self._model.owner == owner
+        with storage_errors("list prospects"):
+            if state is not None:
+                range_condition = self._model.score >= min_score if min_score is not None else None
+                results = index.query(
+                    state,
+                    range_condition,
+                    filter_condition=condition,
+                    scan_index_forward=False,
+                    limit=limit,
+                    last_evaluated_key=start,
+                )
+            else:
+                if min_score is not None:
+                    score_condition = self._model.score >= min_score
+                    condition = score_condition if condition is None else condition & score_condition
+                results = index.scan(filter_condition=condition, limit=limit, last_evaluated_key=start)
+            rows = [_row(item) for item in results]
+            last = results.last_evaluated_key
+        return rows, (_encode_cursor(last) if last and len(rows) == limit else None)
+
+    def due(self, now: datetime, limit: int) -> LeadIds:
+        """Lead ids whose next touch is at or before `now`, earliest first. Reads only the sparse due index
+        (one query per shard), so the work grows with the number due, not with the number of prospects."""
+        cutoff = math.floor(now.timestamp())
+        found: list[tuple[int, str]] = []
+        with storage_errors("find due prospects"):
+            for shard in due_shards():
+                query = self._model.due.query(shard, self._model.next_touch_at <= cutoff, limit=limit)
+                found.extend((int(item.next_touch_at), item.lead_id) for item in query)
+        return [lead_id for _, lead_id in sorted(found)[:limit]]
+
+
+class IdentityStore:
+    def __init__(self, tables: Tables) -> None:
+        self._model = models_for(tables).identities
+
+    def resolve(self, identities: Sequence[str]) -> dict[str, str]:
+        """identity -> lead id for the identities already known; unknown ones are absent."""
+        with storage_errors("resolve identities"):
+            items = list(self._model.batch_get(set(identities), consistent_read=True))
+        return {item.identity: item.lead_id for item in items}
+
+    def claim(self, identity: str, lead_id: str) -> str:
+        """Point `identity` at `lead_id` unless it already points somewhere; returns the lead that owns it
+        (`lead_id` when this call won)."""
+        with storage_errors(f"claim identity {identity}"):
+            try:
+                self._model(identity, lead_id=lead_id).save(condition=self._model.identity.does_not_exist())
+                return lead_id
+            except PynamoDBException as exc:
+                if not is_condition_failure(exc):
+                    raise
+            owner = self._model.get(identity, consistent_read=True)
+        return owner.lead_id
+
+    def point(self, identity: str, lead_id: str) -> None:
+        """Re-point unconditionally: a merge moves identities from the absorbed lead to the survivor."""
+        with storage_errors(f"point identity {identity}"):
+            self._model(identity, lead_id=lead_id).save()
+
+
+def _moved(lead_id: str, expected_version: int | None) -> str:
+    if expected_version is None:
+        return f"prospect {lead_id} already exists; reload it and apply the change again"
+    return (
+        f"prospect {lead_id} changed after version {expected_version}; reload it and apply your change again"
+    )
+
+
+def _stored(item: ProspectModel) -> StoredProspect:
+    return StoredProspect(lead_id=item.lead_id, doc=json.loads(item.doc), version=int(item.version))
+
+
+def _row(item: ProspectModel) -> ProspectRow:
+    return ProspectRow(
+        lead_id=item.lead_id,
+        state=item.state,
+        owner=item.owner,
+        score=float(item.score),
+        email=item.email,
+        name=item.name or "",
+        company=item.company or "",
+        updated_at=item.updated_at,
+    )
+
+
+# --- cursors ---------------------------------------------------------------------------------------------
+
+_CURSOR_TYPES = {"lead_id": "S", "state": "S", "score": "N"}
+
+
+def _encode_cursor(last_key: dict[str, dict[str, str]]) -> str:
+    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, state: str | None) -> dict[str, dict[str, str]]:
+    """The LastEvaluatedKey inside a cursor, checked to be exactly the shape this store hands out (and for
+    the same state) so an edited cursor is a 400, not a DynamoDB validation error."""
+    bad = MalformedInput("cursor is not one this list returned; start again without a cursor")
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise bad from None
+    if not isinstance(key, dict) or set(key) != set(_CURSOR_TYPES):
+        raise bad
+    for name, kind in _CURSOR_TYPES.items():
+        value = key[name]
+        if not isinstance(value, dict) or list(value) != [kind] or not isinstance(value[kind], str):
+            raise bad
+    if not key["lead_id"]["S"] or (state is not None and key["state"]["S"] != state):
+        raise bad
+    try:
+        score = Decimal(key["score"]["N"])
+    except InvalidOperation:
+        raise bad from None
+    if not score.is_finite():
+        raise bad
+    return key

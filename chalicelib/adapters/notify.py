@@ -1,0 +1,107 @@
+"""Sales notifications: the routed lead's summary, to the outbox folder and, when configured, to a
+Slack-compatible incoming webhook and to generic HTTPS webhooks signed with HMAC-SHA256.
+
+Each delivery is tried a few times with backoff; a delivery that still fails is reported back to the
+caller (which records it on the lead's activity), never swallowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+Post = Callable[[str, bytes, dict[str, str]], int]
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - configured https URLs only
+        return int(response.status)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    ok: bool
+    detail: str
+
+
+def slack_text(summary: dict[str, Any], why: str, lead_url: str) -> str:
+    identity = summary["identity"]
+    who = identity.get("name") or identity.get("email") or summary["id"]
+    company = f" at {identity['company']}" if identity.get("company") else ""
+    interests = ", ".join(item["topic"] for item in summary.get("interests", [])[:3]) or "none yet"
+    scores = summary["scores"]
+    top = "; ".join(f"{line['rule']} {line['points']:+g}" for line in scores["breakdown"][:5])
+    return (
+        f"*New sales-ready lead: {who}{company}*\nWhy now: {why}\n"
+        f"Score: fit {scores['fit']:g}, engagement {scores['engagement']:g} ({top})\n"
+        f"Interests: {interests}\n<{lead_url}|Open the summary>"
+    )
+
+
+class SalesNotifier:
+    def __init__(
+        self,
+        outbox: Path,
+        *,
+        slack_url: str | None = None,
+        webhook_urls: Sequence[str] = (),
+        webhook_secret: str = "",
+        post: Post = http_post,
+        attempts: int = 3,
+        backoff_seconds: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._outbox = outbox
+        self._slack_url = slack_url
+        self._webhook_urls = tuple(webhook_urls)
+        self._secret = webhook_secret
+        self._post = post
+        self._attempts = attempts
+        self._backoff = backoff_seconds
+        self._sleep = sleep
+
+    def notify(self, summary: dict[str, Any], why: str, lead_url: str, at: datetime) -> list[Delivery]:
+        payload = {"type": "lead.routed", "at": at.isoformat(), "why": why, "lead_url": lead_url, "lead": summary}
+        body = json.dumps(payload, default=str, indent=2).encode()
+        deliveries = [self._to_outbox(summary["id"], body, at)]
+        if self._slack_url:
+            text = slack_text(summary, why, lead_url)
+            deliveries.append(self._deliver("slack", self._slack_url, json.dumps({"text": text}).encode(), {}))
+        for url in self._webhook_urls:
+            timestamp = str(int(at.timestamp()))
+            mac = hmac.new(self._secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+            headers = {"X-Leadloop-Signature": f"t={timestamp},v1={mac}"}
+            deliveries.append(self._deliver("webhook", url, body, headers))
+        return deliveries
+
+    def _to_outbox(self, lead_id: str, body: bytes, at: datetime) -> Delivery:
+        folder = self._outbox / "notifications"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{at:%Y%m%dT%H%M%S%f}-{lead_id}.json"
+        path.write_bytes(body)
+        return Delivery("outbox", True, str(path))
+
+    def _deliver(self, channel: str, url: str, body: bytes, headers: dict[str, str]) -> Delivery:
+        headers = {"Content-Type": "application/json", **headers}
+        problem = ""
+        for attempt in range(self._attempts):
+            try:
+                status = self._post(url, body, headers)
+                if 200 <= status < 300:
+                    return Delivery(channel, True, f"HTTP {status}")
+                problem = f"HTTP {status}"
+            except OSError as error:  # URLError, timeouts, refused connections
+                problem = type(error).__name__
+            if attempt + 1 < self._attempts:
+                self._sleep(self._backoff * 2**attempt)
+        return Delivery(channel, False, f"failed after {self._attempts} attempts: {problem}")

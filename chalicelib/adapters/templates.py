@@ -1,0 +1,632 @@
+"""Nurture message templates: the file format, validation, and sandboxed rendering into an email.
+
+Format. A template is one UTF-8 text file, `templates/<name>.md.j2` (name: lowercase letters, digits,
+`-`, `_`). It starts with YAML front matter between two `---` lines, followed by a Jinja2 body holding
+exactly two blocks, `{% block html %}…{% endblock %}` and `{% block text %}…{% endblock %}`:
+
+    ---
+    subject: "{{ prospect.first_name | default('Hi') }}, what a week of reporting costs"
+    topics: [pricing, roi]          # required; what the message is about (matched to interests)
+    stages: [consideration]         # awareness | consideration | decision | reengagement; omit = any
+    personas: [executive]           # executive | practitioner | technical; omit = any
+    priority: 10                    # -100..100, higher wins a tie (default 0)
+    cooldown_days: 45               # never resent to the same prospect within this (default 30)
+    recycle_reasons: [no_budget]    # sales recycle reasons it answers (default none)
+    ---
+    {% block html %}<p>Hi {{ prospect.first_name | default("there") }},</p> …
+    <a href="{{ link('https://example.com/roi', topics=['roi']) }}">Work out your ROI</a> …
+    <a href="{{ unsubscribe_url }}">Unsubscribe</a>{% endblock %}
+    {% block text %}Hi {{ prospect.first_name | default("there") }}, … Unsubscribe: {{ unsubscribe_url }}
+    {% endblock %}
+
+The html block is HTML-escaped automatically (a prospect called `<b>` shows as `&lt;b&gt;`); the text
+block and the subject are not. Both blocks must contain `{{ unsubscribe_url }}`. Nothing may sit outside
+the two blocks.
+
+Context. These are the only names a template can use; anything else is reported by validation:
+- `prospect`: `first_name`, `last_name`, `name`, `email`, `company`, `title`, `persona`, `stage` (text)
+  and `top_interests` (a list of topics, strongest first, possibly empty). Only `email` and
+  `top_interests` are always there: use `| default("…")` or `{% if prospect.company is defined %}` for
+  the rest, since using a field the prospect does not have is an error, never a blank.
+- `sender`: `name`, `company`, `address` (the postal address every commercial email must carry).
+- `unsubscribe_url`: the prospect's one-click unsubscribe link.
+- `link(url, topics=[...])`: returns the tracked address for an http(s) `url`; a click on it tells
+  Leadloop the prospect is interested in those topics.
+
+Sandbox. Rendering uses one Jinja2 immutable sandbox with no loader (no include, import or extends), no
+globals beyond the context, a short list of text filters (default, escape, upper, lower, title,
+capitalize, trim, striptags, truncate, join, first, last, length, count, replace, urlencode, sort,
+unique), no macros, no `**`, no `%` formatting, and size limits on what a template can produce. Reaching
+for Python internals (`''.__class__`, `self._TemplateReference__context`, `cycler`, `lipsum`, `range`)
+fails with InvalidContent instead of executing.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2.filters import FILTERS, do_replace
+from jinja2.runtime import Context, LoopContext
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import missing, pass_eval_context
+
+from chalicelib.domain.catalogue import TemplateMeta, meta_from_front_matter
+from chalicelib.errors import InvalidContent, NotFound
+
+TEMPLATE_SUFFIX = ".md.j2"
+# Lambda gets the repo's templates/ through vendor/templates, which chalice unpacks beside chalicelib/.
+SHIPPED_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+CONTEXT_NAMES: frozenset[str] = frozenset({"prospect", "sender", "unsubscribe_url", "link"})
+PROSPECT_FIELDS: frozenset[str] = frozenset(
+    {"first_name", "last_name", "name", "email", "company", "title", "persona", "stage", "top_interests"}
+)
+SENDER_FIELDS: frozenset[str] = frozenset({"name", "company", "address"})
+BLOCKS: tuple[str, ...] = ("html", "text")
+
+MAX_SOURCE_CHARS = 100_000
+MAX_PART_CHARS = 200_000  # per rendered part; a real email is a few KB
+
+_FILTERS = (
+    "default", "d", "escape", "e", "upper", "lower", "title", "capitalize", "trim", "striptags",
+    "truncate", "join", "first", "last", "length", "count", "urlencode", "sort", "unique",
+)  # fmt: skip
+_STR_METHODS = frozenset({"upper", "lower", "title", "capitalize", "strip", "startswith", "endswith"})
+_LOOP_ATTRIBUTES = frozenset(name for name in dir(LoopContext) if not name.startswith("_"))
+_FILE_ONLY = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+_SUBJECT_KEY = re.compile(r"subject\s*:")
+_HTTP_URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
+
+
+class TemplateProblem(NamedTuple):
+    line: int  # 1-based line in the template file
+    message: str
+
+
+@dataclass(frozen=True)
+class ParsedTemplate:
+    """A template that passed validation. `source` is the whole file as the marketer wrote it."""
+
+    meta: TemplateMeta
+    source: str
+    body: str = field(init=False, repr=False, compare=False)  # the Jinja part, front matter blanked out
+    subject_line: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        split = _split(self.source)
+        object.__setattr__(self, "body", split.body)
+        object.__setattr__(self, "subject_line", split.subject_line)
+
+
+@dataclass(frozen=True, slots=True)
+class ProspectFields:
+    """What a template may know about a prospect; None (or empty) means unknown, i.e. undefined."""
+
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = None  # derived from first and last name when not given
+    company: str | None = None
+    title: str | None = None
+    persona: str | None = None
+    stage: str | None = None
+    top_interests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SenderFields:
+    name: str
+    company: str
+    address: str
+
+
+LinkBuilder = Callable[[str, tuple[str, ...]], str]
+
+
+def untracked_link(url: str, topics: tuple[str, ...]) -> str:
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class RenderContext:
+    prospect: ProspectFields
+    sender: SenderFields
+    unsubscribe_url: str
+    link_builder: LinkBuilder = untracked_link  # (url, topics) -> tracked redirect URL
+
+    def to_template_vars(self) -> dict[str, Any]:
+        """Plain dicts, strings and one wrapped function: Jinja never sees a live object."""
+        return {
+            "prospect": _prospect_vars(self.prospect),
+            "sender": _Fields("sender", {k: str(getattr(self.sender, k)) for k in sorted(SENDER_FIELDS)}),
+            "unsubscribe_url": str(self.unsubscribe_url),
+            "link": _link_function(self.link_builder),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+class TemplateRenderer:
+    """Validates, parses and renders templates with one sandboxed Jinja environment, built once."""
+
+    def __init__(self, *, cache_size: int = 256) -> None:
+        self._env = _build_environment()
+        # Compiling costs far more than rendering and the scheduler renders the same few templates all
+        # day, so compiled templates are kept, keyed by their exact source.
+        self._compiled = functools.lru_cache(maxsize=cache_size)(self._compile)
+
+    def validate(self, name: str, source: str) -> list[TemplateProblem]:
+        return self._check(name, source)[1]
+
+    def parse(self, name: str, source: str, *, version: int = 0) -> ParsedTemplate:
+        found, problems = self._check(name, source, version=version)
+        if problems or found is None:
+            listing = "; ".join(f"line {p.line}: {p.message}" for p in problems)
+            raise InvalidContent(
+                f"template {name!r} has {len(problems)} problem(s): {listing}",
+                details=[p._asdict() for p in problems],
+            )
+        return found
+
+    def render(self, parsed: ParsedTemplate, context: RenderContext) -> RenderedEmail:
+        values = context.to_template_vars()
+        name = parsed.meta.name
+        try:
+            subject = self._run(name, parsed.meta.subject, "subject", None, values)
+        except _RenderFailed as exc:
+            raise _RenderFailed(
+                name, parsed.subject_line + exc.line - 1, f"in the subject: {exc.reason}"
+            ) from exc
+        subject = " ".join(subject.split())  # a subject is one header line, whatever the data held
+        if not subject:
+            raise _RenderFailed(name, parsed.subject_line, "the subject rendered empty")
+        html = self._run(name, parsed.body, "html", "html", values)
+        text = self._run(name, parsed.body, "text", "text", values)
+        return RenderedEmail(subject=subject, html=html.strip() + "\n", text=text.strip() + "\n")
+
+    # -- checking -------------------------------------------------------------------------------------
+
+    def _check(
+        self, name: str, source: str, *, version: int = 0
+    ) -> tuple[ParsedTemplate | None, list[TemplateProblem]]:
+        if len(source) > MAX_SOURCE_CHARS:
+            return None, [TemplateProblem(1, f"the template is longer than {MAX_SOURCE_CHARS} characters")]
+        source = _normalise(source)
+        try:
+            split = _split(source)
+            template_meta = _read_front_matter(name, split, version)
+        except _Problem as exc:
+            return None, [exc.problem]
+        problems = self._check_jinja(split.body, kind="body", first_line=1)
+        problems += self._check_jinja(template_meta.subject, kind="subject", first_line=split.subject_line)
+        if problems:
+            return None, problems
+        parsed = ParsedTemplate(meta=template_meta, source=source)
+        problems = self._try_samples(parsed)
+        return (None if problems else parsed), problems
+
+    def _check_jinja(self, source: str, *, kind: str, first_line: int) -> list[TemplateProblem]:
+        try:
+            tree = self._env.parse(source)
+            self._env.compile(tree)  # unknown filters and tests are only caught when compiling
+        except TemplateSyntaxError as exc:
+            return [TemplateProblem(first_line + (exc.lineno or 1) - 1, f"syntax error: {exc.message}")]
+        problems = [
+            TemplateProblem(first_line + line - 1, message)
+            for line, message in [*_unsafe_nodes(tree), *_unknown_names(tree)]
+        ]
+        if kind == "body":
+            problems += _block_problems(tree)
+        return sorted(set(problems))
+
+    def _try_samples(self, parsed: ParsedTemplate) -> list[TemplateProblem]:
+        # Rendering for a fully known and a barely known prospect catches what reading cannot: a field used
+        # without a default, a bad link() call, a loop over text.
+        failures: dict[TemplateProblem, list[str]] = {}
+        for sample, label in (
+            (FULL_SAMPLE, "a prospect with every field"),
+            (MINIMAL_SAMPLE, "a prospect known only by email"),
+        ):
+            try:
+                self.render(parsed, sample)
+            except _RenderFailed as exc:
+                failures.setdefault(TemplateProblem(exc.line, exc.reason), []).append(label)
+        return [
+            TemplateProblem(problem.line, f"fails to render for {' and '.join(labels)}: {problem.message}")
+            for problem, labels in sorted(failures.items())
+        ]
+
+    # -- compiling and running --------------------------------------------------------------------------
+
+    def _compile(self, name: str, source: str, kind: str) -> Any:
+        # The file name decides autoescaping (see _build_environment) and lets errors point at lines.
+        filename = f"<template {name}.{kind}>"
+        try:
+            tree = self._env.parse(source, name=f"{name}.{kind}", filename=filename)
+            unsafe = list(_unsafe_nodes(tree))
+            if unsafe:
+                line, message = unsafe[0]
+                raise _RenderFailed(name, line, message)
+            code = self._env.compile(tree, name=f"{name}.{kind}", filename=filename)
+        except TemplateSyntaxError as exc:
+            raise _RenderFailed(name, exc.lineno or 1, f"syntax error: {exc.message}") from exc
+        return self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
+
+    def _run(self, name: str, source: str, kind: str, block: str | None, values: dict[str, Any]) -> str:
+        template = self._compiled(name, source, kind)
+        context: Context = template.new_context(values)
+        render = template.root_render_func if block is None else template.blocks.get(block)
+        if render is None:
+            raise _RenderFailed(name, 1, f"the template has no {{% block {block} %}}")
+        try:
+            return _bounded_join(render(context))
+        except _RenderFailed:
+            raise
+        except (TemplateError, InvalidContent, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+            raise _RenderFailed(name, _template_line(template, exc), _reason(exc)) from exc
+        except RecursionError as exc:
+            line = _template_line(template, exc)
+            raise _RenderFailed(name, line, "the template calls itself endlessly") from exc
+
+
+class _RenderFailed(InvalidContent):
+    def __init__(self, name: str, line: int, reason: str) -> None:
+        super().__init__(f"template {name!r}, line {line}: {reason}", details={"line": line})
+        self.line = line
+        self.reason = reason
+
+
+class _Problem(InvalidContent):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}", details={"line": line})
+        self.problem = TemplateProblem(line, message)
+
+
+# -- the sandbox ------------------------------------------------------------------------------------------
+
+
+class _Fields(dict[str, Any]):
+    """A plain dict that remembers which context name it is, so an undefined field is named exactly."""
+
+    __slots__ = ("_label",)
+
+    def __init__(self, label: str, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self._label = label
+
+
+class _Undefined(StrictUndefined):
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        owner = self._undefined_obj
+        if isinstance(owner, _Fields) and self._undefined_hint is None:
+            path = f"{owner._label}.{self._undefined_name}"
+            return f'{path} is not known here; write {{{{ {path} | default("…") }}}} or test `is defined`'
+        if self._undefined_hint is None and isinstance(self._undefined_name, str) and owner is missing:
+            return f"{self._undefined_name!r} is not part of the template context"
+        return super()._undefined_message
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        # Only the few string methods a template might want and the loop variable; every other attribute
+        # (dict methods, str.format, anything dunder) is refused, which closes the classic SSTI paths.
+        if not super().is_safe_attribute(obj, attr, value):
+            return False
+        if isinstance(obj, str):
+            return attr in _STR_METHODS
+        return isinstance(obj, LoopContext) and attr in _LOOP_ATTRIBUTES
+
+    def wrap_str_format(self, value: Any) -> None:
+        # Jinja would hand out a sandboxed str.format; padding specs like {0:>999999999} still exhaust
+        # memory, and templates join text with ~, so format stays out like every other method.
+        return None
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            raise SecurityError("the ** operator is not allowed in templates")
+        if operator == "%" and isinstance(left, str):
+            raise SecurityError("'%' formatting is not allowed in templates; join text with ~")
+        if operator == "*":
+            _refuse_big_repeat(left, right)
+        return super().call_binop(context, operator, left, right)
+
+
+def _refuse_big_repeat(left: Any, right: Any) -> None:
+    for sequence, times in ((left, right), (right, left)):
+        if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+            if len(sequence) * times > MAX_PART_CHARS:
+                raise SecurityError(f"repeating text {times} times would exceed {MAX_PART_CHARS} characters")
+
+
+@pass_eval_context
+def _bounded_replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: int | None = None) -> str:
+    text, old_text, new_text = str(s), str(old), str(new)
+    hits = text.count(old_text) if old_text else len(text) + 1
+    if len(text) + hits * len(new_text) > MAX_PART_CHARS:
+        raise SecurityError(f"replace() would produce more than {MAX_PART_CHARS} characters")
+    return do_replace(eval_ctx, s, old, new, count)
+
+
+def _build_environment() -> _Sandbox:
+    env = _Sandbox(
+        undefined=_Undefined,
+        autoescape=lambda template_name: bool(template_name and template_name.endswith(".html")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        loader=None,
+    )
+    env.globals.clear()  # range, lipsum, cycler, joiner, namespace, dict: none belong in an email
+    env.filters = {name: FILTERS[name] for name in _FILTERS}
+    env.filters["replace"] = _bounded_replace
+    return env
+
+
+def _bounded_join(chunks: Iterator[str]) -> str:
+    out: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_PART_CHARS:
+            raise SecurityError(f"the rendered message is longer than {MAX_PART_CHARS} characters")
+        out.append(chunk)
+    return "".join(out)
+
+
+def _template_line(template: Any, exc: BaseException) -> int:
+    line = 1
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == template.filename:
+            line = template.get_corresponding_lineno(lineno)
+    return line
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, InvalidContent):
+        return exc.message
+    if isinstance(exc, TemplateError):
+        return exc.message or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
+
+
+# -- the context ------------------------------------------------------------------------------------------
+
+
+def _prospect_vars(prospect: ProspectFields) -> _Fields:
+    values: dict[str, Any] = {}
+    for key in sorted(PROSPECT_FIELDS - {"top_interests"}):
+        value = getattr(prospect, key)
+        if value is not None and str(value).strip():
+            values[key] = str(value).strip()
+    if "name" not in values and (prospect.first_name or prospect.last_name):
+        values["name"] = " ".join(p.strip() for p in (prospect.first_name, prospect.last_name) if p)
+    values["top_interests"] = [str(topic) for topic in prospect.top_interests]
+    return _Fields("prospect", values)
+
+
+def _link_function(builder: LinkBuilder) -> Callable[..., str]:
+    def link(url: Any, topics: Any = ()) -> str:
+        if not isinstance(url, str) or not _HTTP_URL.fullmatch(url):
+            raise InvalidContent(f"link() needs an http(s) address, got {url!r}")
+        if isinstance(topics, str):
+            topics = [topics]
+        if not isinstance(topics, list | tuple) or not all(isinstance(t, str) for t in topics):
+            raise InvalidContent(
+                f"link() topics must be a list of words, e.g. topics=['pricing'], got {topics!r}"
+            )
+        return str(builder(url, tuple(topics)))
+
+    return link
+
+
+SAMPLE_SENDER = SenderFields(name="Maya Ortiz", company="Acme Analytics", address="1 Market St, Springfield")
+FULL_SAMPLE = RenderContext(
+    prospect=ProspectFields(
+        email="ada@example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        company="Analytical Engines Ltd",
+        title="Head of Data",
+        persona="practitioner",
+        stage="consideration",
+        top_interests=("reporting", "integrations"),
+    ),
+    sender=SAMPLE_SENDER,
+    unsubscribe_url="https://leadloop.example/unsubscribe/sample-token",
+)
+MINIMAL_SAMPLE = RenderContext(
+    prospect=ProspectFields(email="someone@example.com"),
+    sender=SAMPLE_SENDER,
+    unsubscribe_url="https://leadloop.example/unsubscribe/sample-token",
+)
+
+
+# -- the file format --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    front_matter: str
+    body: str  # front matter lines replaced by blank lines, so Jinja's line numbers are the file's
+    subject_line: int  # where the subject field sits, for errors in the subject's Jinja
+
+
+def _normalise(source: str) -> str:
+    return source.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _split(source: str) -> _Split:
+    lines = _normalise(source).split("\n")
+    if lines[0].strip() != "---":
+        raise _Problem(1, "a template starts with a '---' line, then YAML front matter, then another '---'")
+    for close in range(1, len(lines)):
+        if lines[close].strip() == "---":
+            break
+    else:
+        raise _Problem(1, "the front matter opened on line 1 is never closed by a '---' line")
+    front = "\n".join(lines[1:close])
+    body = "\n" * (close + 1) + "\n".join(lines[close + 1 :])
+    subject_line = next((i + 1 for i in range(1, close) if _SUBJECT_KEY.match(lines[i])), 2)
+    return _Split(front_matter=front, body=body, subject_line=subject_line)
+
+
+def _read_front_matter(name: str, split: _Split, version: int) -> TemplateMeta:
+    try:
+        data = yaml.safe_load(split.front_matter) if split.front_matter.strip() else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _Problem(mark.line + 2 if mark else 1, f"front matter is not valid YAML: {problem}") from exc
+    if not isinstance(data, dict):
+        raise _Problem(2, "front matter must be YAML fields (subject, topics, ...), one per line")
+    lines = _key_lines(split.front_matter)
+    try:
+        found = meta_from_front_matter(name, data, version=version)
+    except InvalidContent as exc:
+        where = exc.details.get("field") if isinstance(exc.details, dict) else None
+        raise _Problem(lines.get(str(where), 1), exc.message) from exc
+    return found
+
+
+def _key_lines(front_matter: str) -> dict[str, int]:
+    node = yaml.compose(front_matter, Loader=yaml.SafeLoader)
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(key.value): key.start_mark.line + 2 for key, _ in node.value}
+
+
+# -- reading the template ---------------------------------------------------------------------------------
+
+
+def _unsafe_nodes(tree: nodes.Template) -> Iterator[tuple[int, str]]:
+    for node in tree.find_all((*_FILE_ONLY, nodes.Macro, nodes.CallBlock, nodes.For, nodes.Pow)):
+        if isinstance(node, _FILE_ONLY):
+            yield node.lineno, "a template cannot include, import or extend other files"
+        elif isinstance(node, nodes.Macro | nodes.CallBlock):
+            yield node.lineno, "macros are not supported; repeat the markup or use a loop"
+        elif isinstance(node, nodes.Pow):
+            yield node.lineno, "the ** operator is not allowed in templates"
+        elif isinstance(node, nodes.For) and node.recursive:
+            yield node.lineno, "recursive loops are not supported"
+
+
+def _unknown_names(tree: nodes.Template) -> Iterator[tuple[int, str]]:
+    undeclared = meta.find_undeclared_variables(tree) | {"self"}
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name in undeclared and node.name not in CONTEXT_NAMES:
+            yield node.lineno, f"unknown variable {node.name!r}; a template can use {_known_names()}"
+    for owner, fields in (("prospect", PROSPECT_FIELDS), ("sender", SENDER_FIELDS)):
+        for lineno, attribute in _attributes_of(tree, owner):
+            if attribute not in fields:
+                yield lineno, f"{owner} has no field {attribute!r}; it has {', '.join(sorted(fields))}"
+
+
+def _attributes_of(tree: nodes.Template, owner: str) -> Iterator[tuple[int, str]]:
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = getattr(node, "node", None)
+        if not (isinstance(target, nodes.Name) and target.name == owner):
+            continue
+        if isinstance(node, nodes.Getattr):
+            yield node.lineno, node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            if isinstance(node.arg.value, str):
+                yield node.lineno, node.arg.value
+
+
+def _known_names() -> str:
+    return "prospect, sender, unsubscribe_url and link(url, topics=[...])"
+
+
+def _block_problems(tree: nodes.Template) -> list[TemplateProblem]:
+    problems: list[TemplateProblem] = []
+    blocks = {block.name: block for block in tree.find_all(nodes.Block)}
+    for block in blocks.values():
+        if block.name not in BLOCKS:
+            problems.append(TemplateProblem(block.lineno, f"unknown block {block.name!r}; use html and text"))
+    for wanted in BLOCKS:
+        found = blocks.get(wanted)
+        if found is None:
+            problems.append(
+                TemplateProblem(_last_line(tree), f"missing {{% block {wanted} %}}…{{% endblock %}}")
+            )
+        elif not _mentions(found, "unsubscribe_url"):
+            problems.append(
+                TemplateProblem(
+                    found.lineno, f"the {wanted} block needs an unsubscribe link: {{{{ unsubscribe_url }}}}"
+                )
+            )
+    problems.extend(_outside_blocks(tree))
+    return problems
+
+
+def _mentions(block: nodes.Block, variable: str) -> bool:
+    return any(node.name == variable and node.ctx == "load" for node in block.find_all(nodes.Name))
+
+
+def _outside_blocks(tree: nodes.Template) -> Iterator[TemplateProblem]:
+    for node in tree.body:
+        if isinstance(node, nodes.Block):
+            continue
+        if isinstance(node, nodes.Output) and all(
+            isinstance(item, nodes.TemplateData) and not item.data.strip() for item in node.nodes
+        ):
+            continue
+        yield TemplateProblem(
+            node.lineno, "content outside the html and text blocks is never sent; move it inside"
+        )
+
+
+def _last_line(tree: nodes.Template) -> int:
+    return max((node.lineno for node in tree.find_all(nodes.Node)), default=1)
+
+
+# -- module-level API -------------------------------------------------------------------------------------
+
+
+@functools.cache
+def default_renderer() -> TemplateRenderer:
+    return TemplateRenderer()
+
+
+def parse_template(name: str, source: str, *, version: int = 0) -> ParsedTemplate:
+    """A checked template, or InvalidContent listing every problem with its line (`details`)."""
+    return default_renderer().parse(name, source, version=version)
+
+
+def validate_template(name: str, source: str) -> list[TemplateProblem]:
+    """Every problem found, each with its line; [] when the template is fit to send."""
+    return default_renderer().validate(name, source)
+
+
+def render(parsed: ParsedTemplate, context: RenderContext) -> RenderedEmail:
+    """The email for one prospect; InvalidContent (with the line) if the template cannot render."""
+    return default_renderer().render(parsed, context)
+
+
+def load_shipped_templates(directory: Path | None = None) -> dict[str, ParsedTemplate]:
+    """Every `*.md.j2` under `directory` (default: the shipped templates/), by name, in name order."""
+    folder = directory or SHIPPED_TEMPLATES_DIR
+    if not folder.is_dir():
+        raise NotFound(f"no templates folder at {folder}; package the repo's templates/ as vendor/templates")
+    found: dict[str, ParsedTemplate] = {}
+    for path in sorted(folder.glob(f"*{TEMPLATE_SUFFIX}")):
+        name = path.name.removesuffix(TEMPLATE_SUFFIX)
+        found[name] = parse_template(name, path.read_text(encoding="utf-8"))
+    return found

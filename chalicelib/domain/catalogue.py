@@ -1,0 +1,165 @@
+"""The message catalogue's vocabulary: what a nurture template declares about itself.
+
+A template's front matter says which topics it covers, which buying stages and personas it suits, how
+eagerly it should be chosen (priority), how long before it may go to the same prospect again (cooldown)
+and which sales recycle reasons it answers. This module turns that front matter (already parsed into a
+mapping) into a checked `TemplateMeta`; the chooser reads only `TemplateMeta`, never the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.errors import InvalidContent
+
+
+class Stage(StrEnum):
+    AWARENESS = "awareness"
+    CONSIDERATION = "consideration"
+    DECISION = "decision"
+    REENGAGEMENT = "reengagement"
+
+
+# Personas are inferred from a prospect's title and traits; a template naming one outside this set could
+# never be chosen, so a typo is refused rather than silently never matching.
+PERSONAS: frozenset[str] = frozenset({"executive", "practitioner", "technical"})
+
+RECYCLE_REASONS: frozenset[str] = frozenset(
+    {
+        "not_ready",
+        "no_budget",
+        "no_authority",
+        "no_need",
+        "bad_timing",
+        "unresponsive",
+        "wrong_contact",
+        "other",
+    }
+)
+
+FRONT_MATTER_FIELDS: tuple[str, ...] = (
+    "subject",
+    "topics",
+    "stages",
+    "personas",
+    "priority",
+    "cooldown_days",
+    "recycle_reasons",
+)
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_TOPIC = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_MAX_SUBJECT_CHARS = 500
+_MAX_COOLDOWN_DAYS = 3650
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateMeta:
+    name: str
+    subject: str  # Jinja2 source, rendered like the body (without HTML escaping)
+    topics: tuple[str, ...]
+    stages: tuple[Stage, ...]  # empty = any stage
+    personas: tuple[str, ...]  # empty = any persona
+    priority: int = 0
+    cooldown_days: int = 30  # never resend the same template to a prospect within this
+    recycle_reasons: tuple[str, ...] = ()
+    version: int = 0
+
+
+def meta_from_front_matter(name: str, data: Mapping[str, Any], *, version: int = 0) -> TemplateMeta:
+    """Check a template's front matter and build its `TemplateMeta`.
+
+    Raises InvalidContent naming the template and the offending field; `details["field"]` carries the
+    field name so a caller that knows the file can point at the line.
+    """
+    if not _NAME.fullmatch(name):
+        raise _field_error(
+            name, "name", "must be 1-64 lowercase letters, digits, '-' or '_', got " + repr(name)
+        )
+    unknown = sorted(str(key) for key in data if key not in FRONT_MATTER_FIELDS)
+    if unknown:
+        raise _field_error(
+            name, unknown[0], f"is not a known field; the fields are {', '.join(FRONT_MATTER_FIELDS)}"
+        )
+    return TemplateMeta(
+        name=name,
+        subject=_subject(name, data.get("subject")),
+        topics=_slugs(name, "topics", data.get("topics"), required=True),
+        stages=_stages(name, data.get("stages")),
+        personas=_members(name, "personas", data.get("personas"), PERSONAS),
+        priority=_whole_number(name, "priority", data.get("priority", 0), low=-100, high=100),
+        cooldown_days=_whole_number(
+            name, "cooldown_days", data.get("cooldown_days", 30), low=0, high=_MAX_COOLDOWN_DAYS
+        ),
+        recycle_reasons=_members(name, "recycle_reasons", data.get("recycle_reasons"), RECYCLE_REASONS),
+        version=version,
+    )
+
+
+def _field_error(name: str, field: str, problem: str) -> InvalidContent:
+    return InvalidContent(
+        f"template {name!r}: front matter field {field!r} {problem}", details={"field": field}
+    )
+
+
+def _subject(name: str, value: Any) -> str:
+    if value is None:
+        raise _field_error(name, "subject", "is required (the email's subject line, Jinja2 allowed)")
+    if not isinstance(value, str) or not value.strip():
+        raise _field_error(name, "subject", f"must be non-empty text, got {value!r}")
+    if len(value) > _MAX_SUBJECT_CHARS:
+        raise _field_error(name, "subject", f"is longer than {_MAX_SUBJECT_CHARS} characters")
+    return value.strip()
+
+
+def _as_list(name: str, field: str, value: Any) -> list[Any]:
+    # A single value is accepted for a one-item list: `stages: decision` reads naturally in YAML.
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return value
+    raise _field_error(name, field, f"must be a list, got {value!r}")
+
+
+def _slugs(name: str, field: str, value: Any, *, required: bool = False) -> tuple[str, ...]:
+    items = _as_list(name, field, value)
+    if required and not items:
+        raise _field_error(name, field, "needs at least one entry (e.g. [pricing, roi])")
+    for item in items:
+        if not isinstance(item, str) or not _TOPIC.fullmatch(item):
+            raise _field_error(
+                name, field, f"entries must be lowercase words ('a-z', '0-9', '-', '_'), got {item!r}"
+            )
+    return _unique(items)
+
+
+def _members(name: str, field: str, value: Any, allowed: frozenset[str]) -> tuple[str, ...]:
+    items = _as_list(name, field, value)
+    for item in items:
+        if item not in allowed:
+            raise _field_error(
+                name, field, f"has unknown entry {item!r}; expected one of {', '.join(sorted(allowed))}"
+            )
+    return _unique(items)
+
+
+def _stages(name: str, value: Any) -> tuple[Stage, ...]:
+    allowed = frozenset(stage.value for stage in Stage)
+    return tuple(Stage(item) for item in _members(name, "stages", value, allowed))
+
+
+def _whole_number(name: str, field: str, value: Any, *, low: int, high: int) -> int:
+    # bool is an int in Python; `priority: yes` is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _field_error(name, field, f"must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _unique(items: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))

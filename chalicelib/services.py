@@ -1,0 +1,577 @@
+"""Use cases: load → decide (domain) → persist with a conditional write → carry out the effects.
+
+`LeadService` is the only writer of prospect profiles and lifecycle state. The queue worker calls
+`apply_events`; the sales API calls `command`, which runs the very same unit of work in-process so an illegal
+transition can be answered with 409 at once. `NurtureService` sends due touches and previews them through
+one code path, so a preview is exactly the email that would be sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.dynamo import (
+    ActivityEntry,
+    ActivityLog,
+    Counters,
+    IdentityStore,
+    ProspectRow,
+    ProspectStore,
+    StoredProspect,
+)
+from chalicelib.adapters.mail import Mailer, OutgoingEmail
+from chalicelib.adapters.notify import SalesNotifier
+from chalicelib.adapters.templates import (
+    ParsedTemplate,
+    ProspectFields,
+    RenderContext,
+    SenderFields,
+    TemplateRenderer,
+)
+from chalicelib.adapters.workflow import SlaWorkflow
+from chalicelib.domain.apply import (
+    Changed,
+    Effect,
+    EmailOutcome,
+    InvalidCommand,
+    NotifySales,
+    Noted,
+    ResolveSla,
+    StartSla,
+    apply_event,
+    reassess,
+    record_send,
+)
+from chalicelib.domain.events import Event, EventKind
+from chalicelib.domain.lifecycle import IllegalTransition, Trigger
+from chalicelib.domain.messaging import Choice, choose_next_message, plan_next_touch
+from chalicelib.domain.profiling import buying_stage, persona_of
+from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.domain.rules import Rules
+from chalicelib.domain.scoring import Scores, score, top_interests
+from chalicelib.domain.summary import summarize
+from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidContent, NotFound
+from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, sign
+
+log = logging.getLogger("leadloop")
+
+MAX_WRITE_ATTEMPTS = 6
+ACTIVITY_TTL_DAYS = 400
+
+
+def new_lead_id() -> str:
+    return "L" + secrets.token_hex(6)
+
+
+def identity_keys(event: Event) -> list[str]:
+    """The identities an event claims for its prospect (alias' previous id is looked up, never claimed)."""
+    keys = []
+    if event.email:
+        keys.append(f"email:{event.email}")
+    if event.user_id:
+        keys.append(f"user:{event.user_id}")
+    if event.anonymous_id:
+        keys.append(f"anon:{event.anonymous_id}")
+    if event.crm_id:
+        keys.append(f"crm:{event.crm_id}")
+    return keys
+
+
+def _alias_keys(event: Event) -> list[str]:
+    if event.kind is EventKind.ALIAS and event.previous_id:
+        return [f"anon:{event.previous_id}", f"user:{event.previous_id}"]
+    return []
+
+
+@dataclass
+class _Work:
+    """One prospect's unit of work within a batch."""
+
+    lead_id: str
+    events: list[Event]
+
+
+class LeadService:
+    def __init__(
+        self,
+        *,
+        prospects: ProspectStore,
+        identities: IdentityStore,
+        activity: ActivityLog,
+        counters: Counters,
+        rules: Callable[[], Rules],
+        notifier: SalesNotifier,
+        workflow: SlaWorkflow,
+        public_url: str,
+        clock: Callable[[], datetime],
+        new_id: Callable[[], str] = new_lead_id,
+    ) -> None:
+        self._prospects = prospects
+        self._identities = identities
+        self._activity = activity
+        self._counters = counters
+        self._rules = rules
+        self._notifier = notifier
+        self._workflow = workflow
+        self._public_url = public_url
+        self._clock = clock
+        self._new_id = new_id
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def find(self, ref: str) -> StoredProspect:
+        """A lead by id, email or userId; NotFound otherwise."""
+        ref = ref.strip()
+        stored = self._prospects.get(ref) if ref else None
+        if stored is not None:
+            return stored
+        candidates = [f"email:{ref.lower()}"] if "@" in ref else [f"user:{ref}", f"anon:{ref}"]
+        owners = self._identities.resolve(candidates)
+        for key in candidates:
+            if key in owners:
+                found = self._prospects.get(owners[key])
+                if found is not None:
+                    return found
+        raise NotFound(f"no lead with id, email or userId {ref!r}")
+
+    def summary(self, ref: str) -> dict[str, Any]:
+        stored = self.find(ref)
+        p = prospect_from_doc(stored.doc)
+        result = summarize(p, self._rules(), self._clock())
+        result["activity"] = [
+            {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, **e.data}
+            for e in self._activity.for_lead(p.lead_id, limit=50)
+        ]
+        return result
+
+    def prospect(self, ref: str) -> Prospect:
+        return prospect_from_doc(self.find(ref).doc)
+
+    # --- writing: the worker and the sales API share this path ---------------------------------------------
+
+    def apply_events(self, events: Sequence[Event]) -> int:
+        """Apply a batch; returns the number of prospects written. Raises on storage trouble (retry)."""
+        work = self._resolve(events)
+        for item in work:
+            self._apply(item.lead_id, item.events, strict=False)
+        return len(work)
+
+    def command(self, ref: str, action: str, args: dict[str, Any], actor: str) -> dict[str, Any]:
+        """A sales action on one lead, applied at once. Raises Conflict (409) on an illegal transition."""
+        stored = self.find(ref)
+        now = self._clock()
+        event = Event(
+            message_id=f"api:{secrets.token_hex(8)}",
+            kind=EventKind.SALES,
+            at=now,
+            source="sales-api",
+            name=action,
+            lead_id=stored.lead_id,
+            properties={**args, "actor": actor},
+        )
+        self._apply(stored.lead_id, [event], strict=True)
+        return self.summary(stored.lead_id)
+
+    def unsubscribe(self, lead_id: str) -> None:
+        """One-click unsubscribe: suppress at once (idempotent: the same link twice changes nothing)."""
+        stored = self.find(lead_id)
+        event = Event(message_id=f"unsubscribe:{stored.lead_id}", kind=EventKind.EMAIL, at=self._clock(),
+                      source="unsubscribe-link", name="unsubscribed", lead_id=stored.lead_id,
+                      properties={"provider": "leadloop"})
+        self._apply(stored.lead_id, [event], strict=False)
+
+    def record_click(self, link: dict[str, Any]) -> None:
+        """A click through Leadloop's redirect: interest in the link's topics, engagement points."""
+        lead_id = str(link.get("l", ""))
+        if not self._exists(lead_id):
+            return  # the lead was merged or removed; the redirect still works for the reader
+        event = Event(message_id=f"click:{secrets.token_hex(8)}", kind=EventKind.EMAIL, at=self._clock(),
+                      source="redirect", name="clicked", lead_id=lead_id,
+                      properties={"url": link.get("u"), "topics": list(link.get("t") or []),
+                                  "template": link.get("m"), "provider": "leadloop"})
+        self._apply(lead_id, [event], strict=False)
+
+    def _resolve(self, events: Sequence[Event]) -> list[_Work]:
+        """Map every event to a lead: known identities, else a new lead; merge leads an event joins."""
+        keys = {key for event in events for key in identity_keys(event) + _alias_keys(event)}
+        owners = self._identities.resolve(sorted(keys)) if keys else {}
+        merged_into: dict[str, str] = {}
+        order: list[str] = []
+        grouped: dict[str, list[Event]] = {}
+
+        def final(lead_id: str) -> str:
+            while lead_id in merged_into:
+                lead_id = merged_into[lead_id]
+            return lead_id
+
+        for event in events:
+            claimed = identity_keys(event)
+            known = [final(owners[key]) for key in claimed + _alias_keys(event) if key in owners]
+            if event.lead_id and self._exists(event.lead_id):
+                known.insert(0, event.lead_id)
+            lead_id = known[0] if known else self._new_id()
+            for other in dict.fromkeys(known[1:]):
+                if other != lead_id:
+                    self._merge(other, into=lead_id)
+                    merged_into[other] = lead_id
+            for key in claimed:
+                if owners.get(key) is None or final(owners[key]) != lead_id:
+                    owner = self._identities.claim(key, lead_id)
+                    if owner != lead_id and final(owner) != lead_id:
+                        # Claimed an instant earlier by another worker: join that lead instead.
+                        self._merge(lead_id, into=owner)
+                        merged_into[lead_id] = owner
+                        lead_id = owner
+                    owners[key] = lead_id
+            if lead_id not in grouped:
+                order.append(lead_id)
+                grouped[lead_id] = []
+            grouped[lead_id].append(event)
+        work: dict[str, _Work] = {}
+        for lead_id in order:
+            target = final(lead_id)
+            work.setdefault(target, _Work(target, [])).events.extend(grouped[lead_id])
+        return list(work.values())
+
+    def _exists(self, lead_id: str) -> bool:
+        return self._prospects.get(lead_id) is not None
+
+    def _merge(self, other_id: str, *, into: str) -> None:
+        """Fold one lead's stored profile into another (identify/alias joined them) and retire it."""
+        other = self._prospects.get(other_id)
+        if other is None:
+            return
+        source = prospect_from_doc(other.doc)
+        for key in source.identities:
+            self._identities.point(key, into)
+        merge_event = Event(
+            message_id=f"merge:{other_id}:{into}", kind=EventKind.IDENTIFY, at=self._clock(), source="merge"
+        )
+        self._apply(into, [merge_event], strict=False, absorb=source)
+        self._prospects.delete(other_id, expected_version=other.version)
+
+    def _apply(
+        self, lead_id: str, events: list[Event], *, strict: bool, absorb: Prospect | None = None
+    ) -> None:
+        rules = self._rules()
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            now = self._clock()
+            stored = self._prospects.get(lead_id)
+            if stored is None:
+                first = min(events, key=lambda e: e.at)
+                p = Prospect(lead_id=lead_id, created_at=min(first.at, now), source=first.source)
+            else:
+                p = prospect_from_doc(stored.doc)
+            if absorb is not None:
+                absorb_profile(p, absorb)
+            effects: list[Effect] = []
+            applied = 0
+            for event in sorted(events, key=lambda e: e.at):
+                try:
+                    outcome = apply_event(p, event, rules)
+                except (IllegalTransition, InvalidCommand) as error:
+                    if strict:
+                        raise _as_http_error(error) from None
+                    outcome = [Noted("ignored", str(event.properties.get("actor") or event.source),
+                                     {"event": event.name, "why": str(error)})]
+                if outcome is not None:
+                    applied += 1
+                    effects.extend(outcome)
+            if not applied and absorb is None:
+                return  # every event was a duplicate: nothing to write, nothing to do
+            scores, later = reassess(p, rules, now)
+            effects.extend(later)
+            try:
+                self._save(p, scores, stored.version if stored else None, now)
+            except ConcurrentUpdate:
+                continue  # another worker wrote this prospect: reload and fold again
+            self._perform(p, effects, scores, now)
+            return
+        raise ConcurrentUpdate(f"lead {lead_id} kept changing under us; the batch will be retried")
+
+    def _save(self, p: Prospect, scores: Scores, version: int | None, now: datetime) -> int:
+        row = ProspectRow(
+            lead_id=p.lead_id,
+            state=p.state.value,
+            owner=p.owner,
+            score=scores.total,
+            email=p.email,
+            name=p.name,
+            company=p.company,
+            updated_at=now.isoformat(),
+        )
+        return self._prospects.save(
+            p.lead_id, prospect_to_doc(p), row, next_touch_at=p.next_touch_at, expected_version=version
+        )
+
+    # --- effects -----------------------------------------------------------------------------------------
+
+    def lead_url(self, lead_id: str) -> str:
+        return f"{self._public_url}/leads/{lead_id}"
+
+    def _perform(self, p: Prospect, effects: Iterable[Effect], scores: Scores, now: datetime) -> None:
+        entries: list[ActivityEntry] = []
+        increments: dict[str, float] = {}
+        for effect in effects:
+            if isinstance(effect, Changed):
+                t = effect.transition
+                entries.append(self._entry(p, t.at, "transition", t.actor, {
+                    "from": t.from_state.value, "to": t.to_state.value, "trigger": t.trigger.value,
+                    "reason": t.reason, "note": t.note, **effect.details,
+                }))
+                for name, amount in scoreboard_increments(p, effect).items():
+                    increments[name] = increments.get(name, 0.0) + amount
+            elif isinstance(effect, NotifySales):
+                summary = summarize(p, self._rules(), now, scores)
+                deliveries = self._notifier.notify(summary, effect.why, self.lead_url(p.lead_id), now)
+                entries.append(self._entry(p, now, "notified", "leadloop", {
+                    "why": effect.why,
+                    "deliveries": [{"channel": d.channel, "ok": d.ok, "detail": d.detail} for d in deliveries],
+                }))
+            elif isinstance(effect, StartSla):
+                execution = self._workflow.start(
+                    p.lead_id, len(p.history), effect.accept_seconds, effect.escalate_seconds
+                )
+                if execution:
+                    entries.append(self._entry(p, now, "sla_started", "leadloop", {"execution": execution}))
+            elif isinstance(effect, ResolveSla):
+                self._workflow.resolve(effect.task_token, effect.outcome)
+            elif isinstance(effect, EmailOutcome):
+                key = f"template:{effect.template}:{effect.outcome}"
+                increments[key] = increments.get(key, 0.0) + 1
+            elif isinstance(effect, Noted):
+                entries.append(self._entry(p, now, effect.kind, effect.actor, effect.data))
+        if entries:
+            self._activity.append(p.lead_id, entries)
+        if increments:
+            self._counters.add(_periods(increments, now))
+
+    def _entry(self, p: Prospect, at: datetime, kind: str, actor: str, data: dict[str, Any]) -> ActivityEntry:
+        clean = {key: value for key, value in data.items() if value is not None}
+        return ActivityEntry(lead_id=p.lead_id, at=at, kind=kind, actor=actor, data=clean,
+                             ttl_days=ACTIVITY_TTL_DAYS)
+
+
+def _periods(increments: dict[str, float], now: datetime) -> dict[tuple[str, str], float]:
+    periods = ("all", f"{now:%Y-%m}", f"{now:%Y-%m-%d}")
+    return {(period, name): amount for name, amount in increments.items() for period in periods}
+
+
+def scoreboard_increments(p: Prospect, change: Changed) -> dict[str, float]:
+    """Counters one transition moves on the shared scoreboard."""
+    t = change.transition
+    source = p.source or "unknown"
+    counts: dict[str, float] = {f"entered:{t.to_state.value}": 1.0, f"source:{source}:entered:{t.to_state.value}": 1.0}
+    if t.trigger is Trigger.RECYCLE and t.reason:
+        counts[f"recycled:{t.reason}"] = 1.0
+        counts[f"source:{source}:recycled:{t.reason}"] = 1.0
+    if t.trigger is Trigger.SLA_EXPIRED:
+        counts["sla:missed"] = 1.0
+    if t.trigger is Trigger.ACCEPT and p.sla is not None:
+        minutes = (t.at - p.sla.started_at).total_seconds() / 60
+        counts["accept:count"] = 1.0
+        counts["accept:minutes_total"] = round(minutes, 3)
+        counts[f"accept:within_minutes_le:{_bucket(minutes)}"] = 1.0
+        if p.sla.status == "met":
+            counts["sla:met"] = 1.0
+    if t.trigger is Trigger.WON and p.amount is not None:
+        counts["revenue:won"] = p.amount
+        counts[f"source:{source}:revenue:won"] = p.amount
+    return counts
+
+
+ACCEPT_BUCKETS = (1, 5, 15, 30, 60, 120, 240, 480, 1440, 2880, 10080)
+
+
+def _bucket(minutes: float) -> int:
+    return next((edge for edge in ACCEPT_BUCKETS if minutes <= edge), 10**6)
+
+
+def absorb_profile(p: Prospect, other: Prospect) -> None:
+    """Fold a merged-away profile (an anonymous visitor who identified) into the surviving one."""
+    for anonymous_id in other.anonymous_ids:
+        if anonymous_id not in p.anonymous_ids:
+            p.anonymous_ids.append(anonymous_id)
+    p.user_id = p.user_id or other.user_id
+    p.email = p.email or other.email
+    p.crm_ids.extend(c for c in other.crm_ids if c not in p.crm_ids)
+    for key, value in other.traits.items():
+        p.traits.setdefault(key, value)
+    for groups_into, groups_from in ((p.engagement, other.engagement), (p.interests, other.interests)):
+        for key, days in groups_from.items():
+            target = groups_into.setdefault(key, {})
+            for day, points in days.items():
+                target[day] = target.get(day, 0.0) + points
+    p.pages = sorted(p.pages + other.pages, key=lambda v: v.at)[-25:]
+    p.key_moments = sorted(p.key_moments + other.key_moments, key=lambda k: k.at)[-25:]
+    p.seen = (other.seen + [s for s in p.seen if s not in other.seen])[-300:]
+    p.pending_hand_raise = p.pending_hand_raise or other.pending_hand_raise
+    if other.created_at < p.created_at:
+        p.created_at = other.created_at
+        p.source = other.source or p.source
+    if other.last_activity_at and (p.last_activity_at is None or other.last_activity_at > p.last_activity_at):
+        p.last_activity_at = other.last_activity_at
+
+
+def _as_http_error(error: Exception) -> Exception:
+    if isinstance(error, IllegalTransition):
+        return Conflict(str(error), details={
+            "state": error.state.value, "trigger": error.trigger.value, "allowed": [t.value for t in error.allowed],
+        })
+    return InvalidContent(str(error))
+
+
+# --- nurture ---------------------------------------------------------------------------------------------------
+
+
+class TemplateCatalogue:
+    """The templates in force: shipped defaults, overridden by saved versions (see the marketing API)."""
+
+    def __init__(self, load: Callable[[], dict[str, ParsedTemplate]]) -> None:
+        self._load = load
+
+    def all(self) -> dict[str, ParsedTemplate]:
+        return self._load()
+
+    def get(self, name: str) -> ParsedTemplate:
+        templates = self._load()
+        if name not in templates:
+            raise NotFound(f"no template named {name!r}; known: {', '.join(sorted(templates))}")
+        return templates[name]
+
+
+class NurtureService:
+    def __init__(
+        self,
+        *,
+        leads: LeadService,
+        prospects: ProspectStore,
+        activity: ActivityLog,
+        counters: Counters,
+        catalogue: TemplateCatalogue,
+        renderer: TemplateRenderer,
+        mailer: Mailer,
+        rules: Callable[[], Rules],
+        sender: SenderFields,
+        sender_address: str,
+        public_url: str,
+        signing_secret: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._leads = leads
+        self._prospects = prospects
+        self._activity = activity
+        self._counters = counters
+        self._catalogue = catalogue
+        self._renderer = renderer
+        self._mailer = mailer
+        self._rules = rules
+        self._sender = sender
+        self._from = sender_address
+        self._public_url = public_url
+        self._secret = signing_secret
+        self._clock = clock
+
+    def compose(self, p: Prospect, template: ParsedTemplate, rules: Rules, now: datetime) -> OutgoingEmail:
+        """The email `template` makes for `p`: used by both send and preview, so they cannot differ."""
+        if not p.email:
+            raise InvalidContent("this prospect has no email address")
+        scores = score(p, rules, now)
+        unsubscribe_url = f"{self._public_url}/unsubscribe/{sign(UNSUBSCRIBE, {'l': p.lead_id}, self._secret)}"
+        name = template.meta.name
+
+        def tracked(url: str, topics: tuple[str, ...]) -> str:
+            token = sign(REDIRECT, {"u": url, "t": list(topics), "l": p.lead_id, "m": name}, self._secret)
+            return f"{self._public_url}/r/{token}"
+
+        fields = ProspectFields(
+            email=p.email,
+            first_name=_text(p.traits.get("first_name")),
+            last_name=_text(p.traits.get("last_name")),
+            company=p.company or None,
+            title=_text(p.traits.get("title")),
+            persona=persona_of(p, rules),
+            stage=buying_stage(p, scores, rules, now),
+            top_interests=tuple(topic for topic, _ in top_interests(p, rules, now, limit=3)),
+        )
+        rendered = self._renderer.render(
+            template, RenderContext(prospect=fields, sender=self._sender, unsubscribe_url=unsubscribe_url,
+                                    link_builder=tracked)
+        )
+        headers = {
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "X-Leadloop-Lead-Id": p.lead_id,
+            "X-Leadloop-Template": f"{name}@{template.meta.version}",
+        }
+        return OutgoingEmail(
+            to=p.email, sender=self._from, subject=rendered.subject, html=rendered.html, text=rendered.text,
+            headers=headers, tags={"lead_id": p.lead_id, "template": name},
+        )
+
+    def preview(self, template_name: str, p: Prospect) -> dict[str, Any]:
+        now = self._clock()
+        template = self._catalogue.get(template_name)
+        email = self.compose(p, template, self._rules(), now)
+        return {"template": template_name, "version": template.meta.version, "to": email.to,
+                "from": email.sender, "subject": email.subject, "html": email.html, "text": email.text,
+                "headers": email.headers}
+
+    def choose(self, p: Prospect, now: datetime) -> Choice | None:
+        rules = self._rules()
+        metas = [t.meta for t in self._catalogue.all().values()]
+        choice = choose_next_message(p, metas, rules, now)
+        return choice if isinstance(choice, Choice) else None
+
+    def send_due(self, limit: int = 500) -> dict[str, int]:
+        """Send every touch now due. Items read grow with the number due, not with the pool."""
+        now = self._clock()
+        counts = {"due": 0, "sent": 0, "skipped": 0}
+        for lead_id in self._prospects.due(now, limit):
+            counts["due"] += 1
+            counts["sent" if self._touch(lead_id, now) else "skipped"] += 1
+        return counts
+
+    def _touch(self, lead_id: str, now: datetime) -> bool:
+        stored = self._prospects.get(lead_id)
+        if stored is None:
+            return False
+        rules = self._rules()
+        p = prospect_from_doc(stored.doc)
+        metas = [t.meta for t in self._catalogue.all().values()]
+        choice = choose_next_message(p, metas, rules, now)
+        if not isinstance(choice, Choice):
+            planned = plan_next_touch(p, rules, now)
+            # Nothing fits today: look again after one cadence interval rather than on every tick.
+            p.next_touch_at = max(planned, now + timedelta(days=rules.cadence.min_days_between)) if planned else None
+            self._quiet_save(stored, p, rules, now)
+            return False
+        template = self._catalogue.get(choice.template.name)
+        email = self.compose(p, template, rules, now)
+        send_id = f"{lead_id}-{len(p.messages) + 1}-{now:%Y%m%d%H%M}"
+        email.tags["send_id"] = send_id
+        email.headers["X-Leadloop-Send-Id"] = send_id
+        self._mailer.send(email, now)
+        record_send(p, send_id, template.meta.name, template.meta.version, now, choice.why)
+        p.next_touch_at = plan_next_touch(p, rules, now)
+        self._quiet_save(stored, p, rules, now)
+        self._activity.append(lead_id, [ActivityEntry(lead_id=lead_id, at=now, kind="email_sent", actor="leadloop",
+                                                      data={"template": template.meta.name, "send_id": send_id,
+                                                            "why": choice.why}, ttl_days=ACTIVITY_TTL_DAYS)])
+        self._counters.add(_periods({f"template:{template.meta.name}:sent": 1.0}, now))
+        return True
+
+    def _quiet_save(self, stored: StoredProspect, p: Prospect, rules: Rules, now: datetime) -> None:
+        try:
+            self._leads._save(p, score(p, rules, now), stored.version, now)
+        except ConcurrentUpdate:
+            log.info("prospect changed while its touch was prepared; the next sweep looks again")
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None

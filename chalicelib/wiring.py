@@ -1,0 +1,273 @@
+"""The one place that builds adapters and services: lazily, once per process, from Settings.
+
+Nothing is constructed at import time (moto must be running before a client exists in tests); `reset()`
+forgets everything so a test can rebuild against fresh settings.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from chalicelib.adapters.dynamo import (
+    ActivityLog,
+    ContentStore,
+    Counters,
+    IdentityStore,
+    KeyStore,
+    NonceStore,
+    ProspectStore,
+    Tables,
+)
+from chalicelib.adapters.mail import Mailer, OutboxMailer, SesMailer
+from chalicelib.adapters.notify import SalesNotifier
+from chalicelib.adapters.queue import DeadLetters, EventQueue
+from chalicelib.adapters.templates import (
+    ParsedTemplate,
+    SenderFields,
+    TemplateRenderer,
+    load_shipped_templates,
+)
+from chalicelib.adapters.workflow import SlaWorkflow
+from chalicelib.auth import Authenticator
+from chalicelib.config import Settings, load_settings
+from chalicelib.domain.rules import Rules, parse_rules
+from chalicelib.ingest.intake import IntakeService
+from chalicelib.ingest.ses import CachedCertificateFetcher
+from chalicelib.services import LeadService, NurtureService, TemplateCatalogue
+
+DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
+RULES_KEY = "rules#default"
+CACHE_SECONDS = 30.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@cache
+def settings() -> Settings:
+    return load_settings()
+
+
+@cache
+def tables() -> Tables:
+    s = settings()
+    return Tables(prefix=s.table_prefix, host=s.dynamodb_endpoint, region=s.region)
+
+
+@cache
+def aws(service: str) -> Any:
+    s = settings()
+    endpoint = s.aws_endpoint if service in ("sqs", "stepfunctions") else None
+    return boto3.client(service, region_name=s.region, endpoint_url=endpoint)
+
+
+@cache
+def prospects() -> ProspectStore:
+    return ProspectStore(tables())
+
+
+@cache
+def identities() -> IdentityStore:
+    return IdentityStore(tables())
+
+
+@cache
+def activity() -> ActivityLog:
+    return ActivityLog(tables())
+
+
+@cache
+def counters() -> Counters:
+    return Counters(tables())
+
+
+@cache
+def content() -> ContentStore:
+    return ContentStore(tables())
+
+
+@cache
+def nonces() -> NonceStore:
+    return NonceStore(tables())
+
+
+@cache
+def keys() -> KeyStore:
+    return KeyStore(tables())
+
+
+@cache
+def authenticator() -> Authenticator:
+    return Authenticator(keys())
+
+
+class _Expiring:
+    """A value reloaded at most every CACHE_SECONDS (rules and templates edited through the API)."""
+
+    def __init__(self, load: Any) -> None:
+        self._load = load
+        self._value: Any = None
+        self._at = -1e9
+
+    def __call__(self) -> Any:
+        if time.monotonic() - self._at > CACHE_SECONDS:
+            self._value, self._at = self._load(), time.monotonic()
+        return self._value
+
+    def forget(self) -> None:
+        self._at = -1e9
+
+
+def load_default_rules() -> Rules:
+    return parse_rules(yaml.safe_load(DEFAULT_RULES.read_text()))
+
+
+def _load_rules() -> Rules:
+    saved = content().latest(RULES_KEY)
+    if saved is None:
+        return load_default_rules()
+    return parse_rules({**yaml.safe_load(saved.body), "version": saved.version})
+
+
+@cache
+def rules() -> _Expiring:
+    return _Expiring(_load_rules)
+
+
+@cache
+def renderer() -> TemplateRenderer:
+    return TemplateRenderer()
+
+
+@cache
+def shipped_templates() -> dict[str, ParsedTemplate]:
+    return load_shipped_templates()
+
+
+def _load_templates() -> dict[str, ParsedTemplate]:
+    templates = dict(shipped_templates())
+    for key in content().keys("template#"):
+        saved = content().latest(key)
+        if saved is not None:
+            name = key.split("#", 1)[1]
+            templates[name] = renderer().parse(name, saved.body, version=saved.version)
+    return templates
+
+
+@cache
+def templates() -> _Expiring:
+    return _Expiring(_load_templates)
+
+
+@cache
+def catalogue() -> TemplateCatalogue:
+    return TemplateCatalogue(templates())
+
+
+@cache
+def event_queue() -> EventQueue:
+    s = settings()
+    if not s.queue_url:
+        raise RuntimeError("LEADLOOP_QUEUE_URL is not set: ingest has nowhere to put events")
+    return EventQueue(aws("sqs"), s.queue_url)
+
+
+@cache
+def dead_letters() -> DeadLetters:
+    return DeadLetters(aws("sqs"), settings().dead_letter_queue_url)
+
+
+@cache
+def mailer() -> Mailer:
+    s = settings()
+    if s.email_transport == "ses":
+        return SesMailer(aws("ses"), s.ses_configuration_set)
+    return OutboxMailer(s.outbox_dir)
+
+
+@cache
+def notifier() -> SalesNotifier:
+    s = settings()
+    return SalesNotifier(
+        s.outbox_dir,
+        slack_url=s.slack_webhook_url,
+        webhook_urls=s.sales_webhook_urls,
+        webhook_secret=s.signing_secret,
+    )
+
+
+@cache
+def workflow() -> SlaWorkflow:
+    s = settings()
+    return SlaWorkflow(aws("stepfunctions") if s.sla_state_machine_arn else None, s.sla_state_machine_arn)
+
+
+@cache
+def lead_service() -> LeadService:
+    s = settings()
+    return LeadService(
+        prospects=prospects(),
+        identities=identities(),
+        activity=activity(),
+        counters=counters(),
+        rules=rules(),
+        notifier=notifier(),
+        workflow=workflow(),
+        public_url=s.public_url,
+        clock=utc_now,
+    )
+
+
+@cache
+def nurture_service() -> NurtureService:
+    s = settings()
+    return NurtureService(
+        leads=lead_service(),
+        prospects=prospects(),
+        activity=activity(),
+        counters=counters(),
+        catalogue=catalogue(),
+        renderer=renderer(),
+        mailer=mailer(),
+        rules=rules(),
+        sender=SenderFields(name=s.sender_name, company=s.sender_name, address=s.sender_address),
+        sender_address=s.ses_from,
+        public_url=s.public_url,
+        signing_secret=s.signing_secret,
+        clock=utc_now,
+    )
+
+
+def _confirm_subscription(url: str) -> None:
+    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - URL checked as an SNS host
+        answer.read()
+
+
+@cache
+def intake_service() -> IntakeService:
+    s = settings()
+    return IntakeService(
+        auth=authenticator(),
+        queue=event_queue(),
+        nonces=nonces(),
+        secrets=s.webhook_secrets,
+        fetch_certificate=CachedCertificateFetcher(),
+        confirm_subscription=_confirm_subscription,
+        clock=utc_now,
+    )
+
+
+def reset() -> None:
+    """Forget every built object (tests, or after settings change)."""
+    for built in list(globals().values()):
+        if callable(built) and hasattr(built, "cache_clear"):
+            built.cache_clear()

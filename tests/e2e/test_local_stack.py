@@ -1,0 +1,194 @@
+"""The local stack as `make run` starts it: real processes, real ports, a real Segment client's bytes.
+
+Boots scripts/local_stack.py (DynamoDB Local, moto server, the queue/schedule runner, chalice local) on free
+ports with its state in a temporary directory, sends a captured analytics-python batch and a hand-raise,
+waits for the lead to reach the sales pool, then stops it the way a developer does (Ctrl-C) and checks
+that nothing it started is left running.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.dynamodb_local
+
+BOOT_TIMEOUT_S = 120.0
+POOL_TIMEOUT_S = 30.0
+SEGMENT_WRITE_KEY = "SEG_WRITE_KEY_abc123"  # the key the captured client used
+SALES_KEY = "e2e-sales-key"
+
+
+def _load_local_stack() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("local_stack", REPO_ROOT / "scripts" / "local_stack.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("local_stack", module)  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _request(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method="POST" if body else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    jar = _load_local_stack().find_dynamodb_jar()
+    if jar is None:
+        if os.environ.get("LEADLOOP_SKIP_DYNAMODB_LOCAL") == "1":
+            pytest.skip("DynamoDB Local not installed and LEADLOOP_SKIP_DYNAMODB_LOCAL=1")
+        pytest.fail("DynamoDB Local is not installed: run `make test` (or scripts/install_dynamodb_local.sh)")
+    http_port, dynamodb_port, moto_port = _free_ports(3)
+    env = {
+        **os.environ,
+        "PORT": str(http_port),
+        "LEADLOOP_DYNAMODB_PORT": str(dynamodb_port),
+        "LEADLOOP_MOTO_PORT": str(moto_port),
+        "LEADLOOP_DYNAMODB_JAR": str(jar),
+        "LEADLOOP_LOCAL_DIR": str(tmp_path / "state"),
+        "LEADLOOP_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "LEADLOOP_DEV_WRITE_KEY": SEGMENT_WRITE_KEY,
+        "LEADLOOP_DEV_SALES_KEY": SALES_KEY,
+        "LEADLOOP_TICK_SECONDS": "1",
+    }
+    log_path = tmp_path / "stack.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "scripts" / "local_stack.py")],
+            env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{http_port}"
+    started: list[int] = []
+    try:
+        _wait_until_serving(url, process, log_path)
+        started = _children_of(process.pid)
+        yield url, process, log_path
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        for pid in started:  # children run in sessions of their own; never leave one behind
+            if _running(pid):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the local stack exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if _request(f"{url}/health")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"no answer on /health within {BOOT_TIMEOUT_S:.0f} s:\n{log_path.read_text()[-3000:]}")
+
+
+def _replay(url: str, capture: dict[str, Any]) -> tuple[int, Any]:
+    """Send a captured request's exact bytes and headers (minus the ones tied to the original connection)."""
+    connection_bound = ("host", "content-length")
+    headers = {name: value for name, value in capture["headers"] if name.lower() not in connection_bound}
+    return _request(url + capture["path"], base64.b64decode(capture["wire_body_b64"]), headers)
+
+
+def _hand_raise(user_id: str) -> bytes:
+    return json.dumps({
+        "batch": [{
+            "type": "track", "event": "Demo Requested", "userId": user_id, "messageId": str(uuid.uuid4()),
+            "timestamp": datetime.now(UTC).isoformat(), "properties": {"source": "e2e"},
+        }],
+    }).encode()
+
+
+def _sales_ready(url: str) -> list[dict[str, Any]]:
+    sales = {"Authorization": f"Bearer {SALES_KEY}"}
+    status, answer = _request(f"{url}/leads?state=sales_ready", headers=sales)
+    assert status == 200, answer
+    return list(answer["leads"])
+
+
+def test_a_hand_raise_reaches_the_sales_pool_and_ctrl_c_stops_everything(
+    stack: tuple[str, subprocess.Popen[bytes], Path], fixtures_dir: Path
+) -> None:
+    url, process, log_path = stack
+    children = _children_of(process.pid)
+    assert len(children) >= 3, "expected DynamoDB Local, moto server and chalice local to be running"
+
+    capture = json.loads((fixtures_dir / "tracking-clients" / "segment-plain-batch.json").read_text())
+    assert _replay(url, capture) == (200, {"success": True})
+    basic = base64.b64encode(f"{SEGMENT_WRITE_KEY}:".encode()).decode()
+    track = _request(f"{url}/v1/batch", _hand_raise("user-123"),
+                     {"Authorization": f"Basic {basic}", "Content-Type": "application/json"})
+    assert track == (200, {"success": True})
+
+    deadline = time.monotonic() + POOL_TIMEOUT_S
+    ready = _sales_ready(url)
+    while not any(lead.get("email") == "lead@example.com" for lead in ready) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        ready = _sales_ready(url)
+    lead = next((lead for lead in ready if lead.get("email") == "lead@example.com"), None)
+    assert lead is not None, f"lead@example.com never reached sales_ready:\n{log_path.read_text()[-3000:]}"
+    assert lead["state"] == "sales_ready"
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    assert [pid for pid in children if _running(pid)] == []

