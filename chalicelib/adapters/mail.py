@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -29,7 +30,8 @@ class OutgoingEmail:
     tags: dict[str, str] = field(default_factory=dict)  # echoed back by the provider's event webhooks
 
     def mime(self, at: datetime) -> EmailMessage:
-        message = EmailMessage()
+        # Long URL headers (List-Unsubscribe) must stay plain: folding would RFC 2047-encode them.
+        message = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
         message["From"] = self.sender
         message["To"] = self.to
         message["Subject"] = self.subject

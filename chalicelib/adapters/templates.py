@@ -210,26 +210,37 @@ class TemplateRenderer:
             template_meta = _read_front_matter(name, split, version)
         except _Problem as exc:
             return None, [exc.problem]
-        problems = self._check_jinja(split.body, kind="body", first_line=1)
-        problems += self._check_jinja(template_meta.subject, kind="subject", first_line=split.subject_line)
+        problems = self._check_jinja(name, split.body, kind="text", first_line=1)
+        problems += self._check_jinja(
+            name, template_meta.subject, kind="subject", first_line=split.subject_line
+        )
         if problems:
             return None, problems
         parsed = ParsedTemplate(meta=template_meta, source=source)
         problems = self._try_samples(parsed)
         return (None if problems else parsed), problems
 
-    def _check_jinja(self, source: str, *, kind: str, first_line: int) -> list[TemplateProblem]:
+    def _check_jinja(self, name: str, source: str, *, kind: str, first_line: int) -> list[TemplateProblem]:
         try:
             tree = self._env.parse(source)
-            self._env.compile(tree)  # unknown filters and tests are only caught when compiling
+            # Finding undeclared names runs Jinja's code generator, which also refuses unknown filters.
+            undeclared = meta.find_undeclared_variables(tree)
         except TemplateSyntaxError as exc:
             return [TemplateProblem(first_line + (exc.lineno or 1) - 1, f"syntax error: {exc.message}")]
+        unsafe = list(_unsafe_nodes(tree))
         problems = [
             TemplateProblem(first_line + line - 1, message)
-            for line, message in [*_unsafe_nodes(tree), *_unknown_names(tree)]
+            for line, message in [*unsafe, *_unknown_names(tree, undeclared)]
         ]
-        if kind == "body":
+        if kind != "subject":
             problems += _block_problems(tree)
+        if not unsafe:
+            try:
+                # Unknown filters and tests only show when compiling; the compiled template is cached, so
+                # the sample renders that follow reuse it.
+                self._compiled(name, source, kind)
+            except _RenderFailed as exc:
+                problems.append(TemplateProblem(first_line + exc.line - 1, exc.reason))
         return sorted(set(problems))
 
     def _try_samples(self, parsed: ParsedTemplate) -> list[TemplateProblem]:
@@ -276,9 +287,10 @@ class TemplateRenderer:
         except _RenderFailed:
             raise
         except (TemplateError, InvalidContent, TypeError, ValueError, ArithmeticError, LookupError) as exc:
-            raise _RenderFailed(name, _template_line(template, exc), _reason(exc)) from exc
+            line = _template_line(template, exc, default=_block_line(source, block))
+            raise _RenderFailed(name, line, _reason(exc)) from exc
         except RecursionError as exc:
-            line = _template_line(template, exc)
+            line = _template_line(template, exc, default=_block_line(source, block))
             raise _RenderFailed(name, line, "the template calls itself endlessly") from exc
 
 
@@ -323,7 +335,7 @@ class _Undefined(StrictUndefined):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset()
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         # Only the few string methods a template might want and the loop variable; every other attribute
@@ -390,12 +402,18 @@ def _bounded_join(chunks: Iterator[str]) -> str:
     return "".join(out)
 
 
-def _template_line(template: Any, exc: BaseException) -> int:
-    line = 1
+def _template_line(template: Any, exc: BaseException, *, default: int) -> int:
+    line = default
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
         if frame.f_code.co_filename == template.filename:
             line = template.get_corresponding_lineno(lineno)
     return line
+
+
+def _block_line(source: str, block: str | None) -> int:
+    # Errors raised outside the template's own frames (the size limit) point at the block they stopped.
+    found = re.search(r"\{%-?\s*block\s+" + re.escape(block or "") + r"\b", source) if block else None
+    return source.count("\n", 0, found.start()) + 1 if found else 1
 
 
 def _reason(exc: BaseException) -> str:
@@ -527,10 +545,11 @@ def _unsafe_nodes(tree: nodes.Template) -> Iterator[tuple[int, str]]:
             yield node.lineno, "recursive loops are not supported"
 
 
-def _unknown_names(tree: nodes.Template) -> Iterator[tuple[int, str]]:
-    undeclared = meta.find_undeclared_variables(tree) | {"self"}
+def _unknown_names(tree: nodes.Template, undeclared: set[str]) -> Iterator[tuple[int, str]]:
+    # `self` is never "undeclared" to Jinja, yet it reaches the template's internals.
+    flagged = undeclared | {"self"}
     for node in tree.find_all(nodes.Name):
-        if node.ctx == "load" and node.name in undeclared and node.name not in CONTEXT_NAMES:
+        if node.ctx == "load" and node.name in flagged and node.name not in CONTEXT_NAMES:
             yield node.lineno, f"unknown variable {node.name!r}; a template can use {_known_names()}"
     for owner, fields in (("prospect", PROSPECT_FIELDS), ("sender", SENDER_FIELDS)):
         for lineno, attribute in _attributes_of(tree, owner):

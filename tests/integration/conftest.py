@@ -32,7 +32,7 @@ REGION = "us-east-1"
 STARTUP_SECONDS = 60
 # DynamoDB Local wants credentials but never checks them; fixed ones keep the developer's real AWS
 # profile out of the picture.
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "leadloop-local", "AWS_SECRET_ACCESS_KEY": "leadloop-local"}
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "leadloopLocal", "AWS_SECRET_ACCESS_KEY": "leadloopLocal"}
 
 
 def _unique_prefix() -> str:

@@ -1,0 +1,466 @@
+"""The deployable infrastructure: the packaged template of a `ci` stage and the sales SLA workflow.
+
+The template half reads what `scripts/package.sh ci` produces (offline: LEADLOOP_PACKAGE_DEPS=none) and
+checks what an operator would otherwise learn from a failed or unsafe deploy: least-privilege roles, the
+queue wiring, the tables matching the app's own models. The workflow half runs
+infra/sla_workflow.asl.json on moto's Step Functions interpreter, which (moto 5.2.1) executes
+`sqs:sendMessage.waitForTaskToken`, `TimeoutSecondsPath` (real seconds: the timeout tests wait ~1-2 s) and
+SendTaskSuccess/SendTaskFailure. Two moto limits shape these tests: a second StartExecution in the same
+account and region fails (moto deep-copies the backend, RLock included), so each test gets its own mock;
+and a token whose wait already timed out is accepted by SendTaskSuccess, where AWS answers TaskTimedOut.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from infra.stage_template import finalize, load_template, references
+from tests.conftest import REPO_ROOT
+
+REGION = "us-east-1"
+STAGE = "ci"
+WORKFLOW = REPO_ROOT / "infra" / "sla_workflow.asl.json"
+FUNCTIONS = {"APIHandler": "ApiHandlerRole", "ApplyEvents": "ApplyEventsRole", "SendDueTouches": "SendDueTouchesRole"}
+WAIT_LIMIT_SECONDS = 30.0
+
+
+# ------------------------------------------------------------------------------------------ the template
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not (REPO_ROOT / "app.py").exists():
+        pytest.skip("app.py does not exist yet: nothing to package")
+    build_dir = tmp_path_factory.mktemp("build")
+    env = {**os.environ, "LEADLOOP_BUILD_DIR": str(build_dir), "LEADLOOP_PACKAGE_DEPS": "none"}
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "package.sh"), STAGE],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, f"scripts/package.sh {STAGE} failed:\n{done.stdout}\n{done.stderr}"
+    return load_template(Path(done.stdout.strip().splitlines()[-1]))
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: body for name, body in template["Resources"].items() if body["Type"] == kind}
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for policy in role["Properties"].get("Policies", []):
+        statements = policy["PolicyDocument"]["Statement"]
+        found.extend(statements if isinstance(statements, list) else [statements])
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_text(resource: Any) -> str:
+    """One comparable string per IAM resource: references become `${Name}` / `${Name.Attr}` as in Fn::Sub."""
+    if isinstance(resource, str):
+        return resource
+    if "Ref" in resource:
+        return "${%s}" % resource["Ref"]
+    if "Fn::GetAtt" in resource:
+        return "${%s}" % ".".join(_as_list(resource["Fn::GetAtt"]))
+    if "Fn::Sub" in resource:
+        return str(_as_list(resource["Fn::Sub"])[0])
+    raise AssertionError(f"unexpected IAM resource form: {resource}")
+
+
+def _grants(role: dict[str, Any], action: str, target: str) -> bool:
+    """Whether an Allow statement covers `action` on `target` (a resource text such as `${KeysTable.Arn}`)."""
+    for statement in _statements(role):
+        if statement["Effect"] != "Allow":
+            continue
+        if not any(fnmatch.fnmatchcase(action, pattern) for pattern in _as_list(statement["Action"])):
+            continue
+        if any(fnmatch.fnmatchcase(target, _resource_text(r)) for r in _as_list(statement["Resource"])):
+            return True
+    return False
+
+
+def _wildcard_problem(text: str) -> str | None:
+    if not text.startswith(("arn:", "${")):
+        return "is neither an ARN nor a reference"
+    parts = text.split(":", 5)
+    if text.startswith("arn:") and any("*" in part for part in parts[1:5]):
+        return "leaves partition, service, region or account open"
+    if "*" in text:
+        before = text.split("*", 1)[0]
+        # A wildcard may only narrow inside a named resource (an index, a log stream, an execution).
+        if not re.search(r"\$\{(?!AWS::)[^}]+\}", before):
+            return "has a wildcard before any named resource"
+    return None
+
+
+def test_no_role_grants_a_wildcard_where_the_resource_is_known(template: dict[str, Any]) -> None:
+    problems = []
+    for name, role in _resources(template, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            for action in _as_list(statement["Action"]):
+                if action == "*" or action.endswith(":*"):
+                    problems.append(f"{name}: action {action}")
+            for resource in _as_list(statement["Resource"]):
+                problem = _wildcard_problem(_resource_text(resource))
+                if problem:
+                    problems.append(f"{name}: {_resource_text(resource)} {problem}")
+    assert problems == []
+
+
+def test_every_function_has_its_own_role(template: dict[str, Any]) -> None:
+    functions = _resources(template, "AWS::Serverless::Function")
+    assert {name: fn["Properties"]["Role"] for name, fn in functions.items()} == {
+        name: {"Fn::GetAtt": [role, "Arn"]} for name, role in FUNCTIONS.items()
+    }
+    assert "DefaultRole" not in template["Resources"]
+
+
+PERMISSIONS = [
+    # role, action, resource, allowed
+    ("ApiHandlerRole", "dynamodb:GetItem", "${KeysTable.Arn}", True),
+    ("ApiHandlerRole", "dynamodb:Query", "${ProspectsTable.Arn}/index/by_state", True),
+    ("ApiHandlerRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", True),
+    ("ApiHandlerRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
+    ("ApiHandlerRole", "dynamodb:UpdateItem", "${ProspectsTable.Arn}", False),
+    ("ApiHandlerRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", False),
+    ("ApiHandlerRole", "dynamodb:PutItem", "${ContentTable.Arn}", True),
+    ("ApiHandlerRole", "dynamodb:PutItem", "${NoncesTable.Arn}", True),
+    ("ApiHandlerRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
+    ("ApiHandlerRole", "states:StartExecution", "${SlaStateMachine}", False),
+    ("ApplyEventsRole", "dynamodb:UpdateItem", "${ProspectsTable.Arn}", True),
+    ("ApplyEventsRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", True),
+    ("ApplyEventsRole", "dynamodb:PutItem", "${ActivityTable.Arn}", True),
+    ("ApplyEventsRole", "dynamodb:UpdateItem", "${CountersTable.Arn}", True),
+    ("ApplyEventsRole", "dynamodb:PutItem", "${ContentTable.Arn}", False),
+    ("ApplyEventsRole", "dynamodb:PutItem", "${KeysTable.Arn}", False),
+    ("ApplyEventsRole", "sqs:ReceiveMessage", "${EventsQueue.Arn}", True),
+    ("ApplyEventsRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
+    ("ApplyEventsRole", "states:StartExecution", "${SlaStateMachine}", True),
+    ("ApplyEventsRole", "states:SendTaskSuccess", "${SlaStateMachine}", True),
+    ("ApplyEventsRole", "states:SendTaskFailure", "${SlaStateMachine}", True),
+    ("SendDueTouchesRole", "dynamodb:Query", "${ProspectsTable.Arn}/index/due", True),
+    ("SendDueTouchesRole", "dynamodb:Query", "${ProspectsTable.Arn}/index/by_state", False),
+    ("SendDueTouchesRole", "dynamodb:DeleteItem", "${ProspectsTable.Arn}", False),
+    ("SendDueTouchesRole", "dynamodb:PutItem", "${ContentTable.Arn}", False),
+    ("SendDueTouchesRole", "ses:SendRawEmail", "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:"
+     "configuration-set/${SesConfigurationSet}", True),
+    ("SendDueTouchesRole", "states:StartExecution", "${SlaStateMachine}", False),
+    ("SlaStateMachineRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
+    ("SlaStateMachineRole", "sqs:SendMessage", "${EventsDeadLetterQueue.Arn}", False),
+    ("SlaStateMachineRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
+]
+
+
+@pytest.mark.parametrize(("role", "action", "resource", "allowed"), PERMISSIONS)
+def test_each_role_can_do_its_job_and_no_more(
+    template: dict[str, Any], role: str, action: str, resource: str, allowed: bool
+) -> None:
+    assert _grants(template["Resources"][role], action, resource) is allowed
+
+
+def test_only_the_scheduler_sends_email(template: dict[str, Any]) -> None:
+    senders = {
+        name for name, role in _resources(template, "AWS::IAM::Role").items()
+        if any(a.startswith("ses:") for s in _statements(role) for a in _as_list(s["Action"]))
+    }
+    assert senders == {"SendDueTouchesRole"}
+
+
+def _sam_transform(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    copy = json.loads(json.dumps(template))
+    for body in _resources(copy, "AWS::Serverless::Function").values():
+        body["Properties"]["CodeUri"] = "s3://bucket/deployment.zip"  # `aws cloudformation package` does this
+    return transform(copy, {"Stage": STAGE, "SesFromAddress": "sales@example.com"}, NoManagedPolicies())
+
+
+def test_worker_mapping_reports_partial_batch_failures(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployed = _sam_transform(template, monkeypatch)
+    mappings = _resources(deployed, "AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 1
+    mapping = next(iter(mappings.values()))["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["FunctionName"] == {"Ref": "ApplyEvents"}
+    assert mapping["BatchSize"] == 10
+    assert references(mapping["EventSourceArn"]) == {"EventsQueue"}
+
+
+def test_api_stage_is_throttled(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    deployed = _sam_transform(template, monkeypatch)
+    (stage,) = _resources(deployed, "AWS::ApiGateway::Stage").values()
+    (setting,) = stage["Properties"]["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurstLimit"}
+
+
+def test_queue_outlasts_worker_retries_and_dead_letters_after_five(template: dict[str, Any]) -> None:
+    queue = template["Resources"]["EventsQueue"]["Properties"]
+    worker_timeout = template["Resources"]["ApplyEvents"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * worker_timeout
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    for name in ("EventsQueue", "EventsDeadLetterQueue"):
+        assert template["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_stage_is_pinned_and_every_function_is_configured_for_it(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["Stage"]["AllowedValues"] == [STAGE]
+    wanted = {
+        "LEADLOOP_STAGE", "LEADLOOP_TABLE_PREFIX", "LEADLOOP_QUEUE_URL", "LEADLOOP_SLA_STATE_MACHINE_ARN",
+        "LEADLOOP_EMAIL_TRANSPORT", "LEADLOOP_SES_FROM", "LEADLOOP_SES_CONFIGURATION_SET",
+        "LEADLOOP_PUBLIC_URL", "LEADLOOP_SECRETS_PARAMETER",
+    }
+    for name in FUNCTIONS:
+        variables = template["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert wanted <= set(variables), f"{name} misses {sorted(wanted - set(variables))}"
+        assert variables["LEADLOOP_STAGE"] == {"Ref": "Stage"}
+        assert variables["LEADLOOP_TABLE_PREFIX"] == {"Fn::Sub": "leadloop-${Stage}-"}
+        assert variables["LEADLOOP_EMAIL_TRANSPORT"] == "ses"
+        assert "secret" not in json.dumps(variables).lower().replace("leadloop_secrets_parameter", "").replace(
+            "/secrets", ""
+        ), "secrets belong in the SSM parameter, never in plain environment"
+
+
+def test_chalice_config_leaves_local_environment_alone() -> None:
+    # `chalice local` copies a stage's environment_variables over the caller's environment.
+    config = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
+    assert "environment_variables" not in config
+    assert all("environment_variables" not in stage for stage in config["stages"].values())
+
+
+def _app_tables() -> dict[str, dict[str, Any]]:
+    """The tables as the app's own PynamoDB models create them (moto), keyed by suffix."""
+    from chalicelib.adapters.dynamo import Tables, create_tables
+
+    with mock_aws():
+        create_tables(Tables(prefix=f"leadloop-{STAGE}-", region=REGION))
+        client = boto3.client("dynamodb", region_name=REGION)
+        described = {}
+        for name in client.list_tables()["TableNames"]:
+            table = client.describe_table(TableName=name)["Table"]
+            ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+            described[name.removeprefix(f"leadloop-{STAGE}-")] = {**table, "ttl": ttl.get("AttributeName")}
+    return described
+
+
+def _shape(keys: list[dict[str, Any]], attributes: list[dict[str, Any]], indexes: list[dict[str, Any]],
+           ttl: str | None) -> dict[str, Any]:
+    return {
+        "keys": [(k["AttributeName"], k["KeyType"]) for k in keys],
+        "attributes": sorted((a["AttributeName"], a["AttributeType"]) for a in attributes),
+        "indexes": sorted(
+            (i["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]),
+             i["Projection"]["ProjectionType"], tuple(sorted(i["Projection"].get("NonKeyAttributes", []))))
+            for i in indexes
+        ),
+        "ttl": ttl,
+    }
+
+
+def test_tables_match_the_apps_models(template: dict[str, Any]) -> None:
+    deployed = {}
+    for body in _resources(template, "AWS::DynamoDB::Table").values():
+        props = body["Properties"]
+        suffix = props["TableName"]["Fn::Sub"].removeprefix("leadloop-${Stage}-")
+        ttl = props.get("TimeToLiveSpecification", {}).get("AttributeName")
+        deployed[suffix] = _shape(props["KeySchema"], props["AttributeDefinitions"],
+                                  props.get("GlobalSecondaryIndexes", []), ttl)
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"] == {"SSEEnabled": True}
+        assert body["DeletionPolicy"] == "Retain", "a stack deletion must not take the data with it"
+    app = {
+        suffix: _shape(t["KeySchema"], t["AttributeDefinitions"], t.get("GlobalSecondaryIndexes", []), t["ttl"])
+        for suffix, t in _app_tables().items()
+    }
+    assert deployed == app
+
+
+def test_sla_state_machine_runs_the_reviewed_definition(template: dict[str, Any]) -> None:
+    machine = template["Resources"]["SlaStateMachine"]["Properties"]
+    assert machine["Definition"] == json.loads(WORKFLOW.read_text())
+    assert machine["DefinitionSubstitutions"] == {"EventsQueueUrl": {"Ref": "EventsQueue"}}
+    assert machine["RoleArn"] == {"Fn::GetAtt": ["SlaStateMachineRole", "Arn"]}
+
+
+def test_alarms_watch_dead_letters_and_worker_errors(template: dict[str, Any]) -> None:
+    alarms = {body["Properties"]["MetricName"] + ":" + ",".join(
+        sorted(references(body["Properties"]["Dimensions"]))): body["Properties"]
+        for body in _resources(template, "AWS::CloudWatch::Alarm").values()}
+    dead_letters = alarms["ApproximateNumberOfMessagesVisible:EventsDeadLetterQueue"]
+    worker = alarms["Errors:ApplyEvents"]
+    for alarm in (dead_letters, worker):
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_ses_events_reach_the_ses_webhook(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    destination = resources["SesEventDestination"]["Properties"]["EventDestination"]
+    assert destination["SnsDestination"] == {"TopicARN": {"Ref": "SesEventsTopic"}}
+    assert {"bounce", "complaint", "delivery", "click", "open"} <= set(destination["MatchingEventTypes"])
+    subscription = resources["SesEventsSubscription"]["Properties"]
+    assert subscription["Protocol"] == "https"
+    assert subscription["TopicArn"] == {"Ref": "SesEventsTopic"}
+    assert subscription["Endpoint"]["Fn::Sub"].endswith(".${AWS::URLSuffix}/api/webhooks/ses")
+
+
+def test_every_function_keeps_logs_for_a_bounded_time(template: dict[str, Any]) -> None:
+    names = {template["Resources"][fn]["Properties"]["FunctionName"]["Fn::Sub"] for fn in FUNCTIONS}
+    groups = {body["Properties"]["LogGroupName"]["Fn::Sub"].removeprefix("/aws/lambda/"): body["Properties"]
+              for body in _resources(template, "AWS::Logs::LogGroup").values()}
+    assert set(groups) == names
+    assert all(0 < group["RetentionInDays"] <= 30 for group in groups.values())
+
+
+def test_finalize_refuses_a_template_without_the_state_machine() -> None:
+    with pytest.raises(KeyError, match="SlaStateMachine"):
+        finalize({"Resources": {}}, STAGE)
+
+
+# ------------------------------------------------------------------------------------------ the workflow
+
+
+@dataclass
+class SlaRun:
+    """One execution of the SLA workflow on moto, with the events queue it talks to."""
+
+    sqs: Any
+    sfn: Any
+    queue_url: str
+    execution_arn: str
+
+    def next_message(self) -> dict[str, Any]:
+        deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+        while time.monotonic() < deadline:
+            answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1)
+            for message in answer.get("Messages", []):
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                return dict(json.loads(message["Body"]))
+            time.sleep(0.05)
+        raise AssertionError("the workflow sent nothing to the events queue")
+
+    def remaining_messages(self) -> list[dict[str, Any]]:
+        answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+    def finished(self) -> dict[str, Any]:
+        deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+        while time.monotonic() < deadline:
+            described = self.sfn.describe_execution(executionArn=self.execution_arn)
+            if described["status"] != "RUNNING":
+                return dict(described)
+            time.sleep(0.05)
+        raise AssertionError("the workflow is still running")
+
+
+@pytest.fixture
+def start_sla() -> Iterator[Any]:
+    # One mock per execution: moto 5.2.1 cannot start a second execution in the same backend.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sqs = boto3.client("sqs", region_name=REGION)
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        queue_url = sqs.create_queue(QueueName=f"leadloop-{STAGE}-events")["QueueUrl"]
+        # What CloudFormation's DefinitionSubstitutions does on deploy.
+        definition = WORKFLOW.read_text().replace("${EventsQueueUrl}", queue_url)
+        machine = sfn.create_state_machine(
+            name=f"leadloop-{STAGE}-sla", definition=definition,
+            roleArn="arn:aws:iam::123456789012:role/leadloop-ci-sla",
+        )["stateMachineArn"]
+
+        def start(payload: dict[str, Any]) -> SlaRun:
+            execution = sfn.start_execution(stateMachineArn=machine, name="sla-L1-1", input=json.dumps(payload))
+            return SlaRun(sqs, sfn, queue_url, execution["executionArn"])
+
+        yield start
+
+
+def test_sales_acting_in_time_resolves_the_sla(start_sla: Any) -> None:
+    run = start_sla({"lead_id": "L1", "sla_seconds": 60, "escalate_after_seconds": 60})
+    started = run.next_message()
+    assert started["type"] == "sla_started" and started["lead_id"] == "L1" and started["task_token"]
+
+    run.sfn.send_task_success(taskToken=started["task_token"], output=json.dumps({"outcome": "accepted"}))
+
+    finished = run.finished()
+    assert finished["status"] == "SUCCEEDED"
+    assert json.loads(finished["output"])["resolution"] == {"outcome": "accepted"}
+    assert run.remaining_messages() == []
+    with pytest.raises(ClientError, match="InvalidToken"):
+        run.sfn.send_task_success(taskToken=started["task_token"], output="{}")
+
+
+def test_unworked_lead_is_escalated_then_expired_through_the_queue(start_sla: Any) -> None:
+    run = start_sla({"lead_id": "L1", "sla_seconds": 1, "escalate_after_seconds": 1})
+
+    started, escalated, expired = run.next_message(), run.next_message(), run.next_message()
+
+    assert (started["type"], escalated["type"]) == ("sla_started", "sla_escalated")
+    assert escalated["lead_id"] == "L1" and escalated["task_token"] != started["task_token"]
+    assert expired == {"type": "sla_expired", "lead_id": "L1"}
+    finished = run.finished()
+    assert finished["status"] == "SUCCEEDED"
+    output = json.loads(finished["output"])
+    assert output["sla_timeout"]["Error"] == output["escalation_timeout"]["Error"] == "States.Timeout"
+
+
+def test_sales_acting_after_escalation_resolves_with_the_new_token(start_sla: Any) -> None:
+    run = start_sla({"lead_id": "L1", "sla_seconds": 1, "escalate_after_seconds": 60})
+    run.next_message()
+    escalated = run.next_message()
+    assert escalated["type"] == "sla_escalated"
+
+    run.sfn.send_task_success(taskToken=escalated["task_token"], output=json.dumps({"outcome": "recycled"}))
+
+    finished = run.finished()
+    assert finished["status"] == "SUCCEEDED"
+    assert json.loads(finished["output"])["resolution"] == {"outcome": "recycled"}
+    assert run.remaining_messages() == [], "a resolved lead must never receive sla_expired"
+
+
+def test_task_failure_fails_the_execution_with_its_error(start_sla: Any) -> None:
+    run = start_sla({"lead_id": "L1", "sla_seconds": 60, "escalate_after_seconds": 60})
+    started = run.next_message()
+
+    run.sfn.send_task_failure(taskToken=started["task_token"], error="LeadDeleted", cause="erased on request")
+
+    finished = run.finished()
+    assert (finished["status"], finished.get("error")) == ("FAILED", "LeadDeleted")
+
+
+def test_input_without_an_sla_fails_loudly(start_sla: Any) -> None:
+    run = start_sla({"lead_id": "L1"})
+
+    finished = run.finished()
+
+    assert finished["status"] == "FAILED"
+    assert finished["error"] == "States.Runtime" and "sla_seconds" in finished["cause"]
+    assert run.remaining_messages() == []
