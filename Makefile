@@ -43,10 +43,16 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: venv dynamodb-local lint
-	if [ -f chalicelib/lint.py ] || [ -f chalicelib/lint/__main__.py ]; then $(PY) -m chalicelib.lint; fi
-	if [ -f scripts/validate_infra.sh ]; then bash scripts/validate_infra.sh; fi
-	$(VENV)/bin/pytest -m "not slow"
+# Every check runs even when an earlier one fails, so one CI run shows all that is wrong; any failure fails.
+test: venv dynamodb-local
+	failed=(); \
+	check() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
+	check $(VENV)/bin/ruff check .; \
+	check $(VENV)/bin/mypy; \
+	if [ -f chalicelib/lint.py ] || [ -f chalicelib/lint/__main__.py ]; then check $(PY) -m chalicelib.lint; fi; \
+	if [ -f scripts/validate_infra.sh ]; then check bash scripts/validate_infra.sh; fi; \
+	check $(VENV)/bin/pytest -m "not slow"; \
+	if [ $${#failed[@]} -gt 0 ]; then printf 'make test FAILED: %s\n' "$${failed[@]}" >&2; exit 1; fi
 
 run: venv dynamodb-local
 	$(PY) scripts/local_stack.py

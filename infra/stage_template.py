@@ -32,7 +32,7 @@ def load_template(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
         return dict(json.loads(text))
-    return dict(yaml.load(text, Loader=_CloudFormationLoader))  # noqa: S506 - the loader is a SafeLoader
+    return dict(yaml.load(text, Loader=_CloudFormationLoader))  # a SafeLoader subclass
 
 
 def dump_template(template: dict[str, Any], path: Path) -> None:
@@ -85,7 +85,7 @@ def standalone(template: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def references(node: Any) -> set[str]:
-    """Logical ids and parameters a template fragment refers to (Ref, GetAtt, Sub), pseudo-parameters aside."""
+    """Logical ids and parameters a fragment refers to (Ref, GetAtt, Sub), pseudo-parameters aside."""
     return {name for name in _walk_references(node) if not name.startswith(PSEUDO_PREFIX)}
 
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from local_stack import DEV_KEY_DEFAULTS, REPO_ROOT, LocalStack, StackError  # noqa: E402
 
 WAIT_S = 45.0
+EMAIL_WAIT_S = 60.0
 
 
 class DemoError(Exception):
@@ -185,9 +187,14 @@ def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = WAIT_S) -> 
     raise DemoError(f"gave up after {timeout_s:.0f} s waiting for {what}")
 
 
+def lead_ref(email: str) -> str:
+    # '@' and '+' are legal in a path segment; sent raw, the route matches whether or not it decodes.
+    return urllib.parse.quote(email, safe="@+")
+
+
 def lead_in_state(sales: Api, email: str, state: str) -> dict[str, Any] | None:
     try:
-        summary: dict[str, Any] = sales.get(f"/leads/{urllib.parse.quote(email)}")
+        summary: dict[str, Any] = sales.get(f"/leads/{lead_ref(email)}")
     except DemoError:
         return None  # not applied yet: the worker has not seen this prospect
     return summary if summary.get("state") == state else None
@@ -270,7 +277,7 @@ def play(base_url: str, env: Mapping[str, str]) -> None:
         print(f"{person.email}: {state}")
 
     section("3. Sales recycles Grace: bad timing, revisit in 90 days")
-    grace_id = sales.get(f"/leads/{urllib.parse.quote(grace.email)}")["id"]
+    grace_id = sales.get(f"/leads/{lead_ref(grace.email)}")["id"]
     sales.post(f"/leads/{grace_id}/recycle",
                {"reason": "bad_timing", "note": "Budget opens next fiscal year", "revisit_in_days": 90})
     wait_for("Grace back in nurture", lambda: lead_in_state(sales, grace.email, "nurturing"))
@@ -281,12 +288,47 @@ def play(base_url: str, env: Mapping[str, str]) -> None:
     print(pool_table(pool.get("leads", []), {p.email for p in prospects}))
 
     section("Ada's summary (GET /leads/{id})")
-    print(summary_text(sales.get(f"/leads/{urllib.parse.quote(ada.email)}")))
+    print(summary_text(sales.get(f"/leads/{lead_ref(ada.email)}")))
 
-    section("An email from the outbox")
+    section("An email from the outbox (Linus's nurture)")
     outbox = Path(env.get("LEADLOOP_OUTBOX_DIR") or REPO_ROOT / "outbox")
-    email = newest_email(outbox, started) or newest_email(outbox, 0)
-    print(email_text(email) if email else f"no email in {outbox} yet: nurture touches go out when due")
+    linus_summary = sales.get(f"/leads/{lead_ref(linus.email)}")
+    print(show_email(outbox, started, linus_summary, Api(base_url, marketing_key(env))))
+
+
+def marketing_key(env: Mapping[str, str]) -> str:
+    return env.get("LEADLOOP_DEV_MARKETING_KEY") or DEV_KEY_DEFAULTS["LEADLOOP_DEV_MARKETING_KEY"]
+
+
+def show_email(outbox: Path, started: float, lead: Mapping[str, Any], marketing: Api) -> str:
+    """This run's first touch when it falls due within a minute; else the newest email in the outbox;
+    else what the touch will look like (a preview), since the rules' cadence decides when it goes out."""
+    due_in = seconds_until(lead.get("next_touch_at"))
+    if due_in is not None and due_in <= EMAIL_WAIT_S:
+        email = wait_for("the first nurture email in the outbox", lambda: newest_email(outbox, started),
+                         timeout_s=due_in + EMAIL_WAIT_S)
+        return email_text(email)
+    when = f"Linus's first touch is due at {lead.get('next_touch_at')} (the rules' cadence)"
+    email = newest_email(outbox, 0)
+    if email is not None:
+        return f"({when}; meanwhile, the newest email already in the outbox:)\n\n{email_text(email)}"
+    templates = marketing.get("/templates").get("templates", [])
+    if not templates:
+        return f"{when}; no templates to preview"
+    chosen = next((t for t in templates if "integrations" in (t.get("topics") or [])), templates[0])
+    preview = marketing.post(f"/templates/{chosen['name']}/preview", {"lead_id": lead["id"]})
+    headers = "\n".join(f"{name}: {value}" for name, value in (preview.get("headers") or {}).items())
+    return (
+        f"({when}; the outbox is empty, so here is POST /templates/{chosen['name']}/preview for him:)\n\n"
+        f"From: {preview.get('from')}\nTo: {preview.get('to')}\nSubject: {preview.get('subject')}\n"
+        f"{headers}\n\n{str(preview.get('text') or '').strip()}"
+    )
+
+
+def seconds_until(moment: str | None) -> float | None:
+    if not moment:
+        return None
+    return max(0.0, (datetime.fromisoformat(moment) - datetime.now(UTC)).total_seconds())
 
 
 def section(title: str) -> None:
@@ -294,6 +336,7 @@ def section(title: str) -> None:
 
 
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress shows as it happens
     base_url = os.environ.get("LEADLOOP_URL", "http://127.0.0.1:8000")
     try:
         with stack_at(base_url, os.environ) as env:

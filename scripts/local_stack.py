@@ -36,6 +36,7 @@ ACCOUNT_ID = "123456789012"  # moto's default account: ARNs the runner builds mu
 REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 90.0  # DynamoDB Local's JVM takes a while on a small machine
 STOP_TIMEOUT_S = 10.0
+MOTO_SERVER_COMMAND = "moto-server"  # this script, run as the moto server child (see serve_moto)
 
 DEV_KEY_DEFAULTS = {
     "LEADLOOP_DEV_WRITE_KEY": "dev-write-key",
@@ -46,6 +47,13 @@ DEV_KEY_DEFAULTS = {
 
 # Not under "leadloop": Chalice sets its app logger (named after the app) to ERROR unless debug is on.
 log = logging.getLogger("local_stack")
+
+# What chalicelib.bootstrap.ensure_local_resources returns -> the variable chalicelib/config.py reads it from.
+RESOURCE_VARIABLES = {
+    "queue_url": "LEADLOOP_QUEUE_URL",
+    "dead_letter_queue_url": "LEADLOOP_DLQ_URL",
+    "sla_state_machine_arn": "LEADLOOP_SLA_STATE_MACHINE_ARN",
+}
 
 
 class StackError(Exception):
@@ -280,6 +288,36 @@ def enable_stepfunctions_execution(moto_url: str) -> None:
         answer.read()
 
 
+def patch_moto_stepfunctions() -> None:
+    """Let moto start a state machine while another execution of it is still running.
+
+    moto 5.2.1 deep-copies the state machine on every StartExecution, running executions included, and
+    those hold locks, so the second concurrent execution (here: a second lead awaiting acceptance) fails
+    with a 500 (getmoto/moto#10077, fixed upstream by #10093). The copy needs only the definition.
+    """
+    import copy
+
+    from moto.stepfunctions.models import StateMachineInstance
+
+    def deepcopy_without_executions(self: Any, memo: dict[int, Any]) -> Any:
+        memo[id(self.executions)] = []
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            setattr(clone, name, copy.deepcopy(value, memo))
+        return clone
+
+    setattr(StateMachineInstance, "__deepcopy__", deepcopy_without_executions)  # noqa: B010
+
+
+def serve_moto(argv: list[str]) -> None:
+    """`moto_server`, with the Step Functions fix above applied in its process."""
+    from moto import server
+
+    patch_moto_stepfunctions()
+    server.main(argv)
+
+
 @dataclass
 class LambdaContext:
     """The parts of the Lambda context object handlers and Powertools read."""
@@ -474,7 +512,7 @@ class LocalStack:
         wait_until_listening(child, self.layout.dynamodb_port)
 
     def _start_moto(self) -> None:
-        argv = [str(REPO_ROOT / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p",
+        argv = [sys.executable, str(Path(__file__).resolve()), MOTO_SERVER_COMMAND, "-H", "127.0.0.1", "-p",
                 str(self.layout.moto_port)]
         child = spawn("moto server", argv, self.env, self.layout.log_dir / "moto.log", self.layout.state_dir)
         self.children.append(child)
@@ -491,11 +529,17 @@ class LocalStack:
         settings = config.load_settings()
         resources = dict(bootstrap.ensure_local_resources(settings))
         bootstrap.seed_dev_keys(settings)
+        # The queue and state machine exist only now; the app finds them through these variables.
+        for key, variable in RESOURCE_VARIABLES.items():
+            if key in resources:
+                self.env[variable] = resources[key]
+        os.environ.update(self.env)
         return resources
 
     def _start_runner(self) -> None:
-        import app as leadloop
         import boto3
+
+        import app as leadloop
 
         sqs = boto3.client("sqs", endpoint_url=self.layout.moto_url, region_name=REGION)
         queue = QueueRunner(sqs, self.resources["queue_url"], leadloop.apply_events)
@@ -543,7 +587,9 @@ class LocalStack:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="[local-stack] %(message)s", stream=sys.stderr)
+    # Library chatter (botocore's "Found credentials", PynamoDB's settings notice) stays below WARNING.
+    logging.basicConfig(level=logging.WARNING, format="[local-stack] %(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
@@ -592,4 +638,7 @@ class _interruptible:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == [MOTO_SERVER_COMMAND]:
+        serve_moto(sys.argv[2:])
+        sys.exit(0)
     sys.exit(main())

@@ -335,7 +335,7 @@ class _Undefined(StrictUndefined):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset()
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         # Only the few string methods a template might want and the loop variable; every other attribute

@@ -150,3 +150,10 @@ def dynamodb_local_tables(dynamodb_local_endpoint: str, monkeypatch: pytest.Monk
 def tables(request: pytest.FixtureRequest) -> Tables:
     """The same repository test against each backend: moto is lenient where DynamoDB Local is not."""
     return request.getfixturevalue(f"{request.param}_tables")
+
+
+@pytest.fixture(params=[pytest.param("dynamodb_local", marks=pytest.mark.dynamodb_local)])
+def racing_tables(request: pytest.FixtureRequest) -> Tables:
+    """For tests of concurrent writers: moto in-process runs each request without a lock, so two threads
+    can both pass one condition check there; DynamoDB Local is atomic like DynamoDB."""
+    return request.getfixturevalue(f"{request.param}_tables")

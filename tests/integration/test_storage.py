@@ -11,13 +11,22 @@ from typing import Any, TypeVar
 
 import pytest
 
-from chalicelib.adapters.dynamo import CapacityMeter, IdentityStore, ProspectRow, ProspectStore, Tables
+from chalicelib.adapters.dynamo import (
+    CapacityMeter,
+    IdentityStore,
+    ProspectRow,
+    ProspectStore,
+    StoredProspect,
+    Tables,
+)
 from chalicelib.errors import ConcurrentUpdate, MalformedInput, StorageUnavailable
 
 T = TypeVar("T")
 
 
-def row(lead_id: str, *, state: str = "nurturing", owner: str | None = None, score: float = 10.0) -> ProspectRow:
+def row(
+    lead_id: str, *, state: str = "nurturing", owner: str | None = None, score: float = 10.0
+) -> ProspectRow:
     return ProspectRow(
         lead_id=lead_id,
         state=state,
@@ -76,12 +85,24 @@ def test_creating_a_prospect_that_exists_is_a_concurrent_update(tables: Tables) 
     assert store.get("lead-1").doc == {"by": "first"}  # type: ignore[union-attr]
 
 
-def test_two_writers_from_one_version_one_wins_and_the_other_must_reload(tables: Tables) -> None:
+def test_a_write_from_a_stale_version_is_refused_and_changes_nothing(tables: Tables) -> None:
     store = ProspectStore(tables)
+    store.save("lead-1", {"v": 1}, row("lead-1"), next_touch_at=None, expected_version=None)
+    store.save("lead-1", {"v": 2}, row("lead-1"), next_touch_at=None, expected_version=1)
+
+    with pytest.raises(ConcurrentUpdate, match="changed after version 1"):
+        store.save("lead-1", {"v": "stale"}, row("lead-1"), next_touch_at=None, expected_version=1)
+    assert store.get("lead-1") == StoredProspect("lead-1", {"v": 2}, 2)
+
+
+def test_two_writers_from_one_version_one_wins_and_the_other_must_reload(racing_tables: Tables) -> None:
+    store = ProspectStore(racing_tables)
     store.save("lead-1", {"tags": []}, row("lead-1"), next_touch_at=None, expected_version=None)
 
     def write(tag: str) -> Callable[[], int]:
-        return lambda: store.save("lead-1", {"tags": [tag]}, row("lead-1"), next_touch_at=None, expected_version=1)
+        return lambda: store.save(
+            "lead-1", {"tags": [tag]}, row("lead-1"), next_touch_at=None, expected_version=1
+        )
 
     results = run_together(write("a"), write("b"))
 
@@ -91,8 +112,8 @@ def test_two_writers_from_one_version_one_wins_and_the_other_must_reload(tables:
     assert stored is not None and stored.version == 2 and stored.doc == {"tags": [winner]}
 
 
-def test_reload_and_retry_loses_no_update(tables: Tables) -> None:
-    store = ProspectStore(tables)
+def test_reload_and_retry_loses_no_update(racing_tables: Tables) -> None:
+    store = ProspectStore(racing_tables)
     store.save("lead-1", {"clicks": 0}, row("lead-1"), next_touch_at=None, expected_version=None)
     conflicts = []
 
@@ -103,7 +124,9 @@ def test_reload_and_retry_loses_no_update(tables: Tables) -> None:
                 assert current is not None
                 doc = {"clicks": current.doc["clicks"] + 1}
                 try:
-                    store.save("lead-1", doc, row("lead-1"), next_touch_at=None, expected_version=current.version)
+                    store.save(
+                        "lead-1", doc, row("lead-1"), next_touch_at=None, expected_version=current.version
+                    )
                     break
                 except ConcurrentUpdate:
                     conflicts.append(1)
@@ -140,8 +163,8 @@ def test_get_many_returns_only_known_leads(tables: Tables) -> None:
 # --- identities ------------------------------------------------------------------------------------------
 
 
-def test_identity_claim_race_leaves_one_owner(tables: Tables) -> None:
-    identities = IdentityStore(tables)
+def test_identity_claim_race_leaves_one_owner(racing_tables: Tables) -> None:
+    identities = IdentityStore(racing_tables)
 
     results = run_together(
         lambda: identities.claim("email:ada@x.com", "lead-a"),
@@ -180,11 +203,14 @@ def test_due_returns_only_due_leads_earliest_first_and_reads_only_them(tables: T
         store.save(lead_id, {}, row(lead_id), next_touch_at=touch, expected_version=None)
     meter = CapacityMeter()
     meter.watch(tables)
-
-    due = store.due(now, limit=50)
+    try:
+        due = store.due(now, limit=50)
+        examined = meter.reading().items_examined
+    finally:
+        meter.close()
 
     assert due == ["due-early", "due-late", "due-now"]
-    assert meter.reading().items_examined == 3
+    assert examined == 3
 
 
 def test_unscheduling_a_touch_takes_the_lead_out_of_the_due_index(tables: Tables, now: datetime) -> None:

@@ -133,7 +133,7 @@ def test_shipped_catalogue_covers_stages_personas_topics_and_recycle_reasons(
     assert {persona for m in metas for persona in m.personas} == {"executive", "practitioner", "technical"}
     topics = {topic for m in metas for topic in m.topics}
     assert {"pricing", "roi", "integrations", "api", "security", "compliance"} <= topics
-    assert {"case-studies", "onboarding", "product-tour", "reporting", "analytics"} <= topics
+    assert {"case_studies", "onboarding", "product-tour", "reporting", "analytics"} <= topics
     reasons = {reason for m in metas for reason in m.recycle_reasons}
     assert {"bad_timing", "not_ready", "no_budget", "no_authority"} <= reasons
 
