@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Chalice, CORSConfig, Rate, Response
@@ -15,14 +14,17 @@ from chalicelib.auth import READERS
 from chalicelib.domain.lifecycle import RECYCLE_REASONS, State
 from chalicelib.errors import MalformedInput, NotFound
 from chalicelib.http import answers, json_body, json_response, query_number
+from chalicelib.routes.marketing import routes as marketing_routes
 from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, verify
 from chalicelib.worker import handle_sqs_batch
 
 app = Chalice(app_name="leadloop")
 app.log.setLevel(logging.INFO)
+app.register_blueprint(marketing_routes)
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
-TRACKING_CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
-                           max_age=86400)
+TRACKING_CORS = CORSConfig(
+    allow_origin="*", allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=86400
+)
 ANY_BODY = ["application/json", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"]
 SALES_ACTIONS = ("accept", "recycle", "disqualify", "opportunity", "won", "lost")
 
@@ -41,7 +43,7 @@ def health() -> Response:
     return json_response({"status": "ok", "stage": wiring.settings().stage})
 
 
-# --- tracking (Segment HTTP Tracking API) ---------------------------------------------------------------------
+# --- tracking (Segment HTTP Tracking API) ---
 
 
 @app.route("/v1/{call}", methods=["POST"], cors=TRACKING_CORS, content_types=ANY_BODY)
@@ -51,13 +53,15 @@ def track(call: str) -> Response:
     return json_response({"success": True})
 
 
-# --- provider webhooks ----------------------------------------------------------------------------------------
+# --- provider webhooks ---
 
 
 def _webhook(provider: str) -> Response:
     request = _request()
     url = f"{wiring.settings().public_url}{request.context.get('path', '') if request.context else ''}"
-    result = wiring.intake_service().webhook(provider, request.raw_body or b"", _headers(), method="POST", url=url)
+    result = wiring.intake_service().webhook(
+        provider, request.raw_body or b"", _headers(), method="POST", url=url
+    )
     return json_response({"received": result.events, "confirmed_subscription": result.confirmed_subscription})
 
 
@@ -73,7 +77,7 @@ def hubspot_webhook() -> Response:
     return _webhook("hubspot")
 
 
-# --- sales ----------------------------------------------------------------------------------------------------
+# --- sales ---
 
 
 @app.route("/leads", methods=["GET"])
@@ -86,12 +90,23 @@ def list_leads() -> Response:
         raise MalformedInput(f"unknown state {state!r}; states: {', '.join(s.value for s in State)}")
     limit = int(query_number(params, "limit", low=1, high=500) or 50)
     rows, cursor = wiring.prospects().list(
-        state=state, owner=params.get("owner") or None,
-        min_score=query_number(params, "min_score", low=-1e6, high=1e6), limit=limit, cursor=params.get("cursor"),
+        state=state,
+        owner=params.get("owner") or None,
+        min_score=query_number(params, "min_score", low=-1e6, high=1e6),
+        limit=limit,
+        cursor=params.get("cursor"),
     )
     leads = [
-        {"id": r.lead_id, "email": r.email, "name": r.name, "company": r.company, "state": r.state,
-         "owner": r.owner, "score": r.score, "updated_at": r.updated_at}
+        {
+            "id": r.lead_id,
+            "email": r.email,
+            "name": r.name,
+            "company": r.company,
+            "state": r.state,
+            "owner": r.owner,
+            "score": r.score,
+            "updated_at": r.updated_at,
+        }
         for r in rows
     ]
     return json_response({"leads": leads, "next_cursor": cursor})
@@ -117,39 +132,7 @@ def lead_action(ref: str, action: str) -> Response:
     return json_response(wiring.lead_service().command(ref, action, body, actor))
 
 
-# --- marketing ------------------------------------------------------------------------------------------------
-
-
-@app.route("/templates", methods=["GET"])
-@answers
-def list_templates() -> Response:
-    wiring.authenticator().bearer(_headers(), ("marketing", "admin", "sales"))
-    templates = wiring.catalogue().all()
-    return json_response({"templates": [
-        {"name": t.meta.name, "version": t.meta.version, "subject": t.meta.subject, "topics": t.meta.topics,
-         "stages": t.meta.stages, "personas": t.meta.personas, "priority": t.meta.priority,
-         "cooldown_days": t.meta.cooldown_days, "recycle_reasons": t.meta.recycle_reasons}
-        for t in templates.values()
-    ]})
-
-
-@app.route("/templates/{name}/preview", methods=["POST"])
-@answers
-def preview_template(name: str) -> Response:
-    wiring.authenticator().bearer(_headers(), ("marketing", "admin"))
-    body = json_body(_request().raw_body)
-    if "lead_id" in body:
-        prospect = wiring.lead_service().prospect(str(body["lead_id"]))
-    elif isinstance(body.get("sample"), dict):
-        from chalicelib.domain.sample import sample_prospect
-
-        prospect = sample_prospect(body["sample"], datetime.now(UTC))
-    else:
-        raise MalformedInput("give either 'lead_id' or a 'sample' object")
-    return json_response(wiring.nurture_service().preview(name, prospect))
-
-
-# --- links in emails ------------------------------------------------------------------------------------------
+# --- links in emails ---
 
 
 @app.route("/unsubscribe/{token}", methods=["GET", "POST"], content_types=ANY_BODY)
@@ -159,8 +142,11 @@ def unsubscribe(token: str) -> Response:
     wiring.lead_service().unsubscribe(str(payload.get("l")))
     if _request().method == "POST":
         return json_response({"unsubscribed": True})
-    return Response(body="<html><body><p>You are unsubscribed. You will not receive further emails.</p>"
-                    "</body></html>", status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+    return Response(
+        body="<html><body><p>You are unsubscribed. You will not receive further emails.</p></body></html>",
+        status_code=200,
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
 
 
 @app.route("/r/{token}", methods=["GET"])
@@ -171,7 +157,7 @@ def redirect(token: str) -> Response:
     return Response(body="", status_code=302, headers={"Location": str(payload["u"])})
 
 
-# --- event handlers -------------------------------------------------------------------------------------------
+# --- event handlers ---
 
 
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=10)
@@ -184,4 +170,3 @@ def send_due_touches(event: Any) -> dict[str, int]:
     counts = wiring.nurture_service().send_due()
     app.log.info("nurture sweep: %s", json.dumps(counts))
     return counts
-

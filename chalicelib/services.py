@@ -426,7 +426,7 @@ def _as_http_error(error: Exception) -> Exception:
     return InvalidContent(str(error))
 
 
-# --- nurture ---------------------------------------------------------------------------------------------------
+# --- nurture ---
 
 
 class TemplateCatalogue:

@@ -234,7 +234,7 @@ def _row(item: ProspectModel) -> ProspectRow:
     )
 
 
-# --- cursors ---------------------------------------------------------------------------------------------
+# --- cursors ---
 
 _CURSOR_TYPES = {"lead_id": "S", "state": "S", "score": "N"}
 

@@ -32,7 +32,7 @@ from chalicelib.errors import ConcurrentUpdate, MalformedInput, NotFound
 FEED_MAX_DAYS = 400
 
 
-# --- activity --------------------------------------------------------------------------------------------
+# --- activity ---
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"activity data holds a {type(value).__name__}, which JSON cannot carry")
 
 
-# --- nonces ----------------------------------------------------------------------------------------------
+# --- nonces ---
 
 
 class NonceStore:
@@ -144,7 +144,7 @@ class NonceStore:
         return True
 
 
-# --- API keys --------------------------------------------------------------------------------------------
+# --- API keys ---
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def _key(item: KeyModel) -> ApiKeyRecord:
     return ApiKeyRecord(item.key_hash, item.role, item.name, item.created_at, item.revoked_at)
 
 
-# --- content ---------------------------------------------------------------------------------------------
+# --- content ---
 
 
 @dataclass(frozen=True)
@@ -281,7 +281,7 @@ def _content(item: ContentModel) -> ContentVersion:
     return ContentVersion(item.key, int(item.version), item.body, item.author, item.created_at)
 
 
-# --- counters --------------------------------------------------------------------------------------------
+# --- counters ---
 
 
 class Counters:

@@ -60,7 +60,7 @@ class Tables:
     region: str = "us-east-1"
 
 
-# --- prospects -------------------------------------------------------------------------------------------
+# --- prospects ---
 
 
 class ByStateIndex(GlobalSecondaryIndex["ProspectModel"]):
@@ -108,7 +108,7 @@ class IdentityModel(Model):
     lead_id = UnicodeAttribute()
 
 
-# --- activity --------------------------------------------------------------------------------------------
+# --- activity ---
 
 
 class ByDayIndex(GlobalSecondaryIndex["ActivityModel"]):
@@ -131,7 +131,7 @@ class ActivityModel(Model):
     by_day = ByDayIndex()
 
 
-# --- small tables ----------------------------------------------------------------------------------------
+# --- small tables ---
 
 
 class NonceModel(Model):
@@ -161,7 +161,7 @@ class CounterModel(Model):
     value = NumberAttribute()
 
 
-# --- binding ---------------------------------------------------------------------------------------------
+# --- binding ---
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def create_tables(tables: Tables) -> None:
                     raise
 
 
-# --- shared translation ----------------------------------------------------------------------------------
+# --- shared translation ---
 
 
 def is_condition_failure(exc: PynamoDBException) -> bool:

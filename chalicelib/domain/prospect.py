@@ -155,7 +155,7 @@ def event_fingerprint(message_id: str) -> str:
     return hashlib.blake2b(message_id.encode(), digest_size=8).hexdigest()
 
 
-# --- storage form -------------------------------------------------------------------------------------------
+# --- storage form ---
 # Compact keys keep the item small; the mapping is private to this module and reversible.
 
 

@@ -1,0 +1,1 @@
+"""HTTP routes grouped by audience, as Chalice blueprints registered by app.py."""
