@@ -24,10 +24,14 @@ def _client(service: str, settings: Settings) -> Any:
 
 def ensure_local_resources(settings: Settings) -> dict[str, str]:
     """Idempotently create what the local stack needs; returns the queue URLs and state machine ARN."""
-    create_tables(Tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region))
+    create_tables(
+        Tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region)
+    )
     sqs = _client("sqs", settings)
     dlq_url = sqs.create_queue(QueueName=f"{settings.table_prefix}events-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     queue_url = sqs.create_queue(
         QueueName=f"{settings.table_prefix}events",
         Attributes={
@@ -54,7 +58,9 @@ def _ensure_state_machine(settings: Settings, queue_url: str) -> str:
 
 def seed_dev_keys(settings: Settings) -> dict[str, str]:
     """Store the dev keys' hashes (local stack only); returns role -> key for the banner."""
-    store = KeyStore(Tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region))
+    store = KeyStore(
+        Tables(prefix=settings.table_prefix, host=settings.dynamodb_endpoint, region=settings.region)
+    )
     now = datetime.now(UTC)
     keys = settings.dev_keys()
     for role, key in keys.items():

@@ -24,7 +24,9 @@ JSON = {"Content-Type": "application/json"}
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return Response(
-        body=json.dumps(body, default=str, separators=(",", ":")), status_code=status, headers={**JSON, **(headers or {})}
+        body=json.dumps(body, default=str, separators=(",", ":")),
+        status_code=status,
+        headers={**JSON, **(headers or {})},
     )
 
 
@@ -45,7 +47,9 @@ def answers(view: Callable[..., Any]) -> Callable[..., Any]:
             return error_response(error)
         except Exception:  # the outermost edge: log with context, answer without internals
             log.exception("unhandled error in %s", view.__name__)
-            return json_response({"error": {"code": "internal", "message": "internal error; it was logged"}}, 500)
+            return json_response(
+                {"error": {"code": "internal", "message": "internal error; it was logged"}}, 500
+            )
 
     return wrapped
 

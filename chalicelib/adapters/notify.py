@@ -71,12 +71,20 @@ class SalesNotifier:
         self._sleep = sleep
 
     def notify(self, summary: dict[str, Any], why: str, lead_url: str, at: datetime) -> list[Delivery]:
-        payload = {"type": "lead.routed", "at": at.isoformat(), "why": why, "lead_url": lead_url, "lead": summary}
+        payload = {
+            "type": "lead.routed",
+            "at": at.isoformat(),
+            "why": why,
+            "lead_url": lead_url,
+            "lead": summary,
+        }
         body = json.dumps(payload, default=str, indent=2).encode()
         deliveries = [self._to_outbox(summary["id"], body, at)]
         if self._slack_url:
             text = slack_text(summary, why, lead_url)
-            deliveries.append(self._deliver("slack", self._slack_url, json.dumps({"text": text}).encode(), {}))
+            deliveries.append(
+                self._deliver("slack", self._slack_url, json.dumps({"text": text}).encode(), {})
+            )
         for url in self._webhook_urls:
             timestamp = str(int(at.timestamp()))
             mac = hmac.new(self._secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()

@@ -28,7 +28,11 @@ class SlaWorkflow:
             stateMachineArn=self._arn,
             name=f"sla-{lead_id}-{run}",  # one execution per routing; a retried start is refused, not doubled
             input=json.dumps(
-                {"lead_id": lead_id, "sla_seconds": accept_seconds, "escalate_after_seconds": escalate_seconds}
+                {
+                    "lead_id": lead_id,
+                    "sla_seconds": accept_seconds,
+                    "escalate_after_seconds": escalate_seconds,
+                }
             ),
         )
         return str(answer["executionArn"])
@@ -37,7 +41,11 @@ class SlaWorkflow:
         try:
             self._client.send_task_success(taskToken=task_token, output=json.dumps({"outcome": outcome}))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            if error.response.get("Error", {}).get("Code") in (
+                "TaskTimedOut",
+                "InvalidToken",
+                "TaskDoesNotExist",
+            ):
                 return False  # the workflow already moved on; nothing left to release
             raise
         except BotoCoreError:

@@ -1,4 +1,4 @@
-"""A sample prospect built from a marketer's preview request, so a template can be previewed without a lead."""
+"""A sample prospect from a preview request, so a template can be previewed without a real lead."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def sample_prospect(sample: Mapping[str, Any], now: datetime) -> Prospect:
     interests = sample.get("interests") or []
     if not isinstance(interests, list) or not all(isinstance(topic, str) for topic in interests):
         raise MalformedInput("sample.interests must be a list of topic names")
-    traits = {key: str(sample[key]) for key in ("first_name", "last_name", "company", "title") if sample.get(key)}
+    traits = {
+        key: str(sample[key]) for key in ("first_name", "last_name", "company", "title") if sample.get(key)
+    }
     today = day_of(now)
     return Prospect(
         lead_id="sample",

@@ -10,21 +10,45 @@ from tests.e2e.conftest import Loop
 
 
 def page(message_id: str, path: str, anonymous_id: str = "anon-1") -> dict:
-    return {"type": "page", "messageId": message_id, "anonymousId": anonymous_id, "name": path.strip("/"),
-            "properties": {"path": path, "url": f"https://www.example.com{path}", "title": path}}
+    return {
+        "type": "page",
+        "messageId": message_id,
+        "anonymousId": anonymous_id,
+        "name": path.strip("/"),
+        "properties": {"path": path, "url": f"https://www.example.com{path}", "title": path},
+    }
 
 
 def journey(email: str = "ada@bigco.example", anon: str = "anon-1") -> dict:
-    return {"batch": [
-        page(f"{anon}-p1", "/pricing", anon),
-        page(f"{anon}-p2", "/docs/api", anon),
-        page(f"{anon}-p3", "/security", anon),
-        {"type": "identify", "messageId": f"{anon}-i1", "anonymousId": anon, "userId": f"user-{anon}",
-         "traits": {"email": email, "firstName": "Ada", "lastName": "Lovelace", "title": "VP Engineering",
-                    "company": "BigCo", "company_size": 800}},
-        {"type": "track", "messageId": f"{anon}-t1", "anonymousId": anon, "userId": f"user-{anon}",
-         "event": "Demo Requested", "properties": {"source": "pricing-page"}},
-    ]}
+    return {
+        "batch": [
+            page(f"{anon}-p1", "/pricing", anon),
+            page(f"{anon}-p2", "/docs/api", anon),
+            page(f"{anon}-p3", "/security", anon),
+            {
+                "type": "identify",
+                "messageId": f"{anon}-i1",
+                "anonymousId": anon,
+                "userId": f"user-{anon}",
+                "traits": {
+                    "email": email,
+                    "firstName": "Ada",
+                    "lastName": "Lovelace",
+                    "title": "VP Engineering",
+                    "company": "BigCo",
+                    "company_size": 800,
+                },
+            },
+            {
+                "type": "track",
+                "messageId": f"{anon}-t1",
+                "anonymousId": anon,
+                "userId": f"user-{anon}",
+                "event": "Demo Requested",
+                "properties": {"source": "pricing-page"},
+            },
+        ]
+    }
 
 
 def test_hand_raise_routes_to_sales_with_the_pages_read_and_the_breakdown(loop: Loop) -> None:
@@ -68,8 +92,11 @@ def test_recycle_with_bad_timing_returns_to_nurture_and_changes_the_next_message
     prospect = wiring.lead_service().prospect(lead_id)
     before = wiring.nurture_service().choose(_as_nurturing(prospect), prospect.last_activity_at)
 
-    answer = loop.sales("POST", f"/leads/{lead_id}/recycle", {"reason": "bad_timing", "note": "budget next FY",
-                                                               "revisit_in_days": 0})
+    answer = loop.sales(
+        "POST",
+        f"/leads/{lead_id}/recycle",
+        {"reason": "bad_timing", "note": "budget next FY", "revisit_in_days": 0},
+    )
     assert answer.status_code == 200, answer.json_body
     summary = answer.json_body
     assert summary["state"] == "nurturing"
@@ -92,9 +119,15 @@ def _as_nurturing(prospect):  # what the chooser would have picked had the lead 
 
 
 def test_errors_are_documented_4xx_and_the_server_keeps_serving(loop: Loop) -> None:
-    assert loop.client.http.post("/v1/batch", headers={"Authorization": "Basic ZGV2LXdyaXRlLWtleTo="},
-                                 body=b"{not json").status_code == 400
-    wrong = loop.client.http.post("/v1/batch", headers={"Authorization": "Basic d3Jvbmc6"}, body=b'{"batch":[]}')
+    assert (
+        loop.client.http.post(
+            "/v1/batch", headers={"Authorization": "Basic ZGV2LXdyaXRlLWtleTo="}, body=b"{not json"
+        ).status_code
+        == 400
+    )
+    wrong = loop.client.http.post(
+        "/v1/batch", headers={"Authorization": "Basic d3Jvbmc6"}, body=b'{"batch":[]}'
+    )
     assert wrong.status_code == 401 and wrong.json_body["error"]["code"] == "unauthenticated"
     assert loop.sales("GET", "/leads/L-nope").status_code == 404
     loop.track("/v1/batch", journey())
@@ -107,8 +140,9 @@ def test_errors_are_documented_4xx_and_the_server_keeps_serving(loop: Loop) -> N
     assert loop.client.http.get("/health").status_code == 200
     no_key = loop.client.http.get("/leads")
     assert no_key.status_code == 401
-    marketing_writes = loop.client.http.post(f"/leads/{lead_id}/accept",
-                                             headers={"Authorization": "Bearer dev-marketing-key"}, body=b"{}")
+    marketing_writes = loop.client.http.post(
+        f"/leads/{lead_id}/accept", headers={"Authorization": "Bearer dev-marketing-key"}, body=b"{}"
+    )
     assert marketing_writes.status_code == 403
 
 
@@ -130,7 +164,9 @@ def test_nurture_sends_a_tailored_email_with_one_click_unsubscribe(loop: Loop) -
 
     header = email.message_from_string(text)["List-Unsubscribe"]
     token = header.strip("<>").rsplit("/unsubscribe/", 1)[1]
-    assert loop.client.http.post(f"/unsubscribe/{token}", body=b"List-Unsubscribe=One-Click").status_code == 200
+    assert (
+        loop.client.http.post(f"/unsubscribe/{token}", body=b"List-Unsubscribe=One-Click").status_code == 200
+    )
     assert loop.sales("GET", f"/leads/{lead_id}").json_body["suppression"]["reason"] == "unsubscribed"
     _make_due(lead_id)
     assert loop.sweep()["sent"] == 0
@@ -148,5 +184,10 @@ def _make_due(lead_id: str) -> None:
         message.at -= timedelta(days=30)
     from chalicelib.adapters.dynamo import ProspectRow
 
-    wiring.prospects().save(lead_id, prospect_to_doc(p), ProspectRow(lead_id, p.state.value, p.owner, 0.0, p.email,
-                            p.name, p.company, ""), next_touch_at=p.next_touch_at, expected_version=stored.version)
+    wiring.prospects().save(
+        lead_id,
+        prospect_to_doc(p),
+        ProspectRow(lead_id, p.state.value, p.owner, 0.0, p.email, p.name, p.company, ""),
+        next_touch_at=p.next_touch_at,
+        expected_version=stored.version,
+    )
