@@ -191,3 +191,48 @@ def _make_due(lead_id: str) -> None:
         next_touch_at=p.next_touch_at,
         expected_version=stored.version,
     )
+
+
+def test_identify_merges_another_devices_anonymous_history_into_the_known_prospect(loop: Loop) -> None:
+    loop.track("/v1/batch", {"batch": [page("laptop-1", "/pricing", "laptop")]})
+    loop.track(
+        "/v1/batch",
+        {
+            "batch": [
+                {
+                    "type": "identify",
+                    "messageId": "laptop-i",
+                    "anonymousId": "laptop",
+                    "traits": {"email": "ada@bigco.example"},
+                },
+            ]
+        },
+    )
+    loop.drain()
+    loop.track(
+        "/v1/batch", {"batch": [page("phone-1", "/security", "phone"), page("phone-2", "/docs/api", "phone")]}
+    )
+    loop.drain()
+    assert len(loop.sales("GET", "/leads").json_body["leads"]) == 2  # the phone is still a stranger
+
+    loop.track(
+        "/v1/identify",
+        {"messageId": "phone-i", "anonymousId": "phone", "traits": {"email": "Ada@BigCo.example"}},
+    )
+    loop.drain()
+    leads = loop.sales("GET", "/leads").json_body["leads"]
+    assert len(leads) == 1
+    summary = loop.sales("GET", "/leads/ada@bigco.example").json_body
+    assert sorted(summary["identity"]["anonymous_ids"]) == ["laptop", "phone"]
+    assert {p["path"] for p in summary["pages"]} == {"/pricing", "/security", "/docs/api"}
+    assert loop.sales("GET", f"/leads/{summary['id']}").status_code == 200
+
+
+def test_alias_joins_the_previous_id(loop: Loop) -> None:
+    loop.track("/v1/page", page("a-1", "/pricing", "anon-x"))
+    loop.drain()
+    loop.track("/v1/alias", {"messageId": "al-1", "previousId": "anon-x", "userId": "user-x"})
+    loop.drain()
+    summary = loop.sales("GET", "/leads/user-x").json_body
+    assert summary["identity"]["user_id"] == "user-x" and "anon-x" in summary["identity"]["anonymous_ids"]
+    assert [p["path"] for p in summary["pages"]] == ["/pricing"]
