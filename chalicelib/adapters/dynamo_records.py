@@ -53,9 +53,15 @@ class ActivityLog:
         self._model = models_for(tables).activity
 
     def append(self, lead_id: str, entries: Sequence[ActivityEntry]) -> None:
-        with storage_errors(f"append activity for {lead_id}"), self._model.batch_write() as batch:
-            for entry in entries:
-                batch.save(self._item(lead_id, entry))
+        items = [self._item(lead_id, entry) for entry in entries]
+        with storage_errors(f"append activity for {lead_id}"):
+            if len(items) == 1:
+                # Same units as a batch of one, and it needs only PutItem (the scheduler's permission).
+                items[0].save()
+                return
+            with self._model.batch_write() as batch:
+                for item in items:
+                    batch.save(item)
 
     def for_lead(self, lead_id: str, limit: int = 100) -> list[ActivityEntry]:
         with storage_errors(f"read activity of {lead_id}"):

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.adapters.dynamo import (
     CapacityMeter,
@@ -19,6 +21,7 @@ from chalicelib.adapters.dynamo import (
     StoredProspect,
     Tables,
 )
+from chalicelib.adapters.dynamo_tables import models_for
 from chalicelib.errors import ConcurrentUpdate, MalformedInput, StorageUnavailable
 
 T = TypeVar("T")
@@ -324,10 +327,43 @@ def test_a_returned_cursor_is_accepted_back(pool: ProspectStore) -> None:
 # --- failures --------------------------------------------------------------------------------------------
 
 
-def test_unreachable_storage_is_storage_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    nowhere = Tables(prefix="down-", host="http://127.0.0.1:9", region="us-east-1")
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "GetItem"
+        ),
+        ClientError({"Error": {"Code": "InternalServerError", "Message": "oops"}}, "GetItem"),
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:9"),
+    ],
+    ids=["throttled", "server-error", "unreachable"],
+)
+def test_outages_are_storage_unavailable_with_their_cause(
+    moto_tables: Tables, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    # Failing below botocore's retries: the adapter sees what it would after they ran out.
+    client = models_for(moto_tables).prospects._get_connection().connection.client
 
-    with pytest.raises(StorageUnavailable, match="storage is unavailable"):
-        ProspectStore(nowhere).get("lead-1")
+    def fail(*_: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(client, "_make_api_call", fail)
+
+    with pytest.raises(StorageUnavailable, match="storage is unavailable") as raised:
+        ProspectStore(moto_tables).get("lead-1")
+    assert raised.value.__cause__ is not None
+
+
+def test_a_request_dynamodb_rejects_is_not_hidden_as_an_outage(
+    moto_tables: Tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = models_for(moto_tables).prospects._get_connection().connection.client
+    rejected = ClientError({"Error": {"Code": "ValidationException", "Message": "bad key"}}, "GetItem")
+
+    def fail(*_: object) -> None:
+        raise rejected
+
+    monkeypatch.setattr(client, "_make_api_call", fail)
+
+    with pytest.raises(PynamoDBException, match="bad key"):
+        ProspectStore(moto_tables).get("lead-1")
