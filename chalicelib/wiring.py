@@ -41,6 +41,7 @@ from chalicelib.config import Settings, load_settings
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.ingest.intake import IntakeService
 from chalicelib.ingest.ses import CachedCertificateFetcher
+from chalicelib.marketing import MarketingService
 from chalicelib.services import LeadService, NurtureService, TemplateCatalogue
 
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
@@ -243,6 +244,21 @@ def nurture_service() -> NurtureService:
         sender_address=s.ses_from,
         public_url=s.public_url,
         signing_secret=s.signing_secret,
+        clock=utc_now,
+    )
+
+
+@cache
+def marketing_service() -> MarketingService:
+    return MarketingService(
+        content=content(),
+        renderer=renderer(),
+        shipped_templates=shipped_templates,
+        templates_in_force=templates(),
+        default_rules_text=DEFAULT_RULES.read_text,
+        forget_templates=templates().forget,  # a save is in force at once in this process
+        forget_rules=rules().forget,
+        compose=lambda prospect, draft: nurture_service().compose(prospect, draft, rules()(), utc_now()),
         clock=utc_now,
     )
 

@@ -3,55 +3,134 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from chalice import Blueprint, Response
 
 from chalicelib import wiring
+from chalicelib.auth import READERS
 from chalicelib.domain.sample import sample_prospect
 from chalicelib.errors import MalformedInput
-from chalicelib.http import answers, json_body, json_response
+from chalicelib.http import MAX_API_BODY_BYTES, answers, json_body, json_response, query_number
+from chalicelib.marketing import body_text, expected_version, is_json_request, meta_dict
 
 routes = Blueprint(__name__)
+
+EDITORS = ("marketing", "admin")
+# A template or a rules document is text; curl --data-binary sends form-encoded, editors send text or JSON.
+TEXT_BODIES = [
+    "application/json",
+    "text/plain",
+    "text/markdown",
+    "text/yaml",
+    "text/x-yaml",
+    "application/yaml",
+    "application/x-yaml",
+    "application/octet-stream",
+    "application/x-www-form-urlencoded",
+]
 
 
 def _headers() -> dict[str, str]:
     return dict(routes.current_request.headers or {})
 
 
+def _raw() -> bytes:
+    raw = routes.current_request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+def _version_param() -> int | None:
+    number = query_number(routes.current_request.query_params, "version", low=0, high=1e9)
+    return None if number is None else int(number)
+
+
+def _etag(answer: dict[str, Any]) -> dict[str, str]:
+    return {"ETag": f'"{answer["version"]}"'}
+
+
 @routes.route("/templates", methods=["GET"])
 @answers
 def list_templates() -> Response:
-    wiring.authenticator().bearer(_headers(), ("marketing", "admin", "sales"))
+    wiring.authenticator().bearer(_headers(), READERS)
     templates = wiring.catalogue().all()
-    return json_response(
-        {
-            "templates": [
-                {
-                    "name": t.meta.name,
-                    "version": t.meta.version,
-                    "subject": t.meta.subject,
-                    "topics": t.meta.topics,
-                    "stages": t.meta.stages,
-                    "personas": t.meta.personas,
-                    "priority": t.meta.priority,
-                    "cooldown_days": t.meta.cooldown_days,
-                    "recycle_reasons": t.meta.recycle_reasons,
-                }
-                for t in templates.values()
-            ]
-        }
+    return json_response({"templates": [meta_dict(t.meta) for t in templates.values()]})
+
+
+@routes.route("/templates/{name}", methods=["GET"])
+@answers
+def read_template(name: str) -> Response:
+    wiring.authenticator().bearer(_headers(), READERS)
+    answer = wiring.marketing_service().template(name, _version_param())
+    return json_response(answer, headers=_etag(answer))
+
+
+@routes.route("/templates/{name}", methods=["PUT"], content_types=TEXT_BODIES)
+@answers
+def save_template(name: str) -> Response:
+    principal = wiring.authenticator().bearer(_headers(), EDITORS)
+    raw = _raw()
+    if is_json_request(_headers()):
+        source = json_body(raw).get("source")
+        if not isinstance(source, str) or not source.strip():
+            raise MalformedInput("a JSON body needs 'source': the whole template text")
+    else:
+        source = body_text(raw, limit=MAX_API_BODY_BYTES)
+    answer = wiring.marketing_service().save_template(
+        name, source, principal.name, expected_version=expected_version(_headers())
     )
+    return json_response(answer, headers=_etag(answer))
+
+
+@routes.route("/templates/{name}/versions", methods=["GET"])
+@answers
+def template_versions(name: str) -> Response:
+    wiring.authenticator().bearer(_headers(), READERS)
+    return json_response(wiring.marketing_service().template_versions(name))
 
 
 @routes.route("/templates/{name}/preview", methods=["POST"])
 @answers
 def preview_template(name: str) -> Response:
-    wiring.authenticator().bearer(_headers(), ("marketing", "admin"))
-    body = json_body(routes.current_request.raw_body)
+    """The email the saved template (or, given `source`, an unsaved draft of it) makes for one prospect."""
+    wiring.authenticator().bearer(_headers(), EDITORS)
+    body = json_body(_raw())
     if "lead_id" in body:
         prospect = wiring.lead_service().prospect(str(body["lead_id"]))
     elif isinstance(body.get("sample"), dict):
         prospect = sample_prospect(body["sample"], datetime.now(UTC))
     else:
         raise MalformedInput("give either 'lead_id' or a 'sample' object")
-    return json_response(wiring.nurture_service().preview(name, prospect))
+    draft = body.get("source")
+    if draft is None:
+        return json_response(wiring.nurture_service().preview(name, prospect))
+    if not isinstance(draft, str):
+        raise MalformedInput("'source' must be the whole template text")
+    return json_response(wiring.marketing_service().preview_draft(name, draft, prospect))
+
+
+@routes.route("/rules", methods=["GET"])
+@answers
+def read_rules() -> Response:
+    wiring.authenticator().bearer(_headers(), READERS)
+    answer = wiring.marketing_service().rules(_version_param())
+    return json_response(answer, headers=_etag(answer))
+
+
+@routes.route("/rules", methods=["PUT"], content_types=TEXT_BODIES)
+@answers
+def save_rules() -> Response:
+    principal = wiring.authenticator().bearer(_headers(), EDITORS)
+    text = body_text(_raw(), limit=MAX_API_BODY_BYTES)
+    headers = _headers()
+    answer = wiring.marketing_service().save_rules(
+        text, principal.name, as_json=is_json_request(headers), expected_version=expected_version(headers)
+    )
+    return json_response(answer, headers=_etag(answer))
+
+
+@routes.route("/rules/versions", methods=["GET"])
+@answers
+def rules_versions() -> Response:
+    wiring.authenticator().bearer(_headers(), READERS)
+    return json_response(wiring.marketing_service().rules_versions())

@@ -1,0 +1,344 @@
+"""Marketing use cases: read, save and list versions of templates and of the rules, checked before storing.
+
+Templates and rules are immutable versions in the ContentStore (`template#<name>`, `rules#default`); the files
+shipped with a deployment are version 0 and a saved version overrides them. A save goes through the very
+checks a send relies on (the sandboxed renderer, `parse_rules`), so nothing saved here can break a send; a
+refused save answers 422 with every problem and where it is (a template line, a rules field and its line).
+After a save this process forgets its cached templates or rules at once; other processes reload within
+wiring's cache period. Checking rules text is also what `python -m chalicelib.lint` uses offline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from chalicelib.adapters.dynamo import ContentStore, ContentVersion
+from chalicelib.adapters.mail import OutgoingEmail
+from chalicelib.adapters.templates import ParsedTemplate, TemplateRenderer
+from chalicelib.domain.catalogue import TemplateMeta
+from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.rules import Rules, RulesError, parse_rules
+from chalicelib.errors import InvalidContent, MalformedInput, NotFound, TooLarge
+
+TEMPLATE_PREFIX = "template#"
+RULES_KEY = "rules#default"
+SHIPPED_AUTHOR = "shipped"
+
+Compose = Callable[[Prospect, ParsedTemplate], OutgoingEmail]  # the send path's own composer
+
+
+@dataclass(frozen=True, slots=True)
+class RulesProblem:
+    field: str  # dotted path, e.g. "fit.2.points"; "(document)" for the whole text
+    message: str
+    line: int | None  # 1-based line in the text, when it can be found
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "message": self.message, "line": self.line}
+
+
+def template_key(name: str) -> str:
+    return f"{TEMPLATE_PREFIX}{name}"
+
+
+def meta_dict(meta: TemplateMeta) -> dict[str, Any]:
+    return {
+        "name": meta.name,
+        "version": meta.version,
+        "subject": meta.subject,
+        "topics": list(meta.topics),
+        "stages": [stage.value for stage in meta.stages],
+        "personas": list(meta.personas),
+        "priority": meta.priority,
+        "cooldown_days": meta.cooldown_days,
+        "recycle_reasons": list(meta.recycle_reasons),
+    }
+
+
+# --- rules text ----------------------------------------------------------------------------------------
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors' aliases: `*x` repeated inside lists is the billion-laughs bomb; rules never
+    need it."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in rules", mark)
+        return super().compose_node(parent, index)
+
+
+def check_rules_text(text: str, *, as_json: bool = False) -> tuple[Rules | None, list[RulesProblem]]:
+    """Parse and validate a rules document (YAML, or JSON when `as_json`); every problem with its line.
+
+    A `version` in the document is ignored: versions are given by the store when a document is saved.
+    """
+    try:
+        if as_json:
+            document = json.loads(text)
+        else:
+            document = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except json.JSONDecodeError as error:
+        return None, [RulesProblem("(document)", f"not valid JSON: {error.msg}", error.lineno)]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        line = mark.line + 1 if mark is not None else None
+        return None, [RulesProblem("(document)", f"not valid YAML: {problem}", line)]
+    except RecursionError:
+        return None, [RulesProblem("(document)", "the document is nested too deeply", None)]
+    if not isinstance(document, Mapping):
+        return None, [RulesProblem("(document)", "the rules document must be a mapping of fields", 1)]
+    try:
+        return parse_rules({**document, "version": 0}), []
+    except RulesError as error:
+        lines = _field_line_finder(text, as_json=as_json)
+        return None, [RulesProblem(p["field"], p["message"], lines(p["field"])) for p in error.problems]
+
+
+def _field_line_finder(text: str, *, as_json: bool) -> Callable[[str], int | None]:
+    """field path -> the line of the deepest part of it found in the text (JSON is YAML enough for this)."""
+    try:
+        root = yaml.compose(text, Loader=_NoAliasLoader)
+    except yaml.YAMLError:
+        root = None
+
+    def find(path: str) -> int | None:
+        node, line = root, None
+        for part in path.split("."):
+            if isinstance(node, yaml.MappingNode):
+                found = next(((k, v) for k, v in node.value if str(k.value) == part), None)
+                if found is None:
+                    break
+                line, node = found[0].start_mark.line + 1, found[1]
+            elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+                node = node.value[int(part)]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
+
+    return find
+
+
+def rules_error(problems: list[RulesProblem]) -> InvalidContent:
+    listing = "; ".join(f"{p.field}{f' (line {p.line})' if p.line else ''}: {p.message}" for p in problems)
+    return InvalidContent(
+        f"the rules have {len(problems)} problem(s): {listing}", details=[p.as_dict() for p in problems]
+    )
+
+
+# --- the use cases --------------------------------------------------------------------------------------
+
+
+class MarketingService:
+    def __init__(
+        self,
+        *,
+        content: ContentStore,
+        renderer: TemplateRenderer,
+        shipped_templates: Callable[[], dict[str, ParsedTemplate]],
+        templates_in_force: Callable[[], dict[str, ParsedTemplate]],
+        default_rules_text: Callable[[], str],
+        forget_templates: Callable[[], None],
+        forget_rules: Callable[[], None],
+        compose: Compose,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._content = content
+        self._renderer = renderer
+        self._shipped = shipped_templates
+        self._in_force = templates_in_force
+        self._default_rules_text = default_rules_text
+        self._forget_templates = forget_templates
+        self._forget_rules = forget_rules
+        self._compose = compose
+        self._clock = clock
+
+    # --- templates ---------------------------------------------------------------------------------------
+
+    def template(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """The template in force (or one `version` of it): its source, front matter and version."""
+        if version is None:
+            templates = self._in_force()
+            if name not in templates:
+                raise NotFound(f"no template named {name!r}; known: {', '.join(sorted(templates))}")
+            parsed = templates[name]
+            saved = parsed.meta.version
+            record = self._content.get(template_key(name), saved) if saved else None
+            return _template_answer(parsed.meta, parsed.source, record, in_force=True)
+        if version == 0:
+            shipped = self._shipped().get(name)
+            if shipped is None:
+                raise NotFound(f"template {name!r} has no shipped version 0")
+            current = self._in_force().get(name)
+            return _template_answer(shipped.meta, shipped.source, None, in_force=current is shipped)
+        record = self._content.get(template_key(name), version)
+        if record is None:
+            raise NotFound(f"template {name!r} has no version {version}")
+        meta = self._renderer.parse(name, record.body, version=version).meta
+        latest = self._content.latest(template_key(name))
+        in_force = latest is not None and latest.version == version
+        return _template_answer(meta, record.body, record, in_force=in_force)
+
+    def template_versions(self, name: str) -> dict[str, Any]:
+        saved = self._content.versions(template_key(name))
+        shipped = name in self._shipped()
+        if not saved and not shipped:
+            raise NotFound(f"no template named {name!r}")
+        versions = [
+            {"version": v.version, "author": v.author, "saved_at": v.created_at.isoformat()} for v in saved
+        ]
+        if shipped:
+            versions.append({"version": 0, "author": SHIPPED_AUTHOR, "saved_at": None})
+        return {"name": name, "in_force": versions[0]["version"], "versions": versions}
+
+    def save_template(
+        self, name: str, source: str, author: str, *, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        """Check `source` as a send would use it; store it as the next version, which is then in force.
+
+        Raises InvalidContent (every problem, each with its line) and stores nothing when it is refused;
+        ConcurrentUpdate when `expected_version` is no longer the latest.
+        """
+        parsed = self._renderer.parse(name, source)
+        now = self._clock()
+        version = self._content.save(
+            template_key(name), parsed.source, author, now, expected_latest=expected_version
+        )
+        self._forget_templates()
+        meta = replace(parsed.meta, version=version)
+        return {
+            "name": name,
+            "version": version,
+            "author": author,
+            "saved_at": now.isoformat(),
+            "meta": meta_dict(meta),
+        }
+
+    def preview_draft(self, name: str, source: str, prospect: Prospect) -> dict[str, Any]:
+        """What an unsaved `source` would send to `prospect`, through the send path's composer; nothing is
+        stored. Refused like a save (InvalidContent with every line) when the draft could not be saved."""
+        parsed = self._renderer.parse(name, source)
+        email = self._compose(prospect, parsed)
+        return {
+            "template": name,
+            "version": None,
+            "draft": True,
+            "to": email.to,
+            "from": email.sender,
+            "subject": email.subject,
+            "html": email.html,
+            "text": email.text,
+            "headers": {**email.headers, "X-Leadloop-Template": f"{name}@draft"},
+        }
+
+    # --- rules -------------------------------------------------------------------------------------------
+
+    def rules(self, version: int | None = None) -> dict[str, Any]:
+        """The rules in force (or one `version`): the text as written and the checked document."""
+        if version == 0:
+            record = None
+        elif version is None:
+            record = self._content.latest(RULES_KEY)
+        else:
+            record = self._content.get(RULES_KEY, version)
+            if record is None:
+                raise NotFound(f"the rules have no version {version}")
+        source = record.body if record is not None else self._default_rules_text()
+        parsed, problems = check_rules_text(source)  # stored JSON is space-indented, so YAML reads it
+        if parsed is None:
+            raise rules_error(problems)  # only if a stored document no longer passes today's checks
+        number = record.version if record is not None else 0
+        latest = record if version is None else self._content.latest(RULES_KEY)
+        return {
+            "version": number,
+            "in_force": (latest.version if latest is not None else 0) == number,
+            "author": record.author if record is not None else SHIPPED_AUTHOR,
+            "saved_at": record.created_at.isoformat() if record is not None else None,
+            "source": source,
+            "rules": {**parsed.model_dump(mode="json"), "version": number},
+        }
+
+    def rules_versions(self) -> dict[str, Any]:
+        saved = self._content.versions(RULES_KEY)
+        versions = [
+            {"version": v.version, "author": v.author, "saved_at": v.created_at.isoformat()} for v in saved
+        ]
+        versions.append({"version": 0, "author": SHIPPED_AUTHOR, "saved_at": None})
+        return {"in_force": versions[0]["version"], "versions": versions}
+
+    def save_rules(
+        self, text: str, author: str, *, as_json: bool = False, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        """Check a whole rules document and store it as the next version; every score from then on
+        records that version. Raises InvalidContent (field-level problems, with lines) and stores nothing
+        when it is refused."""
+        parsed, problems = check_rules_text(text, as_json=as_json)
+        if parsed is None:
+            raise rules_error(problems)
+        if as_json:
+            # Stored as the loader reads it (YAML): JSON indented with spaces is YAML, tabs are not.
+            text = json.dumps(json.loads(text), indent=2)
+        now = self._clock()
+        version = self._content.save(RULES_KEY, text, author, now, expected_latest=expected_version)
+        self._forget_rules()
+        return {
+            "version": version,
+            "author": author,
+            "saved_at": now.isoformat(),
+            "rules": {**parsed.model_dump(mode="json"), "version": version},
+        }
+
+
+def _template_answer(
+    meta: TemplateMeta, source: str, record: ContentVersion | None, *, in_force: bool
+) -> dict[str, Any]:
+    return {
+        "name": meta.name,
+        "version": meta.version,
+        "in_force": in_force,
+        "origin": "saved" if meta.version else SHIPPED_AUTHOR,
+        "author": record.author if record is not None else SHIPPED_AUTHOR,
+        "saved_at": record.created_at.isoformat() if record is not None else None,
+        "meta": meta_dict(meta),
+        "source": source,
+    }
+
+
+# --- reading request bodies -----------------------------------------------------------------------------
+
+
+def body_text(raw: bytes | None, *, limit: int) -> str:
+    """A request body as UTF-8 text; 400 when empty or not UTF-8."""
+    if not raw or not raw.strip():
+        raise MalformedInput("the request needs a body")
+    if len(raw) > limit:
+        raise TooLarge(f"the body is larger than {limit // 1024} KB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedInput("the body must be UTF-8 text") from None
+
+
+def is_json_request(headers: Mapping[str, str]) -> bool:
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
+
+
+def expected_version(headers: Mapping[str, str]) -> int | None:
+    """The version an editor changed, from `If-Match: "3"` (optional): a later save in between is a 409."""
+    value = next((v for k, v in headers.items() if k.lower() == "if-match"), None)
+    if value is None or not value.strip() or value.strip() == "*":
+        return None
+    cleaned = value.strip().removeprefix("W/").strip('"')
+    if not cleaned.isdigit():
+        raise MalformedInput(f'If-Match must be a version number such as "3", got {value!r}')
+    return int(cleaned)
