@@ -6,6 +6,7 @@ forgets everything so a test can rebuild against fresh settings.
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -39,11 +40,13 @@ from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.auth import Authenticator
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.rules import Rules, parse_rules
+from chalicelib.errors import InvalidContent
 from chalicelib.ingest.intake import IntakeService
 from chalicelib.ingest.ses import CachedCertificateFetcher
 from chalicelib.marketing import MarketingService
 from chalicelib.services import LeadService, NurtureService, TemplateCatalogue
 
+log = logging.getLogger("leadloop.wiring")
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 RULES_KEY = "rules#default"
 CACHE_SECONDS = 30.0
@@ -160,7 +163,12 @@ def _load_templates() -> dict[str, ParsedTemplate]:
         saved = content().latest(key)
         if saved is not None:
             name = key.split("#", 1)[1]
-            templates[name] = renderer().parse(name, saved.body, version=saved.version)
+            try:
+                templates[name] = renderer().parse(name, saved.body, version=saved.version)
+            except InvalidContent as error:
+                # A saved version that no longer passes (e.g. the sandbox was tightened) must not stop every
+                # send: keep the shipped default (or leave the name out) and say so loudly.
+                log.error("saved template %s v%s fails validation, not used: %s", name, saved.version, error)
     return templates
 
 
