@@ -14,13 +14,16 @@ from chalicelib.auth import READERS
 from chalicelib.domain.lifecycle import RECYCLE_REASONS, State
 from chalicelib.errors import MalformedInput, NotFound
 from chalicelib.http import answers, json_body, json_response, query_number
+from chalicelib.ingest.intake import public_request_url
 from chalicelib.routes.marketing import routes as marketing_routes
+from chalicelib.routes.sales_ops import routes as sales_ops_routes
 from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, verify
 from chalicelib.worker import handle_sqs_batch
 
 app = Chalice(app_name="leadloop")
 app.log.setLevel(logging.INFO)
 app.register_blueprint(marketing_routes)
+app.register_blueprint(sales_ops_routes)
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 TRACKING_CORS = CORSConfig(
     allow_origin="*", allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=86400
@@ -58,9 +61,10 @@ def track(call: str) -> Response:
 
 def _webhook(provider: str) -> Response:
     request = _request()
-    url = f"{wiring.settings().public_url}{request.context.get('path', '') if request.context else ''}"
+    path = str((request.context or {}).get("path") or "")
+    url = public_request_url(wiring.settings().public_url, path, dict(request.query_params or {}))
     result = wiring.intake_service().webhook(
-        provider, request.raw_body or b"", _headers(), method="POST", url=url
+        provider, request.raw_body or b"", _headers(), method=request.method, url=url
     )
     return json_response({"received": result.events, "confirmed_subscription": result.confirmed_subscription})
 

@@ -2,8 +2,11 @@
 
 `LeadService` is the only writer of prospect profiles and lifecycle state. The queue worker calls
 `apply_events`; the sales API calls `command`, which runs the very same unit of work in-process so an illegal
-transition can be answered with 409 at once. `NurtureService` sends due touches and previews them through
-one code path, so a preview is exactly the email that would be sent.
+transition can be answered with 409 at once. Effects are carried out after the write: the activity feed, the
+scoreboard counters (`scoreboard_increments`), the sales notification with the owner the assignment rules
+chose (round robin turns are counted per team), and starting or releasing the SLA workflow.
+`NurtureService` sends due touches and previews them through one code path, so a preview is exactly the
+email that would be sent.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,12 +38,14 @@ from chalicelib.adapters.templates import (
 )
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.apply import (
+    Assigned,
     Changed,
     Effect,
     EmailOutcome,
     InvalidCommand,
-    NotifySales,
+    NotAssignable,
     Noted,
+    NotifySales,
     ResolveSla,
     StartSla,
     apply_event,
@@ -62,6 +67,7 @@ log = logging.getLogger("leadloop")
 
 MAX_WRITE_ATTEMPTS = 6
 ACTIVITY_TTL_DAYS = 400
+FEED_DEFAULT_DAYS = 7
 
 
 def new_lead_id() -> str:
@@ -152,6 +158,38 @@ class LeadService:
     def prospect(self, ref: str) -> Prospect:
         return prospect_from_doc(self.find(ref).doc)
 
+    def activity_feed(
+        self,
+        *,
+        lead: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """Who did what to which lead, newest first: one lead's history or the global feed by time."""
+        until = until or self._clock() + timedelta(seconds=1)
+        since = since or until - timedelta(days=FEED_DEFAULT_DAYS)
+        if since >= until:
+            raise InvalidContent("'since' must be before 'until'")
+        if lead:
+            lead_id = self.find(lead).lead_id
+            entries = [
+                e
+                for e in self._activity.for_lead(lead_id, limit=1000)
+                if since <= e.at < until and (actor is None or e.actor == actor)
+            ][:limit]
+        else:
+            entries = self._activity.feed(since=since, until=until, actor=actor, limit=limit)
+        return {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "entries": [
+                {"at": e.at.isoformat(), "lead_id": e.lead_id, "kind": e.kind, "actor": e.actor, **e.data}
+                for e in entries
+            ],
+        }
+
     # --- writing: the worker and the sales API share this path ---------------------------------------------
 
     def apply_events(self, events: Sequence[Event]) -> int:
@@ -180,9 +218,15 @@ class LeadService:
     def unsubscribe(self, lead_id: str) -> None:
         """One-click unsubscribe: suppress at once (idempotent: the same link twice changes nothing)."""
         stored = self.find(lead_id)
-        event = Event(message_id=f"unsubscribe:{stored.lead_id}", kind=EventKind.EMAIL, at=self._clock(),
-                      source="unsubscribe-link", name="unsubscribed", lead_id=stored.lead_id,
-                      properties={"provider": "leadloop"})
+        event = Event(
+            message_id=f"unsubscribe:{stored.lead_id}",
+            kind=EventKind.EMAIL,
+            at=self._clock(),
+            source="unsubscribe-link",
+            name="unsubscribed",
+            lead_id=stored.lead_id,
+            properties={"provider": "leadloop"},
+        )
         self._apply(stored.lead_id, [event], strict=False)
 
     def record_click(self, link: dict[str, Any]) -> None:
@@ -190,10 +234,20 @@ class LeadService:
         lead_id = str(link.get("l", ""))
         if not self._exists(lead_id):
             return  # the lead was merged or removed; the redirect still works for the reader
-        event = Event(message_id=f"click:{secrets.token_hex(8)}", kind=EventKind.EMAIL, at=self._clock(),
-                      source="redirect", name="clicked", lead_id=lead_id,
-                      properties={"url": link.get("u"), "topics": list(link.get("t") or []),
-                                  "template": link.get("m"), "provider": "leadloop"})
+        event = Event(
+            message_id=f"click:{secrets.token_hex(8)}",
+            kind=EventKind.EMAIL,
+            at=self._clock(),
+            source="redirect",
+            name="clicked",
+            lead_id=lead_id,
+            properties={
+                "url": link.get("u"),
+                "topics": list(link.get("t") or []),
+                "template": link.get("m"),
+                "provider": "leadloop",
+            },
+        )
         self._apply(lead_id, [event], strict=False)
 
     def _resolve(self, events: Sequence[Event]) -> list[_Work]:
@@ -259,6 +313,7 @@ class LeadService:
         self, lead_id: str, events: list[Event], *, strict: bool, absorb: Prospect | None = None
     ) -> None:
         rules = self._rules()
+        turns = _Turns(self._counters)
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             now = self._clock()
             stored = self._prospects.get(lead_id)
@@ -277,14 +332,19 @@ class LeadService:
                 except (IllegalTransition, InvalidCommand) as error:
                     if strict:
                         raise _as_http_error(error) from None
-                    outcome = [Noted("ignored", str(event.properties.get("actor") or event.source),
-                                     {"event": event.name, "why": str(error)})]
+                    outcome = [
+                        Noted(
+                            "ignored",
+                            str(event.properties.get("actor") or event.source),
+                            {"event": event.name, "why": str(error)},
+                        )
+                    ]
                 if outcome is not None:
                     applied += 1
                     effects.extend(outcome)
             if not applied and absorb is None:
                 return  # every event was a duplicate: nothing to write, nothing to do
-            scores, later = reassess(p, rules, now)
+            scores, later = reassess(p, rules, now, turns)
             effects.extend(later)
             try:
                 self._save(p, scores, stored.version if stored else None, now)
@@ -320,19 +380,60 @@ class LeadService:
         for effect in effects:
             if isinstance(effect, Changed):
                 t = effect.transition
-                entries.append(self._entry(p, t.at, "transition", t.actor, {
-                    "from": t.from_state.value, "to": t.to_state.value, "trigger": t.trigger.value,
-                    "reason": t.reason, "note": t.note, **effect.details,
-                }))
+                entries.append(
+                    self._entry(
+                        p,
+                        t.at,
+                        "transition",
+                        t.actor,
+                        {
+                            "from": t.from_state.value,
+                            "to": t.to_state.value,
+                            "trigger": t.trigger.value,
+                            "reason": t.reason,
+                            "note": t.note,
+                            **effect.details,
+                        },
+                    )
+                )
                 for name, amount in scoreboard_increments(p, effect).items():
                     increments[name] = increments.get(name, 0.0) + amount
+            elif isinstance(effect, Assigned):
+                entries.append(
+                    self._entry(
+                        p,
+                        now,
+                        "assigned",
+                        effect.actor,
+                        {
+                            "owner": effect.owner,
+                            "previous": effect.previous,
+                            "team": effect.team,
+                            "why": effect.why,
+                        },
+                    )
+                )
+                if effect.team:
+                    increments[f"assign:team:{effect.team}"] = (
+                        increments.get(f"assign:team:{effect.team}", 0.0) + 1
+                    )
             elif isinstance(effect, NotifySales):
                 summary = summarize(p, self._rules(), now, scores)
                 deliveries = self._notifier.notify(summary, effect.why, self.lead_url(p.lead_id), now)
-                entries.append(self._entry(p, now, "notified", "leadloop", {
-                    "why": effect.why,
-                    "deliveries": [{"channel": d.channel, "ok": d.ok, "detail": d.detail} for d in deliveries],
-                }))
+                entries.append(
+                    self._entry(
+                        p,
+                        now,
+                        "notified",
+                        "leadloop",
+                        {
+                            "why": effect.why,
+                            "deliveries": [
+                                {"channel": d.channel, "ok": d.ok, "detail": d.detail} for d in deliveries
+                            ],
+                        },
+                    )
+                )
             elif isinstance(effect, StartSla):
                 execution = self._workflow.start(
                     p.lead_id, len(p.history), effect.accept_seconds, effect.escalate_seconds
@@ -340,21 +441,62 @@ class LeadService:
                 if execution:
                     entries.append(self._entry(p, now, "sla_started", "leadloop", {"execution": execution}))
             elif isinstance(effect, ResolveSla):
-                self._workflow.resolve(effect.task_token, effect.outcome)
+                released = self._workflow.resolve(effect.task_token, effect.outcome)
+                entries.append(
+                    self._entry(
+                        p,
+                        now,
+                        "sla_resolved",
+                        "leadloop",
+                        {
+                            "outcome": effect.outcome,
+                            "released": released,
+                        },
+                    )
+                )
             elif isinstance(effect, EmailOutcome):
                 key = f"template:{effect.template}:{effect.outcome}"
                 increments[key] = increments.get(key, 0.0) + 1
             elif isinstance(effect, Noted):
                 entries.append(self._entry(p, now, effect.kind, effect.actor, effect.data))
+                if effect.kind == "sla_escalated":
+                    increments["sla:escalated"] = increments.get("sla:escalated", 0.0) + 1
         if entries:
-            self._activity.append(p.lead_id, entries)
+            self._activity.append(p.lead_id, _in_order(entries))
         if increments:
             self._counters.add(_periods(increments, now))
 
     def _entry(self, p: Prospect, at: datetime, kind: str, actor: str, data: dict[str, Any]) -> ActivityEntry:
         clean = {key: value for key, value in data.items() if value is not None}
-        return ActivityEntry(lead_id=p.lead_id, at=at, kind=kind, actor=actor, data=clean,
-                             ttl_days=ACTIVITY_TTL_DAYS)
+        return ActivityEntry(
+            lead_id=p.lead_id, at=at, kind=kind, actor=actor, data=clean, ttl_days=ACTIVITY_TTL_DAYS
+        )
+
+
+def _in_order(entries: list[ActivityEntry]) -> list[ActivityEntry]:
+    """Entries of one unit of work often share an instant; the feed sorts by time, so nudge each by a
+    microsecond where needed to keep the order in which things happened (routed, assigned, notified)."""
+    ordered: list[ActivityEntry] = []
+    for entry in sorted(entries, key=lambda e: e.at):
+        if ordered and entry.at <= ordered[-1].at:
+            entry = replace(entry, at=ordered[-1].at + timedelta(microseconds=1))
+        ordered.append(entry)
+    return ordered
+
+
+class _Turns:
+    """Round robin positions per team, read from the scoreboard's assignment counts once per unit of work
+    and only if a lead is routed. Two leads routed at the same instant may get the same rep: fairness,
+    not correctness, is at stake, and the counters stay exact."""
+
+    def __init__(self, counters: Counters) -> None:
+        self._counters = counters
+        self._known: dict[str, float] | None = None
+
+    def __call__(self, team: str) -> int:
+        if self._known is None:
+            self._known = self._counters.read("all")
+        return int(self._known.get(f"assign:team:{team}", 0.0))
 
 
 def _periods(increments: dict[str, float], now: datetime) -> dict[tuple[str, str], float]:
@@ -366,12 +508,18 @@ def scoreboard_increments(p: Prospect, change: Changed) -> dict[str, float]:
     """Counters one transition moves on the shared scoreboard."""
     t = change.transition
     source = p.source or "unknown"
-    counts: dict[str, float] = {f"entered:{t.to_state.value}": 1.0, f"source:{source}:entered:{t.to_state.value}": 1.0}
+    counts: dict[str, float] = {
+        f"entered:{t.to_state.value}": 1.0,
+        f"source:{source}:entered:{t.to_state.value}": 1.0,
+    }
+    if t.trigger in (Trigger.HAND_RAISE, Trigger.QUALIFIED):
+        counts[f"routed:{t.trigger.value}"] = 1.0
     if t.trigger is Trigger.RECYCLE and t.reason:
         counts[f"recycled:{t.reason}"] = 1.0
         counts[f"source:{source}:recycled:{t.reason}"] = 1.0
     if t.trigger is Trigger.SLA_EXPIRED:
         counts["sla:missed"] = 1.0
+        counts[f"source:{source}:sla:missed"] = 1.0
     if t.trigger is Trigger.ACCEPT and p.sla is not None:
         minutes = (t.at - p.sla.started_at).total_seconds() / 60
         counts["accept:count"] = 1.0
@@ -379,6 +527,7 @@ def scoreboard_increments(p: Prospect, change: Changed) -> dict[str, float]:
         counts[f"accept:within_minutes_le:{_bucket(minutes)}"] = 1.0
         if p.sla.status == "met":
             counts["sla:met"] = 1.0
+            counts[f"source:{source}:sla:met"] = 1.0
     if t.trigger is Trigger.WON and p.amount is not None:
         counts["revenue:won"] = p.amount
         counts[f"source:{source}:revenue:won"] = p.amount
@@ -419,10 +568,17 @@ def absorb_profile(p: Prospect, other: Prospect) -> None:
 
 
 def _as_http_error(error: Exception) -> Exception:
+    if isinstance(error, NotAssignable):
+        return Conflict(str(error), details={"state": error.state.value})
     if isinstance(error, IllegalTransition):
-        return Conflict(str(error), details={
-            "state": error.state.value, "trigger": error.trigger.value, "allowed": [t.value for t in error.allowed],
-        })
+        return Conflict(
+            str(error),
+            details={
+                "state": error.state.value,
+                "trigger": error.trigger.value,
+                "allowed": [t.value for t in error.allowed],
+            },
+        )
     return InvalidContent(str(error))
 
 
@@ -482,7 +638,9 @@ class NurtureService:
         if not p.email:
             raise InvalidContent("this prospect has no email address")
         scores = score(p, rules, now)
-        unsubscribe_url = f"{self._public_url}/unsubscribe/{sign(UNSUBSCRIBE, {'l': p.lead_id}, self._secret)}"
+        unsubscribe_url = (
+            f"{self._public_url}/unsubscribe/{sign(UNSUBSCRIBE, {'l': p.lead_id}, self._secret)}"
+        )
         name = template.meta.name
 
         def tracked(url: str, topics: tuple[str, ...]) -> str:
@@ -500,8 +658,10 @@ class NurtureService:
             top_interests=tuple(topic for topic, _ in top_interests(p, rules, now, limit=3)),
         )
         rendered = self._renderer.render(
-            template, RenderContext(prospect=fields, sender=self._sender, unsubscribe_url=unsubscribe_url,
-                                    link_builder=tracked)
+            template,
+            RenderContext(
+                prospect=fields, sender=self._sender, unsubscribe_url=unsubscribe_url, link_builder=tracked
+            ),
         )
         headers = {
             "List-Unsubscribe": f"<{unsubscribe_url}>",
@@ -510,17 +670,29 @@ class NurtureService:
             "X-Leadloop-Template": f"{name}@{template.meta.version}",
         }
         return OutgoingEmail(
-            to=p.email, sender=self._from, subject=rendered.subject, html=rendered.html, text=rendered.text,
-            headers=headers, tags={"lead_id": p.lead_id, "template": name},
+            to=p.email,
+            sender=self._from,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            headers=headers,
+            tags={"lead_id": p.lead_id, "template": name},
         )
 
     def preview(self, template_name: str, p: Prospect) -> dict[str, Any]:
         now = self._clock()
         template = self._catalogue.get(template_name)
         email = self.compose(p, template, self._rules(), now)
-        return {"template": template_name, "version": template.meta.version, "to": email.to,
-                "from": email.sender, "subject": email.subject, "html": email.html, "text": email.text,
-                "headers": email.headers}
+        return {
+            "template": template_name,
+            "version": template.meta.version,
+            "to": email.to,
+            "from": email.sender,
+            "subject": email.subject,
+            "html": email.html,
+            "text": email.text,
+            "headers": email.headers,
+        }
 
     def choose(self, p: Prospect, now: datetime) -> Choice | None:
         rules = self._rules()
@@ -548,7 +720,9 @@ class NurtureService:
         if not isinstance(choice, Choice):
             planned = plan_next_touch(p, rules, now)
             # Nothing fits today: look again after one cadence interval rather than on every tick.
-            p.next_touch_at = max(planned, now + timedelta(days=rules.cadence.min_days_between)) if planned else None
+            p.next_touch_at = (
+                max(planned, now + timedelta(days=rules.cadence.min_days_between)) if planned else None
+            )
             self._quiet_save(stored, p, rules, now)
             return False
         template = self._catalogue.get(choice.template.name)
@@ -560,9 +734,19 @@ class NurtureService:
         record_send(p, send_id, template.meta.name, template.meta.version, now, choice.why)
         p.next_touch_at = plan_next_touch(p, rules, now)
         self._quiet_save(stored, p, rules, now)
-        self._activity.append(lead_id, [ActivityEntry(lead_id=lead_id, at=now, kind="email_sent", actor="leadloop",
-                                                      data={"template": template.meta.name, "send_id": send_id,
-                                                            "why": choice.why}, ttl_days=ACTIVITY_TTL_DAYS)])
+        self._activity.append(
+            lead_id,
+            [
+                ActivityEntry(
+                    lead_id=lead_id,
+                    at=now,
+                    kind="email_sent",
+                    actor="leadloop",
+                    data={"template": template.meta.name, "send_id": send_id, "why": choice.why},
+                    ttl_days=ACTIVITY_TTL_DAYS,
+                )
+            ],
+        )
         self._counters.add(_periods({f"template:{template.meta.name}:sent": 1.0}, now))
         return True
 

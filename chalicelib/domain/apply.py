@@ -1,4 +1,5 @@
-"""Folding events into a prospect and deciding what follows: transitions, sales routing, SLA, effects.
+"""Folding events into a prospect and deciding what follows: transitions, sales routing with assignment,
+SLA signals, reassignment, effects.
 
 `apply_event` folds one event (idempotently: a seen event id changes nothing); `reassess` is run once after a
 batch of events to rescore, route a qualified lead or a hand-raise, and plan the next nurture touch.
@@ -8,12 +9,22 @@ reads the clock or touches storage.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.assignment import CRM_OWNER_TRAIT, choose_owner, team_lead
 from chalicelib.domain.events import EmailEventName, Event, EventKind
-from chalicelib.domain.lifecycle import NURTURED, RECYCLE_REASONS, State, Trigger, can, next_state
+from chalicelib.domain.lifecycle import (
+    NURTURED,
+    RECYCLE_REASONS,
+    WITH_SALES,
+    State,
+    Trigger,
+    can,
+    next_state,
+)
 from chalicelib.domain.messaging import plan_next_touch
 from chalicelib.domain.profiling import event_location, topics_of
 from chalicelib.domain.prospect import (
@@ -38,6 +49,22 @@ from chalicelib.domain.scoring import Scores, add_to_bucket, day_of, prune_bucke
 
 class InvalidCommand(ValueError):
     """A sales or CRM command whose arguments are wrong (unknown reason, negative amount...)."""
+
+
+class NotAssignable(InvalidCommand):
+    """A reassignment of a lead that sales does not hold (answered 409 with the state)."""
+
+    def __init__(self, state: State) -> None:
+        held = ", ".join(sorted(s.value for s in WITH_SALES))
+        super().__init__(f"cannot reassign a lead that is {state.value}; only leads that are {held}")
+        self.state = state
+
+
+Turns = Callable[[str], int]  # team -> how many leads it was assigned before (round robin position)
+
+
+def no_turns(team: str) -> int:
+    return 0
 
 
 # --- effects: what the service must do after the write succeeds ---
@@ -69,6 +96,17 @@ class Changed:
 
 
 @dataclass(frozen=True, slots=True)
+class Assigned:
+    """The lead has a new owner (routing or reassignment): activity feed, notification, round robin count."""
+
+    owner: str
+    previous: str | None
+    team: str | None
+    why: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
 class EmailOutcome:
     template: str
     outcome: str
@@ -83,7 +121,7 @@ class Noted:
     data: dict[str, Any]
 
 
-Effect = NotifySales | StartSla | ResolveSla | Changed | EmailOutcome | Noted
+Effect = NotifySales | StartSla | ResolveSla | Changed | Assigned | EmailOutcome | Noted
 
 TRAIT_ALIASES = {
     "firstName": "first_name",
@@ -128,7 +166,7 @@ def _merge_traits(p: Prospect, traits: dict[str, Any] | Any) -> None:
     for key, value in dict(traits).items():
         if value is None or key in ("email", "userId", "anonymousId"):
             continue
-        name = TRAIT_ALIASES.get(key, key)
+        name = TRAIT_ALIASES.get(str(key), str(key))
         if name == "company" and isinstance(value, dict):
             if value.get("employee_count") is not None:
                 p.traits["company_size"] = value["employee_count"]
@@ -170,13 +208,19 @@ def transition(
     return effects
 
 
-def _route(p: Prospect, trigger: Trigger, at: datetime, why: str, rules: Rules) -> list[Effect]:
+def _route(p: Prospect, trigger: Trigger, at: datetime, why: str, rules: Rules, turn: Turns) -> list[Effect]:
     effects = transition(p, trigger, at, "leadloop", reason=why)
     p.pending_hand_raise = None
     p.next_touch_at = None
-    accept_seconds, escalate_seconds = rules.sla.accept_minutes * 60, rules.sla.escalate_minutes * 60
+    accept_seconds, escalate_seconds = rules.sla.accept_after, rules.sla.escalate_after
     p.sla = SlaTimer(started_at=at, due_at=at + timedelta(seconds=accept_seconds))
     _moment(p, at, "routed", f"routed to sales ({why})")
+    if rules.assignment is not None:
+        choice = choose_owner(p, rules.assignment, turn)
+        effects.append(
+            Assigned(owner=choice.owner, previous=p.owner, team=choice.team, why=choice.why, actor="leadloop")
+        )
+        p.owner = choice.owner
     return [*effects, NotifySales(why=why), StartSla(accept_seconds, escalate_seconds)]
 
 
@@ -296,7 +340,11 @@ def apply_command(p: Prospect, event: Event, rules: Rules) -> list[Effect]:
     props = event.properties
     actor = str(props.get("actor") or event.source)
     if event.name in SLA_SIGNALS:
-        return _sla_signal(p, event)
+        return _sla_signal(p, event, rules)
+    if event.kind is EventKind.CRM:
+        _remember_crm_owner(p, props)
+    if event.name == REASSIGN:
+        return _reassign(p, event, actor)
     if event.name == Trigger.SLA_EXPIRED and p.state is not State.SALES_READY:
         return [Noted("sla_expired_ignored", "sla", {"state": p.state.value})]  # worked in time after all
     if not event.name:
@@ -321,6 +369,7 @@ def apply_command(p: Prospect, event: Event, rules: Rules) -> list[Effect]:
     if amount is not None:
         p.amount = float(amount)
     if trigger is Trigger.SLA_EXPIRED:
+        p.owner = None
         _moment(p, event.at, "sla_missed", "not accepted within the SLA; back to nurture")
     details = (
         {"amount": p.amount} if trigger in (Trigger.WON, Trigger.OPPORTUNITY) and p.amount is not None else {}
@@ -363,27 +412,66 @@ def _recycle(p: Prospect, event: Event, actor: str, rules: Rules) -> list[Effect
     return effects
 
 
-def _sla_signal(p: Prospect, event: Event) -> list[Effect]:
+REASSIGN = "reassign"
+HUBSPOT_OWNER_PROPERTY = "hubspot_owner_id"
+
+
+def _remember_crm_owner(p: Prospect, props: Mapping[str, Any]) -> None:
+    """An owner the CRM names (a generic CRM event's `owner`, HubSpot's owner property) wins assignment."""
+    owner = props.get("owner")
+    if props.get("crm_property") == HUBSPOT_OWNER_PROPERTY:
+        owner = props.get("crm_value")
+    if owner not in (None, ""):
+        p.traits[CRM_OWNER_TRAIT] = str(owner)
+
+
+def _reassign(p: Prospect, event: Event, actor: str) -> list[Effect]:
+    owner = event.properties.get("owner")
+    if not isinstance(owner, str) or not owner.strip():
+        raise InvalidCommand("reassign needs an 'owner'")
+    if p.state not in WITH_SALES:
+        raise NotAssignable(p.state)
+    previous, p.owner = p.owner, owner.strip()
+    if previous == p.owner:
+        return [Noted("reassign_unchanged", actor, {"owner": p.owner})]
+    note = event.properties.get("note")
+    _moment(p, event.at, "reassigned", f"reassigned by {actor} from {previous or 'nobody'} to {p.owner}")
+    why = f"reassigned by {actor}" + (f": {note}" if note else "")
+    return [Assigned(owner=p.owner, previous=previous, team=None, why=why, actor=actor)]
+
+
+def _sla_signal(p: Prospect, event: Event, rules: Rules) -> list[Effect]:
     sla = p.sla
     token = event.properties.get("task_token")
-    if sla is None or p.state is not State.SALES_READY:
+    if sla is None or p.state is not State.SALES_READY or sla.status not in ("waiting", "escalated"):
         # The lead was worked before the workflow reported in: release the workflow at once.
         return [ResolveSla(task_token=str(token), outcome="already_worked")] if token else []
+    if token:
+        sla.task_token = str(token)  # the escalation's token replaces the first: only the newest resolves
     if event.name == "sla_started":
-        sla.task_token = str(token) if token else sla.task_token
-    else:
-        sla.status = "escalated"
-        sla.escalated_at = event.at
-        _moment(p, event.at, "sla_escalated", "SLA passed without acceptance; escalated to the team lead")
-        return [Noted("sla_escalated", "sla", {"owner": p.owner})]
-    return []
+        return []  # the service recorded the start; the token is all this message adds
+    sla.status = "escalated"
+    sla.escalated_at = event.at
+    lead = team_lead(rules.assignment, p.owner)
+    to = lead or "the team lead"
+    _moment(
+        p,
+        event.at,
+        "sla_escalated",
+        f"SLA passed without acceptance by {p.owner or 'anyone'}; escalated to {to}",
+    )
+    return [
+        Noted("sla_escalated", "sla", {"owner": p.owner, "team_lead": lead}),
+        NotifySales(why=f"SLA escalation: not accepted by {p.owner or 'anyone'} in time; to {to}"),
+    ]
 
 
 # --- after a batch: rescore, route, plan ---
 
 
-def reassess(p: Prospect, rules: Rules, now: datetime) -> tuple[Scores, list[Effect]]:
-    """Rescore; route a pending hand-raise or a qualified lead; reopen a long-lost lead; plan next touch."""
+def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -> tuple[Scores, list[Effect]]:
+    """Rescore; route a pending hand-raise or a qualified lead (assigning its owner; `turn` is each team's
+    round robin position); reopen a long-lost lead; plan the next touch."""
     effects: list[Effect] = []
     if (
         p.state is State.LOST
@@ -394,14 +482,14 @@ def reassess(p: Prospect, rules: Rules, now: datetime) -> tuple[Scores, list[Eff
     scores = score(p, rules, now)
     if p.state in NURTURED:
         if p.pending_hand_raise:
-            effects += _route(p, Trigger.HAND_RAISE, now, f"hand-raise: {p.pending_hand_raise}", rules)
+            effects += _route(p, Trigger.HAND_RAISE, now, f"hand-raise: {p.pending_hand_raise}", rules, turn)
             scores = score(p, rules, now)
         elif _qualifies(p, scores, rules, now):
             why = (
                 f"qualified: fit {scores.fit:g} ≥ {rules.thresholds.fit:g}, "
                 f"engagement {scores.engagement:g} ≥ {rules.thresholds.engagement:g}"
             )
-            effects += _route(p, Trigger.QUALIFIED, now, why, rules)
+            effects += _route(p, Trigger.QUALIFIED, now, why, rules, turn)
     elif p.pending_hand_raise and not can(p.state, Trigger.HAND_RAISE) and p.state is not State.ANONYMOUS:
         p.pending_hand_raise = (
             None  # already with sales (or closed): the moment is recorded, nothing to route
@@ -420,6 +508,9 @@ def _qualifies(p: Prospect, scores: Scores, rules: Rules, now: datetime) -> bool
         return False  # sales asked us to wait; only the buyer raising a hand overrides that
     if recycle is not None and not _engaged_since(p, recycle.at):
         return False  # the score that sent it to sales last time does not count twice
+    last = p.history[-1] if p.history else None
+    if last is not None and last.trigger is Trigger.SLA_EXPIRED and not _engaged_since(p, last.at):
+        return False  # nobody worked it: re-routing the same score at once would only miss again
     return scores.fit >= rules.thresholds.fit and scores.engagement >= rules.thresholds.engagement
 
 

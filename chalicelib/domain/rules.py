@@ -1,4 +1,5 @@
-"""The rules document marketing and sales share: scoring, topics, personas, thresholds, cadence, SLA.
+"""The rules document marketing and sales share: scoring, topics, personas, thresholds, cadence, SLA,
+and who gets a lead when it is routed (assignment: teams, territories, round robin).
 
 Rules are data (YAML or JSON), validated on load; every problem is reported with the path of the field that
 caused it, so a marketer can fix a rule without reading code. `parse_rules` is the only way in.
@@ -135,6 +136,60 @@ class RecycleTreatment(_Strict):
 class Sla(_Strict):
     accept_minutes: int = Field(gt=0)
     escalate_minutes: int = Field(gt=0)
+    # Seconds win over minutes when given: demos and tests cannot wait hours for a timeout.
+    accept_seconds: int | None = Field(default=None, gt=0)
+    escalate_seconds: int | None = Field(default=None, gt=0)
+
+    @property
+    def accept_after(self) -> int:
+        return self.accept_seconds or self.accept_minutes * 60
+
+    @property
+    def escalate_after(self) -> int:
+        return self.escalate_seconds or self.escalate_minutes * 60
+
+
+class Team(_Strict):
+    """Reps who take turns (round robin) and the team lead who hears about unworked leads."""
+
+    members: tuple[str, ...] = Field(min_length=1)
+    lead: str | None = None
+
+
+class Territory(_Strict):
+    """Leads matching every condition given go to `team`; the first matching territory wins."""
+
+    team: str
+    countries: tuple[str, ...] | None = None
+    company_size: tuple[float, float] | None = None  # inclusive range of employees
+
+    @model_validator(mode="after")
+    def _some_condition(self) -> Territory:
+        if self.countries is None and self.company_size is None:
+            raise ValueError("give countries, company_size or both")
+        return self
+
+    @cached_property
+    def country_codes(self) -> frozenset[str]:
+        return frozenset(code.upper() for code in self.countries or ())
+
+
+class Assignment(_Strict):
+    """Who owns a routed lead: an owner the CRM already knows, else a territory's team, else the default
+    team; within a team, members take turns."""
+
+    crm_owner_wins: bool = True
+    teams: dict[str, Team] = Field(min_length=1)
+    territories: tuple[Territory, ...] = ()
+    default_team: str
+
+    @model_validator(mode="after")
+    def _known_teams(self) -> Assignment:
+        named = [self.default_team, *(territory.team for territory in self.territories)]
+        unknown = sorted({team for team in named if team not in self.teams})
+        if unknown:
+            raise ValueError(f"unknown team(s) {unknown}; teams: {sorted(self.teams)}")
+        return self
 
 
 class Rules(_Strict):
@@ -152,6 +207,7 @@ class Rules(_Strict):
     cadence: Cadence
     recycle: dict[str, RecycleTreatment] = {}
     sla: Sla
+    assignment: Assignment | None = None  # without it, routed leads wait unassigned until accepted
     lost_reopen_days: int = Field(ge=0)
 
     @field_validator("recycle")

@@ -1,0 +1,92 @@
+"""Routes both teams share around the handoff: the audit feed, the scoreboard, reassigning a lead's owner,
+and the costs the scoreboard weighs revenue against."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib import wiring
+from chalicelib.auth import READERS
+from chalicelib.errors import MalformedInput
+from chalicelib.http import answers, json_body, json_response, query_number
+from chalicelib.metrics import Scoreboard, parse_day
+
+routes = Blueprint(__name__)
+
+SALES_WRITERS = ("sales", "admin")
+COST_WRITERS = ("marketing", "sales", "admin")
+
+
+def _headers() -> dict[str, str]:
+    return dict(routes.current_request.headers or {})
+
+
+def _params() -> dict[str, str]:
+    return dict(routes.current_request.query_params or {})
+
+
+def _body() -> dict[str, Any]:
+    raw = routes.current_request.raw_body or b""
+    return json_body(raw.encode() if isinstance(raw, str) else raw)
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedInput(f"query parameter {name!r} must be an ISO 8601 time, got {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _scoreboard() -> Scoreboard:
+    # Built per request from wiring's cached stores, so wiring.reset() never leaves a stale one behind.
+    return Scoreboard(wiring.counters(), wiring.content(), wiring.utc_now)
+
+
+@routes.route("/activity", methods=["GET"])
+@answers
+def activity() -> Response:
+    wiring.authenticator().bearer(_headers(), READERS)
+    params = _params()
+    return json_response(
+        wiring.lead_service().activity_feed(
+            lead=params.get("lead") or None,
+            actor=params.get("actor") or None,
+            since=_moment(params.get("since"), "since"),
+            until=_moment(params.get("until"), "until"),
+            limit=int(query_number(params, "limit", low=1, high=1000) or 100),
+        )
+    )
+
+
+@routes.route("/metrics", methods=["GET"])
+@answers
+def metrics() -> Response:
+    wiring.authenticator().bearer(_headers(), READERS)
+    params = _params()
+    start, end = parse_day(params.get("from"), "from"), parse_day(params.get("to"), "to")
+    return json_response(_scoreboard().report(start, end))
+
+
+@routes.route("/leads/{ref}/reassign", methods=["POST"])
+@answers
+def reassign(ref: str) -> Response:
+    principal = wiring.authenticator().bearer(_headers(), SALES_WRITERS)
+    body = _body()
+    if not isinstance(body.get("owner"), str) or not body["owner"].strip():
+        raise MalformedInput("reassign needs an 'owner'")
+    actor = str(body.pop("actor", None) or principal.name)
+    return json_response(wiring.lead_service().command(ref, "reassign", body, actor))
+
+
+@routes.route("/costs/{source}/{month}", methods=["PUT"])
+@answers
+def put_cost(source: str, month: str) -> Response:
+    principal = wiring.authenticator().bearer(_headers(), COST_WRITERS)
+    body = _body()
+    return json_response(_scoreboard().set_cost(source, month, body, principal.name))
