@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib.adapters.dynamo import (
     ActivityEntry,
     ActivityLog,
@@ -435,13 +437,41 @@ class LeadService:
                     )
                 )
             elif isinstance(effect, StartSla):
-                execution = self._workflow.start(
-                    p.lead_id, len(p.history), effect.accept_seconds, effect.escalate_seconds
-                )
+                try:
+                    execution = self._workflow.start(
+                        p.lead_id, len(p.history), effect.accept_seconds, effect.escalate_seconds
+                    )
+                except (BotoCoreError, ClientError) as error:
+                    # The lead is already routed and saved; a retry would be a duplicate and do nothing,
+                    # so the failure is made visible on the lead instead of failing the record.
+                    log.error("could not start the SLA workflow for %s: %s", p.lead_id, error)
+                    entries.append(
+                        self._entry(
+                            p,
+                            now,
+                            "effect_failed",
+                            "leadloop",
+                            {"effect": "sla_start", "error": type(error).__name__},
+                        )
+                    )
+                    continue
                 if execution:
                     entries.append(self._entry(p, now, "sla_started", "leadloop", {"execution": execution}))
             elif isinstance(effect, ResolveSla):
-                released = self._workflow.resolve(effect.task_token, effect.outcome)
+                try:
+                    released = self._workflow.resolve(effect.task_token, effect.outcome)
+                except (BotoCoreError, ClientError) as error:
+                    log.error("could not release the SLA workflow of %s: %s", p.lead_id, error)
+                    entries.append(
+                        self._entry(
+                            p,
+                            now,
+                            "effect_failed",
+                            "leadloop",
+                            {"effect": "sla_release", "error": type(error).__name__},
+                        )
+                    )
+                    continue
                 entries.append(
                     self._entry(
                         p,

@@ -24,17 +24,20 @@ class SlaWorkflow:
     def start(self, lead_id: str, run: int, accept_seconds: int, escalate_seconds: int) -> str | None:
         if not self._arn:
             return None
-        answer = self._client.start_execution(
-            stateMachineArn=self._arn,
-            name=f"sla-{lead_id}-{run}",  # one execution per routing; a retried start is refused, not doubled
-            input=json.dumps(
-                {
-                    "lead_id": lead_id,
-                    "sla_seconds": accept_seconds,
-                    "escalate_after_seconds": escalate_seconds,
-                }
-            ),
-        )
+        name = f"sla-{lead_id}-{run}"  # one execution per routing: a retried start finds it, never doubles it
+        payload = {
+            "lead_id": lead_id,
+            "sla_seconds": accept_seconds,
+            "escalate_after_seconds": escalate_seconds,
+        }
+        try:
+            answer = self._client.start_execution(
+                stateMachineArn=self._arn, name=name, input=json.dumps(payload)
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+            return f"{self._arn.replace(':stateMachine:', ':execution:')}:{name}"
         return str(answer["executionArn"])
 
     def resolve(self, task_token: str, outcome: str) -> bool:
