@@ -1,7 +1,10 @@
 """Settings, read from the environment once and checked, with errors that name what is missing.
 
-Deployed stages read secrets (webhook keys, the token signing secret) from one SSM SecureString parameter
-named by LEADLOOP_SECRETS_PARAMETER; the local stack and tests pass them as environment variables.
+Secrets (webhook keys, the token signing secret) come from one SSM SecureString parameter named by
+LEADLOOP_SECRETS_PARAMETER (a JSON object keyed by the names in SECRET_FIELDS, plus `signing_secret` and
+`ses_topic_arns`), and, for anything the parameter does not hold, from environment variables named
+`LEADLOOP_<NAME>` upper-cased (LEADLOOP_MAILGUN_SIGNING_KEY, LEADLOOP_SES_TOPIC_ARNS as a comma-separated
+list, ...). docs/webhooks.md says which value each provider needs.
 """
 
 from __future__ import annotations
@@ -67,17 +70,60 @@ class Settings:
         return {role: os.environ.get(var, default) for role, (var, default) in DEV_KEYS.items()}
 
 
+SECRET_NAMES = (*SECRET_FIELDS, "signing_secret", "ses_topic_arns")
+
+
+def secret_variable(name: str) -> str:
+    """The variable holding secret `name`: `mailgun_signing_key` -> LEADLOOP_MAILGUN_SIGNING_KEY."""
+    return f"LEADLOOP_{name.upper()}"
+
+
 def _secrets_from(env: Mapping[str, str]) -> dict[str, str]:
-    """Secrets: the SSM parameter when configured (deployed), else LEADLOOP_<NAME> variables (local)."""
+    """Secrets: the SSM parameter's values when one is configured (deployed), then LEADLOOP_<NAME> variables
+    for whatever it does not hold (local stack, tests, or a secret added without editing the parameter)."""
+    found: dict[str, str] = {}
     parameter = env.get("LEADLOOP_SECRETS_PARAMETER")
     if parameter:
-        import boto3  # only deployed stages get here; keeps import time low elsewhere
+        found.update(_parameter_secrets(parameter))
+    for name in SECRET_NAMES:
+        value = (env.get(secret_variable(name)) or "").strip()
+        if value and not found.get(name):
+            found[name] = value
+    return found
 
-        response = boto3.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+
+def _parameter_secrets(parameter: str) -> dict[str, str]:
+    import boto3  # only deployed stages get here; keeps import time low elsewhere
+
+    response = boto3.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+    try:
         loaded = json.loads(response["Parameter"]["Value"])
-        return {str(key): str(value) for key, value in loaded.items()}
-    names = (*SECRET_FIELDS, "signing_secret", "ses_topic_arns")
-    return {name: env[f"LEADLOOP_{name.upper()}"] for name in names if env.get(f"LEADLOOP_{name.upper()}")}
+    except json.JSONDecodeError:
+        loaded = None
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"SSM parameter {parameter} must hold a JSON object of secrets")
+    found: dict[str, str] = {}
+    for key, value in loaded.items():
+        if isinstance(value, list):  # ses_topic_arns may be a JSON list
+            value = ",".join(str(item) for item in value)
+        if value is not None and str(value).strip():
+            found[str(key)] = str(value).strip()
+    return found
+
+
+def _public_key_b64(value: str) -> str:
+    """SendGrid shows its verification key as base64 DER; a PEM copy of the same key is accepted too."""
+    if "-----BEGIN" not in value:
+        return "".join(value.split())
+    return "".join(line.strip() for line in value.splitlines() if line.strip() and "-----" not in line)
+
+
+def _webhook_secrets(secrets: Mapping[str, str]) -> WebhookSecrets:
+    values = {name: secrets[name] for name in SECRET_FIELDS if secrets.get(name)}
+    if "sendgrid_public_key_b64" in values:
+        values["sendgrid_public_key_b64"] = _public_key_b64(values["sendgrid_public_key_b64"])
+    topics = tuple(arn.strip() for arn in secrets.get("ses_topic_arns", "").split(",") if arn.strip())
+    return WebhookSecrets(**values, ses_topic_arns=topics)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -95,7 +141,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     transport = env.get("LEADLOOP_EMAIL_TRANSPORT", "outbox")
     if transport not in ("outbox", "ses"):
         raise ConfigurationError(f"LEADLOOP_EMAIL_TRANSPORT must be 'outbox' or 'ses', got {transport!r}")
-    topic_arns = tuple(arn for arn in secrets.get("ses_topic_arns", "").split(",") if arn)
     return Settings(
         stage=stage,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -113,7 +158,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ses_configuration_set=env.get("LEADLOOP_SES_CONFIGURATION_SET") or None,
         slack_webhook_url=env.get("LEADLOOP_SLACK_WEBHOOK_URL") or None,
         sales_webhook_urls=tuple(url for url in env.get("LEADLOOP_SALES_WEBHOOK_URLS", "").split(",") if url),
-        webhook_secrets=WebhookSecrets(
-            **{name: secrets[name] for name in SECRET_FIELDS if name in secrets}, ses_topic_arns=topic_arns
-        ),
+        webhook_secrets=_webhook_secrets(secrets),
     )

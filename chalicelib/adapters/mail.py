@@ -2,10 +2,19 @@
 
 Both transports receive the same fully built MIME message (subject, html and plain-text parts, the RFC 8058
 List-Unsubscribe headers, Leadloop's own ids in X- headers), so what lands in the outbox is what SES sends.
+
+Leadloop's ids (`tags`: lead_id, send_id, template) travel with every message so that each provider's event
+webhook can be tied back to the prospect and to the template: always as generic `X-Leadloop-*` headers, as
+SES message tags on the SES API, and, for a message handed to another provider's SMTP relay, in the header
+that provider echoes back in its events (`relay_headers`: SendGrid custom args, Mailgun user-variables,
+Postmark Metadata, SES message tags). docs/webhooks.md lists the mapping.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
@@ -18,6 +27,37 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import StorageUnavailable
 
+RELAYS = ("sendgrid", "mailgun", "postmark", "ses")
+# SES accepts only ASCII letters, digits, "_" and "-" in a message tag's name or value (at most 256).
+SES_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def leadloop_headers(tags: Mapping[str, str]) -> dict[str, str]:
+    """`{"lead_id": "L1", "send_id": "S1"}` -> `{"X-Leadloop-Lead-Id": "L1", "X-Leadloop-Send-Id": "S1"}`:
+    readable in any mail client and in any provider's raw-message view."""
+    return {"X-Leadloop-" + "-".join(part.capitalize() for part in key.split("_")): value
+            for key, value in tags.items()}  # fmt: skip
+
+
+def relay_headers(relay: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """The header through which `relay`'s SMTP service attaches `tags` to the message, so that its event
+    webhooks carry them back (where Leadloop's ingest reads them)."""
+    if not tags:
+        return {}
+    if relay == "sendgrid":  # arrive as top-level keys of every event ("unique_args" is SMTP's custom_args)
+        return {"X-SMTPAPI": json.dumps({"unique_args": dict(tags)}, separators=(",", ":"))}
+    if relay == "mailgun":  # arrive as event-data."user-variables"
+        return {"X-Mailgun-Variables": json.dumps(dict(tags), separators=(",", ":"))}
+    if relay == "postmark":  # arrive as "Metadata"
+        return {f"X-PM-Metadata-{key}": value for key, value in tags.items()}
+    if relay == "ses":  # arrive as mail.tags
+        return {"X-SES-MESSAGE-TAGS": ", ".join(f"{key}={ses_tag(value)}" for key, value in tags.items())}
+    raise ValueError(f"unknown relay {relay!r}; known: {', '.join(RELAYS)}")
+
+
+def ses_tag(value: str) -> str:
+    return SES_TAG_UNSAFE.sub("_", value)[:256]
+
 
 @dataclass(frozen=True)
 class OutgoingEmail:
@@ -29,7 +69,9 @@ class OutgoingEmail:
     headers: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)  # echoed back by the provider's event webhooks
 
-    def mime(self, at: datetime) -> EmailMessage:
+    def mime(self, at: datetime, *, relay: str | None = None) -> EmailMessage:
+        """The message as sent; `relay` names the provider whose SMTP service will carry it (its id header
+        is added)."""
         # Long URL headers (List-Unsubscribe) must stay plain: folding would RFC 2047-encode them.
         message = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
         message["From"] = self.sender
@@ -37,7 +79,12 @@ class OutgoingEmail:
         message["Subject"] = self.subject
         message["Date"] = format_datetime(at)
         message["Message-ID"] = make_msgid(domain="leadloop.local")
-        for name, value in self.headers.items():
+        extra = leadloop_headers(self.tags) | (relay_headers(relay, self.tags) if relay else {})
+        given = {name.lower() for name in self.headers}
+        for name, value in {
+            **self.headers,
+            **{k: v for k, v in extra.items() if k.lower() not in given},
+        }.items():
             message[name] = value
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
@@ -68,7 +115,7 @@ class SesMailer:
     def send(self, email: OutgoingEmail, at: datetime) -> str:
         request: dict[str, Any] = {
             "RawMessage": {"Data": bytes(email.mime(at))},
-            "Tags": [{"Name": key, "Value": value} for key, value in email.tags.items()],
+            "Tags": [{"Name": ses_tag(key), "Value": ses_tag(value)} for key, value in email.tags.items()],
         }
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set

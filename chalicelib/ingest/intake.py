@@ -1,30 +1,50 @@
 """The ingest use case: authenticate or verify, validate and normalise, enqueue, answer.
 
 Nothing here touches a profile: a request is answered only after its events are on the queue, so a 2xx
-never loses an event, and the worker stays the only writer of prospects.
+never loses an event, and the worker stays the only writer of prospects (which also applies each event once,
+keyed on the provider's event id, however often a provider retries it).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode, urlsplit
 
 from chalicelib.adapters.dynamo import NonceStore
 from chalicelib.adapters.queue import EventQueue
 from chalicelib.auth import Authenticator
 from chalicelib.domain.events import Event
+from chalicelib.errors import NotFound, StorageUnavailable, Unauthenticated
 from chalicelib.ingest import crm, hubspot, mailgun, postmark, resend, segment, sendgrid, ses
 from chalicelib.ingest.webhooks import WebhookSecrets
-from chalicelib.errors import NotFound
+
+log = logging.getLogger("leadloop.intake")
 
 PROVIDERS = ("sendgrid", "mailgun", "postmark", "ses", "resend", "hubspot", "crm")
+MAILGUN_TOKEN_MEMORY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class WebhookResult:
     events: int
     confirmed_subscription: bool = False
+
+
+def public_request_url(public_url: str, path: str, query: Mapping[str, str] | None = None) -> str:
+    """The URL a provider called, as it signed it (HubSpot signs scheme, host, path and query).
+
+    `path` is the request path API Gateway reports: behind the default execute-api host it already starts with
+    the stage (`/api/webhooks/...`), so when `public_url` ends with that same prefix only its origin is kept.
+    """
+    parts = urlsplit(public_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    prefix = parts.path.rstrip("/")
+    base = origin if not prefix or path == prefix or path.startswith(prefix + "/") else origin + prefix
+    url = base + (path if path.startswith("/") else f"/{path}")
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 class IntakeService:
@@ -57,37 +77,79 @@ class IntakeService:
         self._queue.send(events)
         return len(events)
 
-    def webhook(self, provider: str, raw: bytes, headers: Mapping[str, str], *, method: str, url: str) -> WebhookResult:
+    def webhook(
+        self, provider: str, raw: bytes, headers: Mapping[str, str], *, method: str, url: str
+    ) -> WebhookResult:
+        """Verify a provider's delivery, queue its events, then answer. Raises Unauthenticated (401) on a bad,
+        missing or stale signature, MalformedInput (400), TooLarge (413), NotFound (404) for an unknown
+        provider, StorageUnavailable (503) when the queue did not take the events (the provider retries)."""
+        if provider not in PROVIDERS:
+            raise NotFound(f"unknown webhook provider {provider!r}; known: {', '.join(PROVIDERS)}")
         now = self._clock()
-        events = self._verify_and_parse(provider, raw, headers, now=now, method=method, url=url)
+        tokens: list[str] = []
+        try:
+            events = self._verify_and_parse(
+                provider, raw, headers, now=now, method=method, url=url, tokens=tokens
+            )
+        except Unauthenticated as error:
+            # The reason is safe to log: refusals never contain a secret (tests/unit/test_webhooks_shared.py).
+            log.info("refused %s webhook: %s", provider, error.message)
+            raise
         if provider == "ses":
             subscribe_url = ses.subscription_to_confirm(raw)
             if subscribe_url:
-                self._confirm(subscribe_url)
+                self._confirm_subscription(subscribe_url)
                 return WebhookResult(events=0, confirmed_subscription=True)
         if events:
             self._queue.send(events)
+        for token in tokens:
+            self._spend_mailgun_token(token, now)
         return WebhookResult(events=len(events))
 
-    def _remember_token(self, token: str, signed_at: datetime) -> bool:
-        return self._nonces.remember(f"mailgun:{token}", expires_at=signed_at + timedelta(days=1))
+    def _confirm_subscription(self, url: str) -> None:
+        try:
+            self._confirm(url)
+        except OSError as error:  # SNS resends the confirmation; a 503 asks it to
+            raise StorageUnavailable("could not confirm the SNS subscription; retry") from error
+
+    def _spend_mailgun_token(self, token: str, now: datetime) -> None:
+        # Remembered only once its events are queued, so Mailgun's retry of a request that failed here (the
+        # same token) is accepted. A replay's events were queued too, harmlessly: each event applies once.
+        if not self._nonces.remember(f"mailgun:{token}", expires_at=now + MAILGUN_TOKEN_MEMORY):
+            raise Unauthenticated("mailgun signature.token was already used (replayed request)")
 
     def _verify_and_parse(
-        self, provider: str, raw: bytes, headers: Mapping[str, str], *, now: datetime, method: str, url: str
+        self,
+        provider: str,
+        raw: bytes,
+        headers: Mapping[str, str],
+        *,
+        now: datetime,
+        method: str,
+        url: str,
+        tokens: list[str],
     ) -> list[Event]:
         secrets = self._secrets
         if provider == "sendgrid":
             return sendgrid.verify_and_parse(raw, headers, secrets=secrets, now=now)
         if provider == "mailgun":
-            return mailgun.verify_and_parse(raw, headers, secrets=secrets, now=now, remember_token=self._remember_token)
+
+            def note_token(token: str, signed_at: datetime) -> bool:
+                tokens.append(token)
+                return True
+
+            return mailgun.verify_and_parse(raw, headers, secrets=secrets, now=now, remember_token=note_token)
         if provider == "postmark":
             return postmark.verify_and_parse(raw, headers, secrets=secrets, now=now)
         if provider == "ses":
-            return ses.verify_and_parse(raw, headers, secrets=secrets, now=now, fetch_certificate=self._fetch_certificate)
+            try:
+                return ses.verify_and_parse(
+                    raw, headers, secrets=secrets, now=now, fetch_certificate=self._fetch_certificate
+                )
+            except OSError as error:  # the signing certificate could not be fetched; SNS retries a 503
+                raise StorageUnavailable("could not fetch the SNS signing certificate; retry") from error
         if provider == "resend":
             return resend.verify_and_parse(raw, headers, secrets=secrets, now=now)
         if provider == "hubspot":
             return hubspot.verify_and_parse(raw, headers, secrets=secrets, now=now, method=method, url=url)
-        if provider == "crm":
-            return crm.verify_and_parse(raw, headers, secrets=secrets, now=now)
-        raise NotFound(f"unknown webhook provider {provider!r}; known: {', '.join(PROVIDERS)}")
+        return crm.verify_and_parse(raw, headers, secrets=secrets, now=now)
