@@ -131,7 +131,13 @@ def _event(item: Mapping[str, Any], index: int, received_at: datetime) -> Event 
         source=PROVIDER,
         name=triggers.get(value, ""),
         crm_id=f"{PROVIDER}:{crm_object}:{object_id}",
-        properties={"crm_property": item["propertyName"], "crm_value": value, "actor": item.get("sourceId")},
+        properties={
+            "crm_property": item["propertyName"],
+            "crm_value": value,
+            "actor": item.get("sourceId"),
+            # disqualify and lost need a reason; the CRM's own field and value say why.
+            "reason": f"hubspot {item['propertyName']} = {value}",
+        },
     )
 
 

@@ -225,9 +225,22 @@ def _parse_message(
         user_id=user_id,
         email=_email(message, kind, context_traits, label),
         previous_id=previous_id,
+        crm_id=_crm_id(traits),
         traits=traits,
         properties=_PROPERTIES[kind](message, context, label),
     )
+
+
+# Traits a site can set so CRM webhooks (which only know their own object ids) reach the same prospect.
+CRM_ID_TRAITS = {"hubspot_contact_id": "hubspot:contact:", "hubspotContactId": "hubspot:contact:"}
+
+
+def _crm_id(traits: Mapping[str, Any]) -> str | None:
+    for trait, prefix in CRM_ID_TRAITS.items():
+        value = traits.get(trait)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            return prefix + str(value).strip()
+    return None
 
 
 def _field_error(label: str, field: str, problem: str) -> MalformedInput:

@@ -709,3 +709,34 @@ def test_a_sent_email_names_its_lead_send_and_template_in_leadloop_headers(hooke
     assert sent["X-Leadloop-Lead-Id"] == ids["lead_id"]
     assert sent["X-Leadloop-Send-Id"] == ids["send_id"]
     assert sent["X-Leadloop-Template"].startswith(ids["template"])
+
+
+def test_a_hubspot_contact_change_reaches_the_prospect_who_carries_that_contact_id(hooked: Loop) -> None:
+    answer = hooked.track(
+        "/v1/identify",
+        {
+            "messageId": "hs-i",
+            "userId": "u-hs",
+            "traits": {"email": "hs@bigco.example", "hubspot_contact_id": "512"},
+        },
+    )
+    assert answer.status_code == 200
+    hooked.drain()
+    now = datetime.now(UTC)
+    change = [
+        {
+            "eventId": 78,
+            "subscriptionType": "contact.propertyChange",
+            "objectId": 512,
+            "propertyName": "hs_lead_status",
+            "propertyValue": "UNQUALIFIED",
+            "occurredAt": int(now.timestamp() * 1000),
+            "sourceId": "userId:1234567",
+        }
+    ]
+    assert sign("hubspot", change, now).post(hooked).status_code == 200
+    hooked.drain()
+    lead = summary(hooked, "hs@bigco.example")
+    assert lead["state"] == "disqualified"
+    assert lead["identity"]["crm_ids"] == ["hubspot:contact:512"]
+    assert len(hooked.sales("GET", "/leads").json_body["leads"]) == 1  # no stray lead for the contact

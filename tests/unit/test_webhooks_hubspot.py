@@ -49,6 +49,7 @@ def test_fixture_batch_verifies_and_maps_stage_changes() -> None:
     assert contact.name == ""  # marketingqualifiedlead is informational
     assert dict(contact.properties) == {
         "crm_property": "lifecyclestage", "crm_value": "marketingqualifiedlead", "actor": "userId:1234567",
+        "reason": "hubspot lifecyclestage = marketingqualifiedlead",
     }  # fmt: skip
     assert contact.at == datetime.fromtimestamp(1795386149.5, UTC)
     assert (deal.crm_id, deal.name, deal.properties["crm_value"]) == ("hubspot:deal:9001", "", "contractsent")
