@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-# Re-install only when a requirements file changes.
+# The venv is re-installed only when a requirements file changes (newer than this stamp).
 VENV_STAMP := $(VENV)/.requirements-installed
 PORT ?= 8000
 STAGE ?= dev
@@ -24,12 +24,12 @@ help:
 	@echo "make bench    domain, storage and cost benchmarks"
 	@echo "make soak     long-running tests (pytest -m slow)"
 	@echo "make report   print the last benchmark results"
-	@echo "make package  chalice package for STAGE=$(STAGE);  make deploy STAGE=..."
+	@echo "make package  chalice package for STAGE=$(STAGE);  make deploy STAGE=<stage>"
 	@echo "make clean    remove caches, build output and local stack data (keeps .venv)"
 
 venv: $(VENV_STAMP)
 
-# chalice pins pip below 26.3.
+# chalice 1.34 pins pip below 26.3, so pin pip first.
 $(VENV_STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet 'pip<26.3'
@@ -45,7 +45,7 @@ lint: venv
 
 # Every check runs even when an earlier one fails, so one CI run shows all that is wrong; any failure fails.
 test: venv dynamodb-local
-	failed=(); \
+	@failed=(); \
 	check() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
 	check $(VENV)/bin/ruff check .; \
 	check $(VENV)/bin/mypy; \
@@ -76,7 +76,9 @@ report: venv
 package: venv
 	if [ -f scripts/package.sh ]; then bash scripts/package.sh $(STAGE); else echo "scripts/package.sh missing" >&2; exit 1; fi
 
+# A deploy names its stage on the command line; the default stage is for packaging only.
 deploy: venv
+	if [ "$(origin STAGE)" = "file" ]; then echo "say which stage: make deploy STAGE=<stage>" >&2; exit 1; fi
 	if [ -f scripts/deploy.sh ]; then bash scripts/deploy.sh $(STAGE); else echo "scripts/deploy.sh missing" >&2; exit 1; fi
 
 clean:

@@ -1,14 +1,17 @@
 """`make demo`: three prospects' journeys played through Leadloop's public HTTP API, then what sales sees.
 
 Tracking goes through the real Segment Python client (as a customer's backend would send it); sales and
-marketing calls are plain HTTP with the dev keys. Uses the stack at LEADLOOP_URL when one answers there,
-otherwise starts one with scripts/local_stack.py's `LocalStack` and stops it afterwards. Prints the lead
-pool, one lead's summary (scores with their breakdown, interests, history) and one email from the outbox.
+marketing calls are plain HTTP with the dev keys. Uses the stack at LEADLOOP_URL (default
+http://127.0.0.1:$PORT) when one answers there, otherwise starts one with scripts/local_stack.py's
+`LocalStack` and stops it afterwards. Prints the lead pool, one lead's summary (scores with their breakdown,
+interests, history) and one email from the outbox.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import sys
 import time
@@ -20,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -141,11 +145,12 @@ def stack_at(base_url: str, environ: Mapping[str, str]) -> Iterator[Mapping[str,
         yield environ
         return
     port = urllib.parse.urlsplit(base_url).port or 80
-    stack = LocalStack.from_env({**environ, "PORT": str(port)}, chalice_log=None)
-    stack.chalice_log = stack.layout.log_dir / "chalice-demo.log"
+    stack = LocalStack.from_env({**environ, "PORT": str(port)}, chalice_to_log=True)
     print(f"No stack at {base_url}: starting one (logs in {stack.layout.log_dir}) ...", flush=True)
     try:
         stack.start()
+        # The runner calls the handlers in this process; their per-tick log lines would interleave the story.
+        logging.getLogger("leadloop").setLevel(logging.WARNING)
         yield stack.env
     finally:
         stack.stop()
@@ -273,7 +278,7 @@ def play(base_url: str, env: Mapping[str, str]) -> None:
 
     section("2. The worker routes Ada (hand-raise) and Grace (score) to sales; Linus stays in nurture")
     for person, state in ((ada, "sales_ready"), (grace, "sales_ready"), (linus, "nurturing")):
-        wait_for(f"{person.email} to be {state}", lambda p=person, s=state: lead_in_state(sales, p.email, s))
+        wait_for(f"{person.email} to be {state}", partial(lead_in_state, sales, person.email, state))
         print(f"{person.email}: {state}")
 
     section("3. Sales recycles Grace: bad timing, revisit in 90 days")
@@ -336,8 +341,9 @@ def section(title: str) -> None:
 
 
 def main() -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress shows as it happens
-    base_url = os.environ.get("LEADLOOP_URL", "http://127.0.0.1:8000")
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, even through a pipe
+    base_url = os.environ.get("LEADLOOP_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"
     try:
         with stack_at(base_url, os.environ) as env:
             play(base_url, env)

@@ -288,33 +288,14 @@ def enable_stepfunctions_execution(moto_url: str) -> None:
         answer.read()
 
 
-def patch_moto_stepfunctions() -> None:
-    """Let moto start a state machine while another execution of it is still running.
-
-    moto 5.2.1 deep-copies the state machine on every StartExecution, running executions included, and
-    those hold locks, so the second concurrent execution (here: a second lead awaiting acceptance) fails
-    with a 500 (getmoto/moto#10077, fixed upstream by #10093). The copy needs only the definition.
-    """
-    import copy
-
-    from moto.stepfunctions.models import StateMachineInstance
-
-    def deepcopy_without_executions(self: Any, memo: dict[int, Any]) -> Any:
-        memo[id(self.executions)] = []
-        clone = object.__new__(type(self))
-        memo[id(self)] = clone
-        for name, value in self.__dict__.items():
-            setattr(clone, name, copy.deepcopy(value, memo))
-        return clone
-
-    setattr(StateMachineInstance, "__deepcopy__", deepcopy_without_executions)  # noqa: B010
-
-
 def serve_moto(argv: list[str]) -> None:
-    """`moto_server`, with the Step Functions fix above applied in its process."""
+    """`moto_server`, with scripts/moto_compat.py's Step Functions fix applied in its process: without it
+    a second SLA execution (a second lead awaiting acceptance) fails with a 500 (getmoto/moto#10077)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from moto import server
+    from moto_compat import allow_repeated_executions
 
-    patch_moto_stepfunctions()
+    allow_repeated_executions()
     server.main(argv)
 
 
@@ -479,8 +460,10 @@ class LocalStack:
     stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], chalice_log: Path | None = None) -> LocalStack:
+    def from_env(cls, environ: Mapping[str, str], chalice_to_log: bool = False) -> LocalStack:
+        """`chalice_to_log`: send chalice local's output to the logs folder instead of this terminal."""
         layout = layout_from_env(environ)
+        chalice_log = layout.log_dir / "chalice.log" if chalice_to_log else None
         return cls(layout=layout, env=stack_environment(layout, environ), chalice_log=chalice_log)
 
     @property

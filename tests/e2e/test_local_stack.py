@@ -26,11 +26,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from tests.conftest import REPO_ROOT
-
-pytestmark = pytest.mark.dynamodb_local
 
 BOOT_TIMEOUT_S = 120.0
 POOL_TIMEOUT_S = 30.0
@@ -166,6 +166,7 @@ def _sales_ready(url: str) -> list[dict[str, Any]]:
     return list(answer["leads"])
 
 
+@pytest.mark.dynamodb_local
 def test_a_hand_raise_reaches_the_sales_pool_and_ctrl_c_stops_everything(
     stack: tuple[str, subprocess.Popen[bytes], Path], fixtures_dir: Path
 ) -> None:
@@ -192,3 +193,56 @@ def test_a_hand_raise_reaches_the_sales_pool_and_ctrl_c_stops_everything(
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
     assert [pid for pid in children if _running(pid)] == []
+
+
+def test_the_runner_deletes_what_the_handler_applied_and_leaves_failures_for_retry_then_the_dlq() -> None:
+    local_stack = _load_local_stack()
+    seen: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.append(event)
+        assert context.get_remaining_time_in_millis() > 0
+        failed = [r["messageId"] for r in event["Records"] if r["body"] == "poison"]
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
+        dlq_arn = attributes["QueueArn"]
+        queue = sqs.create_queue(QueueName="events", Attributes={
+            "VisibilityTimeout": "0",  # a failure is visible again at once, so the test need not wait
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}),
+        })["QueueUrl"]
+        sqs.send_message(QueueUrl=queue, MessageBody="good")
+        sqs.send_message(QueueUrl=queue, MessageBody="poison")
+        runner = local_stack.QueueRunner(sqs, queue, handler)
+
+        assert runner.poll_once() == 1
+        record = seen[0]["Records"][0]
+        assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"].endswith(":events")
+        assert {"messageId", "receiptHandle", "body", "attributes", "md5OfBody"} <= record.keys()
+        for _ in range(3):
+            runner.poll_once()
+        bodies = [r["body"] for event in seen for r in event["Records"]]
+        assert bodies.count("good") == 1 and bodies.count("poison") == 2
+        dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+        assert [message["Body"] for message in dead] == ["poison"]
+
+
+def test_a_taken_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        http_port, dynamodb_port = _free_ports(2)
+        done = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / "local_stack.py")],
+            env={**os.environ, "PORT": str(http_port), "LEADLOOP_DYNAMODB_PORT": str(dynamodb_port),
+                 "LEADLOOP_MOTO_PORT": str(taken), "LEADLOOP_LOCAL_DIR": str(tmp_path / "state"),
+                 "LEADLOOP_DYNAMODB_JAR": str(tmp_path / "never-started.jar")},
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    assert done.returncode != 0
+    assert f"moto server (LEADLOOP_MOTO_PORT) port {taken}" in done.stderr
+    assert not (tmp_path / "state" / "logs").exists()
