@@ -14,7 +14,7 @@ PORT ?= 8000
 STAGE ?= dev
 export PORT
 
-.PHONY: help venv dynamodb-local test lint run demo bench soak report package deploy clean
+.PHONY: help venv dynamodb-local test lint run demo bench soak report keys package deploy clean
 
 help:
 	@echo "make run      local stack on http://127.0.0.1:$(PORT) (DynamoDB Local, moto, runner, chalice local)"
@@ -23,7 +23,8 @@ help:
 	@echo "make lint     ruff and mypy only"
 	@echo "make bench    domain, storage and cost benchmarks"
 	@echo "make soak     long-running tests (pytest -m slow)"
-	@echo "make report   print the last benchmark results"
+	@echo "make report   the shared scoreboard from a running stack (GET /metrics)"
+	@echo "make keys     API keys: ARGS=\"create --role sales --name alice\" | ARGS=list | ARGS=\"revoke ID\""
 	@echo "make package  chalice package for STAGE=$(STAGE);  make deploy STAGE=<stage>"
 	@echo "make clean    remove caches, build output and local stack data (keeps .venv)"
 
@@ -68,10 +69,19 @@ soak: venv dynamodb-local
 	rc=0; $(VENV)/bin/pytest -m slow || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no slow tests"; exit 0; fi; exit $$rc
 
+# The shared scoreboard from a running stack (GET /metrics); ARGS="--from 2026-11-01 --to 2026-11-30".
 report: venv
-	if [ -f bench/report.py ]; then $(PY) -m bench.report; \
-	elif [ -f bench/results.json ]; then $(PY) -m json.tool bench/results.json; \
-	else echo "no benchmark results yet: run make bench"; fi
+	$(PY) scripts/report.py $(ARGS)
+
+# API keys: make keys ARGS="create --role sales --name alice" | ARGS=list | ARGS="revoke <key id>".
+# Against the local stack by default; for a deployed stage run it with that stage's AWS credentials and
+# STAGE=<stage> KEYS_TARGET=aws.
+KEYS_TARGET ?= local
+keys: venv
+	if [ "$(KEYS_TARGET)" = local ]; then \
+	  LEADLOOP_TABLE_PREFIX=leadloop-local- LEADLOOP_DYNAMODB_ENDPOINT=http://127.0.0.1:$${LEADLOOP_DYNAMODB_PORT:-8001} \
+	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 $(PY) -m chalicelib.keys $(ARGS); \
+	else LEADLOOP_TABLE_PREFIX=leadloop-$(STAGE)- $(PY) -m chalicelib.keys $(ARGS); fi
 
 package: venv
 	if [ -f scripts/package.sh ]; then bash scripts/package.sh $(STAGE); else echo "scripts/package.sh missing" >&2; exit 1; fi

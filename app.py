@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from typing import Any
+from urllib.parse import unquote
 
 from chalice import Chalice, CORSConfig, Rate, Response
 
@@ -13,7 +14,7 @@ from chalicelib import wiring
 from chalicelib.auth import READERS
 from chalicelib.domain.lifecycle import RECYCLE_REASONS, State
 from chalicelib.errors import MalformedInput, NotFound
-from chalicelib.http import answers, json_body, json_response, query_number
+from chalicelib.http import ANY_BODY, answers, json_body, json_response, query_number
 from chalicelib.ingest.intake import public_request_url
 from chalicelib.routes.marketing import routes as marketing_routes
 from chalicelib.routes.sales_ops import routes as sales_ops_routes
@@ -28,7 +29,6 @@ QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 TRACKING_CORS = CORSConfig(
     allow_origin="*", allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=86400
 )
-ANY_BODY = ["application/json", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"]
 SALES_ACTIONS = ("accept", "recycle", "disqualify", "opportunity", "won", "lost")
 
 
@@ -120,10 +120,10 @@ def list_leads() -> Response:
 @answers
 def lead_summary(ref: str) -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
-    return json_response(wiring.lead_service().summary(ref))
+    return json_response(wiring.lead_service().summary(unquote(ref)))
 
 
-@app.route("/leads/{ref}/{action}", methods=["POST"])
+@app.route("/leads/{ref}/{action}", methods=["POST"], content_types=ANY_BODY)
 @answers
 def lead_action(ref: str, action: str) -> Response:
     principal = wiring.authenticator().bearer(_headers(), ("sales", "admin"))
@@ -133,7 +133,7 @@ def lead_action(ref: str, action: str) -> Response:
     if action == "recycle" and body.get("reason") not in RECYCLE_REASONS:
         raise MalformedInput(f"recycle needs a 'reason', one of: {', '.join(RECYCLE_REASONS)}")
     actor = str(body.pop("actor", None) or principal.name)
-    return json_response(wiring.lead_service().command(ref, action, body, actor))
+    return json_response(wiring.lead_service().command(unquote(ref), action, body, actor))
 
 
 # --- links in emails ---
@@ -172,5 +172,6 @@ def apply_events(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def send_due_touches(event: Any) -> dict[str, int]:
     counts = wiring.nurture_service().send_due()
-    app.log.info("nurture sweep: %s", json.dumps(counts))
+    if counts["due"]:
+        app.log.info("nurture sweep: %s", json.dumps(counts))
     return counts

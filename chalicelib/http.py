@@ -19,6 +19,18 @@ from chalicelib.errors import LeadloopError, MalformedInput, TooLarge
 log = logging.getLogger("leadloop.http")
 
 MAX_API_BODY_BYTES = 256 * 1024
+# Bodies are parsed by Leadloop whatever they are labelled (curl's default is form-encoded, browsers send
+# text/plain), so every route accepts these rather than letting Chalice answer an undocumented 415.
+ANY_BODY = [
+    "application/json",
+    "text/plain",
+    "application/octet-stream",
+    "application/x-www-form-urlencoded",
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "text/markdown",
+]
 JSON = {"Content-Type": "application/json"}
 
 

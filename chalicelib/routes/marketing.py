@@ -11,24 +11,12 @@ from chalicelib import wiring
 from chalicelib.auth import READERS
 from chalicelib.domain.sample import sample_prospect
 from chalicelib.errors import MalformedInput
-from chalicelib.http import MAX_API_BODY_BYTES, answers, json_body, json_response, query_number
+from chalicelib.http import ANY_BODY, MAX_API_BODY_BYTES, answers, json_body, json_response, query_number
 from chalicelib.marketing import body_text, expected_version, is_json_request, meta_dict
 
 routes = Blueprint(__name__)
 
 EDITORS = ("marketing", "admin")
-# A template or a rules document is text; curl --data-binary sends form-encoded, editors send text or JSON.
-TEXT_BODIES = [
-    "application/json",
-    "text/plain",
-    "text/markdown",
-    "text/yaml",
-    "text/x-yaml",
-    "application/yaml",
-    "application/x-yaml",
-    "application/octet-stream",
-    "application/x-www-form-urlencoded",
-]
 
 
 def _headers() -> dict[str, str]:
@@ -65,7 +53,7 @@ def read_template(name: str) -> Response:
     return json_response(answer, headers=_etag(answer))
 
 
-@routes.route("/templates/{name}", methods=["PUT"], content_types=TEXT_BODIES)
+@routes.route("/templates/{name}", methods=["PUT"], content_types=ANY_BODY)
 @answers
 def save_template(name: str) -> Response:
     principal = wiring.authenticator().bearer(_headers(), EDITORS)
@@ -89,7 +77,7 @@ def template_versions(name: str) -> Response:
     return json_response(wiring.marketing_service().template_versions(name))
 
 
-@routes.route("/templates/{name}/preview", methods=["POST"])
+@routes.route("/templates/{name}/preview", methods=["POST"], content_types=ANY_BODY)
 @answers
 def preview_template(name: str) -> Response:
     """The email the saved template (or, given `source`, an unsaved draft of it) makes for one prospect."""
@@ -117,7 +105,7 @@ def read_rules() -> Response:
     return json_response(answer, headers=_etag(answer))
 
 
-@routes.route("/rules", methods=["PUT"], content_types=TEXT_BODIES)
+@routes.route("/rules", methods=["PUT"], content_types=ANY_BODY)
 @answers
 def save_rules() -> Response:
     principal = wiring.authenticator().bearer(_headers(), EDITORS)

@@ -11,7 +11,7 @@ from chalice import Blueprint, Response
 from chalicelib import wiring
 from chalicelib.auth import READERS
 from chalicelib.errors import MalformedInput
-from chalicelib.http import answers, json_body, json_response, query_number
+from chalicelib.http import ANY_BODY, answers, json_body, json_response, query_number
 from chalicelib.metrics import Scoreboard, parse_day
 
 routes = Blueprint(__name__)
@@ -73,7 +73,7 @@ def metrics() -> Response:
     return json_response(_scoreboard().report(start, end))
 
 
-@routes.route("/leads/{ref}/reassign", methods=["POST"])
+@routes.route("/leads/{ref}/reassign", methods=["POST"], content_types=ANY_BODY)
 @answers
 def reassign(ref: str) -> Response:
     principal = wiring.authenticator().bearer(_headers(), SALES_WRITERS)
@@ -84,7 +84,7 @@ def reassign(ref: str) -> Response:
     return json_response(wiring.lead_service().command(ref, "reassign", body, actor))
 
 
-@routes.route("/costs/{source}/{month}", methods=["PUT"])
+@routes.route("/costs/{source}/{month}", methods=["PUT"], content_types=ANY_BODY)
 @answers
 def put_cost(source: str, month: str) -> Response:
     principal = wiring.authenticator().bearer(_headers(), COST_WRITERS)

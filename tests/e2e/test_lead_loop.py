@@ -236,3 +236,14 @@ def test_alias_joins_the_previous_id(loop: Loop) -> None:
     summary = loop.sales("GET", "/leads/user-x").json_body
     assert summary["identity"]["user_id"] == "user-x" and "anon-x" in summary["identity"]["anonymous_ids"]
     assert [p["path"] for p in summary["pages"]] == ["/pricing"]
+
+
+def test_curl_style_bodies_and_encoded_emails_are_understood(loop: Loop) -> None:
+    loop.track("/v1/batch", journey(email="ada+x@bigco.example"))
+    loop.drain()
+    form = {"Authorization": "Bearer dev-sales-key", "Content-Type": "application/x-www-form-urlencoded"}
+    answer = loop.client.http.post(
+        "/leads/ada%2Bx%40bigco.example/accept", headers=form, body=b'{"owner": "sam"}'
+    )
+    assert answer.status_code == 200, answer.body
+    assert answer.json_body["owner"] == "sam" and answer.json_body["state"] == "accepted"
