@@ -400,6 +400,8 @@ class QueueRunner:
             try:
                 self.poll_once()
             except Exception:  # the outermost edge: one bad poll must not end the worker
+                if stopping.is_set():
+                    return  # the services are going away under us: nothing to retry
                 log.exception("queue runner: polling %s failed; retrying", self._queue_url)
                 stopping.wait(1.0)
 
