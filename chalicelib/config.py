@@ -58,8 +58,9 @@ class Settings:
     slack_webhook_url: str | None = field(repr=False)
     sales_webhook_urls: tuple[str, ...] = field(repr=False)
     webhook_secrets: WebhookSecrets = field(repr=False)
-    sender_name: str = "Acme Analytics"
-    sender_address: str = "Acme Analytics, 1 Example Street, Springfield"
+    sender_name: str = "The Acme Analytics team"
+    sender_company: str = "Acme Analytics"
+    sender_address: str = "1 Example Street, Springfield"  # the postal address commercial email must carry
 
     @property
     def is_local(self) -> bool:
@@ -142,6 +143,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if transport not in ("outbox", "ses"):
         raise ConfigurationError(f"LEADLOOP_EMAIL_TRANSPORT must be 'outbox' or 'ses', got {transport!r}")
     return Settings(
+        sender_name=env.get("LEADLOOP_SENDER_NAME", "The Acme Analytics team"),
+        sender_company=env.get("LEADLOOP_SENDER_COMPANY", "Acme Analytics"),
+        sender_address=env.get("LEADLOOP_SENDER_ADDRESS", "1 Example Street, Springfield"),
         stage=stage,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         table_prefix=env.get("LEADLOOP_TABLE_PREFIX", f"leadloop-{stage}-"),

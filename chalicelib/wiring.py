@@ -248,7 +248,7 @@ def nurture_service() -> NurtureService:
         renderer=renderer(),
         mailer=mailer(),
         rules=rules(),
-        sender=SenderFields(name=s.sender_name, company=s.sender_name, address=s.sender_address),
+        sender=SenderFields(name=s.sender_name, company=s.sender_company, address=s.sender_address),
         sender_address=s.ses_from,
         public_url=s.public_url,
         signing_secret=s.signing_secret,
