@@ -49,9 +49,16 @@ class Loop:
             if not messages:
                 return handled
             records = [
-                {"messageId": str(uuid.uuid4()), "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                 "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
-                 "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events", "awsRegion": "us-east-1"}
+                {
+                    "messageId": str(uuid.uuid4()),
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
+                    "awsRegion": "us-east-1",
+                }
                 for m in messages
             ]
             result = app.apply_events({"Records": records}, FakeContext())
@@ -63,8 +70,9 @@ class Loop:
 
     def track(self, path: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> Any:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.client.http.post(path, headers={**WRITE, "Content-Type": "application/json", **(headers or {})},
-                                     body=raw)
+        return self.client.http.post(
+            path, headers={**WRITE, "Content-Type": "application/json", **(headers or {})}, body=raw
+        )
 
     def sales(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         call = getattr(self.client.http, method.lower())
