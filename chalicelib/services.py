@@ -55,10 +55,16 @@ from chalicelib.domain.apply import (
     record_send,
 )
 from chalicelib.domain.events import Event, EventKind
-from chalicelib.domain.lifecycle import IllegalTransition, Trigger
+from chalicelib.domain.lifecycle import IllegalTransition, State, Trigger
 from chalicelib.domain.messaging import Choice, choose_next_message, plan_next_touch
 from chalicelib.domain.profiling import buying_stage, persona_of
-from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.domain.prospect import (
+    MAX_HISTORY,
+    MAX_MESSAGES,
+    Prospect,
+    prospect_from_doc,
+    prospect_to_doc,
+)
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores, score, top_interests
 from chalicelib.domain.summary import summarize
@@ -275,6 +281,7 @@ class LeadService:
                 if other != lead_id:
                     self._merge(other, into=lead_id)
                     merged_into[other] = lead_id
+                    self._repoint(owners, other, lead_id)
             for key in claimed:
                 if owners.get(key) is None or final(owners[key]) != lead_id:
                     owner = self._identities.claim(key, lead_id)
@@ -282,6 +289,7 @@ class LeadService:
                         # Claimed an instant earlier by another worker: join that lead instead.
                         self._merge(lead_id, into=owner)
                         merged_into[lead_id] = owner
+                        self._repoint(owners, lead_id, owner)
                         lead_id = owner
                     owners[key] = lead_id
             if lead_id not in grouped:
@@ -293,6 +301,13 @@ class LeadService:
             target = final(lead_id)
             work.setdefault(target, _Work(target, [])).events.extend(grouped[lead_id])
         return list(work.values())
+
+    def _repoint(self, owners: dict[str, str], old: str, new: str) -> None:
+        """Identities claimed for a lead that was merged away (stored or not yet) now name the survivor."""
+        for key, owner in owners.items():
+            if owner == old:
+                self._identities.point(key, new)
+                owners[key] = new
 
     def _exists(self, lead_id: str) -> bool:
         return self._prospects.get(lead_id) is not None
@@ -595,6 +610,32 @@ def absorb_profile(p: Prospect, other: Prospect) -> None:
         p.source = other.source or p.source
     if other.last_activity_at and (p.last_activity_at is None or other.last_activity_at > p.last_activity_at):
         p.last_activity_at = other.last_activity_at
+    p.messages = sorted(p.messages + other.messages, key=lambda m: m.at)[-MAX_MESSAGES:]
+    p.recycles = sorted(p.recycles + other.recycles, key=lambda r: r.at)[-10:]
+    if p.suppression is None or (other.suppression is not None and other.suppression.at < p.suppression.at):
+        p.suppression = other.suppression or p.suppression
+    # The lead keeps the furthest point either half reached: a routed visitor who turns out to be a known
+    # nurtured contact stays with sales (and is not routed, nor sales notified, a second time).
+    if LIFECYCLE_RANK[other.state] > LIFECYCLE_RANK[p.state]:
+        p.state, p.owner, p.sla, p.amount = (
+            other.state,
+            other.owner or p.owner,
+            other.sla,
+            other.amount or p.amount,
+        )
+    p.history = sorted(p.history + other.history, key=lambda t: t.at)[-MAX_HISTORY:]
+
+
+LIFECYCLE_RANK = {
+    State.ANONYMOUS: 0,
+    State.NURTURING: 1,
+    State.SALES_READY: 2,
+    State.ACCEPTED: 3,
+    State.OPPORTUNITY: 4,
+    State.LOST: 5,
+    State.DISQUALIFIED: 5,
+    State.WON: 6,
+}
 
 
 def _as_http_error(error: Exception) -> Exception:
