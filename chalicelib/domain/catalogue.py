@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain import lifecycle
 from chalicelib.errors import InvalidContent
 
 
@@ -28,18 +29,7 @@ class Stage(StrEnum):
 # never be chosen, so a typo is refused rather than silently never matching.
 PERSONAS: frozenset[str] = frozenset({"executive", "practitioner", "technical"})
 
-RECYCLE_REASONS: frozenset[str] = frozenset(
-    {
-        "not_ready",
-        "no_budget",
-        "no_authority",
-        "no_need",
-        "bad_timing",
-        "unresponsive",
-        "wrong_contact",
-        "other",
-    }
-)
+RECYCLE_REASONS: frozenset[str] = frozenset(lifecycle.RECYCLE_REASONS)
 
 FRONT_MATTER_FIELDS: tuple[str, ...] = (
     "subject",
