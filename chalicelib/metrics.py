@@ -1,6 +1,6 @@
 """The one scoreboard both teams are judged by, read from counters kept as events flow (never a table scan).
 
-`LeadService` adds to the counters on every transition (`services.scoreboard_increments`), send and email
+`LeadService` adds to the counters on every transition (`domain.scoreboard`), send and email
 outcome, per period: "all", each month ("2026-11") and each day ("2026-11-23"). A range is read as whole
 months where it covers them and single days where it does not, so a year costs at most a few dozen reads.
 Marketing and sales costs are entered per lead source and month (`PUT /costs/{source}/{month}`) and kept as

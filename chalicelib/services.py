@@ -1,12 +1,11 @@
-"""Use cases: load → decide (domain) → persist with a conditional write → carry out the effects.
+"""The lead use cases: load → decide (domain) → persist with a conditional write → carry out the effects.
 
 `LeadService` is the only writer of prospect profiles and lifecycle state. The queue worker calls
 `apply_events`; the sales API calls `command`, which runs the very same unit of work in-process so an illegal
 transition can be answered with 409 at once. Effects are carried out after the write: the activity feed, the
-scoreboard counters (`scoreboard_increments`), the sales notification with the owner the assignment rules
+scoreboard counters (`domain.scoreboard`), the sales notification with the owner the assignment rules
 chose (round robin turns are counted per team), and starting or releasing the SLA workflow.
-`NurtureService` sends due touches and previews them through one code path, so a preview is exactly the
-email that would be sent.
+Nurture (choose, render, send, preview) lives in `chalicelib.nurture`.
 """
 
 from __future__ import annotations
@@ -29,15 +28,7 @@ from chalicelib.adapters.dynamo import (
     ProspectStore,
     StoredProspect,
 )
-from chalicelib.adapters.mail import Mailer, OutgoingEmail
 from chalicelib.adapters.notify import SalesNotifier
-from chalicelib.adapters.templates import (
-    ParsedTemplate,
-    ProspectFields,
-    RenderContext,
-    SenderFields,
-    TemplateRenderer,
-)
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.apply import (
     Assigned,
@@ -52,24 +43,20 @@ from chalicelib.domain.apply import (
     StartSla,
     apply_event,
     reassess,
-    record_send,
 )
 from chalicelib.domain.events import Event, EventKind
-from chalicelib.domain.lifecycle import IllegalTransition, State, Trigger
-from chalicelib.domain.messaging import Choice, choose_next_message, plan_next_touch
-from chalicelib.domain.profiling import buying_stage, persona_of
+from chalicelib.domain.lifecycle import IllegalTransition
+from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import (
-    MAX_HISTORY,
-    MAX_MESSAGES,
     Prospect,
     prospect_from_doc,
     prospect_to_doc,
 )
 from chalicelib.domain.rules import Rules
-from chalicelib.domain.scoring import Scores, score, top_interests
+from chalicelib.domain.scoreboard import by_period, scoreboard_increments
+from chalicelib.domain.scoring import Scores
 from chalicelib.domain.summary import summarize
 from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidContent, NotFound
-from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, sign
 
 log = logging.getLogger("leadloop")
 
@@ -364,14 +351,15 @@ class LeadService:
             scores, later = reassess(p, rules, now, turns)
             effects.extend(later)
             try:
-                self._save(p, scores, stored.version if stored else None, now)
+                self.save_profile(p, scores, stored.version if stored else None, now)
             except ConcurrentUpdate:
                 continue  # another worker wrote this prospect: reload and fold again
             self._perform(p, effects, scores, now)
             return
         raise ConcurrentUpdate(f"lead {lead_id} kept changing under us; the batch will be retried")
 
-    def _save(self, p: Prospect, scores: Scores, version: int | None, now: datetime) -> int:
+    def save_profile(self, p: Prospect, scores: Scores, version: int | None, now: datetime) -> int:
+        """Write a profile with its listing columns; ConcurrentUpdate when `version` moved."""
         row = ProspectRow(
             lead_id=p.lead_id,
             state=p.state.value,
@@ -509,7 +497,7 @@ class LeadService:
         if entries:
             self._activity.append(p.lead_id, _in_order(entries))
         if increments:
-            self._counters.add(_periods(increments, now))
+            self._counters.add(by_period(increments, now))
 
     def _entry(self, p: Prospect, at: datetime, kind: str, actor: str, data: dict[str, Any]) -> ActivityEntry:
         clean = {key: value for key, value in data.items() if value is not None}
@@ -544,100 +532,6 @@ class _Turns:
         return int(self._known.get(f"assign:team:{team}", 0.0))
 
 
-def _periods(increments: dict[str, float], now: datetime) -> dict[tuple[str, str], float]:
-    periods = ("all", f"{now:%Y-%m}", f"{now:%Y-%m-%d}")
-    return {(period, name): amount for name, amount in increments.items() for period in periods}
-
-
-def scoreboard_increments(p: Prospect, change: Changed) -> dict[str, float]:
-    """Counters one transition moves on the shared scoreboard."""
-    t = change.transition
-    source = p.source or "unknown"
-    counts: dict[str, float] = {
-        f"entered:{t.to_state.value}": 1.0,
-        f"source:{source}:entered:{t.to_state.value}": 1.0,
-    }
-    if t.trigger in (Trigger.HAND_RAISE, Trigger.QUALIFIED):
-        counts[f"routed:{t.trigger.value}"] = 1.0
-    if t.trigger is Trigger.RECYCLE and t.reason:
-        counts[f"recycled:{t.reason}"] = 1.0
-        counts[f"source:{source}:recycled:{t.reason}"] = 1.0
-    if t.trigger is Trigger.SLA_EXPIRED:
-        counts["sla:missed"] = 1.0
-        counts[f"source:{source}:sla:missed"] = 1.0
-    if t.trigger is Trigger.ACCEPT and p.sla is not None:
-        minutes = (t.at - p.sla.started_at).total_seconds() / 60
-        counts["accept:count"] = 1.0
-        counts["accept:minutes_total"] = round(minutes, 3)
-        counts[f"accept:within_minutes_le:{_bucket(minutes)}"] = 1.0
-        if p.sla.status == "met":
-            counts["sla:met"] = 1.0
-            counts[f"source:{source}:sla:met"] = 1.0
-    if t.trigger is Trigger.WON and p.amount is not None:
-        counts["revenue:won"] = p.amount
-        counts[f"source:{source}:revenue:won"] = p.amount
-    return counts
-
-
-ACCEPT_BUCKETS = (1, 5, 15, 30, 60, 120, 240, 480, 1440, 2880, 10080)
-
-
-def _bucket(minutes: float) -> int:
-    return next((edge for edge in ACCEPT_BUCKETS if minutes <= edge), 10**6)
-
-
-def absorb_profile(p: Prospect, other: Prospect) -> None:
-    """Fold a merged-away profile (an anonymous visitor who identified) into the surviving one."""
-    for anonymous_id in other.anonymous_ids:
-        if anonymous_id not in p.anonymous_ids:
-            p.anonymous_ids.append(anonymous_id)
-    p.user_id = p.user_id or other.user_id
-    p.email = p.email or other.email
-    p.crm_ids.extend(c for c in other.crm_ids if c not in p.crm_ids)
-    for key, value in other.traits.items():
-        p.traits.setdefault(key, value)
-    for groups_into, groups_from in ((p.engagement, other.engagement), (p.interests, other.interests)):
-        for key, days in groups_from.items():
-            target = groups_into.setdefault(key, {})
-            for day, points in days.items():
-                target[day] = target.get(day, 0.0) + points
-    p.pages = sorted(p.pages + other.pages, key=lambda v: v.at)[-25:]
-    p.key_moments = sorted(p.key_moments + other.key_moments, key=lambda k: k.at)[-25:]
-    p.seen = (other.seen + [s for s in p.seen if s not in other.seen])[-300:]
-    p.pending_hand_raise = p.pending_hand_raise or other.pending_hand_raise
-    if other.created_at < p.created_at:
-        p.created_at = other.created_at
-        p.source = other.source or p.source
-    if other.last_activity_at and (p.last_activity_at is None or other.last_activity_at > p.last_activity_at):
-        p.last_activity_at = other.last_activity_at
-    p.messages = sorted(p.messages + other.messages, key=lambda m: m.at)[-MAX_MESSAGES:]
-    p.recycles = sorted(p.recycles + other.recycles, key=lambda r: r.at)[-10:]
-    if p.suppression is None or (other.suppression is not None and other.suppression.at < p.suppression.at):
-        p.suppression = other.suppression or p.suppression
-    # The lead keeps the furthest point either half reached: a routed visitor who turns out to be a known
-    # nurtured contact stays with sales (and is not routed, nor sales notified, a second time).
-    if LIFECYCLE_RANK[other.state] > LIFECYCLE_RANK[p.state]:
-        p.state, p.owner, p.sla, p.amount = (
-            other.state,
-            other.owner or p.owner,
-            other.sla,
-            other.amount or p.amount,
-        )
-    p.history = sorted(p.history + other.history, key=lambda t: t.at)[-MAX_HISTORY:]
-
-
-LIFECYCLE_RANK = {
-    State.ANONYMOUS: 0,
-    State.NURTURING: 1,
-    State.SALES_READY: 2,
-    State.ACCEPTED: 3,
-    State.OPPORTUNITY: 4,
-    State.LOST: 5,
-    State.DISQUALIFIED: 5,
-    State.WON: 6,
-}
-
-
 def _as_http_error(error: Exception) -> Exception:
     if isinstance(error, NotAssignable):
         return Conflict(str(error), details={"state": error.state.value})
@@ -651,182 +545,3 @@ def _as_http_error(error: Exception) -> Exception:
             },
         )
     return InvalidContent(str(error))
-
-
-# --- nurture ---
-
-
-class TemplateCatalogue:
-    """The templates in force: shipped defaults, overridden by saved versions (see the marketing API)."""
-
-    def __init__(self, load: Callable[[], dict[str, ParsedTemplate]]) -> None:
-        self._load = load
-
-    def all(self) -> dict[str, ParsedTemplate]:
-        return self._load()
-
-    def get(self, name: str) -> ParsedTemplate:
-        templates = self._load()
-        if name not in templates:
-            raise NotFound(f"no template named {name!r}; known: {', '.join(sorted(templates))}")
-        return templates[name]
-
-
-class NurtureService:
-    def __init__(
-        self,
-        *,
-        leads: LeadService,
-        prospects: ProspectStore,
-        activity: ActivityLog,
-        counters: Counters,
-        catalogue: TemplateCatalogue,
-        renderer: TemplateRenderer,
-        mailer: Mailer,
-        rules: Callable[[], Rules],
-        sender: SenderFields,
-        sender_address: str,
-        public_url: str,
-        signing_secret: str,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._leads = leads
-        self._prospects = prospects
-        self._activity = activity
-        self._counters = counters
-        self._catalogue = catalogue
-        self._renderer = renderer
-        self._mailer = mailer
-        self._rules = rules
-        self._sender = sender
-        self._from = sender_address
-        self._public_url = public_url
-        self._secret = signing_secret
-        self._clock = clock
-
-    def compose(self, p: Prospect, template: ParsedTemplate, rules: Rules, now: datetime) -> OutgoingEmail:
-        """The email `template` makes for `p`: used by both send and preview, so they cannot differ."""
-        if not p.email:
-            raise InvalidContent("this prospect has no email address")
-        scores = score(p, rules, now)
-        unsubscribe_url = (
-            f"{self._public_url}/unsubscribe/{sign(UNSUBSCRIBE, {'l': p.lead_id}, self._secret)}"
-        )
-        name = template.meta.name
-
-        def tracked(url: str, topics: tuple[str, ...]) -> str:
-            token = sign(REDIRECT, {"u": url, "t": list(topics), "l": p.lead_id, "m": name}, self._secret)
-            return f"{self._public_url}/r/{token}"
-
-        fields = ProspectFields(
-            email=p.email,
-            first_name=_text(p.traits.get("first_name")),
-            last_name=_text(p.traits.get("last_name")),
-            company=p.company or None,
-            title=_text(p.traits.get("title")),
-            persona=persona_of(p, rules),
-            stage=buying_stage(p, scores, rules, now),
-            top_interests=tuple(topic for topic, _ in top_interests(p, rules, now, limit=3)),
-        )
-        rendered = self._renderer.render(
-            template,
-            RenderContext(
-                prospect=fields, sender=self._sender, unsubscribe_url=unsubscribe_url, link_builder=tracked
-            ),
-        )
-        headers = {
-            "List-Unsubscribe": f"<{unsubscribe_url}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "X-Leadloop-Lead-Id": p.lead_id,
-            "X-Leadloop-Template": f"{name}@{template.meta.version}",
-        }
-        return OutgoingEmail(
-            to=p.email,
-            sender=self._from,
-            subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
-            headers=headers,
-            tags={"lead_id": p.lead_id, "template": name},
-        )
-
-    def preview(self, template_name: str, p: Prospect) -> dict[str, Any]:
-        now = self._clock()
-        template = self._catalogue.get(template_name)
-        email = self.compose(p, template, self._rules(), now)
-        return {
-            "template": template_name,
-            "version": template.meta.version,
-            "to": email.to,
-            "from": email.sender,
-            "subject": email.subject,
-            "html": email.html,
-            "text": email.text,
-            "headers": email.headers,
-        }
-
-    def choose(self, p: Prospect, now: datetime) -> Choice | None:
-        rules = self._rules()
-        metas = [t.meta for t in self._catalogue.all().values()]
-        choice = choose_next_message(p, metas, rules, now)
-        return choice if isinstance(choice, Choice) else None
-
-    def send_due(self, limit: int = 500) -> dict[str, int]:
-        """Send every touch now due. Items read grow with the number due, not with the pool."""
-        now = self._clock()
-        counts = {"due": 0, "sent": 0, "skipped": 0}
-        for lead_id in self._prospects.due(now, limit):
-            counts["due"] += 1
-            counts["sent" if self._touch(lead_id, now) else "skipped"] += 1
-        return counts
-
-    def _touch(self, lead_id: str, now: datetime) -> bool:
-        stored = self._prospects.get(lead_id)
-        if stored is None:
-            return False
-        rules = self._rules()
-        p = prospect_from_doc(stored.doc)
-        metas = [t.meta for t in self._catalogue.all().values()]
-        choice = choose_next_message(p, metas, rules, now)
-        if not isinstance(choice, Choice):
-            planned = plan_next_touch(p, rules, now)
-            # Nothing fits today: look again after one cadence interval rather than on every tick.
-            p.next_touch_at = (
-                max(planned, now + timedelta(days=rules.cadence.min_days_between)) if planned else None
-            )
-            self._quiet_save(stored, p, rules, now)
-            return False
-        template = self._catalogue.get(choice.template.name)
-        email = self.compose(p, template, rules, now)
-        send_id = f"{lead_id}-{len(p.messages) + 1}-{now:%Y%m%d%H%M}"
-        email.tags["send_id"] = send_id
-        email.headers["X-Leadloop-Send-Id"] = send_id
-        self._mailer.send(email, now)
-        record_send(p, send_id, template.meta.name, template.meta.version, now, choice.why)
-        p.next_touch_at = plan_next_touch(p, rules, now)
-        self._quiet_save(stored, p, rules, now)
-        self._activity.append(
-            lead_id,
-            [
-                ActivityEntry(
-                    lead_id=lead_id,
-                    at=now,
-                    kind="email_sent",
-                    actor="leadloop",
-                    data={"template": template.meta.name, "send_id": send_id, "why": choice.why},
-                    ttl_days=ACTIVITY_TTL_DAYS,
-                )
-            ],
-        )
-        self._counters.add(_periods({f"template:{template.meta.name}:sent": 1.0}, now))
-        return True
-
-    def _quiet_save(self, stored: StoredProspect, p: Prospect, rules: Rules, now: datetime) -> None:
-        try:
-            self._leads._save(p, score(p, rules, now), stored.version, now)
-        except ConcurrentUpdate:
-            log.info("prospect changed while its touch was prepared; the next sweep looks again")
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None

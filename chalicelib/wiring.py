@@ -44,7 +44,8 @@ from chalicelib.errors import InvalidContent
 from chalicelib.ingest.intake import IntakeService
 from chalicelib.ingest.ses import CachedCertificateFetcher
 from chalicelib.marketing import MarketingService
-from chalicelib.services import LeadService, NurtureService, TemplateCatalogue
+from chalicelib.nurture import NurtureService, TemplateCatalogue
+from chalicelib.services import LeadService
 
 log = logging.getLogger("leadloop.wiring")
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
