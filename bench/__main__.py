@@ -1,0 +1,109 @@
+"""`python -m bench [--only domain,storage,cost,scale] [--quick]`: run the benchmarks, print a table and write
+bench/results.json (the figures README and docs/benchmarks.md quote, with the command that made them).
+
+Sections: domain core speed (one core), storage units and requests per event (moto, metered per call),
+cost per million events (list prices in bench/cost.py), scheduler sweep scale. `--quick` shrinks the
+domain stream and skips the 100,000-prospect sweep (for a smoke run, not for publishing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import cost, crosscheck, domain, scale, storage
+from bench.report import render
+from bench.stream import Shape, generate, mix
+
+RESULTS = Path(__file__).with_name("results.json")
+SECTIONS = ("domain", "storage", "cost", "scale")
+
+
+def _commit() -> str | None:
+    try:
+        answer = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    except OSError:
+        return None
+    return answer.stdout.strip() or None
+
+
+def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "command": "python -m bench"
+        + (" --quick" if quick else "")
+        + ("" if sections == SECTIONS else f" --only {','.join(sections)}"),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+    }
+    shape = Shape(prospects=500, sessions=1_500) if quick else Shape()
+    if "domain" in sections:
+        stream = generate(shape)
+        print(f"domain: {len(stream)} events ...", file=sys.stderr)
+        results["domain"] = {
+            "stream": {
+                "prospects": shape.prospects,
+                "sessions": shape.sessions,
+                "seed": shape.seed,
+                "mix": mix(stream),
+            },
+            **domain.measure(stream, repeats=3 if quick else 5),
+            "hot_spots": domain.profile(stream),
+        }
+    if "storage" in sections or "cost" in sections:
+        print("storage: two deliveries of the stream on moto ...", file=sys.stderr)
+        results["storage"] = storage.measure()
+        print("storage: cross-check of the units on DynamoDB Local ...", file=sys.stderr)
+        results["storage"]["crosscheck_dynamodb_local"] = crosscheck.measure()
+    if "cost" in sections:
+        results["cost"] = cost.measure(results["storage"]["batched_per_prospect"])
+    if "scale" in sections:
+        sizes = scale.SIZES[:1] if quick else scale.SIZES
+        print(f"scale: sweeps over {', '.join(f'{s:,}' for s in sizes)} prospects ...", file=sys.stderr)
+        results["scale"] = scale.measure(sizes)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}"
+    )
+    parser.add_argument("--quick", action="store_true", help="small smoke run; do not publish its figures")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    sections = tuple(s for s in SECTIONS if s in args.only.split(","))
+    unknown = set(args.only.split(",")) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    logging.getLogger("leadloop").setLevel(logging.ERROR)
+    started = time.perf_counter()
+    results = run(sections, args.quick)
+    results["bench_seconds"] = round(time.perf_counter() - started, 1)
+    # Written aside and renamed, so an interrupted run never leaves a half-written results file.
+    partial = args.output.with_name(args.output.name + ".tmp")
+    partial.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    os.replace(partial, args.output)
+    print(render(results))
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

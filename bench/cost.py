@@ -1,0 +1,136 @@
+"""Dollars per million ingested events at AWS list prices, from the storage benchmark's measured counts.
+
+Two traffic shapes: server-side Segment clients batching 100 events per request (one SQS message each), and
+browsers sending one event per request. For each: API Gateway (REST, which Chalice deploys, beside an HTTP
+API), the ingest and worker Lambdas (requests, and GB-seconds at the CPU time measured here plus an assumed
+round trip per AWS call, since Lambda bills the wait too), SQS requests (send, receive, delete) and DynamoDB
+on-demand read/write units (measured per event, plus the write key's lookup per request).
+Every price and assumption is in PRICES, with the date it was read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.adapters.queue import pack
+from chalicelib.ingest import segment
+
+PRICES: dict[str, Any] = {
+    "as_of": "2026-11-23 (us-east-1 list prices; DynamoDB on-demand after the 2024-11-01 cut)",
+    "api_gateway_rest_per_million_requests": 3.50,  # first 333 M a month
+    "api_gateway_http_per_million_requests": 1.00,  # first 300 M a month
+    "lambda_per_million_requests": 0.20,
+    "lambda_per_gb_second": 0.0000166667,  # x86; arm64 is 0.0000133334
+    "sqs_standard_per_million_requests": 0.40,  # each 64 KB of payload is one request
+    "dynamodb_on_demand_per_million_write_units": 0.625,
+    "dynamodb_on_demand_per_million_read_units": 0.125,
+    # Assumptions, not prices:
+    "lambda_memory_gb": 0.5,  # .chalice/config.json: 512 MB for every function
+    "dynamodb_round_trip_ms": 5.0,  # same-region request, billed as Lambda duration while waiting
+    "sqs_round_trip_ms": 10.0,
+    "worker_messages_per_invocation": 10,  # the event source's batch size (app.py)
+}
+TARGET_DOLLARS_PER_MILLION = 2.0
+WRITE_KEY_LOOKUP_READ_UNITS = 0.5  # one eventually consistent GetItem on the keys table per request
+SQS_PAYLOAD_CHUNK = 64 * 1024
+
+
+def _segment_message(n: int) -> dict[str, Any]:
+    path = ("/pricing", "/docs/api", "/blog/nurture", "/")[n % 4]
+    return {
+        "type": "page",
+        "messageId": f"bench-{n}",
+        "anonymousId": f"anon-{n % 37}",
+        "name": path,
+        "timestamp": "2026-01-05T09:00:00Z",
+        "properties": {"path": path, "url": f"https://www.example.com{path}", "title": path},
+        "context": {"userAgent": "Mozilla/5.0 (bench)", "page": {"referrer": "https://search.example"}},
+    }
+
+
+def ingest_cpu_ms(events_per_request: int, repeats: int = 300) -> tuple[float, int]:
+    """CPU to decode, validate, normalise and pack one request (best of `repeats`), and the message bytes."""
+    body = {"batch": [_segment_message(n) for n in range(events_per_request)]}
+    raw = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    now = datetime(2026, 1, 5, 9, 0, 1, tzinfo=UTC)
+    best = math.inf
+    bodies: list[str] = []
+    for _ in range(repeats):
+        started = time.process_time()
+        parsed = segment.decode_body(raw, headers)
+        events = segment.parse_call("batch", parsed, source="bench", received_at=now)
+        bodies = pack(events)
+        best = min(best, time.process_time() - started)
+    return best * 1e3, sum(len(b.encode()) for b in bodies)
+
+
+def _lambda_dollars(ms: float, invocations: float) -> float:
+    billed_ms = math.ceil(ms)  # Lambda bills each invocation in whole milliseconds
+    gb_seconds = billed_ms / 1e3 * PRICES["lambda_memory_gb"] * invocations
+    return (
+        gb_seconds * PRICES["lambda_per_gb_second"]
+        + invocations / 1e6 * PRICES["lambda_per_million_requests"]
+    )
+
+
+def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]:
+    """Dollars per million events for one traffic shape, by component, for REST and HTTP APIs."""
+    million = 1e6
+    requests = million / events_per_request
+    cpu_ms, message_bytes = ingest_cpu_ms(events_per_request)
+    ingest_ms = cpu_ms + PRICES["dynamodb_round_trip_ms"] + PRICES["sqs_round_trip_ms"]
+    sqs_sends = requests * math.ceil(message_bytes / SQS_PAYLOAD_CHUNK)
+
+    # Worker: one SQS message per ingest request, ten messages per invocation.
+    invocations = requests / PRICES["worker_messages_per_invocation"]
+    events_per_invocation = million / invocations
+    dynamo_requests_per_event = storage["requests_per_event"]
+    worker_ms = events_per_invocation * (
+        storage["worker_cpu_ms_per_event"] + dynamo_requests_per_event * PRICES["dynamodb_round_trip_ms"]
+    )
+    sqs_worker = invocations * 2  # the event source mapping's ReceiveMessage and DeleteMessageBatch
+
+    parts = {
+        "ingest_lambda": _lambda_dollars(ingest_ms, requests),
+        "worker_lambda": _lambda_dollars(worker_ms, invocations),
+        "sqs": (sqs_sends + sqs_worker) / million * PRICES["sqs_standard_per_million_requests"],
+        "dynamodb_writes": storage["write_units_per_event"]
+        * PRICES["dynamodb_on_demand_per_million_write_units"],
+        "dynamodb_reads": (storage["read_units_per_event"] + WRITE_KEY_LOOKUP_READ_UNITS / events_per_request)
+        * PRICES["dynamodb_on_demand_per_million_read_units"],
+    }
+    rest = requests / million * PRICES["api_gateway_rest_per_million_requests"]
+    http = requests / million * PRICES["api_gateway_http_per_million_requests"]
+    shared = sum(parts.values())
+    return {
+        "events_per_request": events_per_request,
+        "ingest_cpu_ms_per_request": round(cpu_ms, 3),
+        "worker_billed_ms_per_invocation": math.ceil(worker_ms),
+        "dollars_per_million_events": {
+            "api_gateway_rest": round(rest, 4),
+            "api_gateway_http": round(http, 4),
+            **{name: round(value, 4) for name, value in parts.items()},
+            "total_with_rest_api": round(shared + rest, 4),
+            "total_with_http_api": round(shared + http, 4),
+        },
+    }
+
+
+def measure(storage: dict[str, Any]) -> dict[str, Any]:
+    """`storage` is bench.storage's batched_per_prospect result (10-event batches: conservative for
+    server-side traffic, whose invocations carry up to 1,000 events and group more per prospect)."""
+    batched = scenario(100, storage)
+    browser = scenario(1, storage)
+    return {
+        "prices": PRICES,
+        "server_side_batched_100": batched,
+        "browser_1_per_request": browser,
+        "target_dollars_per_million": TARGET_DOLLARS_PER_MILLION,
+        "meets_target": batched["dollars_per_million_events"]["total_with_rest_api"]
+        <= TARGET_DOLLARS_PER_MILLION,
+    }

@@ -1,0 +1,191 @@
+"""The benchmark table: `render(results)` for `python -m bench`, and `python -m bench.report` (`make report`)
+to print the last bench/results.json again without re-running anything."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else ("  ok" if ok else "  MISSES TARGET")
+
+
+def _table(title: str, rows: list[tuple[str, str, str]]) -> list[str]:
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    lines = [title, "-" * len(title)]
+    lines += [f"  {name:<{width}}  {value:>{value_width}}  {note}".rstrip() for name, value, note in rows]
+    return lines + [""]
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        f"Leadloop benchmarks — {results.get('at')} commit {results.get('commit')} "
+        f"({results.get('machine')}, Python {results.get('python')})",
+        f"command: {results.get('command')}",
+        "",
+    ]
+    d = results.get("domain")
+    if d:
+        lines += _table(
+            f"Domain core, one core ({d['events']:,} events, best of {d['repeats']})",
+            [
+                (
+                    "events per second",
+                    f"{d['events_per_second']:,}",
+                    f"target ≥ {d['target_events_per_second']:,}{_mark(d['meets_target'])}",
+                ),
+                (
+                    "µs per event",
+                    f"{d['microseconds_per_event']}",
+                    f"target ≤ {d['target_microseconds_per_event']:g} (apply + reassess + choose)",
+                ),
+                *(
+                    [
+                        (
+                            "µs per event, batched like the worker",
+                            f"{d['batched_like_the_worker']['microseconds_per_event']}",
+                            f"{d['batched_like_the_worker']['events_per_second']:,} events/s "
+                            "(reassess + choose once per prospect per 10-event batch)",
+                        )
+                    ]
+                    if "batched_like_the_worker" in d
+                    else []
+                ),
+                (
+                    "CPU seconds, median run",
+                    f"{d['cpu_seconds_median']}",
+                    f"best {d['cpu_seconds_best']}, wall best {d['wall_seconds_best']}",
+                ),
+            ],
+        )
+        lines += _table(
+            "Domain hot spots (own time share, cProfile)",
+            [
+                (h["function"][-60:], f"{h['own_share']:.1%}", f"{h['calls']:,} calls")
+                for h in d["hot_spots"][:8]
+            ],
+        )
+    s = results.get("storage")
+    if s:
+        rows = []
+        for label, key in (
+            ("batched (10/batch)", "batched_per_prospect"),
+            ("one event/batch", "one_event_per_batch"),
+        ):
+            m = s[key]
+            rows += [
+                (
+                    f"{label}: write units/event",
+                    f"{m['write_units_per_event']}",
+                    f"target ≤ {s['target_write_units_per_event']}" if key.startswith("batched") else "",
+                ),
+                (
+                    f"{label}: read units/event",
+                    f"{m['read_units_per_event']}",
+                    f"target ≤ {s['target_read_units_per_event']}" if key.startswith("batched") else "",
+                ),
+                (
+                    f"{label}: requests/event",
+                    f"{m['requests_per_event']}",
+                    f"prospect writes/event {m['prospect_writes_per_event']}",
+                ),
+                (
+                    f"{label}: worker CPU ms/event",
+                    f"{m['worker_cpu_ms_per_event']}",
+                    "outside DynamoDB calls",
+                ),
+            ]
+        batched = s["batched_per_prospect"]
+        rows.append(
+            (
+                "mean profile item bytes",
+                f"{batched['mean_prospect_item_bytes']:,}",
+                "largest fields: "
+                + ", ".join(f"{k} {v}" for k, v in list(batched["mean_doc_bytes_by_field"].items())[:4]),
+            )
+        )
+        check = s.get("crosscheck_dynamodb_local")
+        if check and "skipped" in check:
+            rows.append(("units cross-check on DynamoDB Local", "skipped", check["skipped"]))
+        elif check:
+            local = (
+                check["dynamodb_local_write_units_per_event"],
+                check["dynamodb_local_read_units_per_event"],
+            )
+            ours = (check["size_meter_write_units_per_event"], check["size_meter_read_units_per_event"])
+            rows.append(
+                (
+                    "cross-check, DynamoDB Local's own units",
+                    f"{local[0]} W / {local[1]} R",
+                    f"size meter on the same {check['events']} events: {ours[0]} W / {ours[1]} R",
+                )
+            )
+        lines += _table(
+            f"Storage per event ({batched['events']:,} events on moto, units from item sizes)"
+            f"{_mark(s['meets_target'])}",
+            rows,
+        )
+        lines += _table(
+            "Write units per event by table and index (batched)",
+            [(table, f"{units}", "") for table, units in batched["write_units_by_table"].items()],
+        )
+    c = results.get("cost")
+    if c:
+        rows = []
+        for label, key in (
+            ("server-side, 100/request", "server_side_batched_100"),
+            ("browser, 1/request", "browser_1_per_request"),
+        ):
+            dollars = c[key]["dollars_per_million_events"]
+            rows.append(
+                (
+                    f"{label}: total (REST API)",
+                    f"${dollars['total_with_rest_api']:.3f}",
+                    f"target ≤ ${c['target_dollars_per_million']:g}" if "100" in label else "reported",
+                )
+            )
+            rows.append((f"{label}: total (HTTP API)", f"${dollars['total_with_http_api']:.3f}", ""))
+            for part in (
+                "api_gateway_rest",
+                "ingest_lambda",
+                "worker_lambda",
+                "sqs",
+                "dynamodb_writes",
+                "dynamodb_reads",
+            ):
+                rows.append((f"  {part}", f"${dollars[part]:.4f}", ""))
+        lines += _table(
+            f"Cost per million events (prices {c['prices']['as_of']}){_mark(c['meets_target'])}", rows
+        )
+    sc = results.get("scale")
+    if sc:
+        lines += _table(
+            "Scheduler sweep (ProspectStore.due)" + _mark(sc["reads_grow_with_due_only"]),
+            [
+                (
+                    f"{run['prospects']:,} prospects, {run['due']} due",
+                    f"{run['items_read']:,} items read",
+                    f"{run['queries']} queries, found {run['found_due']}",
+                )
+                for run in sc["runs"]
+            ],
+        )
+    return "\n".join(lines).rstrip()
+
+
+def main() -> int:
+    if not RESULTS.exists():
+        print("no benchmark results yet: run make bench", file=sys.stderr)
+        return 1
+    print(render(json.loads(RESULTS.read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
