@@ -238,6 +238,11 @@ class Rules(_Strict):
         return {kind: tuple(rules) for kind, rules in grouped.items()}
 
     @cached_property
+    def fit_cache(self) -> dict[Any, Any]:
+        """Fit lines by trait values, for this document only (scoring.fit_lines fills it)."""
+        return {}
+
+    @cached_property
     def caps(self) -> dict[str, float | None]:
         return {rule.id: rule.cap for rule in self.engagement}
 

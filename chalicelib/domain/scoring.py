@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from chalicelib.domain.prospect import BUCKET_HORIZON_DAYS, DayBuckets, Prospect
@@ -48,8 +49,14 @@ def day_of(moment: datetime) -> int:
     return moment.date().toordinal()
 
 
+@lru_cache(maxsize=8192)
+def _decay(age_days: int, half_life_days: float) -> float:
+    return float(0.5 ** (max(age_days, 0) / half_life_days))
+
+
 def decayed(buckets: DayBuckets, half_life_days: float, today: int) -> float:
-    return sum(points * 0.5 ** (max(today - day, 0) / half_life_days) for day, points in buckets.items())
+    # Ages are whole days and half-lives few: the factors repeat, so they are computed once.
+    return sum(points * _decay(today - day, half_life_days) for day, points in buckets.items())
 
 
 def add_to_bucket(groups: dict[str, DayBuckets], key: str, day: int, amount: float) -> None:
@@ -82,30 +89,62 @@ def _fit_points(rule: FitRule, value: Any) -> float:
     return rule.points if str(value).lower() in rule.choices else 0.0
 
 
-def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
-    lines: list[ScoreLine] = []
+def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
+    """Fit changes only when traits do; the answer is remembered per rules document and trait values."""
     traits = prospect.traits
-    for rule in rules.fit:
-        value = prospect.email if rule.trait == "email" else traits.get(rule.trait)
-        points = _fit_points(rule, value)
-        if points:
-            lines.append(ScoreLine(rule.id, "fit", points))
+    values = tuple(prospect.email if rule.trait == "email" else traits.get(rule.trait) for rule in rules.fit)
+    key: Any = values
+    try:
+        hash(key)
+    except TypeError:  # an unhashable trait value (a list): compute without remembering
+        key = None
+    cache = rules.fit_cache
+    if key is not None and key in cache:
+        return cache[key]
+    lines = tuple(
+        ScoreLine(rule.id, "fit", points)
+        for rule, value in zip(rules.fit, values, strict=True)
+        if (points := _fit_points(rule, value))
+    )
+    if key is not None:
+        if len(cache) >= FIT_CACHE_SIZE:
+            cache.clear()
+        cache[key] = lines
+    return lines
+
+
+FIT_CACHE_SIZE = 4096
+
+
+def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
+    lines: list[ScoreLine] = list(fit_lines(prospect, rules))
+    fit = round(sum(line.points for line in lines), 1)
     today = day_of(now)
     caps = rules.caps
+    half_life = rules.engagement_half_life_days
+    engagement = 0.0
+    # The hottest loop of the domain (every event rescored): written out rather than via decayed().
     for rule_id, buckets in prospect.engagement.items():
         if rule_id not in caps:  # a rule removed since the points were earned no longer counts
             continue
-        points = decayed(buckets, rules.engagement_half_life_days, today)
+        points = 0.0
+        for day, earned in buckets.items():
+            points += earned * _decay(today - day, half_life)
         cap = caps[rule_id]
-        if cap is not None:
-            points = min(points, cap)
+        if cap is not None and points > cap:
+            points = cap
         points = round(points, 1)
         if points:
             lines.append(ScoreLine(rule_id, "engagement", points))
-    fit = round(sum(line.points for line in lines if line.kind == "fit"), 1)
-    engagement = round(sum(line.points for line in lines if line.kind == "engagement"), 1)
-    lines.sort(key=lambda line: (-abs(line.points), line.rule))
-    return Scores(fit=fit, engagement=engagement, breakdown=tuple(lines), rules_version=rules.version)
+            engagement += points
+    lines.sort(key=_line_order)
+    return Scores(
+        fit=fit, engagement=round(engagement, 1), breakdown=tuple(lines), rules_version=rules.version
+    )
+
+
+def _line_order(line: ScoreLine) -> tuple[float, str]:
+    return (-abs(line.points), line.rule)
 
 
 def interest_weights(prospect: Prospect, rules: Rules, now: datetime) -> dict[str, float]:
