@@ -318,9 +318,10 @@ class LeadService:
     ) -> None:
         rules = self._rules()
         turns = _Turns(self._counters)
-        for _attempt in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
             now = self._clock()
-            stored = self._prospects.get(lead_id)
+            # A first, cheap read may be stale; the versioned write refuses it and the retry reads strongly.
+            stored = self._prospects.get(lead_id, consistent=attempt > 0)
             if stored is None:
                 first = min(events, key=lambda e: e.at)
                 p = Prospect(lead_id=lead_id, created_at=min(first.at, now), source=first.source)

@@ -18,6 +18,7 @@ from typing import TypeVar, cast
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import (
+    BinaryAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -88,7 +89,7 @@ class DueIndex(GlobalSecondaryIndex["ProspectModel"]):
 
 class ProspectModel(Model):
     lead_id = UnicodeAttribute(hash_key=True)
-    doc = UnicodeAttribute()
+    doc = BinaryAttribute(legacy_encoding=False)  # zlib-compressed JSON: writes are billed per KB
     version = VersionAttribute()
     state = UnicodeAttribute()
     owner = UnicodeAttribute(null=True)
