@@ -109,7 +109,6 @@ def list_leads() -> Response:
             "state": r.state,
             "owner": r.owner,
             "score": r.score,
-            "updated_at": r.updated_at,
         }
         for r in rows
     ]

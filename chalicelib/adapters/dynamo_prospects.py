@@ -38,7 +38,7 @@ from chalicelib.errors import ConcurrentUpdate, MalformedInput
 
 @dataclass(frozen=True)
 class ProspectRow:
-    """The columns of a prospect that lists filter and show; `updated_at` is an ISO-8601 string."""
+    """The columns of a prospect that lists filter and show; `updated_at` (ISO-8601) is '' in pool lists."""
 
     lead_id: str
     state: str
@@ -246,7 +246,7 @@ def _row(item: ProspectModel) -> ProspectRow:
         email=item.email,
         name=item.name or "",
         company=item.company or "",
-        updated_at=item.updated_at,
+        updated_at=getattr(item, "updated_at", None) or "",  # not in the by_state index
     )
 
 

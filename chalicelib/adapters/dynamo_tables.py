@@ -70,7 +70,8 @@ class ByStateIndex(GlobalSecondaryIndex["ProspectModel"]):
 
     class Meta:
         index_name = "by_state"
-        projection = IncludeProjection(["owner", "email", "name", "company", "updated_at"])
+        # Not updated_at: it changes on every save, and projecting it made every save an index write too.
+        projection = IncludeProjection(["owner", "email", "name", "company"])
 
     state = UnicodeAttribute(hash_key=True)
     score = NumberAttribute(range_key=True)
