@@ -28,15 +28,36 @@ def topics_of(event: Event, rules: Rules) -> list[tuple[str, float]]:
                 found[topic] = found.get(topic, 0.0) + 1.0
     location = event_location(event)
     url = str(event.properties.get("url") or "")
-    name = event.name.lower()
+    for topic, weight in _rule_topics(
+        rules, event.kind is EventKind.TRACK, location, url, event.name.lower()
+    ):
+        found[topic] = found.get(topic, 0.0) + weight
+    return list(found.items())
+
+
+def _rule_topics(
+    rules: Rules, is_track: bool, location: str, url: str, name: str
+) -> tuple[tuple[str, float], ...]:
+    """The rules' topics for one location and event name; sites repeat a few hundred paths: remembered."""
+    cache = rules.topic_cache
+    key = (is_track, location, url, name)
+    if key in cache:
+        return cache[key]
+    hits = []
     for rule in rules.topics:
         pattern = rule.url_pattern
         hit = pattern is not None and bool(pattern.search(location) or (url and pattern.search(url)))
-        if not hit and event.kind is EventKind.TRACK:
+        if not hit and is_track:
             hit = any(name == wanted.lower() for wanted in rule.events)
         if hit:
-            found[rule.topic] = found.get(rule.topic, 0.0) + rule.weight
-    return list(found.items())
+            hits.append((rule.topic, rule.weight))
+    if len(cache) >= TOPIC_CACHE_SIZE:
+        cache.clear()
+    cache[key] = tuple(hits)
+    return cache[key]
+
+
+TOPIC_CACHE_SIZE = 8192
 
 
 def persona_of(prospect: Prospect, rules: Rules) -> str:

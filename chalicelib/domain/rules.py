@@ -243,6 +243,11 @@ class Rules(_Strict):
         return {}
 
     @cached_property
+    def topic_cache(self) -> dict[Any, Any]:
+        """Topics by (kind, location, url, event name), for this document only (profiling fills it)."""
+        return {}
+
+    @cached_property
     def caps(self) -> dict[str, float | None]:
         return {rule.id: rule.cap for rule in self.engagement}
 
