@@ -97,6 +97,7 @@ def list_leads() -> Response:
         state=state,
         owner=params.get("owner") or None,
         min_score=query_number(params, "min_score", low=-1e6, high=1e6),
+        sla_status=_sla_filter(params.get("sla")),
         limit=limit,
         cursor=params.get("cursor"),
     )
@@ -109,10 +110,22 @@ def list_leads() -> Response:
             "state": r.state,
             "owner": r.owner,
             "score": r.score,
+            "sla": r.sla_status,
         }
         for r in rows
     ]
     return json_response({"leads": leads, "next_cursor": cursor})
+
+
+SLA_STATUSES = ("waiting", "escalated")
+
+
+def _sla_filter(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in SLA_STATUSES:
+        raise MalformedInput(f"unknown sla filter {value!r}; use one of: {', '.join(SLA_STATUSES)}")
+    return value
 
 
 @app.route("/leads/{ref}", methods=["GET"])

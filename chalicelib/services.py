@@ -45,7 +45,7 @@ from chalicelib.domain.apply import (
     reassess,
 )
 from chalicelib.domain.events import Event, EventKind
-from chalicelib.domain.lifecycle import IllegalTransition
+from chalicelib.domain.lifecycle import IllegalTransition, State
 from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import (
     Prospect,
@@ -370,6 +370,8 @@ class LeadService:
             name=p.name,
             company=p.company,
             updated_at=now.isoformat(),
+            # Only while the lead waits on sales: the pool can then be filtered by SLA status.
+            sla_status=p.sla.status if p.sla is not None and p.state is State.SALES_READY else None,
         )
         return self._prospects.save(
             p.lead_id, prospect_to_doc(p), row, next_touch_at=p.next_touch_at, expected_version=version

@@ -48,6 +48,7 @@ class ProspectRow:
     name: str
     company: str
     updated_at: str
+    sla_status: str | None = None
 
 
 LeadIds = list[str]  # named because ProspectStore.list shadows the builtin inside the class
@@ -115,6 +116,7 @@ class ProspectStore:
             name=row.name or None,
             company=row.company or None,
             updated_at=row.updated_at,
+            sla_status=row.sla_status,
         )
         if expected_version is not None:
             item.version = expected_version  # PynamoDB saves it as +1, on condition it is still this
@@ -142,35 +144,51 @@ class ProspectStore:
         min_score: float | None,
         limit: int,
         cursor: str | None,
+        sla_status: str | None = None,
     ) -> tuple[list[ProspectRow], str | None]:
         """One page of the pool, best score first within a state. Without a state the index is scanned,
-        so pages then come in no particular order. The cursor is opaque; pass it back unchanged."""
+        so pages then come in no particular order. The cursor is opaque; pass it back unchanged.
+
+        DynamoDB applies a page limit before a filter, so a filtered page is filled by reading on until it
+        holds `limit` rows or the index is exhausted: a filter never ends the listing early."""
         if limit < 1:
             raise MalformedInput(f"limit must be at least 1, got {limit}")
-        start = _decode_cursor(cursor, state) if cursor else None
+        last = _decode_cursor(cursor, state) if cursor else None
         index = self._model.by_state
         condition: Condition | None = None
         if owner is not None:
             condition = self._model.owner == owner
-        with storage_errors("list prospects"):
+        if sla_status is not None:
+            wanted = self._model.sla_status == sla_status
+            condition = wanted if condition is None else condition & wanted
+        range_condition = None
+        if min_score is not None:
             if state is not None:
-                range_condition = self._model.score >= min_score if min_score is not None else None
-                results = index.query(
-                    state,
-                    range_condition,
-                    filter_condition=condition,
-                    scan_index_forward=False,
-                    limit=limit,
-                    last_evaluated_key=start,
-                )
+                range_condition = self._model.score >= min_score
             else:
-                if min_score is not None:
-                    score_condition = self._model.score >= min_score
-                    condition = score_condition if condition is None else condition & score_condition
-                results = index.scan(filter_condition=condition, limit=limit, last_evaluated_key=start)
-            rows = [_row(item) for item in results]
-            last = results.last_evaluated_key
-        return rows, (_encode_cursor(last) if last and len(rows) == limit else None)
+                score_condition = self._model.score >= min_score
+                condition = score_condition if condition is None else condition & score_condition
+        rows: list[ProspectRow] = []
+        with storage_errors("list prospects"):
+            while True:
+                if state is not None:
+                    results = index.query(
+                        state,
+                        range_condition,
+                        filter_condition=condition,
+                        scan_index_forward=False,
+                        limit=limit - len(rows),
+                        last_evaluated_key=last,
+                    )
+                else:
+                    results = index.scan(
+                        filter_condition=condition, limit=limit - len(rows), last_evaluated_key=last
+                    )
+                rows.extend(_row(item) for item in results)
+                last = results.last_evaluated_key
+                if not last or len(rows) >= limit:
+                    break
+        return rows, (_encode_cursor(last) if last else None)
 
     def due(self, now: datetime, limit: int) -> LeadIds:
         """Lead ids whose next touch is at or before `now`, earliest first. Reads only the sparse due index
@@ -247,6 +265,7 @@ def _row(item: ProspectModel) -> ProspectRow:
         name=item.name or "",
         company=item.company or "",
         updated_at=getattr(item, "updated_at", None) or "",  # not in the by_state index
+        sla_status=item.sla_status,
     )
 
 

@@ -71,7 +71,7 @@ class ByStateIndex(GlobalSecondaryIndex["ProspectModel"]):
     class Meta:
         index_name = "by_state"
         # Not updated_at: it changes on every save, and projecting it made every save an index write too.
-        projection = IncludeProjection(["owner", "email", "name", "company"])
+        projection = IncludeProjection(["owner", "email", "name", "company", "sla_status"])
 
     state = UnicodeAttribute(hash_key=True)
     score = NumberAttribute(range_key=True)
@@ -99,6 +99,7 @@ class ProspectModel(Model):
     name = UnicodeAttribute(null=True)
     company = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute()
+    sla_status = UnicodeAttribute(null=True)  # waiting | escalated | met | late | missed; changes with state
     next_touch_at = NumberAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
     by_state = ByStateIndex()

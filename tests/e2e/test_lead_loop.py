@@ -247,3 +247,16 @@ def test_curl_style_bodies_and_encoded_emails_are_understood(loop: Loop) -> None
     )
     assert answer.status_code == 200, answer.body
     assert answer.json_body["owner"] == "sam" and answer.json_body["state"] == "accepted"
+
+
+def test_the_pool_filters_by_sla_status(loop: Loop) -> None:
+    loop.track("/v1/batch", journey())
+    loop.track("/v1/batch", journey(email="bo@bigco.example", anon="anon-2"))
+    loop.drain()
+    waiting = loop.sales("GET", "/leads?sla=waiting").json_body["leads"]
+    assert sorted(lead["email"] for lead in waiting) == ["ada@bigco.example", "bo@bigco.example"]
+    assert all(lead["sla"] == "waiting" for lead in waiting)
+    loop.sales("POST", "/leads/ada@bigco.example/accept", {"owner": "sam"})
+    still = loop.sales("GET", "/leads?sla=waiting&limit=1").json_body
+    assert [lead["email"] for lead in still["leads"]] == ["bo@bigco.example"]
+    assert loop.sales("GET", "/leads?sla=late-ish").status_code == 400
