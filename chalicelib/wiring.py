@@ -212,6 +212,8 @@ def notifier() -> SalesNotifier:
         slack_url=s.slack_webhook_url,
         webhook_urls=s.sales_webhook_urls,
         webhook_secret=s.signing_secret,
+        mailer=mailer(),
+        sender=s.ses_from,
     )
 
 

@@ -1,5 +1,6 @@
-"""Sales notifications: the routed lead's summary, to the outbox folder and, when configured, to a
-Slack-compatible incoming webhook and to generic HTTPS webhooks signed with HMAC-SHA256.
+"""Sales notifications: the routed lead's summary, to the outbox folder, to its owner by email (when the
+owner is an address), and when configured to a Slack-compatible incoming webhook and to generic HTTPS
+webhooks signed with HMAC-SHA256.
 
 Each delivery is tried a few times with backoff; a delivery that still fails is reported back to the
 caller (which records it on the lead's activity), never swallowed.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import json
 import time
 import urllib.request
@@ -17,6 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from chalicelib.adapters.mail import Mailer, OutgoingEmail
+from chalicelib.errors import LeadloopError
 
 Post = Callable[[str, bytes, dict[str, str]], int]
 
@@ -60,7 +65,11 @@ class SalesNotifier:
         attempts: int = 3,
         backoff_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        mailer: Mailer | None = None,
+        sender: str = "",
     ) -> None:
+        self._mailer = mailer
+        self._sender = sender
         self._outbox = outbox
         self._slack_url = slack_url
         self._webhook_urls = tuple(webhook_urls)
@@ -85,12 +94,35 @@ class SalesNotifier:
             deliveries.append(
                 self._deliver("slack", self._slack_url, json.dumps({"text": text}).encode(), {})
             )
+        owner = summary.get("owner") or ""
+        if self._mailer is not None and "@" in owner:
+            deliveries.append(self._email_owner(owner, summary, why, lead_url, at))
         for url in self._webhook_urls:
             timestamp = str(int(at.timestamp()))
             mac = hmac.new(self._secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
             headers = {"X-Leadloop-Signature": f"t={timestamp},v1={mac}"}
             deliveries.append(self._deliver("webhook", url, body, headers))
         return deliveries
+
+    def _email_owner(
+        self, owner: str, summary: dict[str, Any], why: str, lead_url: str, at: datetime
+    ) -> Delivery:
+        """The owner hears by email too, with the same summary sales reads in Slack."""
+        text = slack_text(summary, why, lead_url).replace("*", "")
+        identity = summary["identity"]
+        who = identity.get("name") or identity.get("email") or summary["id"]
+        message = OutgoingEmail(
+            to=owner,
+            sender=self._sender,
+            subject=f"New sales-ready lead for you: {who}",
+            html="<pre>" + html.escape(text) + "</pre>",
+            text=text,
+            tags={"lead_id": summary["id"], "kind": "sales_notification"},
+        )
+        try:
+            return Delivery("owner_email", True, self._mailer.send(message, at) if self._mailer else "")
+        except LeadloopError as error:  # SES refused: visible on the lead, never a lost routing
+            return Delivery("owner_email", False, error.message)
 
     def _to_outbox(self, lead_id: str, body: bytes, at: datetime) -> Delivery:
         folder = self._outbox / "notifications"
