@@ -71,7 +71,9 @@ def test_hand_raise_routes_to_sales_with_the_pages_read_and_the_breakdown(loop: 
     assert summary["identity"]["anonymous_ids"] == ["anon-1"]
     notes = list((loop.outbox / "notifications").glob("*.json"))
     assert len(notes) == 1 and "hand-raise: Demo Requested" in notes[0].read_text()
-    owner_mail = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in loop.outbox.glob("*.eml")]
+    owner_mail = [
+        email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in loop.outbox.glob("*.eml")
+    ]
     assert [m["To"] for m in owner_mail] == [summary["owner"]]
     assert "hand-raise: Demo Requested" in owner_mail[0].get_body(("plain",)).get_content()
 
