@@ -1,9 +1,11 @@
-"""`python -m bench [--only domain,storage,cost,scale] [--quick]`: run the benchmarks, print a table and write
-bench/results.json (the figures README and docs/benchmarks.md quote, with the command that made them).
+"""`python -m bench [--only domain,storage,cost,scale,latency] [--quick]`: run the benchmarks, print a table
+and write bench/results.json (the figures README and docs/benchmarks.md quote, with the command that made
+them).
 
 Sections: domain core speed (one core), storage units and requests per event (moto, metered per call),
-cost per million events (list prices in bench/cost.py), scheduler sweep scale. `--quick` shrinks the
-domain stream and skips the 100,000-prospect sweep (for a smoke run, not for publishing).
+cost per million events (list prices in bench/cost.py), scheduler sweep scale, hand-raise → sales
+notification latency on the local stack (bench/latency.py). `--quick` shrinks the domain stream, skips the
+100,000-prospect sweep and sends 20 hand-raises instead of 100 (for a smoke run, not for publishing).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, crosscheck, domain, scale, storage
+from bench import cost, crosscheck, domain, latency, scale, storage
 from bench.report import render
 from bench.stream import Shape, generate, mix
 
 RESULTS = Path(__file__).with_name("results.json")
-SECTIONS = ("domain", "storage", "cost", "scale")
+SECTIONS = ("domain", "storage", "cost", "scale", "latency")
 
 
 def _commit() -> str | None:
@@ -77,6 +79,11 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
         sizes = scale.SIZES[:1] if quick else scale.SIZES
         print(f"scale: sweeps over {', '.join(f'{s:,}' for s in sizes)} prospects ...", file=sys.stderr)
         results["scale"] = scale.measure(sizes)
+    if "latency" in sections:
+        hand_raises = 20 if quick else latency.HAND_RAISES
+        print(f"latency: {hand_raises} hand-raises on the local stack under a background stream ...",
+              file=sys.stderr)
+        results["latency"] = latency.measure(hand_raises=hand_raises)
     return results
 
 
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     partial.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     os.replace(partial, args.output)
     print(render(results))
+    if "latency" in results:  # bench/report.py has no latency table yet
+        print("\n" + latency.render(results["latency"]).rstrip())
     print(f"\nwritten to {args.output}")
     return 0
 
