@@ -40,7 +40,7 @@ def _headers() -> dict[str, str]:
     return dict(_request().headers or {})
 
 
-@app.route("/health", methods=["GET"])
+@app.route("/health", methods=["GET"], content_types=ANY_BODY)
 @answers
 def health() -> Response:
     return json_response({"status": "ok", "stage": wiring.settings().stage})
@@ -84,7 +84,7 @@ def hubspot_webhook() -> Response:
 # --- sales ---
 
 
-@app.route("/leads", methods=["GET"])
+@app.route("/leads", methods=["GET"], content_types=ANY_BODY)
 @answers
 def list_leads() -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
@@ -128,7 +128,7 @@ def _sla_filter(value: str | None) -> str | None:
     return value
 
 
-@app.route("/leads/{ref}", methods=["GET"])
+@app.route("/leads/{ref}", methods=["GET"], content_types=ANY_BODY)
 @answers
 def lead_summary(ref: str) -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
@@ -165,7 +165,7 @@ def unsubscribe(token: str) -> Response:
     )
 
 
-@app.route("/r/{token}", methods=["GET"])
+@app.route("/r/{token}", methods=["GET"], content_types=ANY_BODY)
 @answers
 def redirect(token: str) -> Response:
     payload = verify(REDIRECT, token, wiring.settings().signing_secret)

@@ -6,8 +6,6 @@ working on the very next request.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
@@ -39,16 +37,6 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
-
-def basic_username(headers: Mapping[str, str]) -> str | None:
-    value = header(headers, "authorization") or ""
-    if not value.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(value[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthenticated("the Basic credentials are not valid base64") from None
-    return decoded.partition(":")[0] or None
 
 
 class Authenticator:

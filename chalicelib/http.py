@@ -20,8 +20,10 @@ log = logging.getLogger("leadloop.http")
 
 MAX_API_BODY_BYTES = 256 * 1024
 # Bodies are parsed by Leadloop whatever they are labelled (curl's default is form-encoded, browsers send
-# text/plain), so every route accepts these rather than letting Chalice answer an undocumented 415.
+# text/plain), so every route accepts any Content-Type ("*/*") rather than letting Chalice answer an
+# undocumented 415; the named types document what is expected.
 ANY_BODY = [
+    "*/*",
     "application/json",
     "text/plain",
     "application/octet-stream",
@@ -77,6 +79,8 @@ def json_body(raw: bytes | None, *, required: bool = True) -> dict[str, Any]:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedInput(f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise MalformedInput("the body is nested too deeply") from None
     if not isinstance(value, dict):
         raise MalformedInput("the body must be a JSON object")
     return value

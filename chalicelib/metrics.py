@@ -276,6 +276,9 @@ def parse_day(value: str | None, name: str) -> date | None:
     if value in (None, ""):
         return None
     try:
-        return date.fromisoformat(str(value)[:10])
+        day = date.fromisoformat(str(value)[:10])
     except ValueError:
         raise MalformedInput(f"query parameter {name!r} must be a date (YYYY-MM-DD), got {value!r}") from None
+    if not 2000 <= day.year <= 2999:  # the scoreboard's calendar; also keeps date arithmetic in range
+        raise MalformedInput(f"query parameter {name!r} must be a date between the years 2000 and 2999")
+    return day

@@ -9,7 +9,6 @@ corrected time). Pure: no HTTP framework, no AWS, no clock; the caller passes `r
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import re
@@ -167,7 +166,7 @@ def _basic_username(authorization: str | None) -> str | None:
         return None
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error and non-ASCII text are ValueErrors
         return None  # unreadable credentials are treated as absent; the body may still carry the key
     return decoded.partition(":")[0] or None
 
@@ -254,7 +253,10 @@ def _require_object(value: Any, label: str) -> dict[str, Any]:
 
 
 def _check_size(message: Mapping[str, Any], label: str) -> None:
-    size = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    try:
+        size = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    except UnicodeEncodeError:  # JSON may spell a lone surrogate ("\ud800"); no text can hold it
+        raise MalformedInput(f"{label}: contains an invalid unicode character (a lone surrogate)") from None
     if size > MAX_MESSAGE_BYTES:
         raise TooLarge(
             f"{label}: message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes per message",

@@ -106,6 +106,8 @@ def load_json(raw: bytes, provider: str) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MalformedInput(f"{provider} webhook body is not JSON: {error}") from None
+    except RecursionError:
+        raise MalformedInput(f"{provider} webhook body is nested too deeply") from None
 
 
 def parse_iso(value: object, what: str) -> datetime:

@@ -37,7 +37,7 @@ def _etag(answer: dict[str, Any]) -> dict[str, str]:
     return {"ETag": f'"{answer["version"]}"'}
 
 
-@routes.route("/templates", methods=["GET"])
+@routes.route("/templates", methods=["GET"], content_types=ANY_BODY)
 @answers
 def list_templates() -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
@@ -45,7 +45,7 @@ def list_templates() -> Response:
     return json_response({"templates": [meta_dict(t.meta) for t in templates.values()]})
 
 
-@routes.route("/templates/{name}", methods=["GET"])
+@routes.route("/templates/{name}", methods=["GET"], content_types=ANY_BODY)
 @answers
 def read_template(name: str) -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
@@ -70,7 +70,7 @@ def save_template(name: str) -> Response:
     return json_response(answer, headers=_etag(answer))
 
 
-@routes.route("/templates/{name}/versions", methods=["GET"])
+@routes.route("/templates/{name}/versions", methods=["GET"], content_types=ANY_BODY)
 @answers
 def template_versions(name: str) -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
@@ -97,7 +97,7 @@ def preview_template(name: str) -> Response:
     return json_response(wiring.marketing_service().preview_draft(name, draft, prospect))
 
 
-@routes.route("/rules", methods=["GET"])
+@routes.route("/rules", methods=["GET"], content_types=ANY_BODY)
 @answers
 def read_rules() -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
@@ -117,7 +117,7 @@ def save_rules() -> Response:
     return json_response(answer, headers=_etag(answer))
 
 
-@routes.route("/rules/versions", methods=["GET"])
+@routes.route("/rules/versions", methods=["GET"], content_types=ANY_BODY)
 @answers
 def rules_versions() -> Response:
     wiring.authenticator().bearer(_headers(), READERS)

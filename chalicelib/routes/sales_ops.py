@@ -40,6 +40,8 @@ def _moment(value: str | None, name: str) -> datetime | None:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise MalformedInput(f"query parameter {name!r} must be an ISO 8601 time, got {value!r}") from None
+    if not 2000 <= moment.year <= 2999:
+        raise MalformedInput(f"query parameter {name!r} must be a time between the years 2000 and 2999")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -48,7 +50,7 @@ def _scoreboard() -> Scoreboard:
     return Scoreboard(wiring.counters(), wiring.content(), wiring.utc_now)
 
 
-@routes.route("/activity", methods=["GET"])
+@routes.route("/activity", methods=["GET"], content_types=ANY_BODY)
 @answers
 def activity() -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
@@ -64,7 +66,7 @@ def activity() -> Response:
     )
 
 
-@routes.route("/metrics", methods=["GET"])
+@routes.route("/metrics", methods=["GET"], content_types=ANY_BODY)
 @answers
 def metrics() -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
