@@ -66,10 +66,12 @@ def add_to_bucket(groups: dict[str, DayBuckets], key: str, day: int, amount: flo
 
 def prune_buckets(groups: dict[str, DayBuckets], today: int) -> None:
     """Forget buckets whose decayed value is negligible, so profiles stay small."""
+    cutoff = today - BUCKET_HORIZON_DAYS
     for key in list(groups):
         days = groups[key]
-        for day in [day for day in days if today - day > BUCKET_HORIZON_DAYS]:
-            del days[day]
+        if days and min(days) < cutoff:  # rarely true: skip the per-day walk (this runs on every event)
+            for day in [day for day in days if day < cutoff]:
+                del days[day]
         if not days:
             del groups[key]
 
