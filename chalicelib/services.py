@@ -11,7 +11,9 @@ Nurture (choose, render, send, preview) lives in `chalicelib.nurture`.
 from __future__ import annotations
 
 import logging
+import random
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -60,7 +62,8 @@ from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidContent, NotFou
 
 log = logging.getLogger("leadloop")
 
-MAX_WRITE_ATTEMPTS = 6
+MAX_WRITE_ATTEMPTS = 8
+RETRY_PAUSE_SECONDS = 0.02
 ACTIVITY_TTL_DAYS = 400
 FEED_DEFAULT_DAYS = 7
 
@@ -111,7 +114,9 @@ class LeadService:
         public_url: str,
         clock: Callable[[], datetime],
         new_id: Callable[[], str] = new_lead_id,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._pause = pause
         self._prospects = prospects
         self._identities = identities
         self._activity = activity
@@ -354,7 +359,10 @@ class LeadService:
             try:
                 self.save_profile(p, scores, stored.version if stored else None, now)
             except ConcurrentUpdate:
-                continue  # another worker wrote this prospect: reload and fold again
+                # Another worker wrote this prospect: reload and fold again, after a short random pause
+                # so that workers racing for one hot prospect stop colliding in lockstep.
+                self._pause(random.uniform(0, RETRY_PAUSE_SECONDS * (attempt + 1)))
+                continue
             self._perform(p, effects, scores, now)
             return
         raise ConcurrentUpdate(f"lead {lead_id} kept changing under us; the batch will be retried")
