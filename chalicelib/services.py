@@ -254,6 +254,10 @@ class LeadService:
         """Map every event to a lead: known identities, else a new lead; merge leads an event joins."""
         keys = {key for event in events for key in identity_keys(event) + _alias_keys(event)}
         owners = self._identities.resolve(sorted(keys)) if keys else {}
+        # Events that name their lead (email events echo it back): one BatchGet for the batch, not a read
+        # per event.
+        named = sorted({event.lead_id for event in events if event.lead_id})
+        existing = set(self._prospects.get_many(named)) if named else set()
         merged_into: dict[str, str] = {}
         order: list[str] = []
         grouped: dict[str, list[Event]] = {}
@@ -266,8 +270,8 @@ class LeadService:
         for event in events:
             claimed = identity_keys(event)
             known = [final(owners[key]) for key in claimed + _alias_keys(event) if key in owners]
-            if event.lead_id and self._exists(event.lead_id):
-                known.insert(0, event.lead_id)
+            if event.lead_id and event.lead_id in existing:
+                known.insert(0, final(event.lead_id))
             lead_id = known[0] if known else self._new_id()
             for other in dict.fromkeys(known[1:]):
                 if other != lead_id:
