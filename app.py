@@ -14,7 +14,7 @@ from chalicelib import wiring
 from chalicelib.auth import READERS
 from chalicelib.domain.lifecycle import RECYCLE_REASONS, State
 from chalicelib.errors import MalformedInput, NotFound
-from chalicelib.http import ANY_BODY, answers, json_body, json_response, query_number
+from chalicelib.http import ANY_BODY, answers, error_response, json_body, json_response, query_number
 from chalicelib.ingest.intake import public_request_url
 from chalicelib.routes.marketing import routes as marketing_routes
 from chalicelib.routes.sales_ops import routes as sales_ops_routes
@@ -171,6 +171,23 @@ def redirect(token: str) -> Response:
     payload = verify(REDIRECT, token, wiring.settings().signing_secret)
     wiring.lead_service().record_click(payload)
     return Response(body="", status_code=302, headers={"Location": str(payload["u"])})
+
+
+# --- the ingest function ---
+
+# API Gateway sends these routes to the `ingest` function, not the API function (infra/resources.yaml). Its
+# role may read keys, remember webhook nonces, read the secrets parameter and enqueue, nothing else: a flaw
+# in parsing untrusted tracking or webhook bytes cannot write a profile.
+INGEST_ROUTES = frozenset({"/v1/{call}", "/webhooks/{provider}", "/webhooks/crm/hubspot"})
+
+
+@app.lambda_function(name="ingest")
+def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The same routing as the API function, for the ingest routes only; any other route is a 404."""
+    route = (event.get("requestContext") or {}).get("resourcePath")  # what Chalice routes on
+    if route not in INGEST_ROUTES:
+        return error_response(NotFound(f"{route!r} is not served by the ingest function")).to_dict()
+    return app(event, context)
 
 
 # --- event handlers ---

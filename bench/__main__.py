@@ -81,8 +81,10 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
         results["scale"] = scale.measure(sizes)
     if "latency" in sections:
         hand_raises = 20 if quick else latency.HAND_RAISES
-        print(f"latency: {hand_raises} hand-raises on the local stack under a background stream ...",
-              file=sys.stderr)
+        print(
+            f"latency: {hand_raises} hand-raises on the local stack under a background stream ...",
+            file=sys.stderr,
+        )
         results["latency"] = latency.measure(hand_raises=hand_raises)
     return results
 

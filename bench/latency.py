@@ -112,9 +112,7 @@ def _kill_group(pid: int) -> None:
 
 
 @contextmanager
-def running_stack(
-    state_dir: Path, jar: Path, extra_env: Mapping[str, str] | None = None
-) -> Iterator[Stack]:
+def running_stack(state_dir: Path, jar: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
     """scripts/local_stack.py on free loopback ports, state and outbox under `state_dir`; stopped on exit
     with Ctrl-C like a developer does, then SIGKILL for anything it left (each child has its own session)."""
     http_port, dynamodb_port, moto_port = free_ports(3)
@@ -144,8 +142,14 @@ def running_stack(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    stack = Stack(f"http://127.0.0.1:{http_port}", outbox, f"http://127.0.0.1:{moto_port}",
-                  f"http://127.0.0.1:{dynamodb_port}", process, log_path)
+    stack = Stack(
+        f"http://127.0.0.1:{http_port}",
+        outbox,
+        f"http://127.0.0.1:{moto_port}",
+        f"http://127.0.0.1:{dynamodb_port}",
+        process,
+        log_path,
+    )
     try:
         _wait_until_serving(stack)
         stack.children = _children_of(process.pid)
@@ -222,8 +226,14 @@ def hand_raise(user_id: str, email: str) -> list[dict[str, Any]]:
             "messageId": str(uuid.uuid4()),
             "userId": user_id,
             "timestamp": now,
-            "traits": {"email": email, "firstName": "Hot", "lastName": "Lead", "title": "VP Engineering",
-                       "company": "BigCo", "company_size": 800},
+            "traits": {
+                "email": email,
+                "firstName": "Hot",
+                "lastName": "Lead",
+                "title": "VP Engineering",
+                "company": "BigCo",
+                "company_size": 800,
+            },
         },
         {
             "type": "track",
@@ -352,8 +362,13 @@ def queue_backlog(moto_url: str) -> int | None:
     try:
         import boto3
 
-        sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1",
-                           aws_access_key_id="local", aws_secret_access_key="local")
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=moto_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
         urls = [u for u in sqs.list_queues().get("QueueUrls", []) if u.endswith("-events")]
         if not urls:
             return None
@@ -372,7 +387,9 @@ def _call_ms(stack: Stack, calls: int = 30) -> dict[str, float] | None:
         import boto3
 
         credentials = {
-            "region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"
+            "region_name": "us-east-1",
+            "aws_access_key_id": "local",
+            "aws_secret_access_key": "local",
         }
         dynamodb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_url, **credentials)
         sqs = boto3.client("sqs", endpoint_url=stack.moto_url, **credentials)
@@ -498,17 +515,28 @@ def render(latency: dict[str, Any]) -> str:
         ("p90", f"{latency.get('p90_ms', '-')} ms", ""),
         ("p99", f"{latency.get('p99_ms', '-')} ms", f"target ≤ {latency['target_p99_ms']:g} ms{mark}"),
         ("max", f"{latency.get('max_ms', '-')} ms", f"min {latency.get('min_ms', '-')} ms"),
-        ("notified", f"{latency['notified']} of {latency['hand_raises']}",
-         f"{latency['missed_within_timeout']} missed within {latency['timeout_seconds']:g} s"),
-        ("background events/s", f"{background['events_per_second']}",
-         f"target {background['target_events_per_second']:g}, {background['prospects']} prospects, "
-         f"{background['events_per_request']}/request, {background['refused']} refused"),
+        (
+            "notified",
+            f"{latency['notified']} of {latency['hand_raises']}",
+            f"{latency['missed_within_timeout']} missed within {latency['timeout_seconds']:g} s",
+        ),
+        (
+            "background events/s",
+            f"{background['events_per_second']}",
+            f"target {background['target_events_per_second']:g}, {background['prospects']} prospects, "
+            f"{background['events_per_request']}/request, {background['refused']} refused",
+        ),
         ("queue backlog at end", f"{latency['queue_backlog_at_end']}", "messages left on the events queue"),
     ]
     calls = latency.get("emulator_call_ms_under_load")
     if calls:
-        rows.append(("one emulator call", f"{calls['dynamodb_local_get_item_ms']} ms",
-                     f"DynamoDB Local GetItem; moto SQS call {calls['moto_sqs_call_ms']} ms"))
+        rows.append(
+            (
+                "one emulator call",
+                f"{calls['dynamodb_local_get_item_ms']} ms",
+                f"DynamoDB Local GetItem; moto SQS call {calls['moto_sqs_call_ms']} ms",
+            )
+        )
     load = latency["load_average_1m"]
     rows.append(("load average (1 min)", f"{load['before']} → {load['after']}", f"{os.cpu_count()} CPUs"))
     width = max(len(r[0]) for r in rows)
@@ -521,7 +549,13 @@ def render(latency: dict[str, Any]) -> str:
 if __name__ == "__main__":
     # `python -m bench.latency [HAND_RAISES [BACKGROUND_EVENTS_PER_SECOND]]`: a one-off run, nothing written.
     arguments = [float(a) for a in sys.argv[1:3]]
-    print(render(measure(
-        hand_raises=int(arguments[0]) if arguments else HAND_RAISES,
-        background_events_per_second=arguments[1] if len(arguments) > 1 else BACKGROUND_EVENTS_PER_SECOND,
-    )))
+    print(
+        render(
+            measure(
+                hand_raises=int(arguments[0]) if arguments else HAND_RAISES,
+                background_events_per_second=arguments[1]
+                if len(arguments) > 1
+                else BACKGROUND_EVENTS_PER_SECOND,
+            )
+        )
+    )

@@ -38,7 +38,6 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
-
 class Authenticator:
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys

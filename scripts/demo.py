@@ -64,8 +64,10 @@ def cast(run: str) -> list[Prospect]:
             user_id=f"ada-{run}",
             anonymous_id=f"anon-ada-{run}",
             traits={
-                "email": f"ada.lovelace+{run}@analytical-engines.example", "firstName": "Ada",
-                "lastName": "Lovelace", "title": "VP Engineering",
+                "email": f"ada.lovelace+{run}@analytical-engines.example",
+                "firstName": "Ada",
+                "lastName": "Lovelace",
+                "title": "VP Engineering",
                 "company": {"name": "Analytical Engines", "employee_count": 1200, "industry": "software"},
                 "address": {"country": "GB"},
             },
@@ -78,8 +80,10 @@ def cast(run: str) -> list[Prospect]:
             user_id=f"grace-{run}",
             anonymous_id=f"anon-grace-{run}",
             traits={
-                "email": f"grace.hopper+{run}@compiler-systems.example", "firstName": "Grace",
-                "lastName": "Hopper", "title": "Director of IT",
+                "email": f"grace.hopper+{run}@compiler-systems.example",
+                "firstName": "Grace",
+                "lastName": "Hopper",
+                "title": "Director of IT",
                 "company": {"name": "Compiler Systems", "employee_count": 300, "industry": "saas"},
                 "address": {"country": "US"},
             },
@@ -91,7 +95,9 @@ def cast(run: str) -> list[Prospect]:
             user_id=f"linus-{run}",
             anonymous_id=f"anon-linus-{run}",
             traits={
-                "email": f"linus.{run}@gmail.com", "firstName": "Linus", "title": "Software Engineer",
+                "email": f"linus.{run}@gmail.com",
+                "firstName": "Linus",
+                "title": "Software Engineer",
                 "company": "Hobby Kernel",
             },
             pages=("/docs/api", "/security"),
@@ -160,7 +166,9 @@ def track_journeys(base_url: str, write_key: str, prospects: list[Prospect]) -> 
     """Send every prospect's journey with the Segment client, in one batched flush, as a backend would."""
     errors: list[str] = []
     client = Client(
-        write_key=write_key, host=base_url, max_retries=1,
+        write_key=write_key,
+        host=base_url,
+        max_retries=1,
         on_error=lambda error, batch: errors.append(f"{error} ({len(batch)} messages)"),
     )
     for person in prospects:
@@ -169,8 +177,12 @@ def track_journeys(base_url: str, write_key: str, prospects: list[Prospect]) -> 
         for path in person.pages:
             known = person.identify_first
             who = {"user_id": person.user_id} if known else {"anonymous_id": person.anonymous_id}
-            client.page(**who, category="Website", name=path.strip("/").title(),
-                        properties={"path": path, "url": f"https://leadloop.example{path}"})
+            client.page(
+                **who,
+                category="Website",
+                name=path.strip("/").title(),
+                properties={"path": path, "url": f"https://leadloop.example{path}"},
+            )
         if not person.identify_first:
             client.identify(person.user_id, person.traits, anonymous_id=person.anonymous_id)
         if person.hand_raise:
@@ -209,18 +221,21 @@ def pool_table(leads: list[dict[str, Any]], ours: set[str]) -> str:
     rows = [("", "email", "name", "company", "state", "score", "owner")]
     for lead in leads:
         score = lead.get("score")
-        rows.append((
-            "*" if lead.get("email") in ours else "",
-            str(lead.get("email") or lead.get("id")),
-            str(lead.get("name") or ""),
-            str(lead.get("company") or ""),
-            str(lead.get("state")),
-            f"{score:.1f}" if isinstance(score, int | float) else str(score or ""),
-            str(lead.get("owner") or ""),
-        ))
+        rows.append(
+            (
+                "*" if lead.get("email") in ours else "",
+                str(lead.get("email") or lead.get("id")),
+                str(lead.get("name") or ""),
+                str(lead.get("company") or ""),
+                str(lead.get("state")),
+                f"{score:.1f}" if isinstance(score, int | float) else str(score or ""),
+                str(lead.get("owner") or ""),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def summary_text(summary: Mapping[str, Any]) -> str:
@@ -283,8 +298,10 @@ def play(base_url: str, env: Mapping[str, str]) -> None:
 
     section("3. Sales recycles Grace: bad timing, revisit in 90 days")
     grace_id = sales.get(f"/leads/{lead_ref(grace.email)}")["id"]
-    sales.post(f"/leads/{grace_id}/recycle",
-               {"reason": "bad_timing", "note": "Budget opens next fiscal year", "revisit_in_days": 90})
+    sales.post(
+        f"/leads/{grace_id}/recycle",
+        {"reason": "bad_timing", "note": "Budget opens next fiscal year", "revisit_in_days": 90},
+    )
     wait_for("Grace back in nurture", lambda: lead_in_state(sales, grace.email, "nurturing"))
     print(f"{grace.email}: nurturing (recycled: bad_timing)")
 
@@ -310,8 +327,11 @@ def show_email(outbox: Path, started: float, lead: Mapping[str, Any], marketing:
     else what the touch will look like (a preview), since the rules' cadence decides when it goes out."""
     due_in = seconds_until(lead.get("next_touch_at"))
     if due_in is not None and due_in <= EMAIL_WAIT_S:
-        email = wait_for("the first nurture email in the outbox", lambda: newest_email(outbox, started),
-                         timeout_s=due_in + EMAIL_WAIT_S)
+        email = wait_for(
+            "the first nurture email in the outbox",
+            lambda: newest_email(outbox, started),
+            timeout_s=due_in + EMAIL_WAIT_S,
+        )
         return email_text(email)
     when = f"Linus's first touch is due at {lead.get('next_touch_at')} (the rules' cadence)"
     email = newest_email(outbox, 0)

@@ -111,7 +111,11 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, str(REPO_ROOT / "scripts" / "local_stack.py")],
-            env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{http_port}"
@@ -151,12 +155,20 @@ def _replay(url: str, capture: dict[str, Any]) -> tuple[int, Any]:
 
 
 def _hand_raise(user_id: str) -> bytes:
-    return json.dumps({
-        "batch": [{
-            "type": "track", "event": "Demo Requested", "userId": user_id, "messageId": str(uuid.uuid4()),
-            "timestamp": datetime.now(UTC).isoformat(), "properties": {"source": "e2e"},
-        }],
-    }).encode()
+    return json.dumps(
+        {
+            "batch": [
+                {
+                    "type": "track",
+                    "event": "Demo Requested",
+                    "userId": user_id,
+                    "messageId": str(uuid.uuid4()),
+                    "timestamp": datetime.now(UTC).isoformat(),
+                    "properties": {"source": "e2e"},
+                }
+            ],
+        }
+    ).encode()
 
 
 def _sales_ready(url: str) -> list[dict[str, Any]]:
@@ -177,8 +189,11 @@ def test_a_hand_raise_reaches_the_sales_pool_and_ctrl_c_stops_everything(
     capture = json.loads((fixtures_dir / "tracking-clients" / "segment-plain-batch.json").read_text())
     assert _replay(url, capture) == (200, {"success": True})
     basic = base64.b64encode(f"{SEGMENT_WRITE_KEY}:".encode()).decode()
-    track = _request(f"{url}/v1/batch", _hand_raise("user-123"),
-                     {"Authorization": f"Basic {basic}", "Content-Type": "application/json"})
+    track = _request(
+        f"{url}/v1/batch",
+        _hand_raise("user-123"),
+        {"Authorization": f"Basic {basic}", "Content-Type": "application/json"},
+    )
     assert track == (200, {"success": True})
 
     deadline = time.monotonic() + POOL_TIMEOUT_S
@@ -210,10 +225,13 @@ def test_the_runner_deletes_what_the_handler_applied_and_leaves_failures_for_ret
         dlq = sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
         dlq_arn = attributes["QueueArn"]
-        queue = sqs.create_queue(QueueName="events", Attributes={
-            "VisibilityTimeout": "0",  # a failure is visible again at once, so the test need not wait
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}),
-        })["QueueUrl"]
+        queue = sqs.create_queue(
+            QueueName="events",
+            Attributes={
+                "VisibilityTimeout": "0",  # a failure is visible again at once, so the test need not wait
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}),
+            },
+        )["QueueUrl"]
         sqs.send_message(QueueUrl=queue, MessageBody="good")
         sqs.send_message(QueueUrl=queue, MessageBody="poison")
         runner = local_stack.QueueRunner(sqs, queue, handler)
@@ -238,10 +256,18 @@ def test_a_taken_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
         http_port, dynamodb_port = _free_ports(2)
         done = subprocess.run(
             [sys.executable, str(REPO_ROOT / "scripts" / "local_stack.py")],
-            env={**os.environ, "PORT": str(http_port), "LEADLOOP_DYNAMODB_PORT": str(dynamodb_port),
-                 "LEADLOOP_MOTO_PORT": str(taken), "LEADLOOP_LOCAL_DIR": str(tmp_path / "state"),
-                 "LEADLOOP_DYNAMODB_JAR": str(tmp_path / "never-started.jar")},
-            capture_output=True, text=True, timeout=60, check=False,
+            env={
+                **os.environ,
+                "PORT": str(http_port),
+                "LEADLOOP_DYNAMODB_PORT": str(dynamodb_port),
+                "LEADLOOP_MOTO_PORT": str(taken),
+                "LEADLOOP_LOCAL_DIR": str(tmp_path / "state"),
+                "LEADLOOP_DYNAMODB_JAR": str(tmp_path / "never-started.jar"),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     assert done.returncode != 0
     assert f"moto server (LEADLOOP_MOTO_PORT) port {taken}" in done.stderr

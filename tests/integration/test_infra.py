@@ -36,6 +36,7 @@ STAGE = "ci"
 WORKFLOW = REPO_ROOT / "infra" / "sla_workflow.asl.json"
 FUNCTIONS = {
     "APIHandler": "ApiHandlerRole",
+    "Ingest": "IngestRole",
     "ApplyEvents": "ApplyEventsRole",
     "SendDueTouches": "SendDueTouchesRole",
 }
@@ -140,6 +141,9 @@ def test_every_function_has_its_own_role(template: dict[str, Any]) -> None:
     assert "DefaultRole" not in template["Resources"]
 
 
+SECRETS_PARAMETER_ARN = (
+    "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/leadloop/${Stage}/secrets"
+)
 PERMISSIONS = [
     # role, action, resource, allowed
     ("ApiHandlerRole", "dynamodb:GetItem", "${KeysTable.Arn}", True),
@@ -151,10 +155,27 @@ PERMISSIONS = [
     ("ApiHandlerRole", "dynamodb:DeleteItem", "${ProspectsTable.Arn}", False),
     ("ApiHandlerRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", False),
     ("ApiHandlerRole", "dynamodb:PutItem", "${ContentTable.Arn}", True),
-    ("ApiHandlerRole", "dynamodb:PutItem", "${NoncesTable.Arn}", True),
-    ("ApiHandlerRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
+    # Tracking and webhooks run in the ingest function: the API function neither enqueues nor keeps nonces.
+    ("ApiHandlerRole", "dynamodb:PutItem", "${NoncesTable.Arn}", False),
+    ("ApiHandlerRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
     ("ApiHandlerRole", "states:SendTaskSuccess", "${SlaStateMachine}", True),
     ("ApiHandlerRole", "states:StopExecution", "${SlaStateMachine}", False),
+    # The ingest function parses untrusted bytes: it reads keys, remembers nonces and enqueues, no more.
+    ("IngestRole", "dynamodb:GetItem", "${KeysTable.Arn}", True),
+    ("IngestRole", "dynamodb:PutItem", "${NoncesTable.Arn}", True),
+    ("IngestRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
+    ("IngestRole", "ssm:GetParameter", SECRETS_PARAMETER_ARN, True),
+    ("IngestRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
+    ("IngestRole", "dynamodb:UpdateItem", "${ProspectsTable.Arn}", False),
+    ("IngestRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", False),
+    ("IngestRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", False),
+    ("IngestRole", "dynamodb:PutItem", "${ActivityTable.Arn}", False),
+    ("IngestRole", "dynamodb:UpdateItem", "${CountersTable.Arn}", False),
+    ("IngestRole", "dynamodb:PutItem", "${KeysTable.Arn}", False),
+    ("IngestRole", "dynamodb:PutItem", "${ContentTable.Arn}", False),
+    ("IngestRole", "sqs:ReceiveMessage", "${EventsQueue.Arn}", False),
+    ("IngestRole", "sqs:SendMessage", "${EventsDeadLetterQueue.Arn}", False),
+    ("IngestRole", "states:StartExecution", "${SlaStateMachine}", False),
     ("ApplyEventsRole", "dynamodb:UpdateItem", "${ProspectsTable.Arn}", True),
     ("ApplyEventsRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", True),
     ("ApplyEventsRole", "dynamodb:PutItem", "${ActivityTable.Arn}", True),
@@ -188,6 +209,35 @@ def test_each_role_can_do_its_job_and_no_more(
     template: dict[str, Any], role: str, action: str, resource: str, allowed: bool
 ) -> None:
     assert _grants(template["Resources"][role], action, resource) is allowed
+
+
+def _integrations(template: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    """(path, method) -> the functions its API Gateway proxy integration invokes."""
+    paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    return {
+        (path, method): references(operation["x-amazon-apigateway-integration"]["uri"])
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+    }
+
+
+def test_only_tracking_and_webhooks_reach_the_ingest_function(template: dict[str, Any]) -> None:
+    from app import INGEST_ROUTES
+
+    integrations = _integrations(template)
+    assert {path for (path, _), functions in integrations.items() if functions == {"Ingest"}} == INGEST_ROUTES
+    assert {path for (path, _), functions in integrations.items() if functions != {"Ingest"}} == {
+        path for (path, _) in integrations if path not in INGEST_ROUTES
+    }
+    assert all(functions in ({"Ingest"}, {"APIHandler"}) for functions in integrations.values())
+    # API Gateway may invoke the ingest function for POSTs under /v1/ and /webhooks/ only.
+    permissions = {
+        _resource_text(body["Properties"]["SourceArn"]).rsplit("}", 1)[1]
+        for body in _resources(template, "AWS::Lambda::Permission").values()
+        if body["Properties"]["FunctionName"] == {"Ref": "Ingest"}
+    }
+    assert permissions == {"/*/POST/v1/*", "/*/POST/webhooks/*"}
 
 
 def test_only_the_scheduler_sends_email(template: dict[str, Any]) -> None:
