@@ -1,12 +1,14 @@
 """Turns Chalice's merged output (or infra/resources.yaml alone) into the deployable template of one stage.
 
-It owns the two steps `chalice package --merge-template` cannot do: pinning the `Stage` parameter to the
-Chalice stage that was packaged (so names, roles and environment agree), and inlining the state machine
-definitions from infra/*.asl.json, which stay separate files so they can be validated and reviewed as ASL.
+It owns the steps `chalice package --merge-template` cannot do: pinning the `Stage` parameter to the
+Chalice stage that was packaged (so names, roles and environment agree), inlining the state machine
+definitions from infra/*.asl.json, which stay separate files so they can be validated and reviewed as ASL,
+and setting the functions' Lambda runtime (Chalice takes it from the Python that packages, 3.11, which
+Lambda no longer accepts; scripts/package.sh chooses the runtime and installs wheels built for it).
 It also builds the reduced template `scripts/validate_infra.sh` lints when the app cannot be packaged.
 
 CLI (used by scripts/package.sh and scripts/validate_infra.sh):
-    python infra/stage_template.py finalize TEMPLATE STAGE        # in place
+    python infra/stage_template.py finalize TEMPLATE STAGE RUNTIME  # in place
     python infra/stage_template.py standalone STAGE OUT            # resources.yaml alone, for linting
 """
 
@@ -42,9 +44,15 @@ def dump_template(template: dict[str, Any], path: Path) -> None:
         path.write_text(yaml.safe_dump(template, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def finalize(template: dict[str, Any], stage: str, infra_dir: Path = INFRA_DIR) -> dict[str, Any]:
-    """Pin `Stage` to `stage` and inline every workflow definition; returns a new template."""
+def finalize(
+    template: dict[str, Any], stage: str, runtime: str | None = None, infra_dir: Path = INFRA_DIR
+) -> dict[str, Any]:
+    """Pin `Stage` to `stage`, inline every workflow definition and, given a `runtime`, run every function
+    on it; returns a new template."""
     result = json.loads(json.dumps(template))
+    for body in result.get("Resources", {}).values():
+        if runtime is not None and body.get("Type") == "AWS::Serverless::Function":
+            body["Properties"]["Runtime"] = runtime
     stage_parameter = result.setdefault("Parameters", {}).setdefault("Stage", {"Type": "String"})
     stage_parameter["Default"] = stage
     stage_parameter["AllowedValues"] = [stage]
@@ -136,9 +144,9 @@ _CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[0] == "finalize":
+    if len(argv) == 4 and argv[0] == "finalize":
         path = Path(argv[1])
-        dump_template(finalize(load_template(path), argv[2]), path)
+        dump_template(finalize(load_template(path), argv[2], argv[3]), path)
         return 0
     if len(argv) == 3 and argv[0] == "standalone":
         reduced, dropped = standalone(finalize(load_template(RESOURCES_TEMPLATE), argv[1]))

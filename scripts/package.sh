@@ -7,8 +7,14 @@
 #
 # The staged copy adds templates/ as vendor/templates/: Chalice ships only app.py, chalicelib/ and the
 # contents of vendor/ (copied to the zip root), so the message templates land in /var/task/templates.
-# LEADLOOP_PACKAGE_DEPS=none packages with an empty requirements.txt: no network (no pip download), a
-# complete template, and a zip without third-party libraries that must never be deployed (CI uses it).
+# The third-party libraries are installed into the staged vendor/ by pip for the Lambda runtime's Python and
+# platform (manylinux2014_x86_64, wheels only), the way AWS documents building a package on another OS; the
+# staged requirements.txt is empty, so Chalice ships them as they are. (Chalice's own dependency builder
+# assumes the packaging Python is the runtime's: from 3.11 for python3.12 it dropped pydantic-core.)
+# LEADLOOP_LAMBDA_RUNTIME picks the runtime: python3.12 by default, the oldest Lambda still accepts (it
+# stopped creating python3.11 functions on 2026-07-31); the code itself is held to Python 3.11.
+# LEADLOOP_PACKAGE_DEPS=none skips the libraries: no network, a complete template, and a zip that must never
+# be deployed (CI lints that one; scripts/validate_infra.sh also builds and imports the real one).
 # LEADLOOP_BUILD_DIR moves the output (default: build/). Prints the template path on its last line.
 set -euo pipefail
 
@@ -16,6 +22,7 @@ STAGE="${1:-dev}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${LEADLOOP_BUILD_DIR:-${REPO_ROOT}/build}"
 DEPS="${LEADLOOP_PACKAGE_DEPS:-requirements}"
+RUNTIME="${LEADLOOP_LAMBDA_RUNTIME:-python3.12}"
 PY="${REPO_ROOT}/.venv/bin/python"
 CHALICE="${REPO_ROOT}/.venv/bin/chalice"
 
@@ -27,6 +34,10 @@ if [[ "${DEPS}" != "requirements" && "${DEPS}" != "none" ]]; then
   echo "package: LEADLOOP_PACKAGE_DEPS must be 'requirements' or 'none', got '${DEPS}'" >&2
   exit 2
 fi
+if [[ ! "${RUNTIME}" =~ ^python3\.(1[2-9])$ ]]; then
+  echo "package: LEADLOOP_LAMBDA_RUNTIME must be python3.12 or newer (Lambda refuses python3.11), got '${RUNTIME}'" >&2
+  exit 2
+fi
 for needed in app.py chalicelib .chalice/config.json infra/resources.yaml; do
   if [[ ! -e "${REPO_ROOT}/${needed}" ]]; then
     echo "package: ${needed} is missing; nothing to package" >&2
@@ -35,7 +46,7 @@ for needed in app.py chalicelib .chalice/config.json infra/resources.yaml; do
 done
 
 OUT="${BUILD_DIR}/${STAGE}"
-# Kept between runs: Chalice caches the dependency zip in .chalice/deployments/ of the project it packages.
+# Rebuilt on every run but for .chalice/deployments/, where Chalice caches what it built before.
 PROJECT="${BUILD_DIR}/.project-${STAGE}-${DEPS}"
 
 stage_project() {
@@ -54,14 +65,20 @@ stage_project() {
     cp -R "${REPO_ROOT}/templates" "${PROJECT}/vendor/templates"
   fi
   find "${PROJECT}" -name __pycache__ -type d -prune -exec rm -rf {} +
-  if [[ "${DEPS}" == "none" ]]; then
-    : >"${PROJECT}/requirements.txt"
-  else
-    cp "${REPO_ROOT}/requirements.txt" "${PROJECT}/"
-  fi
+  : >"${PROJECT}/requirements.txt"
+}
+
+install_libraries() {
+  "${PY}" -m pip install --quiet --disable-pip-version-check --no-compile \
+    --target "${PROJECT}/vendor" --platform manylinux2014_x86_64 --implementation cp \
+    --python-version "${RUNTIME#python}" --only-binary=:all: -r "${REPO_ROOT}/requirements.txt"
+  find "${PROJECT}/vendor" -maxdepth 1 -name bin -type d -prune -exec rm -rf {} +
 }
 
 stage_project
+if [[ "${DEPS}" == "requirements" ]]; then
+  install_libraries
+fi
 rm -rf "${OUT}"
 mkdir -p "$(dirname "${OUT}")"
 # The app is imported while packaging; LEADLOOP_STAGE names its queue. Chalice needs a region to start.
@@ -70,7 +87,7 @@ mkdir -p "$(dirname "${OUT}")"
   LEADLOOP_STAGE="${STAGE}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" \
     "${CHALICE}" package --stage "${STAGE}" --merge-template "${REPO_ROOT}/infra/resources.yaml" "${OUT}"
 )
-"${PY}" "${REPO_ROOT}/infra/stage_template.py" finalize "${OUT}/sam.yaml" "${STAGE}"
+"${PY}" "${REPO_ROOT}/infra/stage_template.py" finalize "${OUT}/sam.yaml" "${STAGE}" "${RUNTIME}"
 if [[ "${DEPS}" == "none" ]]; then
   echo "package: built WITHOUT third-party libraries (LEADLOOP_PACKAGE_DEPS=none): for validation only" >&2
 fi

@@ -428,6 +428,17 @@ def test_every_function_keeps_logs_for_a_bounded_time(template: dict[str, Any]) 
     assert all(0 < group["RetentionInDays"] <= 30 for group in groups.values())
 
 
+def test_every_function_runs_on_python_3_12_which_lambda_still_creates_and_updates(
+    template: dict[str, Any],
+) -> None:
+    # Chalice writes the packaging Python's runtime (3.11); Lambda has refused python3.11 since 2026-08-31.
+    runtimes = {
+        name: fn["Properties"]["Runtime"]
+        for name, fn in _resources(template, "AWS::Serverless::Function").items()
+    }
+    assert runtimes == dict.fromkeys(FUNCTIONS, "python3.12")
+
+
 def test_finalize_refuses_a_template_without_the_state_machine() -> None:
     with pytest.raises(KeyError, match="SlaStateMachine"):
         finalize({"Resources": {}}, STAGE)
