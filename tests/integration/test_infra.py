@@ -12,15 +12,11 @@ and a token whose wait already timed out is accepted by SendTaskSuccess, where A
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import os
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -28,8 +24,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from infra.stage_template import finalize, load_template, references
+from infra.stage_template import finalize, references
 from tests.conftest import REPO_ROOT
+from tests.packaged import as_list, grants, packaged_template, resource_text, resources, statements
 
 REGION = "us-east-1"
 STAGE = "ci"
@@ -48,61 +45,7 @@ WAIT_LIMIT_SECONDS = 30.0
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if not (REPO_ROOT / "app.py").exists():
-        pytest.skip("app.py does not exist yet: nothing to package")
-    build_dir = tmp_path_factory.mktemp("build")
-    env = {**os.environ, "LEADLOOP_BUILD_DIR": str(build_dir), "LEADLOOP_PACKAGE_DEPS": "none"}
-    done = subprocess.run(
-        ["bash", str(REPO_ROOT / "scripts" / "package.sh"), STAGE],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, f"scripts/package.sh {STAGE} failed:\n{done.stdout}\n{done.stderr}"
-    return load_template(Path(done.stdout.strip().splitlines()[-1]))
-
-
-def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: body for name, body in template["Resources"].items() if body["Type"] == kind}
-
-
-def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for policy in role["Properties"].get("Policies", []):
-        statements = policy["PolicyDocument"]["Statement"]
-        found.extend(statements if isinstance(statements, list) else [statements])
-    return found
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _resource_text(resource: Any) -> str:
-    """One comparable string per IAM resource: references become `${Name}` / `${Name.Attr}` as in Fn::Sub."""
-    if isinstance(resource, str):
-        return resource
-    if "Ref" in resource:
-        return "${" + str(resource["Ref"]) + "}"
-    if "Fn::GetAtt" in resource:
-        return "${" + ".".join(_as_list(resource["Fn::GetAtt"])) + "}"
-    if "Fn::Sub" in resource:
-        return str(_as_list(resource["Fn::Sub"])[0])
-    raise AssertionError(f"unexpected IAM resource form: {resource}")
-
-
-def _grants(role: dict[str, Any], action: str, target: str) -> bool:
-    """Whether an Allow statement covers `action` on `target` (a resource text such as `${KeysTable.Arn}`)."""
-    for statement in _statements(role):
-        if statement["Effect"] != "Allow":
-            continue
-        if not any(fnmatch.fnmatchcase(action, pattern) for pattern in _as_list(statement["Action"])):
-            continue
-        if any(fnmatch.fnmatchcase(target, _resource_text(r)) for r in _as_list(statement["Resource"])):
-            return True
-    return False
+    return packaged_template(tmp_path_factory.mktemp("build"), STAGE)
 
 
 def _wildcard_problem(text: str) -> str | None:
@@ -121,20 +64,20 @@ def _wildcard_problem(text: str) -> str | None:
 
 def test_no_role_grants_a_wildcard_where_the_resource_is_known(template: dict[str, Any]) -> None:
     problems = []
-    for name, role in _resources(template, "AWS::IAM::Role").items():
-        for statement in _statements(role):
-            for action in _as_list(statement["Action"]):
+    for name, role in resources(template, "AWS::IAM::Role").items():
+        for statement in statements(role):
+            for action in as_list(statement["Action"]):
                 if action == "*" or action.endswith(":*"):
                     problems.append(f"{name}: action {action}")
-            for resource in _as_list(statement["Resource"]):
-                problem = _wildcard_problem(_resource_text(resource))
+            for resource in as_list(statement["Resource"]):
+                problem = _wildcard_problem(resource_text(resource))
                 if problem:
-                    problems.append(f"{name}: {_resource_text(resource)} {problem}")
+                    problems.append(f"{name}: {resource_text(resource)} {problem}")
     assert problems == []
 
 
 def test_every_function_has_its_own_role(template: dict[str, Any]) -> None:
-    functions = _resources(template, "AWS::Serverless::Function")
+    functions = resources(template, "AWS::Serverless::Function")
     assert {name: fn["Properties"]["Role"] for name, fn in functions.items()} == {
         name: {"Fn::GetAtt": [role, "Arn"]} for name, role in FUNCTIONS.items()
     }
@@ -183,7 +126,11 @@ PERMISSIONS = [
     ("ApplyEventsRole", "dynamodb:PutItem", "${ContentTable.Arn}", False),
     ("ApplyEventsRole", "dynamodb:PutItem", "${KeysTable.Arn}", False),
     ("ApplyEventsRole", "sqs:ReceiveMessage", "${EventsQueue.Arn}", True),
-    ("ApplyEventsRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
+    # Only the ingest function and the SLA workflow put events on the queue.
+    ("ApplyEventsRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
+    ("ApplyEventsRole", "dynamodb:PutItem", "${NoncesTable.Arn}", False),
+    ("SendDueTouchesRole", "dynamodb:PutItem", "${NoncesTable.Arn}", False),
+    ("ApplyEventsRole", "sqs:SendMessage", "${EventsDeadLetterQueue.Arn}", True),
     ("ApplyEventsRole", "states:StartExecution", "${SlaStateMachine}", True),
     ("ApplyEventsRole", "states:SendTaskSuccess", "${SlaStateMachine}", True),
     ("ApplyEventsRole", "states:SendTaskFailure", "${SlaStateMachine}", True),
@@ -198,6 +145,7 @@ PERMISSIONS = [
         True,
     ),
     ("SendDueTouchesRole", "states:StartExecution", "${SlaStateMachine}", False),
+    ("SendDueTouchesRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
     ("SlaStateMachineRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
     ("SlaStateMachineRole", "sqs:SendMessage", "${EventsDeadLetterQueue.Arn}", False),
     ("SlaStateMachineRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
@@ -208,7 +156,7 @@ PERMISSIONS = [
 def test_each_role_can_do_its_job_and_no_more(
     template: dict[str, Any], role: str, action: str, resource: str, allowed: bool
 ) -> None:
-    assert _grants(template["Resources"][role], action, resource) is allowed
+    assert grants(template["Resources"][role], action, resource) is allowed
 
 
 def _integrations(template: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
@@ -233,8 +181,8 @@ def test_only_tracking_and_webhooks_reach_the_ingest_function(template: dict[str
     assert all(functions in ({"Ingest"}, {"APIHandler"}) for functions in integrations.values())
     # API Gateway may invoke the ingest function for POSTs under /v1/ and /webhooks/ only.
     permissions = {
-        _resource_text(body["Properties"]["SourceArn"]).rsplit("}", 1)[1]
-        for body in _resources(template, "AWS::Lambda::Permission").values()
+        resource_text(body["Properties"]["SourceArn"]).rsplit("}", 1)[1]
+        for body in resources(template, "AWS::Lambda::Permission").values()
         if body["Properties"]["FunctionName"] == {"Ref": "Ingest"}
     }
     assert permissions == {"/*/POST/v1/*", "/*/POST/webhooks/*"}
@@ -243,8 +191,8 @@ def test_only_tracking_and_webhooks_reach_the_ingest_function(template: dict[str
 def test_only_the_scheduler_sends_email(template: dict[str, Any]) -> None:
     senders = {
         name
-        for name, role in _resources(template, "AWS::IAM::Role").items()
-        if any(a.startswith("ses:") for s in _statements(role) for a in _as_list(s["Action"]))
+        for name, role in resources(template, "AWS::IAM::Role").items()
+        if any(a.startswith("ses:") for s in statements(role) for a in as_list(s["Action"]))
     }
     assert senders == {"SendDueTouchesRole"}
 
@@ -258,7 +206,7 @@ def _sam_transform(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     copy = json.loads(json.dumps(template))
-    for body in _resources(copy, "AWS::Serverless::Function").values():
+    for body in resources(copy, "AWS::Serverless::Function").values():
         body["Properties"]["CodeUri"] = "s3://bucket/deployment.zip"  # `aws cloudformation package` does this
     return transform(copy, {"Stage": STAGE, "SesFromAddress": "sales@example.com"}, NoManagedPolicies())
 
@@ -267,7 +215,7 @@ def test_worker_mapping_reports_partial_batch_failures(
     template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deployed = _sam_transform(template, monkeypatch)
-    mappings = _resources(deployed, "AWS::Lambda::EventSourceMapping")
+    mappings = resources(deployed, "AWS::Lambda::EventSourceMapping")
     assert len(mappings) == 1
     mapping = next(iter(mappings.values()))["Properties"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -278,7 +226,7 @@ def test_worker_mapping_reports_partial_batch_failures(
 
 def test_api_stage_is_throttled(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     deployed = _sam_transform(template, monkeypatch)
-    (stage,) = _resources(deployed, "AWS::ApiGateway::Stage").values()
+    (stage,) = resources(deployed, "AWS::ApiGateway::Stage").values()
     (setting,) = stage["Properties"]["MethodSettings"]
     assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
     assert setting["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
@@ -366,7 +314,7 @@ def _shape(
 
 def test_tables_match_the_apps_models(template: dict[str, Any]) -> None:
     deployed = {}
-    for body in _resources(template, "AWS::DynamoDB::Table").values():
+    for body in resources(template, "AWS::DynamoDB::Table").values():
         props = body["Properties"]
         suffix = props["TableName"]["Fn::Sub"].removeprefix("leadloop-${Stage}-")
         ttl = props.get("TimeToLiveSpecification", {}).get("AttributeName")
@@ -398,7 +346,7 @@ def test_alarms_watch_dead_letters_and_worker_errors(template: dict[str, Any]) -
         body["Properties"]["MetricName"]
         + ":"
         + ",".join(sorted(references(body["Properties"]["Dimensions"]))): body["Properties"]
-        for body in _resources(template, "AWS::CloudWatch::Alarm").values()
+        for body in resources(template, "AWS::CloudWatch::Alarm").values()
     }
     dead_letters = alarms["ApproximateNumberOfMessagesVisible:EventsDeadLetterQueue"]
     worker = alarms["Errors:ApplyEvents"]
@@ -422,7 +370,7 @@ def test_every_function_keeps_logs_for_a_bounded_time(template: dict[str, Any]) 
     names = {template["Resources"][fn]["Properties"]["FunctionName"]["Fn::Sub"] for fn in FUNCTIONS}
     groups = {
         body["Properties"]["LogGroupName"]["Fn::Sub"].removeprefix("/aws/lambda/"): body["Properties"]
-        for body in _resources(template, "AWS::Logs::LogGroup").values()
+        for body in resources(template, "AWS::Logs::LogGroup").values()
     }
     assert set(groups) == names
     assert all(0 < group["RetentionInDays"] <= 30 for group in groups.values())
@@ -434,7 +382,7 @@ def test_every_function_runs_on_python_3_12_which_lambda_still_creates_and_updat
     # Chalice writes the packaging Python's runtime (3.11); Lambda has refused python3.11 since 2026-08-31.
     runtimes = {
         name: fn["Properties"]["Runtime"]
-        for name, fn in _resources(template, "AWS::Serverless::Function").items()
+        for name, fn in resources(template, "AWS::Serverless::Function").items()
     }
     assert runtimes == dict.fromkeys(FUNCTIONS, "python3.12")
 

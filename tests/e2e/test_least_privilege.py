@@ -1,0 +1,177 @@
+"""Every AWS call each function really makes, checked against that function's role in the packaged template.
+
+The template tests (tests/integration/test_infra.py) read the roles; this runs a prospect's journey through
+the four functions' handlers on moto, records each call botocore makes (boto3 and PynamoDB alike) while a
+handler runs, and asks of each whether the role of the function that made it allows that action on that
+resource. A permission trimmed too far fails here instead of as AccessDenied in production; a call a
+function should never make (the ingest function writing a profile) fails here too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.client import BaseClient
+
+from tests.e2e.conftest import WRITE, FakeContext, Loop
+from tests.e2e.test_ingest_function import proxy_event
+from tests.e2e.test_lead_loop import _make_due, journey
+from tests.packaged import grants, packaged_template
+
+Call = tuple[str, str, str]  # role, IAM action, resource as the template names it
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return packaged_template(tmp_path_factory.mktemp("build"), "ci")
+
+
+class CallRecorder:
+    """Records, while a role is set, each botocore call as the IAM actions and resources it needs."""
+
+    def __init__(self) -> None:
+        self.role: str | None = None
+        self.calls: set[Call] = set()
+
+    @contextmanager
+    def acting_as(self, role: str) -> Iterator[None]:
+        self.role = role
+        try:
+            yield
+        finally:
+            self.role = None
+
+    def record(self, service: str, operation: str, params: dict[str, Any]) -> None:
+        if self.role is not None:
+            self.calls.update(
+                (self.role, action, resource) for action, resource in needs(service, operation, params)
+            )
+
+
+def table_resource(table: str, index: str | None = None) -> str:
+    suffix = table.removeprefix(os.environ["LEADLOOP_TABLE_PREFIX"])
+    arn = "${" + suffix.capitalize() + "Table.Arn}"
+    return f"{arn}/index/{index}" if index else arn
+
+
+def queue_resource(url: str) -> str:
+    names = {
+        os.environ["LEADLOOP_QUEUE_URL"]: "EventsQueue",
+        os.environ["LEADLOOP_DLQ_URL"]: "EventsDeadLetterQueue",
+    }
+    return "${" + names[url] + ".Arn}"
+
+
+def needs(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (action, resource) pairs IAM checks for one API call, resources written as the template does."""
+    if service == "dynamodb":
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [(f"dynamodb:{operation}", table_resource(t)) for t in params["RequestItems"]]
+        if operation == "TransactWriteItems":
+            return [
+                (f"dynamodb:{TRANSACT_ACTIONS[kind]}", table_resource(body["TableName"]))
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            ]
+        return [(f"dynamodb:{operation}", table_resource(params["TableName"], params.get("IndexName")))]
+    if service == "sqs":
+        action = "sqs:SendMessage" if operation == "SendMessageBatch" else f"sqs:{operation}"
+        return [(action, queue_resource(params["QueueUrl"]))]
+    raise AssertionError(f"a call this check does not know how to map: {service} {operation}")
+
+
+@pytest.fixture
+def recorder(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> CallRecorder:
+    import app
+
+    recorder = CallRecorder()
+    make_api_call = BaseClient._make_api_call
+
+    def recording(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        recorder.record(client.meta.service_model.service_name, operation, params)
+        return make_api_call(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    apply_events = app.apply_events
+
+    def worker(event: Any, context: Any) -> Any:
+        with recorder.acting_as("ApplyEventsRole"):
+            return apply_events(event, context)
+
+    monkeypatch.setattr(app, "apply_events", worker)  # Loop.drain calls it by name
+    return recorder
+
+
+def test_each_function_makes_only_calls_its_role_allows(
+    loop: Loop, recorder: CallRecorder, template: dict[str, Any]
+) -> None:
+    import app
+
+    visit = journey("grace@bigco.example", "anon-lp")
+    visit["batch"] = visit["batch"][:4]  # no hand-raise yet: the lead is nurtured first
+    with recorder.acting_as("IngestRole"):
+        body = json.dumps(visit).encode()
+        headers = {**WRITE, "Content-Type": "application/json"}
+        answer = app.ingest(proxy_event("POST", "/v1/{call}", "/v1/batch", body, headers), FakeContext())
+        assert answer["statusCode"] == 200
+    loop.drain()
+
+    lead_id = loop.sales("GET", "/leads").json_body["leads"][0]["id"]
+    _make_due(lead_id)
+    with recorder.acting_as("SendDueTouchesRole"):
+        assert loop.sweep()["sent"] == 1
+
+    hand_raise = {"type": "track", "messageId": "lp-t1", "userId": "user-anon-lp", "event": "Demo Requested"}
+    with recorder.acting_as("IngestRole"):
+        body = json.dumps(hand_raise).encode()
+        answer = app.ingest(proxy_event("POST", "/v1/{call}", "/v1/track", body, headers), FakeContext())
+        assert answer["statusCode"] == 200
+    loop.drain()
+
+    with recorder.acting_as("ApiHandlerRole"):
+        assert loop.sales("GET", "/leads?state=sales_ready").status_code == 200
+        assert loop.sales("GET", f"/leads/{lead_id}").status_code == 200
+        assert loop.sales("POST", f"/leads/{lead_id}/accept", {}).status_code == 200
+        assert loop.sales("POST", f"/leads/{lead_id}/recycle", {"reason": "bad_timing"}).status_code == 200
+        assert (
+            loop.client.http.get("/metrics", headers={"Authorization": "Bearer dev-sales-key"}).status_code
+            == 200
+        )
+
+    roles = {role for role, _, _ in recorder.calls}
+    assert roles == {"IngestRole", "ApplyEventsRole", "SendDueTouchesRole", "ApiHandlerRole"}
+    refused = sorted(
+        call for call in recorder.calls if not grants(template["Resources"][call[0]], call[1], call[2])
+    )
+    assert refused == [], "calls the function's role would refuse (role, action, resource):\n" + "\n".join(
+        map(str, refused)
+    )
+    # The point of the ingest function: it reads keys and enqueues, and touches nothing else.
+    assert {(action, resource) for role, action, resource in recorder.calls if role == "IngestRole"} == {
+        ("dynamodb:GetItem", "${KeysTable.Arn}"),
+        ("sqs:SendMessage", "${EventsQueue.Arn}"),
+    }
+
+
+def test_the_check_sees_a_call_the_role_refuses(
+    loop: Loop, recorder: CallRecorder, template: dict[str, Any], tmp_path: Path
+) -> None:
+    from chalicelib import wiring
+
+    with recorder.acting_as("IngestRole"):
+        wiring.prospects().get("nobody")  # what a parsing bug in ingest must not be able to do
+    (call,) = recorder.calls
+    assert call == ("IngestRole", "dynamodb:GetItem", "${ProspectsTable.Arn}")
+    assert not grants(template["Resources"]["IngestRole"], call[1], call[2])
