@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import wiring
+from chalicelib.adapters.dynamo import ProspectRow
 from chalicelib.bootstrap import ensure_local_resources, seed_dev_keys
 from chalicelib.config import load_settings
+from chalicelib.domain.prospect import prospect_to_doc
 
 WRITE = {"Authorization": "Basic ZGV2LXdyaXRlLWtleTo="}  # dev-write-key:
 SALES = {"Authorization": "Bearer dev-sales-key", "Content-Type": "application/json"}
@@ -82,6 +85,19 @@ class Loop:
 
     def sweep(self) -> dict[str, int]:
         return wiring.nurture_service().send_due()
+
+    def make_due(self, lead_id: str) -> None:
+        """Make the lead's next touch due now, its earlier messages a month old (so cadence allows one)."""
+        stored = wiring.prospects().get(lead_id)
+        assert stored is not None
+        p = wiring.lead_service().prospect(lead_id)
+        p.next_touch_at = wiring.utc_now() - timedelta(minutes=1)
+        for message in p.messages:
+            message.at -= timedelta(days=30)
+        row = ProspectRow(lead_id, p.state.value, p.owner, 0.0, p.email, p.name, p.company, "")
+        wiring.prospects().save(
+            lead_id, prospect_to_doc(p), row, next_touch_at=p.next_touch_at, expected_version=stored.version
+        )
 
 
 @pytest.fixture

@@ -158,7 +158,7 @@ def test_nurture_sends_a_tailored_email_with_one_click_unsubscribe(loop: Loop) -
     loop.track("/v1/batch", batch)
     loop.drain()
     lead_id = loop.sales("GET", "/leads").json_body["leads"][0]["id"]
-    _make_due(lead_id)
+    loop.make_due(lead_id)
     assert loop.sweep()["sent"] == 1
     emails = list(loop.outbox.glob("*.eml"))
     assert len(emails) == 1
@@ -174,29 +174,8 @@ def test_nurture_sends_a_tailored_email_with_one_click_unsubscribe(loop: Loop) -
         loop.client.http.post(f"/unsubscribe/{token}", body=b"List-Unsubscribe=One-Click").status_code == 200
     )
     assert loop.sales("GET", f"/leads/{lead_id}").json_body["suppression"]["reason"] == "unsubscribed"
-    _make_due(lead_id)
+    loop.make_due(lead_id)
     assert loop.sweep()["sent"] == 0
-
-
-def _make_due(lead_id: str) -> None:
-    from datetime import timedelta
-
-    from chalicelib.domain.prospect import prospect_to_doc
-
-    stored = wiring.prospects().get(lead_id)
-    p = wiring.lead_service().prospect(lead_id)
-    p.next_touch_at = wiring.utc_now() - timedelta(minutes=1)
-    for message in p.messages:
-        message.at -= timedelta(days=30)
-    from chalicelib.adapters.dynamo import ProspectRow
-
-    wiring.prospects().save(
-        lead_id,
-        prospect_to_doc(p),
-        ProspectRow(lead_id, p.state.value, p.owner, 0.0, p.email, p.name, p.company, ""),
-        next_touch_at=p.next_touch_at,
-        expected_version=stored.version,
-    )
 
 
 def test_identify_merges_another_devices_anonymous_history_into_the_known_prospect(loop: Loop) -> None:

@@ -21,7 +21,7 @@ from botocore.client import BaseClient
 
 from tests.e2e.conftest import WRITE, FakeContext, Loop
 from tests.e2e.test_ingest_function import proxy_event
-from tests.e2e.test_lead_loop import _make_due, journey
+from tests.e2e.test_lead_loop import journey
 from tests.packaged import grants, packaged_template
 
 Call = tuple[str, str, str]  # role, IAM action, resource as the template names it
@@ -129,7 +129,7 @@ def test_each_function_makes_only_calls_its_role_allows(
     loop.drain()
 
     lead_id = loop.sales("GET", "/leads").json_body["leads"][0]["id"]
-    _make_due(lead_id)
+    loop.make_due(lead_id)
     with recorder.acting_as("SendDueTouchesRole"):
         assert loop.sweep()["sent"] == 1
 

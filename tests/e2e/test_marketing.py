@@ -14,7 +14,7 @@ import yaml
 
 from chalicelib import wiring
 from tests.e2e.conftest import MARKETING, Loop
-from tests.e2e.test_lead_loop import _make_due, journey
+from tests.e2e.test_lead_loop import journey
 
 EDITOR_TEXT = {"Authorization": "Bearer dev-marketing-key", "Content-Type": "text/plain"}
 SALES_TEXT = {"Authorization": "Bearer dev-sales-key", "Content-Type": "text/plain"}
@@ -92,7 +92,7 @@ def preview(loop: Loop, name: str, body: dict[str, Any]) -> Any:
 
 
 def send_now(loop: Loop, lead_id: str) -> dict[str, int]:
-    _make_due(lead_id)
+    loop.make_due(lead_id)
     return loop.sweep()
 
 

@@ -26,10 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from moto import mock_aws
 
 from chalicelib import wiring
-from chalicelib.adapters.dynamo import ProspectRow
 from chalicelib.adapters.mail import RELAYS, relay_headers
 from chalicelib.config import load_settings
-from chalicelib.domain.prospect import prospect_to_doc
 from chalicelib.ingest import mailgun, postmark, sendgrid, ses
 from chalicelib.ingest.intake import public_request_url
 from chalicelib.ingest.ses import CachedCertificateFetcher
@@ -273,23 +271,10 @@ def identify(loop: Loop, email: str, anon: str) -> str:
     return str(loop.sales("GET", f"/leads/{email}").json_body["id"])
 
 
-def make_due(lead_id: str) -> None:
-    stored = wiring.prospects().get(lead_id)
-    assert stored is not None
-    p = wiring.lead_service().prospect(lead_id)
-    p.next_touch_at = wiring.utc_now() - timedelta(minutes=1)
-    for message in p.messages:
-        message.at -= timedelta(days=30)
-    row = ProspectRow(lead_id, p.state.value, p.owner, 0.0, p.email, p.name, p.company, "")
-    wiring.prospects().save(
-        lead_id, prospect_to_doc(p), row, next_touch_at=p.next_touch_at, expected_version=stored.version
-    )
-
-
 def emailed(loop: Loop) -> dict[str, str]:
     """lead@example.com, identified and sent one nurture email; answers the ids that email carried."""
     lead_id = identify(loop, LEAD, "anon-lead")
-    make_due(lead_id)
+    loop.make_due(lead_id)
     assert loop.sweep()["sent"] == 1
     sent = loop.sales("GET", f"/leads/{lead_id}").json_body["messages"][0]
     return {"lead_id": lead_id, "send_id": sent["send_id"], "template": sent["template"]}
@@ -473,8 +458,8 @@ def test_a_hard_bounced_prospect_is_never_emailed_again(hooked: Loop) -> None:
     assert sign("sendgrid", [event], datetime.now(UTC)).post(hooked).status_code == 200
     hooked.drain()
     assert summary(hooked, bounced)["suppression"]["reason"] == "hard_bounce"
-    make_due(bounced)
-    make_due(control)
+    hooked.make_due(bounced)
+    hooked.make_due(control)
     assert hooked.sweep()["sent"] == 1
     recipients = [path.read_text() for path in hooked.outbox.glob("*.eml")]
     assert len(recipients) == 1 and "To: here@example.com" in recipients[0]

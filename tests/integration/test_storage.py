@@ -349,7 +349,7 @@ def test_outages_are_storage_unavailable_with_their_cause(
     def fail(*_: object) -> None:
         raise failure
 
-    monkeypatch.setattr(client, "_make_api_call", fail)
+    monkeypatch.setitem(vars(client), "_make_api_call", fail)  # undone by deleting it, not by a bound copy
 
     with pytest.raises(StorageUnavailable, match="storage is unavailable") as raised:
         ProspectStore(moto_tables).get("lead-1")
@@ -365,7 +365,7 @@ def test_a_request_dynamodb_rejects_is_not_hidden_as_an_outage(
     def fail(*_: object) -> None:
         raise rejected
 
-    monkeypatch.setattr(client, "_make_api_call", fail)
+    monkeypatch.setitem(vars(client), "_make_api_call", fail)  # undone by deleting it, not by a bound copy
 
     with pytest.raises(PynamoDBException, match="bad key"):
         ProspectStore(moto_tables).get("lead-1")
