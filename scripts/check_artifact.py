@@ -23,9 +23,10 @@ from typing import Any
 COMPILED = ("pydantic_core", "cryptography.hazmat.bindings._rust", "yaml._yaml", "markupsafe._speedups")
 
 
-def proxy_event(
-    method: str, route: str, path: str, headers: dict[str, str], body: bytes = b"", **parameters: str
-) -> dict[str, Any]:
+def proxy_event(method: str, route: str, path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """An API Gateway REST proxy event, as the `api` stage sends it (also used by the tests)."""
+    parameters = dict(zip(route.strip("/").split("/"), path.strip("/").split("/"), strict=True))
+    path_parameters = {name[1:-1]: value for name, value in parameters.items() if name.startswith("{")}
     return {
         "resource": route,
         "path": path,
@@ -34,13 +35,15 @@ def proxy_event(
         "multiValueHeaders": {name: [value] for name, value in headers.items()},
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
-        "pathParameters": parameters or None,
+        "pathParameters": path_parameters or None,
         "stageVariables": None,
         "requestContext": {
             "resourcePath": route,
             "httpMethod": method,
             "path": f"/api{path}",
             "stage": "api",
+            "requestId": "req-1",
+            "identity": {"sourceIp": "203.0.113.7"},
         },
         "body": base64.b64encode(body).decode(),
         "isBase64Encoded": True,
@@ -74,12 +77,10 @@ def check(zip_path: str, runtime: str) -> list[str]:
             problems.append(f"{module} does not load on {runtime}: {error}")
     app = importlib.import_module("app")  # every handler, route and library the functions import
 
-    health = app.app(proxy_event("GET", "/health", "/health", {}), None)
+    health = app.app(proxy_event("GET", "/health", "/health", b"", {}), None)
     if health["statusCode"] != 200:
         problems.append(f"GET /health answered {health['statusCode']}: {health['body']}")
-    no_key = proxy_event(
-        "POST", "/v1/{call}", "/v1/track", {"Content-Type": "application/json"}, b"{}", call="track"
-    )
+    no_key = proxy_event("POST", "/v1/{call}", "/v1/track", b"{}", {"Content-Type": "application/json"})
     tracked = app.ingest(no_key, None)
     if tracked["statusCode"] != 401:
         problems.append(

@@ -3,38 +3,10 @@ routes to it): it answers and enqueues exactly as the API function did, and serv
 
 from __future__ import annotations
 
-import base64
 import json
-from typing import Any
 
+from scripts.check_artifact import proxy_event
 from tests.e2e.conftest import WRITE, FakeContext, Loop
-
-
-def proxy_event(method: str, route: str, path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as the `api` stage sends it."""
-    parameters = dict(zip(route.strip("/").split("/"), path.strip("/").split("/"), strict=True))
-    path_parameters = {name[1:-1]: value for name, value in parameters.items() if name.startswith("{")}
-    return {
-        "resource": route,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": path_parameters or None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": route,
-            "httpMethod": method,
-            "path": f"/api{path}",
-            "stage": "api",
-            "requestId": "req-1",
-            "identity": {"sourceIp": "203.0.113.7"},
-        },
-        "body": base64.b64encode(body).decode(),
-        "isBase64Encoded": True,
-    }
 
 
 def test_the_ingest_function_queues_tracking_calls_that_the_worker_then_applies(loop: Loop) -> None:

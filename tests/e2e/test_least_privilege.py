@@ -13,14 +13,13 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.client import BaseClient
 
+from scripts.check_artifact import proxy_event
 from tests.e2e.conftest import WRITE, FakeContext, Loop
-from tests.e2e.test_ingest_function import proxy_event
 from tests.e2e.test_lead_loop import journey
 from tests.packaged import grants, packaged_template
 
@@ -166,7 +165,7 @@ def test_each_function_makes_only_calls_its_role_allows(
 
 
 def test_the_check_sees_a_call_the_role_refuses(
-    loop: Loop, recorder: CallRecorder, template: dict[str, Any], tmp_path: Path
+    loop: Loop, recorder: CallRecorder, template: dict[str, Any]
 ) -> None:
     from chalicelib import wiring
 
