@@ -34,16 +34,29 @@ class Trigger(StrEnum):
     REOPEN = "reopen"  # a lost lead returns to nurture after the configured delay
 
 
-RECYCLE_REASONS = (
-    "not_ready",
-    "no_budget",
-    "no_authority",
-    "no_need",
-    "bad_timing",
-    "unresponsive",
-    "wrong_contact",
-    "other",
-)
+class RecycleReason(StrEnum):
+    """Why sales hands a lead back to nurture; the nurture chooser and the scoreboard group by it."""
+
+    NOT_READY = "not_ready"
+    NO_BUDGET = "no_budget"
+    NO_AUTHORITY = "no_authority"
+    NO_NEED = "no_need"
+    BAD_TIMING = "bad_timing"
+    UNRESPONSIVE = "unresponsive"
+    WRONG_CONTACT = "wrong_contact"
+    OTHER = "other"
+
+
+RECYCLE_REASONS: tuple[str, ...] = tuple(reason.value for reason in RecycleReason)
+
+# The one set of limits on what sales and the CRM send with a command. chalicelib/commands.py refuses a
+# command beyond them at the edge (naming the field); the domain re-checks those it acts on with the same
+# constants, so an edge and the domain can never disagree about what is accepted.
+MAX_REVISIT_DAYS = 730  # a recycled lead is looked at again within two years at the latest
+MAX_NOTE_CHARS = 1000
+MAX_OWNER_CHARS = 254  # an email address at most (RFC 5321 path limit)
+MAX_REASON_CHARS = 200
+MAX_AMOUNT = 1e12  # a deal's value; anything larger is a typo or an attack, not revenue
 
 TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (State.ANONYMOUS, Trigger.IDENTIFIED): State.NURTURING,
