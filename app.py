@@ -12,7 +12,8 @@ from chalice import Chalice, CORSConfig, Rate, Response
 
 from chalicelib import wiring
 from chalicelib.auth import READERS
-from chalicelib.domain.lifecycle import RECYCLE_REASONS, State
+from chalicelib.commands import SALES_ACTIONS, parse_command
+from chalicelib.domain.lifecycle import State
 from chalicelib.errors import MalformedInput, NotFound
 from chalicelib.http import ANY_BODY, answers, error_response, json_body, json_response, query_number
 from chalicelib.ingest.intake import public_request_url
@@ -29,7 +30,6 @@ QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 TRACKING_CORS = CORSConfig(
     allow_origin="*", allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=86400
 )
-SALES_ACTIONS = ("accept", "recycle", "disqualify", "opportunity", "won", "lost")
 
 
 def _request() -> Any:
@@ -141,11 +141,11 @@ def lead_action(ref: str, action: str) -> Response:
     principal = wiring.authenticator().bearer(_headers(), ("sales", "admin"))
     if action not in SALES_ACTIONS:
         raise NotFound(f"unknown action {action!r}; actions: {', '.join(SALES_ACTIONS)}")
-    body = json_body(_request().raw_body, required=False)
-    if action == "recycle" and body.get("reason") not in RECYCLE_REASONS:
-        raise MalformedInput(f"recycle needs a 'reason', one of: {', '.join(RECYCLE_REASONS)}")
-    actor = str(body.pop("actor", None) or principal.name)
-    return json_response(wiring.lead_service().command(unquote(ref), action, body, actor))
+    command = parse_command(action, json_body(_request().raw_body, required=False))
+    # The audit trail names the authenticated key, always: a body can add a note, never an actor.
+    return json_response(
+        wiring.lead_service().command(unquote(ref), action, command.properties(), principal.name)
+    )
 
 
 # --- links in emails ---

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.auth import READERS
+from chalicelib.commands import parse_command
 from chalicelib.errors import MalformedInput
 from chalicelib.http import ANY_BODY, answers, json_body, json_response, query_number
 from chalicelib.metrics import Scoreboard, parse_day
@@ -79,11 +81,11 @@ def metrics() -> Response:
 @answers
 def reassign(ref: str) -> Response:
     principal = wiring.authenticator().bearer(_headers(), SALES_WRITERS)
-    body = _body()
-    if not isinstance(body.get("owner"), str) or not body["owner"].strip():
-        raise MalformedInput("reassign needs an 'owner'")
-    actor = str(body.pop("actor", None) or principal.name)
-    return json_response(wiring.lead_service().command(ref, "reassign", body, actor))
+    command = parse_command("reassign", _body())
+    # The audit trail names the authenticated key, always: a body can add a note, never an actor.
+    return json_response(
+        wiring.lead_service().command(unquote(ref), "reassign", command.properties(), principal.name)
+    )
 
 
 @routes.route("/costs/{source}/{month}", methods=["PUT"], content_types=ANY_BODY)

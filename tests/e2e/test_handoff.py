@@ -304,3 +304,19 @@ def test_a_recycled_lead_raising_a_hand_goes_straight_back_with_its_history(loop
     assert summary["recycle"]["history"][0]["reason"] == "bad_timing"
     assert summary["recycle"]["history"][0]["note"] == "after Q1"
     assert summary["owner"] == "maria@example.com"  # the next turn in the team
+
+
+def test_an_actor_in_the_body_cannot_change_who_the_audit_trail_names(loop: Loop) -> None:
+    lead_id = lead_of(loop, "a1", "ada@bigco.example", country="US")
+
+    forged = loop.sales("POST", f"/leads/{lead_id}/accept", {"actor": "the-ceo"})
+    assert forged.status_code == 400
+    assert "actor" in forged.json_body["error"]["message"]
+    moved = loop.sales("POST", f"/leads/{lead_id}/reassign", {"owner": "zoe@example.com", "actor": "the-ceo"})
+    assert moved.status_code == 400 and "actor" in moved.json_body["error"]["message"]
+
+    ok(loop.sales("POST", f"/leads/{lead_id}/accept", {"note": "called back"}))
+    feed = ok(loop.sales("GET", f"/activity?lead={lead_id}"))["entries"]
+    assert {e["actor"] for e in feed} == {"leadloop", "dev-sales"}
+    assert feed[0]["trigger"] == "accept" and feed[0]["note"] == "called back"
+    assert ok(loop.sales("GET", "/activity?actor=the-ceo"))["entries"] == []
