@@ -86,11 +86,8 @@ class IntakeService:
         if provider not in PROVIDERS:
             raise NotFound(f"unknown webhook provider {provider!r}; known: {', '.join(PROVIDERS)}")
         now = self._clock()
-        tokens: list[str] = []
         try:
-            events = self._verify_and_parse(
-                provider, raw, headers, now=now, method=method, url=url, tokens=tokens
-            )
+            events = self._verify_and_parse(provider, raw, headers, now=now, method=method, url=url)
         except Unauthenticated as error:
             # The reason is safe to log: refusals never contain a secret (tests/unit/test_webhooks_shared.py).
             log.info("refused %s webhook: %s", provider, error.message)
@@ -102,8 +99,6 @@ class IntakeService:
                 return WebhookResult(events=0, confirmed_subscription=True)
         if events:
             self._queue.send(events)
-        for token in tokens:
-            self._spend_mailgun_token(token, now)
         return WebhookResult(events=len(events))
 
     def _confirm_subscription(self, url: str) -> None:
@@ -112,11 +107,13 @@ class IntakeService:
         except OSError as error:  # SNS resends the confirmation; a 503 asks it to
             raise StorageUnavailable("could not confirm the SNS subscription; retry") from error
 
-    def _spend_mailgun_token(self, token: str, now: datetime) -> None:
-        # Remembered only once its events are queued, so Mailgun's retry of a request that failed here (the
-        # same token) is accepted. A replay's events were queued too, harmlessly: each event applies once.
-        if not self._nonces.remember(f"mailgun:{token}", expires_at=now + MAILGUN_TOKEN_MEMORY):
-            raise Unauthenticated("mailgun signature.token was already used (replayed request)")
+    def _spend_mailgun_token(self, token: str, now: datetime) -> bool:
+        # Mailgun signs timestamp + token, not the body: a captured signature fits any body for as long as the
+        # replay window lasts. So the token is spent before anything is queued, and only once the signature
+        # is known to be genuine (mailgun.verify asks last); a replay is refused with nothing queued. Mailgun
+        # signs each retry afresh (a new token and timestamp), so a genuine retry after a failed enqueue is
+        # still accepted.
+        return self._nonces.remember(f"mailgun:{token}", expires_at=now + MAILGUN_TOKEN_MEMORY)
 
     def _verify_and_parse(
         self,
@@ -127,18 +124,14 @@ class IntakeService:
         now: datetime,
         method: str,
         url: str,
-        tokens: list[str],
     ) -> list[Event]:
         secrets = self._secrets
         if provider == "sendgrid":
             return sendgrid.verify_and_parse(raw, headers, secrets=secrets, now=now)
         if provider == "mailgun":
-
-            def note_token(token: str, signed_at: datetime) -> bool:
-                tokens.append(token)
-                return True
-
-            return mailgun.verify_and_parse(raw, headers, secrets=secrets, now=now, remember_token=note_token)
+            return mailgun.verify_and_parse(
+                raw, headers, secrets=secrets, now=now, remember_token=self._spend_mailgun_token
+            )
         if provider == "postmark":
             return postmark.verify_and_parse(raw, headers, secrets=secrets, now=now)
         if provider == "ses":

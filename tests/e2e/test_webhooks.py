@@ -444,6 +444,22 @@ def test_a_replayed_mailgun_token_is_refused_and_counts_once(hooked: Loop) -> No
     assert outcomes(hooked)["clicked"] == 1
 
 
+def test_a_captured_mailgun_signature_replayed_with_other_events_queues_nothing(hooked: Loop) -> None:
+    # Mailgun signs timestamp + token only, so whoever saw one delivery can pin its signature on any body.
+    ids = emailed(hooked)
+    _, payload, _ = load_fixture("mailgun/clicked_signed.json", ids)
+    genuine = sign("mailgun", payload, datetime.now(UTC))
+    assert genuine.post(hooked).status_code == 200
+    assert hooked.drain() == 1
+
+    forged_events = json.loads(genuine.body)
+    forged_events["event-data"].update({"event": "unsubscribed", "id": "forged-unsubscribe"})
+    replay = Delivery(genuine.path, json.dumps(forged_events).encode(), genuine.headers)
+    assert replay.post(hooked).status_code == 401
+    assert hooked.drain() == 0  # refused means nothing was queued
+    assert summary(hooked)["suppression"] is None
+
+
 def test_a_hard_bounced_prospect_is_never_emailed_again(hooked: Loop) -> None:
     bounced = identify(hooked, "gone@example.com", "anon-gone")
     control = identify(hooked, "here@example.com", "anon-here")
