@@ -14,13 +14,17 @@ Body (JSON, at most 1 MB, 1 to 100 events):
 - `lead` (required): a Leadloop lead id, or the lead's email address (anything containing "@").
 - `action` (required): one of accept, recycle, disqualify, opportunity, won, lost.
 - `actor` (required): who did it, as your CRM names them; kept in the lead's history.
-- `reason`: required for recycle (one of not_ready, no_budget, no_authority, no_need, bad_timing,
-  unresponsive, wrong_contact, other) and for disqualify (free text); optional for lost.
-- `note`, `owner` (text), `amount` (number, not negative), `revisit_in_days` (whole number, 0-3650).
+- `owner` (text, at most 254 chars): the lead's owner in your CRM, on any action; it wins assignment.
+- The action's own fields, exactly as the sales API takes them (chalicelib/commands.py, one set of limits):
+  `reason` required for recycle (one of not_ready, no_budget, no_authority, no_need, bad_timing,
+  unresponsive, wrong_contact, other), disqualify and lost (text, at most 200 chars); `revisit_in_days`
+  for recycle (whole number, 0-730); `amount` for opportunity and won (number, not negative); `note` on any
+  action (at most 1000 chars).
 - `occurred_at`: ISO 8601 with a time zone; defaults to when Leadloop received the request.
-Unknown fields are refused. A body that breaks these rules answers 400 naming each offending field, e.g.
-`events[0].action: Input should be 'accept', 'recycle', ...`. Whether the action is allowed in the lead's
-current state is decided later by the lifecycle, not here.
+`null` means not given. Unknown fields, and fields the action does not take, are refused. A body that breaks
+these rules answers 400 naming each offending field, e.g. `events[0].revisit_in_days: Input should be less
+than or equal to 730`. Whether the action is allowed in the lead's current state is decided later by the
+lifecycle, not here.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chalicelib.commands import SALES_ACTIONS, Accept, Command, parse_command
 from chalicelib.domain.events import Event, EventKind
-from chalicelib.domain.lifecycle import RECYCLE_REASONS
+from chalicelib.domain.lifecycle import MAX_OWNER_CHARS
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
     WebhookSecrets,
@@ -53,28 +58,17 @@ MAX_EVENTS = 100
 
 
 class CrmEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    """The envelope of one CRM event: which lead, what happened, who did it, the CRM's owner and when. The
+    action's own fields (reason, note, amount, revisit_in_days) are let through and checked as its command."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=True)
 
     id: str = Field(min_length=1, max_length=200)
     lead: str = Field(min_length=1, max_length=320)
     action: Literal["accept", "recycle", "disqualify", "opportunity", "won", "lost"]
     actor: str = Field(min_length=1, max_length=200)
-    reason: str | None = Field(default=None, max_length=500, validate_default=True)
-    note: str | None = Field(default=None, max_length=5000)
-    owner: str | None = Field(default=None, max_length=200)
-    amount: float | None = Field(default=None, ge=0)
-    revisit_in_days: int | None = Field(default=None, ge=0, le=3650)
+    owner: str | None = Field(default=None, min_length=1, max_length=MAX_OWNER_CHARS)
     occurred_at: datetime | None = None
-
-    @field_validator("reason")
-    @classmethod
-    def _reason_fits_action(cls, reason: str | None, info: ValidationInfo) -> str | None:
-        action = info.data.get("action")
-        if action == "recycle" and reason not in RECYCLE_REASONS:
-            raise ValueError(f"recycle needs a reason, one of {', '.join(RECYCLE_REASONS)}")
-        if action == "disqualify" and not reason:
-            raise ValueError("disqualify needs a reason")
-        return reason
 
     @field_validator("occurred_at")
     @classmethod
@@ -87,7 +81,7 @@ class CrmEvent(BaseModel):
 class CrmBatch(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    events: list[CrmEvent] = Field(min_length=1, max_length=MAX_EVENTS)
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_EVENTS)
 
 
 def sign_crm_payload(secret: str, raw: bytes, timestamp: int) -> str:
@@ -131,7 +125,46 @@ def parse(raw: bytes, *, received_at: datetime) -> list[Event]:
     except ValidationError as error:
         problems = [_problem(item) for item in error.errors()]
         raise MalformedInput("; ".join(problems), details=problems) from None
-    return [_event(item, received_at) for item in batch.events]
+    parsed, problems = [], []
+    for index, raw_event in enumerate(batch.events):
+        try:
+            parsed.append(_checked(raw_event, index))
+        except MalformedInput as error:
+            problems.extend(_problems_of(error))
+    if problems:  # every problem in the batch at once, so the sender fixes them in one go
+        raise MalformedInput("; ".join(problems), details=problems)
+    return [_event(item, command, received_at) for item, command in parsed]
+
+
+def _checked(raw_event: dict[str, Any], index: int) -> tuple[CrmEvent, Command]:
+    """The envelope and the typed command of one event, or MalformedInput listing what is wrong in both."""
+    problems: list[str] = []
+    item: CrmEvent | None = None
+    command: Command | None = None
+    try:
+        item = CrmEvent.model_validate(raw_event)
+    except ValidationError as error:
+        problems = [
+            _problem({**detail, "loc": ("events", index, *detail["loc"])}) for detail in error.errors()
+        ]
+    action = raw_event.get("action")
+    if action in SALES_ACTIONS:
+        fields = {key: value for key, value in raw_event.items() if key not in CrmEvent.model_fields}
+        if action == Accept.action:
+            fields["owner"] = raw_event.get("owner")  # the CRM's owner is who accepted it
+        try:
+            command = parse_command(str(action), fields, where=f"events[{index}]")
+        except MalformedInput as error:
+            problems.extend(_problems_of(error))
+    if problems or item is None or command is None:
+        problems = list(dict.fromkeys(problems))  # an accept's owner is checked as envelope and command
+        raise MalformedInput("; ".join(problems), details=problems)
+    return item, command
+
+
+def _problems_of(error: MalformedInput) -> list[str]:
+    details = error.details
+    return [str(problem) for problem in details] if isinstance(details, list) else [error.message]
 
 
 def _problem(item: Mapping[str, Any]) -> str:
@@ -142,15 +175,11 @@ def _problem(item: Mapping[str, Any]) -> str:
     return f"{location}: {message}" if location else message
 
 
-def _event(item: CrmEvent, received_at: datetime) -> Event:
+def _event(item: CrmEvent, command: Command, received_at: datetime) -> Event:
     by_email = "@" in item.lead
-    properties = {
-        key: value
-        for key, value in item.model_dump(
-            include={"actor", "reason", "note", "owner", "amount", "revisit_in_days"}
-        ).items()
-        if value is not None
-    }
+    # The CRM's owner travels on every action: the domain remembers it so that it wins assignment.
+    owner = {"owner": item.owner} if item.owner else {}
+    properties = {"actor": item.actor, **owner, **command.properties()}
     return Event(
         message_id=f"{PROVIDER}:{item.id}",
         kind=EventKind.CRM,

@@ -596,6 +596,38 @@ def test_a_generic_crm_event_breaking_the_contract_is_400_naming_the_field(hooke
     assert "events[0].action" in answer.json_body["error"]["message"]
 
 
+def test_a_crm_recycle_beyond_the_revisit_limit_is_refused_not_accepted_then_ignored(hooked: Loop) -> None:
+    lead_id = identify(hooked, "ada@bigco.example", "anon-ada")
+    hand_raise = {
+        "type": "track",
+        "messageId": "ada-demo",
+        "userId": "user-anon-ada",
+        "event": "Demo Requested",
+    }
+    assert hooked.track("/v1/track", hand_raise).status_code == 200
+    hooked.drain()
+    event = {
+        "id": "crm-10",
+        "lead": lead_id,
+        "action": "recycle",
+        "actor": "jane.doe",
+        "reason": "bad_timing",
+    }
+
+    answer = sign("crm", {"events": [{**event, "revisit_in_days": 3650}]}, datetime.now(UTC)).post(hooked)
+    assert answer.status_code == 400
+    assert "events[0].revisit_in_days" in answer.json_body["error"]["message"]
+    assert "730" in answer.json_body["error"]["message"]
+    hooked.drain()
+    assert summary(hooked, lead_id)["state"] == "sales_ready"
+
+    answer = sign("crm", {"events": [{**event, "revisit_in_days": 730}]}, datetime.now(UTC)).post(hooked)
+    assert answer.status_code == 200
+    hooked.drain()
+    s = summary(hooked, lead_id)
+    assert s["state"] == "nurturing" and s["recycle"]["revisit_at"]
+
+
 def test_an_unknown_provider_is_404_and_an_unconfigured_one_401(
     hooked: Loop, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -103,12 +103,19 @@ def test_unconfigured_secret_refuses(now: datetime) -> None:
     ("raw", "message"),
     [
         (_body(action="promote"), r"events\[0\]\.action: Input should be 'accept'"),
-        (_body(action="recycle"), r"events\[0\]\.reason: recycle needs a reason, one of not_ready"),
-        (_body(action="recycle", reason="too_busy"), r"events\[0\]\.reason: recycle needs a reason"),
-        (_body(action="disqualify"), r"events\[0\]\.reason: disqualify needs a reason"),
-        (_body(amount=-5), r"events\[0\]\.amount: Input should be greater than or equal to 0"),
+        (_body(action="recycle"), r"events\[0\]\.reason: required; one of: not_ready"),
+        (_body(action="recycle", reason="too_busy"), r"events\[0\]\.reason: must be one of: not_ready"),
+        (
+            _body(action="recycle", reason="bad_timing", revisit_in_days=3650),
+            r"events\[0\]\.revisit_in_days: Input should be less than or equal to 730",
+        ),
+        (_body(action="disqualify"), r"events\[0\]\.reason: required"),
+        (_body(action="lost"), r"events\[0\]\.reason: required"),
+        (_body(action="won", amount=-5), r"events\[0\]\.amount: Input should be greater than or equal to 0"),
+        (_body(amount=5), r"events\[0\]\.amount: unknown field; accept takes: note, owner"),
+        (_body(owner="x" * 255), r"events\[0\]\.owner: String should have at most 254 characters"),
         (_body(occurred_at="2026-11-23T12:00:00"), r"events\[0\]\.occurred_at: needs a time zone"),
-        (_body(amout=5), r"events\[0\]\.amout: Extra inputs are not permitted"),
+        (_body(amout=5), r"events\[0\]\.amout: unknown field; accept takes: note, owner"),
         (_body(lead=""), r"events\[0\]\.lead: String should have at least 1 character"),
         (json.dumps({"events": [{"id": "x"}]}).encode(), r"events\[0\]\.lead: Field required"),
         (b'{"events": []}', r"events: List should have at least 1 item"),
@@ -123,5 +130,5 @@ def test_invalid_bodies_name_the_offending_field(raw: bytes, message: str, now: 
 
 def test_every_problem_is_reported_at_once(now: datetime) -> None:
     with pytest.raises(MalformedInput) as caught:
-        crm.parse(_body(action="promote", amount=-1), received_at=now)
+        crm.parse(_body(action="won", amount=-1, lead=""), received_at=now)
     assert len(caught.value.details) == 2  # type: ignore[arg-type]
