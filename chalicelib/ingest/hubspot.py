@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.events import Event, EventKind
+from chalicelib.commands import COMMANDS, parse_command
+from chalicelib.domain.events import Event, EventKind, plausible_time
+from chalicelib.domain.lifecycle import MAX_REASON_CHARS
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
     WebhookSecrets,
@@ -123,20 +125,29 @@ def _event(item: Mapping[str, Any], index: int, received_at: datetime) -> Event 
     event_id, object_id = item.get("eventId"), item.get("objectId")
     if event_id is None or object_id is None:
         raise MalformedInput(f"hubspot event {index} needs eventId and objectId")
-    value = str(item.get("propertyValue") or "")
+    value = str(item.get("propertyValue") or "")[:MAX_REASON_CHARS]  # kept in history: bounded
+    trigger = triggers.get(value, "")
+    # The CRM's own field and value say why; a command that takes a reason (disqualify, lost) gets it as one.
+    why = f"hubspot {item['propertyName']} = {value}"[:MAX_REASON_CHARS]
+    command: dict[str, Any] = {}
+    if trigger:
+        takes_reason = "reason" in COMMANDS[trigger].model_fields
+        command = parse_command(
+            trigger, {"reason": why} if takes_reason else {}, where=f"[{index}]"
+        ).properties()
     return Event(
         message_id=f"{PROVIDER}:{event_id}",
         kind=EventKind.CRM,
         at=_at(item.get("occurredAt"), index, received_at),
         source=PROVIDER,
-        name=triggers.get(value, ""),
+        name=trigger,
         crm_id=f"{PROVIDER}:{crm_object}:{object_id}",
         properties={
             "crm_property": item["propertyName"],
             "crm_value": value,
             "actor": item.get("sourceId"),
-            # disqualify and lost need a reason; the CRM's own field and value say why.
-            "reason": f"hubspot {item['propertyName']} = {value}",
+            "reason": why,
+            **command,
         },
     )
 
@@ -145,7 +156,7 @@ def _at(value: Any, index: int, received_at: datetime) -> datetime:
     if value is None:
         return received_at
     try:
-        return unix_time(value, "occurredAt", millis=True)
+        return plausible_time(unix_time(value, "occurredAt", millis=True), received_at)
     except Unauthenticated:
         raise MalformedInput(
             f"hubspot event {index} occurredAt is not a unix time in ms: {value!r}"

@@ -115,3 +115,18 @@ def test_unconfigured_secret_refuses(now: datetime) -> None:
 def test_a_body_that_is_not_an_array_is_malformed(now: datetime) -> None:
     with pytest.raises(MalformedInput, match="JSON array"):
         hubspot.parse(b'{"eventId": 1}', received_at=now)
+
+
+def test_stage_changes_carry_what_their_command_needs_and_a_bounded_value(now: datetime) -> None:
+    raw = json.dumps(
+        [
+            _change(1, "deal", 5, "dealstage", "closedlost"),
+            _change(2, "contact", 5, "lifecyclestage", "x" * 5000),
+        ]
+    ).encode()
+    lost, informational = hubspot.parse(raw, received_at=now)
+    assert (lost.name, lost.properties["reason"]) == ("lost", "hubspot dealstage = closedlost")
+    assert informational.name == ""
+    assert (
+        len(informational.properties["crm_value"]) <= 200 and len(informational.properties["reason"]) <= 200
+    )
