@@ -35,6 +35,7 @@ from chalicelib.adapters.dynamo_tables import models_for
 from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event
+from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.services import LeadService
 from chalicelib.wiring import load_default_rules
 
@@ -77,8 +78,12 @@ def lead_service(tables: Tables, clock: SettableClock) -> LeadService:
         activity=ActivityLog(tables),
         counters=Counters(tables),
         rules=lambda: rules,
-        notifier=SilentNotifier(),  # type: ignore[arg-type]
-        workflow=SlaWorkflow(None, None),
+        effects=Dispatcher.on_tables(
+            tables,
+            notifier=SilentNotifier(),  # type: ignore[arg-type]
+            workflow=SlaWorkflow(None, None),
+            rules=lambda: rules,
+        ),
         public_url="https://leads.example.test",
         clock=clock,
     )

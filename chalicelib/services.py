@@ -2,27 +2,27 @@
 
 `LeadService` is the only writer of prospect profiles and lifecycle state. The queue worker calls
 `apply_events`; the sales API calls `command`, which runs the very same unit of work in-process so an illegal
-transition can be answered with 409 at once. Effects are carried out after the write: the activity feed, the
-scoreboard counters (`domain.scoreboard`), the sales notification with the owner the assignment rules
-chose (round robin turns are counted per team), and starting or releasing the SLA workflow.
-Nurture (choose, render, send, preview) lives in `chalicelib.nurture`.
+transition can be answered with 409 at once. The effects a unit of work decides (the activity feed, the
+scoreboard counters, the sales notification with the owner the assignment rules chose, starting or
+releasing the SLA workflow) are stored in the same conditional write as the decision and performed at least
+once (`chalicelib.effects`). One prospect's failure is its own: `apply_events` reports it per prospect.
+A lead merged into another leaves a forwarding record (`lead:<old id>`), so links and ids sent out before
+the merge still reach the survivor. Nurture (choose, render, send, preview) lives in `chalicelib.nurture`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.adapters.dynamo import (
-    ActivityEntry,
     ActivityLog,
     Counters,
     IdentityStore,
@@ -30,19 +30,11 @@ from chalicelib.adapters.dynamo import (
     ProspectStore,
     StoredProspect,
 )
-from chalicelib.adapters.notify import SalesNotifier
-from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.apply import (
-    Assigned,
-    Changed,
     Effect,
-    EmailOutcome,
     InvalidCommand,
     NotAssignable,
     Noted,
-    NotifySales,
-    ResolveSla,
-    StartSla,
     apply_event,
     reassess,
 )
@@ -55,17 +47,20 @@ from chalicelib.domain.prospect import (
     prospect_to_doc,
 )
 from chalicelib.domain.rules import Rules
-from chalicelib.domain.scoreboard import by_period, scoreboard_increments
 from chalicelib.domain.scoring import Scores
 from chalicelib.domain.summary import summarize
-from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidContent, NotFound
+from chalicelib.effects.dispatch import ACTIVITY_TTL_DAYS as ACTIVITY_TTL_DAYS
+from chalicelib.effects.dispatch import Dispatcher, SavedWrite
+from chalicelib.effects.outbox import encode, plan
+from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidContent, NotFound, StorageUnavailable
 
 log = logging.getLogger("leadloop")
 
 MAX_WRITE_ATTEMPTS = 8
 RETRY_PAUSE_SECONDS = 0.02
-ACTIVITY_TTL_DAYS = 400
 FEED_DEFAULT_DAYS = 7
+MAX_FORWARDS = 5  # merges of merges: A into B, B into C...
+CLICK_WINDOW = timedelta(minutes=30)
 
 
 def new_lead_id() -> str:
@@ -92,6 +87,29 @@ def _alias_keys(event: Event) -> list[str]:
     return []
 
 
+def forward_key(lead_id: str) -> str:
+    """The identity that forwards a merged-away lead id to the lead it was merged into."""
+    return f"lead:{lead_id}"
+
+
+@dataclass(frozen=True)
+class FailedProspect:
+    lead_id: str
+    events: list[Event]
+    error: Exception
+
+    @property
+    def retryable(self) -> bool:
+        """Storage trouble or a lost race may pass; anything else (a record too large, a bug) will not."""
+        return isinstance(self.error, StorageUnavailable | ConcurrentUpdate)
+
+
+@dataclass
+class BatchOutcome:
+    written: int = 0
+    failed: list[FailedProspect] = field(default_factory=list)
+
+
 @dataclass
 class _Work:
     """One prospect's unit of work within a batch."""
@@ -109,8 +127,7 @@ class LeadService:
         activity: ActivityLog,
         counters: Counters,
         rules: Callable[[], Rules],
-        notifier: SalesNotifier,
-        workflow: SlaWorkflow,
+        effects: Dispatcher,
         public_url: str,
         clock: Callable[[], datetime],
         new_id: Callable[[], str] = new_lead_id,
@@ -122,8 +139,7 @@ class LeadService:
         self._activity = activity
         self._counters = counters
         self._rules = rules
-        self._notifier = notifier
-        self._workflow = workflow
+        self._effects = effects
         self._public_url = public_url
         self._clock = clock
         self._new_id = new_id
@@ -136,6 +152,10 @@ class LeadService:
         stored = self._prospects.get(ref) if ref else None
         if stored is not None:
             return stored
+        if ref:
+            forwarded = self._forwarded(ref)
+            if forwarded is not None:
+                return forwarded
         candidates = [f"email:{ref.lower()}"] if "@" in ref else [f"user:{ref}", f"anon:{ref}"]
         owners = self._identities.resolve(candidates)
         for key in candidates:
@@ -144,6 +164,18 @@ class LeadService:
                 if found is not None:
                     return found
         raise NotFound(f"no lead with id, email or userId {ref!r}")
+
+    def _forwarded(self, lead_id: str) -> StoredProspect | None:
+        """The lead that `lead_id` was merged into (following later merges too), if it was."""
+        for _ in range(MAX_FORWARDS):
+            target = self._identities.resolve([forward_key(lead_id)]).get(forward_key(lead_id))
+            if target is None or target == lead_id:
+                return None
+            stored = self._prospects.get(target)
+            if stored is not None:
+                return stored
+            lead_id = target
+        return None
 
     def summary(self, ref: str) -> dict[str, Any]:
         stored = self.find(ref)
@@ -192,12 +224,20 @@ class LeadService:
 
     # --- writing: the worker and the sales API share this path ---------------------------------------------
 
-    def apply_events(self, events: Sequence[Event]) -> int:
-        """Apply a batch; returns the number of prospects written. Raises on storage trouble (retry)."""
-        work = self._resolve(events)
-        for item in work:
-            self._apply(item.lead_id, item.events, strict=False)
-        return len(work)
+    def apply_events(self, events: Sequence[Event]) -> BatchOutcome:
+        """Apply a batch, each prospect on its own: a prospect that fails is reported with its events and
+        the error, and the others are applied. Raises only when the batch cannot be sorted into prospects
+        (identity storage unavailable): then nothing was written and all of it is retried."""
+        outcome = BatchOutcome()
+        for item in self._resolve(events):
+            try:
+                self._apply(item.lead_id, item.events, strict=False)
+            except Exception as error:  # noqa: BLE001 - one prospect's failure is its own (the worker decides)
+                log.warning("lead %s failed: %s: %s", item.lead_id, type(error).__name__, error)
+                outcome.failed.append(FailedProspect(item.lead_id, item.events, error))
+            else:
+                outcome.written += 1
+        return outcome
 
     def command(self, ref: str, action: str, args: dict[str, Any], actor: str) -> dict[str, Any]:
         """A sales action on one lead, applied at once. Raises Conflict (409) on an illegal transition."""
@@ -230,14 +270,22 @@ class LeadService:
         self._apply(stored.lead_id, [event], strict=False)
 
     def record_click(self, link: dict[str, Any]) -> None:
-        """A click through Leadloop's redirect: interest in the link's topics, engagement points."""
+        """A click through Leadloop's redirect: interest in the link's topics, engagement points. Repeats
+        of one link from one email within CLICK_WINDOW count once (readers and scanners click twice)."""
         lead_id = str(link.get("l", ""))
-        if not self._exists(lead_id):
-            return  # the lead was merged or removed; the redirect still works for the reader
+        stored = self._prospects.get(lead_id) if lead_id else None
+        if stored is None:
+            stored = self._forwarded(lead_id) if lead_id else None
+        if stored is None:
+            return  # the lead was removed; the redirect still works for the reader
+        lead_id = stored.lead_id
+        now = self._clock()
+        window = int(now.timestamp() // CLICK_WINDOW.total_seconds())
+        what = hashlib.blake2b(f"{link.get('m')}\x1f{link.get('u')}".encode(), digest_size=8).hexdigest()
         event = Event(
-            message_id=f"click:{secrets.token_hex(8)}",
+            message_id=f"click:{lead_id}:{what}:{window}",
             kind=EventKind.EMAIL,
-            at=self._clock(),
+            at=now,
             source="redirect",
             name="clicked",
             lead_id=lead_id,
@@ -255,9 +303,13 @@ class LeadService:
         keys = {key for event in events for key in identity_keys(event) + _alias_keys(event)}
         owners = self._identities.resolve(sorted(keys)) if keys else {}
         # Events that name their lead (email events echo it back): one BatchGet for the batch, not a read
-        # per event.
+        # per event. A named lead merged away since is followed to the survivor.
         named = sorted({event.lead_id for event in events if event.lead_id})
         existing = set(self._prospects.get_many(named)) if named else set()
+        for gone in set(named) - existing:
+            survivor = self._forwarded(gone)
+            if survivor is not None:
+                owners[forward_key(gone)] = survivor.lead_id
         merged_into: dict[str, str] = {}
         order: list[str] = []
         grouped: dict[str, list[Event]] = {}
@@ -272,6 +324,8 @@ class LeadService:
             known = [final(owners[key]) for key in claimed + _alias_keys(event) if key in owners]
             if event.lead_id and event.lead_id in existing:
                 known.insert(0, final(event.lead_id))
+            elif event.lead_id and forward_key(event.lead_id) in owners:
+                known.insert(0, final(owners[forward_key(event.lead_id)]))
             lead_id = known[0] if known else self._new_id()
             for other in dict.fromkeys(known[1:]):
                 if other != lead_id:
@@ -305,16 +359,14 @@ class LeadService:
                 self._identities.point(key, new)
                 owners[key] = new
 
-    def _exists(self, lead_id: str) -> bool:
-        return self._prospects.get(lead_id) is not None
-
     def _merge(self, other_id: str, *, into: str) -> None:
         """Fold one lead's stored profile into another (identify/alias joined them) and retire it."""
         other = self._prospects.get(other_id)
         if other is None:
             return
         source = prospect_from_doc(other.doc)
-        for key in source.identities:
+        # Links and ids already sent out name the old lead: forward them (unsubscribe, /r/, provider echoes).
+        for key in [*source.identities, forward_key(other_id)]:
             self._identities.point(key, into)
         merge_event = Event(
             message_id=f"merge:{other_id}:{into}", kind=EventKind.IDENTIFY, at=self._clock(), source="merge"
@@ -361,18 +413,26 @@ class LeadService:
             scores, later = reassess(p, rules, now, turns)
             effects.extend(later)
             try:
-                self.save_profile(p, scores, stored.version if stored else None, now)
+                self.save_profile(p, scores, stored.version if stored else None, now, effects)
             except ConcurrentUpdate:
                 # Another worker wrote this prospect: reload and fold again, after a short random pause
                 # so that workers racing for one hot prospect stop colliding in lockstep.
                 self._pause(random.uniform(0, RETRY_PAUSE_SECONDS * (attempt + 1)))
                 continue
-            self._perform(p, effects, scores, now)
             return
         raise ConcurrentUpdate(f"lead {lead_id} kept changing under us; the batch will be retried")
 
-    def save_profile(self, p: Prospect, scores: Scores, version: int | None, now: datetime) -> int:
-        """Write a profile with its listing columns; ConcurrentUpdate when `version` moved."""
+    def save_profile(
+        self,
+        p: Prospect,
+        scores: Scores,
+        version: int | None,
+        now: datetime,
+        effects: Sequence[Effect] = (),
+    ) -> int:
+        """Write a profile with its listing columns and the effects it decided, in one conditional write,
+        then perform those effects (the stream performs them again if this process fails to);
+        ConcurrentUpdate when `version` moved."""
         row = ProspectRow(
             lead_id=p.lead_id,
             state=p.state.value,
@@ -385,151 +445,26 @@ class LeadService:
             # Only while the lead waits on sales: the pool can then be filtered by SLA status.
             sla_status=p.sla.status if p.sla is not None and p.state is State.SALES_READY else None,
         )
-        return self._prospects.save(
-            p.lead_id, prospect_to_doc(p), row, next_touch_at=p.next_touch_at, expected_version=version
+        planned = tuple(plan(p, effects, now))
+        new_version = self._prospects.save(
+            p.lead_id,
+            prospect_to_doc(p),
+            row,
+            next_touch_at=p.next_touch_at,
+            expected_version=version,
+            outbox=encode(planned),
         )
+        if planned:
+            self._perform(SavedWrite(p.lead_id, new_version, p, planned))
+        return new_version
 
-    # --- effects -----------------------------------------------------------------------------------------
-
-    def lead_url(self, lead_id: str) -> str:
-        return f"{self._public_url}/leads/{lead_id}"
-
-    def _perform(self, p: Prospect, effects: Iterable[Effect], scores: Scores, now: datetime) -> None:
-        entries: list[ActivityEntry] = []
-        increments: dict[str, float] = {}
-        for effect in effects:
-            if isinstance(effect, Changed):
-                t = effect.transition
-                entries.append(
-                    self._entry(
-                        p,
-                        t.at,
-                        "transition",
-                        t.actor,
-                        {
-                            "from": t.from_state.value,
-                            "to": t.to_state.value,
-                            "trigger": t.trigger.value,
-                            "reason": t.reason,
-                            "note": t.note,
-                            **effect.details,
-                        },
-                    )
-                )
-                for name, amount in scoreboard_increments(p, effect).items():
-                    increments[name] = increments.get(name, 0.0) + amount
-            elif isinstance(effect, Assigned):
-                entries.append(
-                    self._entry(
-                        p,
-                        now,
-                        "assigned",
-                        effect.actor,
-                        {
-                            "owner": effect.owner,
-                            "previous": effect.previous,
-                            "team": effect.team,
-                            "why": effect.why,
-                        },
-                    )
-                )
-                if effect.team:
-                    increments[f"assign:team:{effect.team}"] = (
-                        increments.get(f"assign:team:{effect.team}", 0.0) + 1
-                    )
-            elif isinstance(effect, NotifySales):
-                summary = summarize(p, self._rules(), now, scores)
-                deliveries = self._notifier.notify(summary, effect.why, self.lead_url(p.lead_id), now)
-                entries.append(
-                    self._entry(
-                        p,
-                        now,
-                        "notified",
-                        "leadloop",
-                        {
-                            "why": effect.why,
-                            "deliveries": [
-                                {"channel": d.channel, "ok": d.ok, "detail": d.detail} for d in deliveries
-                            ],
-                        },
-                    )
-                )
-            elif isinstance(effect, StartSla):
-                try:
-                    execution = self._workflow.start(
-                        p.lead_id, len(p.history), effect.accept_seconds, effect.escalate_seconds
-                    )
-                except (BotoCoreError, ClientError) as error:
-                    # The lead is already routed and saved; a retry would be a duplicate and do nothing,
-                    # so the failure is made visible on the lead instead of failing the record.
-                    log.error("could not start the SLA workflow for %s: %s", p.lead_id, error)
-                    entries.append(
-                        self._entry(
-                            p,
-                            now,
-                            "effect_failed",
-                            "leadloop",
-                            {"effect": "sla_start", "error": type(error).__name__},
-                        )
-                    )
-                    continue
-                if execution:
-                    entries.append(self._entry(p, now, "sla_started", "leadloop", {"execution": execution}))
-            elif isinstance(effect, ResolveSla):
-                try:
-                    released = self._workflow.resolve(effect.task_token, effect.outcome)
-                except (BotoCoreError, ClientError) as error:
-                    log.error("could not release the SLA workflow of %s: %s", p.lead_id, error)
-                    entries.append(
-                        self._entry(
-                            p,
-                            now,
-                            "effect_failed",
-                            "leadloop",
-                            {"effect": "sla_release", "error": type(error).__name__},
-                        )
-                    )
-                    continue
-                entries.append(
-                    self._entry(
-                        p,
-                        now,
-                        "sla_resolved",
-                        "leadloop",
-                        {
-                            "outcome": effect.outcome,
-                            "released": released,
-                        },
-                    )
-                )
-            elif isinstance(effect, EmailOutcome):
-                key = f"template:{effect.template}:{effect.outcome}"
-                increments[key] = increments.get(key, 0.0) + 1
-            elif isinstance(effect, Noted):
-                entries.append(self._entry(p, now, effect.kind, effect.actor, effect.data))
-                if effect.kind == "sla_escalated":
-                    increments["sla:escalated"] = increments.get("sla:escalated", 0.0) + 1
-        if entries:
-            self._activity.append(p.lead_id, _in_order(entries))
-        if increments:
-            self._counters.add(by_period(increments, now))
-
-    def _entry(self, p: Prospect, at: datetime, kind: str, actor: str, data: dict[str, Any]) -> ActivityEntry:
-        clean = {key: value for key, value in data.items() if value is not None}
-        return ActivityEntry(
-            lead_id=p.lead_id, at=at, kind=kind, actor=actor, data=clean, ttl_days=ACTIVITY_TTL_DAYS
-        )
-
-
-def _in_order(entries: list[ActivityEntry]) -> list[ActivityEntry]:
-    """Entries of one unit of work often share an instant; the feed sorts by time, so nudge each by a
-    microsecond where needed to keep the order in which things happened (routed, assigned, notified)."""
-    ordered: list[ActivityEntry] = []
-    for entry in sorted(entries, key=lambda e: e.at):
-        if ordered and entry.at <= ordered[-1].at:
-            entry = replace(entry, at=ordered[-1].at + timedelta(microseconds=1))
-        ordered.append(entry)
-    return ordered
+    def _perform(self, write: SavedWrite) -> None:
+        """The fast path: effects right after their write. A failure here loses nothing (the write holds
+        them and the stream performs them until done), so it is logged, not raised."""
+        try:
+            self._effects.perform(write)
+        except Exception as error:  # noqa: BLE001 - the stream dispatcher retries whatever failed
+            log.warning("effects of %s left to the stream dispatcher: %s", write.key, error)
 
 
 class _Turns:

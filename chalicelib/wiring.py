@@ -21,6 +21,7 @@ from chalicelib.adapters.dynamo import (
     ActivityLog,
     ContentStore,
     Counters,
+    EffectLedger,
     IdentityStore,
     KeyStore,
     NonceStore,
@@ -40,6 +41,7 @@ from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.auth import Authenticator
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.rules import Rules, parse_rules
+from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.errors import InvalidContent
 from chalicelib.ingest.intake import IntakeService
 from chalicelib.ingest.ses import CachedCertificateFetcher
@@ -223,6 +225,23 @@ def workflow() -> SlaWorkflow:
     return SlaWorkflow(aws("stepfunctions") if s.sla_state_machine_arn else None, s.sla_state_machine_arn)
 
 
+def lead_url(lead_id: str) -> str:
+    return f"{settings().public_url}/leads/{lead_id}"
+
+
+@cache
+def dispatcher() -> Dispatcher:
+    return Dispatcher(
+        activity=activity(),
+        counters=counters(),
+        ledger=EffectLedger(tables()),
+        notifier=notifier(),
+        workflow=workflow(),
+        rules=rules(),
+        lead_url=lead_url,
+    )
+
+
 @cache
 def lead_service() -> LeadService:
     s = settings()
@@ -232,8 +251,7 @@ def lead_service() -> LeadService:
         activity=activity(),
         counters=counters(),
         rules=rules(),
-        notifier=notifier(),
-        workflow=workflow(),
+        effects=dispatcher(),
         public_url=s.public_url,
         clock=utc_now,
     )

@@ -1,10 +1,14 @@
-"""The queue worker: turns an SQS batch into events and applies them, failing only the records that failed.
+"""The queue worker: turns an SQS batch into events and applies them, one prospect at a time.
 
 Events of the whole batch are applied together, grouped by prospect, so a burst from one prospect costs one
-conditional write instead of one per event. If that fails, each record is retried alone (applying is
-idempotent: an event already folded in is recognised and skipped), so one poison record fails by itself and
-the rest of the batch lands. A record that can never be read is set aside on the dead-letter queue with its
-reason instead of being retried.
+conditional write instead of one per event. Failure is per prospect, not per message (one message may carry
+many prospects' events):
+- a prospect whose failure may pass (storage throttled, a race lost too often) fails the records that hold
+  its events; SQS redelivers them after the visibility timeout, and the prospects already applied recognise
+  their events and skip them (applying is idempotent);
+- a prospect that can never be applied (its record would exceed what DynamoDB stores, a bug) is parked: its
+  events alone are set aside on the dead-letter queue with the lead and the reason, and the records succeed.
+A record that can never be read is set aside the same way instead of being retried.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.adapters.queue import DeadLetters
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.adapters.queue import DeadLetters, pack
 from chalicelib.domain.events import Event, EventKind, event_from_wire
-from chalicelib.services import LeadService
+from chalicelib.services import FailedProspect, LeadService
 
 log = logging.getLogger("leadloop.worker")
 
@@ -77,13 +83,36 @@ def handle_sqs_batch(raw: Mapping[str, Any], leads: LeadService, dead_letters: D
                 log.error("no dead-letter queue configured; message %s dropped after logging", message_id)
     failures: list[str] = []
     try:
-        leads.apply_events([event for _, events in readable for event in events])
+        outcomes = [(readable, leads.apply_events([e for _, events in readable for e in events]))]
     except Exception:  # noqa: BLE001 - isolate the failing record(s) below, one at a time
+        # The batch could not even be sorted into prospects (identity storage, a merge that failed): try
+        # each record alone, so the records that can be applied are, and only the rest come back.
         log.warning("batch of %d records failed together; retrying them one by one", len(readable))
+        outcomes = []
         for message_id, events in readable:
             try:
-                leads.apply_events(events)
-            except Exception:
+                outcomes.append(([(message_id, events)], leads.apply_events(events)))
+            except Exception:  # noqa: BLE001 - this record fails alone; SQS redelivers it
                 log.exception("record %s failed; SQS will redeliver it", message_id)
                 failures.append(message_id)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+    for records, outcome in outcomes:
+        for failed in outcome.failed:
+            if failed.retryable or not _park(failed, dead_letters):
+                failures.extend(_records_holding(records, failed.events))
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in dict.fromkeys(failures)]}
+
+
+def _park(failed: FailedProspect, dead_letters: DeadLetters) -> bool:
+    """Set a prospect's events aside with the reason; False when there is nowhere to put them."""
+    reason = f"lead {failed.lead_id} cannot be applied: {type(failed.error).__name__}: {failed.error}"
+    log.error("parking %d event(s): %s", len(failed.events), reason)
+    try:
+        return all(dead_letters.set_aside(body, reason) for body in pack(failed.events))
+    except (BotoCoreError, ClientError) as error:
+        log.error("could not park the events of lead %s: %s", failed.lead_id, error)
+        return False
+
+
+def _records_holding(records: list[tuple[str, list[Event]]], events: list[Event]) -> list[str]:
+    wanted = {id(event) for event in events}
+    return [message_id for message_id, held in records if any(id(event) in wanted for event in held)]

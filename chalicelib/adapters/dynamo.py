@@ -18,6 +18,7 @@ from chalicelib.adapters.dynamo_records import (
     ContentStore,
     ContentVersion,
     Counters,
+    EffectLedger,
     KeyStore,
     NonceStore,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "ContentStore",
     "ContentVersion",
     "Counters",
+    "EffectLedger",
     "IdentityStore",
     "KeyStore",
     "NonceStore",

@@ -101,8 +101,10 @@ class ProspectStore:
         *,
         next_touch_at: datetime | None,
         expected_version: int | None,
+        outbox: bytes | None = None,
     ) -> int:
-        """Write the whole profile; `expected_version=None` means it must not exist yet. Returns the new
+        """Write the whole profile, with the effects it decided (`outbox`, see chalicelib.effects) in the
+        same conditional write; `expected_version=None` means it must not exist yet. Returns the new
         version, or raises `ConcurrentUpdate` when another writer got there first."""
         if row.lead_id != lead_id:
             raise ValueError(f"row is for {row.lead_id!r}, not {lead_id!r}")
@@ -117,6 +119,7 @@ class ProspectStore:
             company=row.company or None,
             updated_at=row.updated_at,
             sla_status=row.sla_status,
+            outbox=outbox,
         )
         if expected_version is not None:
             item.version = expected_version  # PynamoDB saves it as +1, on condition it is still this

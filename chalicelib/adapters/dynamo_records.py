@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo_tables import (
     ActivityModel,
@@ -27,6 +28,7 @@ from chalicelib.adapters.dynamo_tables import (
     is_condition_failure,
     iso,
     models_for,
+    shared_connection,
     storage_errors,
 )
 from chalicelib.errors import ConcurrentUpdate, MalformedInput, NotFound
@@ -150,6 +152,28 @@ class NonceStore:
                     return False
                 raise
         return True
+
+
+class EffectLedger:
+    """Marks of effects already performed (a notification sent, a write's effects all done), so a retried
+    effect is not performed again. Kept in the nonces table until they expire, past any redelivery."""
+
+    PREFIX = "effect#"
+
+    def __init__(self, tables: Tables) -> None:
+        self._model = models_for(tables).nonces
+
+    def done(self, key: str) -> bool:
+        with storage_errors("read effect mark"):
+            try:
+                self._model.get(self.PREFIX + key, consistent_read=True)
+            except self._model.DoesNotExist:
+                return False
+        return True
+
+    def mark(self, key: str, *, expires_at: datetime) -> None:
+        with storage_errors("mark effect done"):
+            self._model(self.PREFIX + key, expires_at=expires_at).save()
 
 
 # --- API keys ---
@@ -302,6 +326,8 @@ class Counters:
 
     def __init__(self, tables: Tables) -> None:
         self._model = models_for(tables).counters
+        self._nonces = models_for(tables).nonces
+        self._connection = shared_connection(tables)
 
     def add(self, increments: Mapping[tuple[str, str], float]) -> None:
         """One atomic ADD per counter. A routing moves some 18 counters: they are sent side by side (each is
@@ -319,6 +345,31 @@ class Counters:
                     bump(update)
             else:
                 list(_counter_pool().map(bump, updates))
+
+    def add_once(
+        self, key: str, increments: Mapping[tuple[str, str], float], *, expires_at: datetime
+    ) -> bool:
+        """The ADDs of one effect, exactly once: they go in one transaction with a marker item that must not
+        exist yet (kept until `expires_at`, past any redelivery). False when `key` was applied before."""
+        updates = [(counter, amount) for counter, amount in increments.items() if amount]
+        applied = False
+        # A transaction holds at most 100 items: the marker and 99 counters per part.
+        for part, start in enumerate(range(0, len(updates), 99)):
+            marker = self._nonces(f"counted#{key}#{part}", expires_at=expires_at)
+            with storage_errors("update counters"):
+                try:
+                    with TransactWrite(connection=self._connection) as transaction:
+                        transaction.save(marker, condition=self._nonces.key.does_not_exist())
+                        for (period, name), amount in updates[start : start + 99]:
+                            counter = self._model(period, name)
+                            transaction.update(counter, actions=[self._model.value.add(amount)])
+                except TransactWriteError as exc:
+                    reasons = exc.cancellation_reasons
+                    if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                        continue  # this part was counted by an earlier attempt
+                    raise
+            applied = True
+        return applied
 
     def read(self, period: str) -> dict[str, float]:
         with storage_errors(f"read counters for {period}"):

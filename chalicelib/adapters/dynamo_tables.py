@@ -102,6 +102,9 @@ class ProspectModel(Model):
     sla_status = UnicodeAttribute(null=True)  # waiting | escalated | met | late | missed; changes with state
     next_touch_at = NumberAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
+    # The effects this write decided (chalicelib.effects.outbox), zlib JSON; absent when it decided none.
+    # Written in the same conditional write as the decision; the table's stream hands it to the dispatcher.
+    outbox = BinaryAttribute(null=True, legacy_encoding=False)
     by_state = ByStateIndex()
     due = DueIndex()
 
@@ -186,17 +189,20 @@ class BoundModels:
 _M = TypeVar("_M", bound=Model)
 
 
+# Tables whose writes feed a stream: every prospect write carries its outbox to the effects dispatcher.
+STREAMED = {"prospects": "NEW_IMAGE"}
+
+
 def _bind(base: type[_M], tables: Tables, suffix: str) -> type[_M]:
-    meta = type(
-        "Meta",
-        (),
-        {
-            "table_name": f"{tables.prefix}{suffix}",
-            "host": tables.host,
-            "region": tables.region,
-            "billing_mode": PAY_PER_REQUEST_BILLING_MODE,
-        },
-    )
+    attributes: dict[str, object] = {
+        "table_name": f"{tables.prefix}{suffix}",
+        "host": tables.host,
+        "region": tables.region,
+        "billing_mode": PAY_PER_REQUEST_BILLING_MODE,
+    }
+    if suffix in STREAMED:
+        attributes["stream_view_type"] = STREAMED[suffix]
+    meta = type("Meta", (), attributes)
     bound = cast(type[_M], type(base.__name__, (base,), {"Meta": meta, "__module__": __name__}))
     # PynamoDB gives every model its own botocore session and client, and building one costs ~0.4 s of
     # JSON loading: seven tables would add seconds to each cold start. All tables on one endpoint share
@@ -211,6 +217,12 @@ def _bind(base: type[_M], tables: Tables, suffix: str) -> type[_M]:
 @lru_cache(maxsize=16)
 def _shared_connection(host: str | None, region: str) -> Connection:
     return Connection(region=region, host=host)
+
+
+def shared_connection(tables: Tables) -> Connection:
+    """The connection every table of `tables` uses (transactions span tables through it)."""
+    models_for(tables)  # binds the tables, registering their schemas on the connection
+    return _shared_connection(tables.host, tables.region)
 
 
 @lru_cache(maxsize=64)
@@ -228,7 +240,8 @@ def models_for(tables: Tables) -> BoundModels:
 
 
 def create_tables(tables: Tables) -> None:
-    """Create every table that does not exist yet (on-demand billing) and switch TTL on where it applies."""
+    """Create every table that does not exist yet (on-demand billing) and switch TTL on where it applies;
+    a table made before its stream existed (an older local data directory) gets the stream switched on."""
     for model in models_for(tables).all():
         with storage_errors(f"create table {model.Meta.table_name}"):
             try:
@@ -237,6 +250,29 @@ def create_tables(tables: Tables) -> None:
                 # Another process created it between our exists() check and the create: that is success.
                 if exc.cause_response_code != "ResourceInUseException":
                     raise
+            view = getattr(model.Meta, "stream_view_type", None)
+            if view is not None:
+                _ensure_stream(model, view)
+
+
+def _ensure_stream(model: type[Model], view: str) -> None:
+    client = model._get_connection().connection.client
+    table = client.describe_table(TableName=model.Meta.table_name)["Table"]
+    if (table.get("StreamSpecification") or {}).get("StreamEnabled"):
+        return
+    client.update_table(
+        TableName=model.Meta.table_name,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
+    )
+
+
+def stream_arn(tables: Tables, suffix: str = "prospects") -> str | None:
+    """The current stream of a table (local stacks read it; on AWS the dispatcher's trigger names it)."""
+    model = getattr(models_for(tables), suffix)
+    client = model._get_connection().connection.client
+    with storage_errors(f"describe table {model.Meta.table_name}"):
+        table = client.describe_table(TableName=model.Meta.table_name)["Table"]
+    return table.get("LatestStreamArn")
 
 
 # --- shared translation ---

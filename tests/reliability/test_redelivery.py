@@ -34,6 +34,7 @@ from chalicelib.adapters.dynamo_tables import models_for
 from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event, EventKind
+from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.services import LeadService
 from chalicelib.wiring import load_default_rules
 
@@ -70,8 +71,12 @@ def fresh_service() -> tuple[LeadService, Tables]:
         activity=ActivityLog(tables),
         counters=Counters(tables),
         rules=lambda: RULES,
-        notifier=_Quiet(),  # type: ignore[arg-type]
-        workflow=SlaWorkflow(None, None),
+        effects=Dispatcher.on_tables(
+            tables,
+            notifier=_Quiet(),  # type: ignore[arg-type]
+            workflow=SlaWorkflow(None, None),
+            rules=lambda: RULES,
+        ),
         public_url="https://leads.example.test",
         clock=lambda: NOW,
     )

@@ -1,0 +1,50 @@
+"""The prospects table's stream, read as the writes it records: which lead, which version, the profile as
+written and the effects that write decided (its outbox).
+
+Lambda hands stream records over as JSON (binary attributes base64-encoded); boto3's `dynamodbstreams`
+client, which the local stack polls, hands them over decoded. Both shapes are accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.adapters.dynamo_prospects import unpack_doc
+
+
+@dataclass(frozen=True)
+class StreamedWrite:
+    lead_id: str
+    version: int
+    doc: dict[str, Any]
+    outbox: bytes
+    sequence_number: str
+
+
+def writes_with_effects(records: Iterable[Mapping[str, Any]]) -> list[StreamedWrite]:
+    """The inserts and modifications that carry an outbox; every other record needs nothing done."""
+    writes = []
+    for record in records:
+        if record.get("eventName") not in ("INSERT", "MODIFY"):
+            continue
+        change = record.get("dynamodb") or {}
+        image = change.get("NewImage") or {}
+        if "outbox" not in image:
+            continue
+        writes.append(
+            StreamedWrite(
+                lead_id=image["lead_id"]["S"],
+                version=int(image["version"]["N"]),
+                doc=unpack_doc(_binary(image["doc"]["B"])),
+                outbox=_binary(image["outbox"]["B"]),
+                sequence_number=str(change.get("SequenceNumber", "")),
+            )
+        )
+    return writes
+
+
+def _binary(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else base64.b64decode(value)

@@ -1,0 +1,231 @@
+"""Performing a write's effects: one handler per effect, at least once, idempotently, until done.
+
+The writer performs a write's outbox right after the write (the fast path: a hand-raise reaches sales in
+milliseconds). The table's stream hands every write's outbox to `Dispatcher.perform` once more (the
+guarantee: a crash or a failed effect after the write is made good there, and Lambda retries the stream
+batch until it succeeds). A mark per write says its effects are all done, so the second pass usually costs
+one read; each handler is idempotent on its own as well, for the race between the two passes:
+- activity entries are keyed by their content (rewriting one changes nothing);
+- counters move in one transaction with a marker (chalicelib.adapters.dynamo_records.Counters.add_once);
+- a notification is marked when sent and not sent again;
+- an SLA workflow is named after its routing (a second start finds the first), and a release of a token
+  already used is answered "nothing to release".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.dynamo import ActivityEntry, ActivityLog, Counters, EffectLedger, Tables
+from chalicelib.adapters.dynamo_stream import writes_with_effects
+from chalicelib.adapters.notify import SalesNotifier
+from chalicelib.adapters.workflow import SlaWorkflow
+from chalicelib.domain.prospect import Prospect, prospect_from_doc
+from chalicelib.domain.rules import Rules
+from chalicelib.domain.scoreboard import by_period
+from chalicelib.domain.summary import summarize
+from chalicelib.effects.outbox import (
+    CountOnScoreboard,
+    NotifyOwner,
+    OutboxEffect,
+    RecordActivity,
+    ReleaseSlaClock,
+    StartSlaClock,
+    decode,
+)
+from chalicelib.errors import StorageUnavailable
+
+log = logging.getLogger("leadloop.effects")
+
+ACTIVITY_TTL_DAYS = 400
+# Marks outlive the stream's 24-hour retention and the queue's redelivery, so a late retry still finds them.
+MARK_DAYS = 3
+
+
+@dataclass(frozen=True)
+class SavedWrite:
+    """One prospect write and the effects it decided, as the writer or the stream hands it over."""
+
+    lead_id: str
+    version: int
+    prospect: Prospect
+    effects: tuple[OutboxEffect, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.lead_id}#{self.version}"
+
+
+class EffectsFailed(StorageUnavailable):
+    """Some effects of a write failed; the ones done stay done, and a retry performs the rest."""
+
+    def __init__(self, write: SavedWrite, failures: Sequence[str]) -> None:
+        super().__init__(
+            f"{len(failures)} effect(s) of {write.key} failed and will be retried: {'; '.join(failures)}"
+        )
+        self.failures = list(failures)
+
+
+@dataclass
+class Dispatcher:
+    activity: ActivityLog
+    counters: Counters
+    ledger: EffectLedger
+    notifier: SalesNotifier
+    workflow: SlaWorkflow
+    rules: Callable[[], Rules]
+    lead_url: Callable[[str], str]
+
+    @classmethod
+    def on_tables(
+        cls,
+        tables: Tables,
+        *,
+        notifier: SalesNotifier,
+        workflow: SlaWorkflow,
+        rules: Callable[[], Rules],
+        public_url: str = "https://leads.example.test",
+    ) -> Dispatcher:
+        """A dispatcher whose records live in `tables` (tests, benchmarks, scripts)."""
+        return cls(
+            activity=ActivityLog(tables),
+            counters=Counters(tables),
+            ledger=EffectLedger(tables),
+            notifier=notifier,
+            workflow=workflow,
+            rules=rules,
+            lead_url=lambda lead_id: f"{public_url}/leads/{lead_id}",
+        )
+
+    def perform(self, write: SavedWrite) -> None:
+        """Perform every effect of `write` not done yet; raises EffectsFailed if any failed (after trying
+        them all: one failing effect does not hold back the others)."""
+        if not write.effects or self.ledger.done(f"write#{write.key}"):
+            return
+        failures = []
+        for kind in HANDLERS:
+            group = [effect for effect in write.effects if type(effect) is kind]
+            if not group:
+                continue
+            try:
+                HANDLERS[kind](self, write, group)
+            except Exception as error:  # noqa: BLE001 - each effect fails alone; all are retried later
+                log.error(
+                    "effect %s of %s failed: %s: %s", kind.__name__, write.key, type(error).__name__, error
+                )
+                failures.append(f"{kind.__name__}: {type(error).__name__}")
+        if failures:
+            raise EffectsFailed(write, failures)
+        self.ledger.mark(f"write#{write.key}", expires_at=_mark_expiry(write))
+
+    def _entry(self, write: SavedWrite, at: datetime, kind: str, actor: str, data: dict[str, Any]) -> None:
+        entry = ActivityEntry(write.lead_id, at, kind, actor, data, ACTIVITY_TTL_DAYS)
+        self.activity.append(write.lead_id, [entry])
+
+
+def _mark_expiry(write: SavedWrite) -> datetime:
+    newest = max(effect.at for effect in write.effects)
+    return newest + timedelta(days=MARK_DAYS)
+
+
+# --- one handler per effect ---
+
+
+def record_activity(d: Dispatcher, write: SavedWrite, entries: Sequence[OutboxEffect]) -> None:
+    items = [
+        ActivityEntry(write.lead_id, e.at, e.kind, e.actor, e.data, ACTIVITY_TTL_DAYS)
+        for e in entries
+        if isinstance(e, RecordActivity)
+    ]
+    d.activity.append(write.lead_id, items)
+
+
+def count_on_scoreboard(d: Dispatcher, write: SavedWrite, counts: Sequence[OutboxEffect]) -> None:
+    for n, effect in enumerate(counts):
+        if isinstance(effect, CountOnScoreboard):
+            d.counters.add_once(
+                f"{write.key}#{n}", by_period(effect.increments, effect.at), expires_at=_mark_expiry(write)
+            )
+
+
+def notify_owner(d: Dispatcher, write: SavedWrite, notes: Sequence[OutboxEffect]) -> None:
+    for n, effect in enumerate(notes):
+        if not isinstance(effect, NotifyOwner):
+            continue
+        mark = f"notify#{write.key}#{n}"
+        if d.ledger.done(mark):
+            continue
+        summary = summarize(write.prospect, d.rules(), effect.at)
+        deliveries = d.notifier.notify(summary, effect.why, d.lead_url(write.lead_id), effect.at)
+        results = [{"channel": x.channel, "ok": x.ok, "detail": x.detail} for x in deliveries]
+        d._entry(write, effect.at, "notified", "leadloop", {"why": effect.why, "deliveries": results})
+        d.ledger.mark(mark, expires_at=_mark_expiry(write))
+
+
+def start_sla_clock(d: Dispatcher, write: SavedWrite, starts: Sequence[OutboxEffect]) -> None:
+    for effect in starts:
+        if not isinstance(effect, StartSlaClock):
+            continue
+        execution = d.workflow.start(
+            write.lead_id, effect.run, effect.accept_seconds, effect.escalate_seconds
+        )
+        if execution:
+            d._entry(write, effect.at, "sla_started", "leadloop", {"execution": execution})
+
+
+def release_sla_clock(d: Dispatcher, write: SavedWrite, releases: Sequence[OutboxEffect]) -> None:
+    for n, effect in enumerate(releases):
+        if not isinstance(effect, ReleaseSlaClock):
+            continue
+        mark = f"release#{write.key}#{n}"
+        if d.ledger.done(mark):
+            continue
+        released = d.workflow.resolve(effect.task_token, effect.outcome)
+        d._entry(
+            write, effect.at, "sla_resolved", "leadloop", {"outcome": effect.outcome, "released": released}
+        )
+        d.ledger.mark(mark, expires_at=_mark_expiry(write))
+
+
+Handler = Callable[[Dispatcher, SavedWrite, Sequence[OutboxEffect]], None]
+
+# In this order: the feed first (it says what happened), then the scoreboard, then the outside world.
+HANDLERS: dict[type, Handler] = {
+    RecordActivity: record_activity,
+    CountOnScoreboard: count_on_scoreboard,
+    NotifyOwner: notify_owner,
+    StartSlaClock: start_sla_clock,
+    ReleaseSlaClock: release_sla_clock,
+}
+
+
+# --- the stream ---
+
+
+class StreamBatchFailed(StorageUnavailable):
+    """Effects of some writes in a stream batch failed; Lambda retries the batch (done ones are skipped)."""
+
+
+def perform_streamed(d: Dispatcher, records: Sequence[dict[str, Any]]) -> int:
+    """Perform the effects of every write in a batch of stream records; returns how many writes had any.
+    Every write is tried before failing the batch, so one lead's failing effect delays no one else's."""
+    writes = writes_with_effects(records)
+    failed = []
+    for streamed in writes:
+        write = SavedWrite(
+            streamed.lead_id,
+            streamed.version,
+            prospect_from_doc(streamed.doc),
+            tuple(decode(streamed.outbox)),
+        )
+        try:
+            d.perform(write)
+        except EffectsFailed as error:
+            failed.append(f"{write.key}: {error.failures}")
+    if failed:
+        raise StreamBatchFailed(f"effects of {len(failed)} write(s) failed: {'; '.join(failed)}")
+    return len(writes)
