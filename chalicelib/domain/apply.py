@@ -17,6 +17,9 @@ from typing import Any
 from chalicelib.domain.assignment import CRM_OWNER_TRAIT, choose_owner, team_lead
 from chalicelib.domain.events import EmailEventName, Event, EventKind
 from chalicelib.domain.lifecycle import (
+    MAX_AMOUNT,
+    MAX_OWNER_CHARS,
+    MAX_REVISIT_DAYS,
     NURTURED,
     RECYCLE_REASONS,
     WITH_SALES,
@@ -361,8 +364,9 @@ def apply_command(p: Prospect, event: Event, rules: Rules) -> list[Effect]:
         raise InvalidCommand(f"{trigger.value} needs a reason")
     amount = props.get("amount")
     if amount is not None:
-        if not isinstance(amount, int | float) or isinstance(amount, bool) or amount < 0:
-            raise InvalidCommand("amount must be a non-negative number")
+        # The same limit chalicelib/commands.py enforces at the edge; `not <=` also refuses NaN.
+        if not isinstance(amount, int | float) or isinstance(amount, bool) or not 0 <= amount <= MAX_AMOUNT:
+            raise InvalidCommand(f"amount must be a number from 0 to {MAX_AMOUNT:g}")
     effects = transition(p, trigger, event.at, actor, reason=reason, note=note)
     if trigger is Trigger.ACCEPT:
         p.owner = str(props.get("owner") or p.owner or actor)
@@ -388,9 +392,13 @@ def _recycle(p: Prospect, event: Event, actor: str, rules: Rules) -> list[Effect
         raise InvalidCommand(f"recycle reason must be one of {', '.join(RECYCLE_REASONS)}")
     revisit_days = props.get("revisit_in_days")
     if revisit_days is not None and (
-        not isinstance(revisit_days, int) or isinstance(revisit_days, bool) or not 0 <= revisit_days <= 730
+        not isinstance(revisit_days, int)
+        or isinstance(revisit_days, bool)
+        or not 0 <= revisit_days <= MAX_REVISIT_DAYS
     ):
-        raise InvalidCommand("revisit_in_days must be a whole number of days from 0 to 730")
+        # The edge (chalicelib/commands.py) refuses these first with the same constant; this guards events
+        # that reach the domain another way (a replayed dead letter, an older queued message).
+        raise InvalidCommand(f"revisit_in_days must be a whole number of days from 0 to {MAX_REVISIT_DAYS}")
     treatment = rules.recycle.get(reason)
     hold_days = revisit_days if revisit_days is not None else (treatment.hold_days if treatment else 0)
     effects = transition(p, Trigger.RECYCLE, event.at, actor, reason=reason, note=props.get("note"))
@@ -421,14 +429,14 @@ def _remember_crm_owner(p: Prospect, props: Mapping[str, Any]) -> None:
     owner = props.get("owner")
     if props.get("crm_property") == HUBSPOT_OWNER_PROPERTY:
         owner = props.get("crm_value")
-    if owner not in (None, ""):
+    if owner not in (None, "") and len(str(owner)) <= MAX_OWNER_CHARS:
         p.traits[CRM_OWNER_TRAIT] = str(owner)
 
 
 def _reassign(p: Prospect, event: Event, actor: str) -> list[Effect]:
     owner = event.properties.get("owner")
-    if not isinstance(owner, str) or not owner.strip():
-        raise InvalidCommand("reassign needs an 'owner'")
+    if not isinstance(owner, str) or not owner.strip() or len(owner.strip()) > MAX_OWNER_CHARS:
+        raise InvalidCommand(f"reassign needs an 'owner' of 1 to {MAX_OWNER_CHARS} characters")
     if p.state not in WITH_SALES:
         raise NotAssignable(p.state)
     previous, p.owner = p.owner, owner.strip()

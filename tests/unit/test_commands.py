@@ -3,9 +3,11 @@ fields and a body-supplied actor refused with a message naming the field."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import yaml
 
 from chalicelib.commands import (
     COMMANDS,
@@ -19,8 +21,23 @@ from chalicelib.commands import (
     Won,
     parse_command,
 )
-from chalicelib.domain.lifecycle import MAX_REVISIT_DAYS, RECYCLE_REASONS, Trigger
+from chalicelib.domain.apply import InvalidCommand, apply_command
+from chalicelib.domain.events import Event, EventKind
+from chalicelib.domain.lifecycle import (
+    MAX_AMOUNT,
+    MAX_OWNER_CHARS,
+    MAX_REVISIT_DAYS,
+    RECYCLE_REASONS,
+    State,
+    Trigger,
+)
+from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.rules import parse_rules
 from chalicelib.errors import MalformedInput
+from chalicelib.wiring import DEFAULT_RULES
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+RULES = parse_rules(yaml.safe_load(DEFAULT_RULES.read_text()))
 
 
 @pytest.mark.parametrize(
@@ -110,3 +127,40 @@ def test_the_commands_cover_the_lifecycle_actions_and_its_reasons() -> None:
     assert set(SALES_ACTIONS) <= {trigger.value for trigger in Trigger}
     assert set(COMMANDS) == {*SALES_ACTIONS, "reassign"}
     assert RECYCLE_REASONS == tuple(member.value for member in Recycle.model_fields["reason"].annotation)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("recycle", {"reason": "bad_timing", "revisit_in_days": MAX_REVISIT_DAYS}),
+        ("recycle", {"reason": "bad_timing", "revisit_in_days": MAX_REVISIT_DAYS + 1}),
+        ("recycle", {"reason": "bad_timing", "revisit_in_days": 3650}),
+        ("recycle", {"reason": "too_busy"}),
+        ("won", {"amount": MAX_AMOUNT}),
+        ("won", {"amount": MAX_AMOUNT * 10}),
+        ("disqualify", {"reason": "student"}),
+        ("lost", {}),
+        ("reassign", {"owner": "x" * MAX_OWNER_CHARS}),
+        ("reassign", {"owner": "x" * (MAX_OWNER_CHARS + 1)}),
+    ],
+)
+def test_the_edge_and_the_domain_agree_on_what_is_valid(action: str, body: dict[str, Any]) -> None:
+    """One set of limits: a command the edge accepts the domain applies, and one it refuses the domain refuses
+    too (the domain's check guards events that reach it another way, such as a replayed dead letter)."""
+    try:
+        parse_command(action, body)
+        edge_accepts = True
+    except MalformedInput:
+        edge_accepts = False
+    state = {"reassign": State.ACCEPTED, "won": State.OPPORTUNITY}.get(action, State.ACCEPTED)
+    p = Prospect(lead_id="L1", created_at=NOW, state=state)
+    command = Event(
+        message_id="api:1", kind=EventKind.SALES, at=NOW, source="sales-api", name=action, lead_id="L1",
+        properties={**body, "actor": "dev-sales"},
+    )  # fmt: skip
+    try:
+        apply_command(p, command, RULES)
+        domain_accepts = True
+    except InvalidCommand:
+        domain_accepts = False
+    assert edge_accepts == domain_accepts
