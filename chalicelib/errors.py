@@ -43,6 +43,12 @@ class InvalidContent(LeadloopError):
     status, code = 422, "invalid"
 
 
+class RecordRefused(InvalidContent):
+    """Storage will never accept this write as it is (an item over DynamoDB's size limit); not retryable."""
+
+    code = "record_refused"
+
+
 class ConcurrentUpdate(Conflict):
     """A conditional write lost against another writer; the caller reloads and retries."""
 

@@ -33,7 +33,7 @@ from chalicelib.adapters.dynamo_tables import (
     models_for,
     storage_errors,
 )
-from chalicelib.errors import ConcurrentUpdate, MalformedInput
+from chalicelib.errors import ConcurrentUpdate, MalformedInput, RecordRefused
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,17 @@ class StoredProspect:
 
 @contextmanager
 def _conditional(conflict: str) -> Iterator[None]:
-    """A lost condition check becomes `ConcurrentUpdate(conflict)`; outages become `StorageUnavailable`."""
+    """A lost condition check becomes `ConcurrentUpdate(conflict)`; outages become `StorageUnavailable`; a
+    write DynamoDB will never accept (an item over 400 KB) becomes `RecordRefused`."""
     with storage_errors(conflict):
         try:
             yield
         except PynamoDBException as exc:
             if is_condition_failure(exc):
                 raise ConcurrentUpdate(conflict) from exc
+            if exc.cause_response_code == "ValidationException":
+                detail = exc.cause_response_message or str(exc)
+                raise RecordRefused(f"DynamoDB refuses this record: {detail}") from exc
             raise
 
 

@@ -11,12 +11,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import wiring
 from chalicelib.adapters.dynamo import ProspectRow
+from chalicelib.adapters.dynamo_stream import StreamReader
+from chalicelib.adapters.dynamo_tables import stream_arn
 from chalicelib.bootstrap import ensure_local_resources, seed_dev_keys
 from chalicelib.config import load_settings
 from chalicelib.domain.prospect import prospect_to_doc
@@ -40,6 +43,7 @@ class Loop:
     sqs: Any
     queue_url: str
     outbox: Path
+    stream: StreamReader | None = None
 
     def drain(self) -> int:
         """Deliver every queued message to the worker; returns how many records were handled."""
@@ -70,6 +74,26 @@ class Loop:
             for record in records:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"])
             handled += len(records)
+
+    def drain_stream(self) -> int:
+        """Hand every prospect write on the table's stream to the effects dispatcher, as Lambda's trigger
+        would; a batch whose dispatch raised stays unread and raises here. Returns writes with effects."""
+        import app
+
+        if self.stream is None:
+            arn = stream_arn(wiring.tables())
+            assert arn, "the prospects table has no stream"
+            self.stream = StreamReader(boto3.client("dynamodbstreams", region_name="us-east-1"), arn)
+        performed = 0
+        while batches := self.stream.read():
+            for shard, records in batches:
+                try:
+                    performed += app.dispatch_effects({"Records": records}, FakeContext())["writes"]
+                except Exception:
+                    self.stream.retry(shard)
+                    raise
+                self.stream.done(shard, records)
+        return performed
 
     def track(self, path: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> Any:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
