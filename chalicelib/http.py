@@ -7,14 +7,17 @@ maps Leadloop's errors to their status codes and turns anything unexpected into 
 from __future__ import annotations
 
 import functools
+import html
 import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from chalice import Response
 
 from chalicelib.errors import LeadloopError, MalformedInput, TooLarge
+from chalicelib.ingest import json_numbers
 
 log = logging.getLogger("leadloop.http")
 
@@ -42,6 +45,34 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
         status_code=status,
         headers={**JSON, **(headers or {})},
     )
+
+
+def html_response(
+    title: str, paragraph: str, *, form_action: str | None = None, button: str = ""
+) -> Response:
+    """A minimal page for people who follow a link: every value is escaped. With `form_action`, one form
+    whose button POSTs `List-Unsubscribe=One-Click` there, the same body a mail client's one-click sends."""
+    form = ""
+    if form_action is not None:
+        form = (
+            f'<form method="post" action="{html.escape(form_action, quote=True)}">'
+            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            f'<button type="submit">{html.escape(button)}</button></form>'
+        )
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="robots" content="noindex"><meta name="referrer" content="no-referrer">'
+        f"<title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(paragraph)}</p>{form}</body></html>"
+    )
+    # no-store: a cached confirmation must not stand in for the page after the reader has decided.
+    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+    return Response(body=page, status_code=200, headers=headers)
+
+
+def wants_html(accept: str | None) -> bool:
+    """True for a browser (its form post accepts text/html); a mail client's one-click POST does not."""
+    return "text/html" in (accept or "").lower()
 
 
 def error_response(error: LeadloopError) -> Response:
@@ -76,7 +107,7 @@ def json_body(raw: bytes | None, *, required: bool = True) -> dict[str, Any]:
     if len(raw) > MAX_API_BODY_BYTES:
         raise TooLarge(f"the body is larger than {MAX_API_BODY_BYTES // 1024} KB")
     try:
-        value = json.loads(raw)
+        value = json_numbers.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedInput(f"the body is not valid JSON: {error}") from None
     except RecursionError:
@@ -84,6 +115,27 @@ def json_body(raw: bytes | None, *, required: bool = True) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedInput("the body must be a JSON object")
     return value
+
+
+# The longest thing a ref names: an email address (RFC 5321 allows 320 characters with its local part);
+# lead ids and userIds are far shorter. A longer ref is refused before it reaches a storage key.
+MAX_LEAD_REF_CHARS = 320
+
+
+def lead_ref(raw: str) -> str:
+    """A lead id, email or userId from a URL path segment: percent-decoded (as clients send it), at most
+    MAX_LEAD_REF_CHARS, printable text only. MalformedInput (400) names what is wrong."""
+    try:
+        ref = unquote(raw or "", errors="strict").strip()
+    except UnicodeDecodeError:
+        raise MalformedInput("the lead reference is not percent-encoded UTF-8 text") from None
+    if not ref:
+        raise MalformedInput("the lead reference is empty; use a lead id, email or userId")
+    if len(ref) > MAX_LEAD_REF_CHARS:
+        raise MalformedInput(f"the lead reference is longer than {MAX_LEAD_REF_CHARS} characters")
+    if not ref.isprintable():
+        raise MalformedInput("the lead reference contains control or invisible characters")
+    return ref
 
 
 def query_number(params: Mapping[str, str] | None, name: str, *, low: float, high: float) -> float | None:

@@ -39,7 +39,9 @@ def sign(purpose: str, payload: dict[str, Any], secret: str) -> str:
 
 def verify(purpose: str, token: str, secret: str) -> dict[str, Any]:
     """The payload of a genuine token; NotFound for anything else (no hint of why, to an attacker)."""
-    if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+    # Tokens are base64url and a dot; anything else (raw non-ASCII bytes from a mangled link) is not one, and
+    # hmac.compare_digest refuses to compare non-ASCII text at all.
+    if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii() or token.count(".") != 1:
         raise NotFound("unknown or invalid link")
     body, mac = token.split(".")
     if not hmac.compare_digest(mac, _mac(secret, purpose, body)):

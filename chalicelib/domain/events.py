@@ -1,19 +1,68 @@
 """The normalised event every source is translated into before it reaches a prospect.
 
 Tracking calls (Segment spec), email provider webhooks and CRM stage changes all become an `Event`:
-the ingest layer owns the translation, the domain only ever sees this shape.
+the ingest layer owns the translation, the domain only ever sees this shape. Also owns the two rules every
+translation obeys: whose namespace an event id lives in (`external_id` for anything from outside,
+`internal_id` for what Leadloop does itself) and which event times are believable (`plausible_time`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+# --- event ids -------------------------------------------------------------------------------------------
+# `message_id` is the idempotency key: an event whose id was seen before is not applied again. So an id must
+# never be choosable by someone other than the one who makes such events: a tracking client that could send
+# `unsubscribe:<lead id>` would turn the real unsubscribe into a "duplicate". Two disjoint namespaces:
+#   external  `<source>:<the source's own id>`, e.g. `seg:<messageId>`, `sendgrid:<sg_event_id>`;
+#   internal  `ll:<kind>:<key>`, e.g. `ll:unsubscribe:<lead id>`, made only by Leadloop's own services.
+# No source is named `ll`, so no external id starts with INTERNAL_ID_PREFIX.
+INTERNAL_ID_PREFIX = "ll:"
+
+
+def internal_id(kind: str, key: str) -> str:
+    """The id of an event Leadloop makes itself; `kind` says what made it (`unsubscribe`, `click`, `api`,
+    `merge`, `sla`, ...), `key` makes it unique (or deliberately the same, for an idempotent action)."""
+    if not kind or ":" in kind:
+        raise ValueError(f"{kind!r} cannot name an internal event kind")
+    return f"{INTERNAL_ID_PREFIX}{kind}:{key}"
+
+
+def external_id(source: str, key: str) -> str:
+    """The id of an event from outside, in its source's namespace (`seg`, `sendgrid`, `crm`, ...)."""
+    if not source or ":" in source or f"{source}:" == INTERNAL_ID_PREFIX:
+        raise ValueError(f"{source!r} cannot name an external id namespace")
+    return f"{source}:{key}"
+
+
+def is_internal_id(message_id: str) -> bool:
+    return message_id.startswith(INTERNAL_ID_PREFIX)
+
+
+# --- event times -----------------------------------------------------------------------------------------
+# A client's or provider's clock can say anything: year 1, 1970, 9999. Such an instant cannot be stored
+# (fixed-width timestamps, date arithmetic at the ends of the calendar) and means nothing for scoring. The
+# event itself is still real, so it is kept, not refused: the received time stands in for any event time
+# before EARLIEST_EVENT_TIME or more than MAX_CLOCK_AHEAD after receipt (the fallback the Segment spec
+# already uses for a call without a timestamp).
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_CLOCK_AHEAD = timedelta(days=1)
+
+
+def plausible_time(at: datetime | None, received_at: datetime) -> datetime:
+    """`at` when it is a believable event time (aware, from 2000, at most a day ahead), else `received_at`."""
+    if at is None or at.tzinfo is None:
+        return received_at
+    if not EARLIEST_EVENT_TIME <= at <= received_at + MAX_CLOCK_AHEAD:
+        return received_at
+    return at
 
 
 class EventKind(StrEnum):
@@ -43,7 +92,9 @@ class EmailEventName(StrEnum):
 class Event:
     """One thing that happened to (or was done by) a prospect.
 
-    `message_id` is the idempotency key: the Segment messageId, or `<provider>:<provider event id>`.
+    `message_id` is the idempotency key: `external_id(source, id)` for what came from outside (the Segment
+    messageId as `seg:<messageId>`, `<provider>:<provider event id>`), `internal_id(kind, key)` for what
+    Leadloop did itself; the two namespaces never meet.
     Identity fields are whatever the source knew; at least one of anonymous_id, user_id, email or
     lead_id or crm_id is set. Properties by kind:
       page/screen: url, path, title, name, category (and any page property)

@@ -38,7 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.commands import SALES_ACTIONS, Accept, Command, parse_command
-from chalicelib.domain.events import Event, EventKind
+from chalicelib.domain.events import Event, EventKind, external_id, plausible_time
 from chalicelib.domain.lifecycle import MAX_OWNER_CHARS
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
@@ -181,9 +181,9 @@ def _event(item: CrmEvent, command: Command, received_at: datetime) -> Event:
     owner = {"owner": item.owner} if item.owner else {}
     properties = {"actor": item.actor, **owner, **command.properties()}
     return Event(
-        message_id=f"{PROVIDER}:{item.id}",
+        message_id=external_id(PROVIDER, item.id),
         kind=EventKind.CRM,
-        at=item.occurred_at or received_at,
+        at=plausible_time(item.occurred_at, received_at),
         source=PROVIDER,
         name=item.action,
         email=item.lead.lower() if by_email else None,

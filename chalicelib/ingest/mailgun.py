@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.events import EmailEventName, Event
+from chalicelib.domain.events import EmailEventName, Event, plausible_time
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
     WebhookSecrets,
@@ -99,7 +99,7 @@ def parse(raw: bytes, *, received_at: datetime) -> list[Event]:
     if classified is None:
         return []
     name, details = classified
-    at = _at(data.get("timestamp"), received_at)
+    at = plausible_time(_at(data.get("timestamp"), received_at), received_at)
     identity = data.get("user-variables") if isinstance(data.get("user-variables"), dict) else None
     return [
         email_event(PROVIDER, event_id, name, at, email=data.get("recipient"), identity=identity, **details)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.events import EmailEventName, Event
+from chalicelib.domain.events import EmailEventName, Event, plausible_time
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
     WebhookSecrets,
@@ -92,7 +92,7 @@ def parse(raw: bytes, *, received_at: datetime) -> list[Event]:
     if not isinstance(message_id, str) or not message_id:
         raise MalformedInput(f"postmark {record_type} record has no MessageID")
     stamp = record.get(time_field)
-    at = parse_iso(stamp, f"postmark {time_field}") if stamp else received_at
+    at = plausible_time(parse_iso(stamp, f"postmark {time_field}") if stamp else None, received_at)
     event_id = f"{message_id}:{record_type}:{stamp or received_at.isoformat()}"
     identity = record.get("Metadata") if isinstance(record.get("Metadata"), dict) else None
     return [

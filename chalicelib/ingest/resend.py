@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.events import EmailEventName, Event
+from chalicelib.domain.events import EmailEventName, Event, plausible_time
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
     WebhookSecrets,
@@ -84,7 +84,8 @@ def parse(raw: bytes, *, received_at: datetime, svix_id: str | None = None) -> l
         return []
     data = body["data"]
     event_id = svix_id or f"{data.get('email_id')}:{body.get('type')}"
-    at = parse_iso(body["created_at"], "resend created_at") if body.get("created_at") else received_at
+    stamp = body.get("created_at")
+    at = plausible_time(parse_iso(stamp, "resend created_at") if stamp else None, received_at)
     return [
         email_event(
             PROVIDER, event_id, name, at, email=_recipient(data), identity=_tags(data), **_details(name, data)

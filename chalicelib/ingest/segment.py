@@ -2,8 +2,9 @@
 
 Owns the wire side of `POST /v1/identify|track|page|screen|group|alias|batch` (and the browser short forms
 `/v1/i|t|p|s|g|a|b`): body decoding (gzip, size limits, JSON whatever the Content-Type), write-key
-extraction, per-message validation and normalisation (ids, email, traits, page properties, clock-skew
-corrected time). Pure: no HTTP framework, no AWS, no clock; the caller passes `received_at`.
+extraction, per-message validation and normalisation (ids in the `seg:` namespace, email, traits, page
+properties, clock-skew corrected and plausible time). Pure: no HTTP framework, no AWS, no clock; the
+caller passes `received_at`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.domain.events import Event, EventKind
+from chalicelib.domain.events import Event, EventKind, external_id, plausible_time
 from chalicelib.errors import MalformedInput, TooLarge
+from chalicelib.ingest import json_numbers
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
@@ -108,13 +110,9 @@ def _gunzip(raw: bytes) -> bytes:
     return bytes(out)
 
 
-def _reject_constant(name: str) -> Any:
-    raise MalformedInput(f"request body is not valid JSON: {name} is not a JSON number")
-
-
 def _parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return json_numbers.loads(raw)
     except UnicodeDecodeError as exc:
         raise MalformedInput("request body is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
@@ -303,14 +301,20 @@ def _required_id(message: Mapping[str, Any], field: str, label: str) -> str:
     return value
 
 
+# Tracking message ids live in their own namespaces (domain/events.py): a client's messageId can never equal
+# an id Leadloop makes itself (`ll:unsubscribe:<lead>`), nor one derived here for a message that had none.
+ID_NAMESPACE = "seg"
+DERIVED_ID_NAMESPACE = "seg-derived"
+
+
 def _message_id(message: Mapping[str, Any], label: str, source: str) -> str:
     given = _optional_id(message, "messageId", label)
     if given:
-        return given
+        return external_id(ID_NAMESPACE, given)
     # A resend of the same message must land on the same id; sentAt is restamped on every attempt.
     stable = {key: value for key, value in message.items() if key != "sentAt"}
     canonical = json.dumps([source, stable], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "derived-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return external_id(DERIVED_ID_NAMESPACE, hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32])
 
 
 def _name(message: Mapping[str, Any], kind: EventKind, label: str) -> str:
@@ -395,17 +399,16 @@ _PROPERTIES: dict[EventKind, Callable[[Mapping[str, Any], Mapping[str, Any], str
 def _event_time(
     message: Mapping[str, Any], label: str, batch_sent_at: datetime | None, received_at: datetime
 ) -> datetime:
-    """Segment's clock-skew correction: the client's clock is trusted for intervals, ours for the instant."""
+    """Segment's clock-skew correction: the client's clock is trusted for intervals, ours for the instant.
+    A result no clock could mean (before 2000, over a day ahead) becomes the received time."""
     timestamp = _optional_time(message, "timestamp", label)
     if timestamp is None:
         timestamp = _optional_time(message, "originalTimestamp", label)
     sent_at = _optional_time(message, "sentAt", label) or batch_sent_at
-    if timestamp is None:
-        return received_at
-    if sent_at is None:
-        return timestamp
+    if timestamp is None or sent_at is None:
+        return plausible_time(timestamp, received_at)
     try:
-        return received_at - (sent_at - timestamp)
+        return plausible_time(received_at - (sent_at - timestamp), received_at)
     except OverflowError:
         raise _field_error(label, "timestamp", 'is too far from "sentAt" to be a real event time') from None
 

@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chalicelib.domain.events import EmailEventName, Event
+from chalicelib.domain.events import EmailEventName, Event, plausible_time
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
     WebhookSecrets,
@@ -91,7 +91,8 @@ def _event(item: Any, index: int, received_at: datetime) -> Event | None:
     event_id = item.get("sg_event_id")
     if not isinstance(event_id, str) or not event_id:
         raise MalformedInput(f"sendgrid event {index} has no sg_event_id")
-    at = _at(item.get("timestamp"), index) if item.get("timestamp") is not None else received_at
+    at = _at(item.get("timestamp"), index) if item.get("timestamp") is not None else None
+    at = plausible_time(at, received_at)
     return email_event(
         PROVIDER, event_id, name, at, email=item.get("email"), identity=item, **_details(name, item)
     )

@@ -23,8 +23,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from chalicelib.domain.events import EmailEventName, Event
+from chalicelib.domain.events import EmailEventName, Event, plausible_time
 from chalicelib.errors import MalformedInput, Unauthenticated
+from chalicelib.ingest import json_numbers
 from chalicelib.ingest.webhooks import (
     REPLAY_WINDOW,
     WebhookSecrets,
@@ -235,7 +236,7 @@ def parse(raw: bytes, *, received_at: datetime) -> list[Event]:
     detail = ses_event.get(DETAIL_KEYS[kind])
     detail = detail if isinstance(detail, dict) else {}
     stamp = detail.get("timestamp") or mail.get("timestamp")
-    at = parse_iso(stamp, f"SES {kind} timestamp") if stamp else received_at
+    at = plausible_time(parse_iso(stamp, f"SES {kind} timestamp") if stamp else None, received_at)
     return [
         email_event(
             PROVIDER,
@@ -251,8 +252,8 @@ def parse(raw: bytes, *, received_at: datetime) -> list[Event]:
 
 def _ses_event(text: object) -> dict[str, Any]:
     try:
-        event = json.loads(text) if isinstance(text, str) else None
-    except json.JSONDecodeError:
+        event = json_numbers.loads(text) if isinstance(text, str) else None
+    except (json.JSONDecodeError, RecursionError):
         event = None
     if not isinstance(event, dict):
         raise MalformedInput("SNS notification Message is not an SES event (a JSON object)")

@@ -16,8 +16,9 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.events import EmailEventName, Event, EventKind
+from chalicelib.domain.events import EmailEventName, Event, EventKind, external_id
 from chalicelib.errors import MalformedInput, TooLarge, Unauthenticated
+from chalicelib.ingest import json_numbers
 
 MAX_BODY_BYTES = 1024 * 1024
 REPLAY_WINDOW = timedelta(minutes=5)
@@ -101,9 +102,9 @@ def check_fresh(signed_at: datetime, now: datetime, *, window: timedelta = REPLA
         )
 
 
-def load_json(raw: bytes, provider: str) -> Any:
+def load_json(raw: bytes | str, provider: str) -> Any:
     try:
-        return json.loads(raw)
+        return json_numbers.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MalformedInput(f"{provider} webhook body is not JSON: {error}") from None
     except RecursionError:
@@ -163,7 +164,7 @@ def email_event(
     if not address and "lead_id" not in known:
         raise MalformedInput(f"{provider} event {event_id} names neither a recipient nor a lead")
     return Event(
-        message_id=f"{provider}:{event_id}",
+        message_id=external_id(provider, event_id),
         kind=EventKind.EMAIL,
         at=at,
         source=provider,

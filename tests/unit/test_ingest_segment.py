@@ -71,7 +71,8 @@ def test_capture_decodes_to_what_the_client_sent(path: Path) -> None:
     assert body == capture["body_json"]
     assert write_key == capture["basic_auth_decoded"].split(":")[0]
     messages = body.get("batch", [body])
-    assert [event.message_id for event in events] == [message["messageId"] for message in messages]
+    # The client's own id, in the namespace only tracking clients write (never an internal `ll:` id).
+    assert [event.message_id for event in events] == [f"seg:{message['messageId']}" for message in messages]
     assert [event.kind.value for event in events] == [message["type"] for message in messages]
     assert {event.source for event in events} == {SOURCE}
 
@@ -573,7 +574,7 @@ def test_batch_level_context_applies_to_every_message(now: datetime) -> None:
 
 def test_numeric_ids_are_kept_as_strings(now: datetime) -> None:
     event = _one("track", {"userId": 1234, "event": "E", "messageId": 99}, now)
-    assert (event.user_id, event.message_id) == ("1234", "99")
+    assert (event.user_id, event.message_id) == ("1234", "seg:99")
 
 
 @pytest.mark.parametrize(
@@ -624,7 +625,7 @@ def test_missing_message_id_is_derived_so_a_resend_deduplicates(now: datetime) -
     other = _one("track", {**message, "event": "Logged In"}, now)
     elsewhere = parse_call("track", message, source="other-site", received_at=now)[0]
 
-    assert first.message_id.startswith("derived-")
+    assert first.message_id.startswith("seg-derived:")
     assert resent.message_id == first.message_id
     assert other.message_id != first.message_id
     assert elsewhere.message_id != first.message_id
