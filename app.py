@@ -15,7 +15,17 @@ from chalicelib.auth import READERS
 from chalicelib.commands import SALES_ACTIONS, parse_command
 from chalicelib.domain.lifecycle import State
 from chalicelib.errors import MalformedInput, NotFound
-from chalicelib.http import ANY_BODY, answers, error_response, json_body, json_response, query_number
+from chalicelib.http import (
+    ANY_BODY,
+    answers,
+    error_response,
+    html_response,
+    json_body,
+    json_response,
+    lead_ref,
+    query_number,
+    wants_html,
+)
 from chalicelib.ingest.intake import public_request_url
 from chalicelib.routes.marketing import routes as marketing_routes
 from chalicelib.routes.sales_ops import routes as sales_ops_routes
@@ -27,8 +37,13 @@ app.log.setLevel(logging.INFO)
 app.register_blueprint(marketing_routes)
 app.register_blueprint(sales_ops_routes)
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
+# What tracking clients send (shared/fixtures/tracking-clients): analytics.js and the Segment libraries send
+# Authorization (Basic write key) and Content-Type, X-Retry-Count on every retry, Content-Encoding when they
+# gzip. A browser preflights all but a simple Content-Type; a header missing here loses every such call.
 TRACKING_CORS = CORSConfig(
-    allow_origin="*", allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=86400
+    allow_origin="*",
+    allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-Retry-Count"],
+    max_age=86400,
 )
 
 
@@ -132,7 +147,7 @@ def _sla_filter(value: str | None) -> str | None:
 @answers
 def lead_summary(ref: str) -> Response:
     wiring.authenticator().bearer(_headers(), READERS)
-    return json_response(wiring.lead_service().summary(unquote(ref)))
+    return json_response(wiring.lead_service().summary(lead_ref(ref)))
 
 
 @app.route("/leads/{ref}/{action}", methods=["POST"], content_types=ANY_BODY)
@@ -155,14 +170,19 @@ def lead_action(ref: str, action: str) -> Response:
 @answers
 def unsubscribe(token: str) -> Response:
     payload = verify(UNSUBSCRIBE, token, wiring.settings().signing_secret)
-    wiring.lead_service().unsubscribe(str(payload.get("l")))
-    if _request().method == "POST":
-        return json_response({"unsubscribed": True})
-    return Response(
-        body="<html><body><p>You are unsubscribed. You will not receive further emails.</p></body></html>",
-        status_code=200,
-        headers={"Content-Type": "text/html; charset=utf-8"},
-    )
+    request = _request()
+    if request.method == "GET":
+        # Link scanners and previews GET every link (RFC 8058 section 4): a GET asks, only a POST decides.
+        return html_response(
+            "Unsubscribe?",
+            "Press the button to stop receiving these emails.",
+            form_action=token,
+            button="Unsubscribe",
+        )
+    wiring.lead_service().unsubscribe(str(payload.get("l")))  # the one-click POST, or the page's button
+    if wants_html(request.headers.get("accept")):
+        return html_response("You are unsubscribed", "You will not receive further emails from us.")
+    return json_response({"unsubscribed": True})
 
 
 @app.route("/r/{token}", methods=["GET"], content_types=ANY_BODY)
