@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib import wiring
 from chalicelib.adapters.queue import pack
@@ -19,19 +20,20 @@ from tests.e2e.conftest import FakeContext, Loop
 AT = "2026-11-23T10:00:00Z"
 
 
+def _call(kind: str, anonymous_id: str, message_id: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "anonymousId": anonymous_id, "messageId": message_id, "timestamp": AT, **fields}
+
+
 def _two_leads_then_merge(loop: Loop) -> tuple[str, str]:
     """An anonymous visitor (lead A) and a known contact (lead B), joined by an identify: B survives."""
-    page = {"type": "page", "anonymousId": "anon-a", "messageId": "p1", "timestamp": AT,
-            "properties": {"path": "/pricing"}}  # fmt: skip
-    known = {"type": "identify", "anonymousId": "anon-b", "userId": "u-ada", "messageId": "i1", "timestamp": AT,
-             "traits": {"email": "ada@bigco.example"}}  # fmt: skip
+    page = _call("page", "anon-a", "p1", properties={"path": "/pricing"})
+    known = _call("identify", "anon-b", "i1", userId="u-ada", traits={"email": "ada@bigco.example"})
     assert loop.track("/v1/batch", {"batch": [page, known]}).status_code == 200
     loop.drain()
     old = wiring.lead_service().find("anon-a").lead_id
     survivor = wiring.lead_service().find("ada@bigco.example").lead_id
     assert old != survivor
-    joined = {"type": "identify", "anonymousId": "anon-a", "userId": "u-ada", "messageId": "i2", "timestamp": AT,
-              "traits": {"email": "ada@bigco.example"}}  # fmt: skip
+    joined = _call("identify", "anon-a", "i2", userId="u-ada", traits={"email": "ada@bigco.example"})
     assert loop.track("/v1/identify", joined).status_code == 200
     loop.drain()
     assert wiring.prospects().get(old) is None  # merged away
@@ -87,8 +89,7 @@ def test_a_provider_event_naming_a_merged_lead_is_applied_to_the_survivor(loop: 
         properties={"provider": "sendgrid", "url": "https://bigco.example/pricing", "template": "pricing"},
     )
     (body,) = pack([opened])
-    record = {"messageId": "m1", "receiptHandle": "h", "body": body, "attributes": {}, "messageAttributes": {},
-              "eventSource": "aws:sqs", "awsRegion": "us-east-1", "eventSourceARN": "arn:aws:sqs:::events"}  # fmt: skip
+    record = {"messageId": "m1", "receiptHandle": "h", "body": body, "eventSource": "aws:sqs"}
 
     assert app.apply_events({"Records": [record]}, FakeContext()) == {"batchItemFailures": []}
 
