@@ -39,25 +39,33 @@ capitalize, trim, striptags, truncate, join, first, last, length, count, replace
 unique), no macros, no `**`, no `%` formatting, and size limits on what a template can produce. Reaching
 for Python internals (`''.__class__`, `self._TemplateReference__context`, `cycler`, `lipsum`, `range`)
 fails with InvalidContent instead of executing.
+
+Budget. A render (subject and both blocks) gets 50,000 steps, 2 s and 2,000,000 characters built in all,
+no string over 200,000; past them it raises RenderOverBudget (422, with the line). Saving refuses loops
+nested over 2 deep, `{% set s = s ~ s %}` and `* n` over 1,000. Limits and enforcement: template_budget.py.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
-from jinja2.filters import FILTERS, do_replace
+from jinja2.filters import FILTERS
 from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from jinja2.utils import missing, pass_eval_context
+from jinja2.utils import missing
 
+from chalicelib.adapters import template_budget as budget
+from chalicelib.adapters.template_budget import DEFAULT_LIMITS, BudgetExceeded, Clock, RenderLimits
 from chalicelib.domain.catalogue import TemplateMeta, meta_from_front_matter
 from chalicelib.errors import InvalidContent, NotFound
 
@@ -73,7 +81,6 @@ SENDER_FIELDS: frozenset[str] = frozenset({"name", "company", "address"})
 BLOCKS: tuple[str, ...] = ("html", "text")
 
 MAX_SOURCE_CHARS = 100_000
-MAX_PART_CHARS = 200_000  # per rendered part; a real email is a few KB
 
 _FILTERS = (
     "default", "d", "escape", "e", "upper", "lower", "title", "capitalize", "trim", "striptags",
@@ -162,8 +169,12 @@ class RenderedEmail:
 class TemplateRenderer:
     """Validates, parses and renders templates with one sandboxed Jinja environment, built once."""
 
-    def __init__(self, *, cache_size: int = 256) -> None:
+    def __init__(
+        self, *, cache_size: int = 256, limits: RenderLimits = DEFAULT_LIMITS, clock: Clock = time.monotonic
+    ) -> None:
         self._env = _build_environment()
+        self._limits = limits
+        self._clock = clock
         # Compiling costs far more than rendering and the scheduler renders the same few templates all
         # day, so compiled templates are kept, keyed by their exact source.
         self._compiled = functools.lru_cache(maxsize=cache_size)(self._compile)
@@ -184,17 +195,20 @@ class TemplateRenderer:
     def render(self, parsed: ParsedTemplate, context: RenderContext) -> RenderedEmail:
         values = context.to_template_vars()
         name = parsed.meta.name
-        try:
-            subject = self._run(name, parsed.meta.subject, "subject", None, values)
-        except _RenderFailed as exc:
-            raise _RenderFailed(
-                name, parsed.subject_line + exc.line - 1, f"in the subject: {exc.reason}"
-            ) from exc
-        subject = " ".join(subject.split())  # a subject is one header line, whatever the data held
-        if not subject:
-            raise _RenderFailed(name, parsed.subject_line, "the subject rendered empty")
-        html = self._run(name, parsed.body, "html", "html", values)
-        text = self._run(name, parsed.body, "text", "text", values)
+        # Compiling (cached, and bounded by the source's size) is not the template's work: the budget, one
+        # for the whole email, starts once the three parts are compiled.
+        with _in_subject(parsed):
+            self._compiled(name, parsed.meta.subject, "subject")
+        self._compiled(name, parsed.body, "html")
+        self._compiled(name, parsed.body, "text")
+        with budget.budgeted(self._limits, self._clock):
+            with _in_subject(parsed):
+                subject = self._run(name, parsed.meta.subject, "subject", None, values)
+            subject = " ".join(subject.split())  # a subject is one header line, whatever the data held
+            if not subject:
+                raise _RenderFailed(name, parsed.subject_line, "the subject rendered empty")
+            html = self._run(name, parsed.body, "html", "html", values)
+            text = self._run(name, parsed.body, "text", "text", values)
         return RenderedEmail(subject=subject, html=html.strip() + "\n", text=text.strip() + "\n")
 
     # -- checking -------------------------------------------------------------------------------------
@@ -222,7 +236,7 @@ class TemplateRenderer:
 
     def _check_jinja(self, name: str, source: str, *, kind: str, first_line: int) -> list[TemplateProblem]:
         try:
-            tree = self._env.parse(source)
+            tree = _parse(self._env, source)
             # Finding undeclared names runs Jinja's code generator, which also refuses unknown filters.
             undeclared = meta.find_undeclared_variables(tree)
         except TemplateSyntaxError as exc:
@@ -230,7 +244,7 @@ class TemplateRenderer:
         unsafe = list(_unsafe_nodes(tree))
         problems = [
             TemplateProblem(first_line + line - 1, message)
-            for line, message in [*unsafe, *_unknown_names(tree, undeclared)]
+            for line, message in [*unsafe, *_unknown_names(tree, undeclared), *budget.static_problems(tree)]
         ]
         if kind != "subject":
             problems += _block_problems(tree)
@@ -266,11 +280,12 @@ class TemplateRenderer:
         # The file name decides autoescaping (see _build_environment) and lets errors point at lines.
         filename = f"<template {name}.{kind}>"
         try:
-            tree = self._env.parse(source, name=f"{name}.{kind}", filename=filename)
+            tree = _parse(self._env, source, name=f"{name}.{kind}", filename=filename)
             unsafe = list(_unsafe_nodes(tree))
             if unsafe:
                 line, message = unsafe[0]
                 raise _RenderFailed(name, line, message)
+            tree = budget.instrument(tree)  # loops and `~` report to the render's budget
             code = self._env.compile(tree, name=f"{name}.{kind}", filename=filename)
         except TemplateSyntaxError as exc:
             raise _RenderFailed(name, exc.lineno or 1, f"syntax error: {exc.message}") from exc
@@ -283,12 +298,13 @@ class TemplateRenderer:
         if render is None:
             raise _RenderFailed(name, 1, f"the template has no {{% block {block} %}}")
         try:
-            return _bounded_join(render(context))
+            return budget.bounded_output(render(context), self._limits.string_chars)
         except _RenderFailed:
             raise
         except (TemplateError, InvalidContent, TypeError, ValueError, ArithmeticError, LookupError) as exc:
             line = _template_line(template, exc, default=_block_line(source, block))
-            raise _RenderFailed(name, line, _reason(exc)) from exc
+            failed = RenderOverBudget if isinstance(exc, BudgetExceeded) else _RenderFailed
+            raise failed(name, line, _reason(exc)) from exc
         except RecursionError as exc:
             line = _template_line(template, exc, default=_block_line(source, block))
             raise _RenderFailed(name, line, "the template calls itself endlessly") from exc
@@ -299,6 +315,19 @@ class _RenderFailed(InvalidContent):
         super().__init__(f"template {name!r}, line {line}: {reason}", details={"line": line})
         self.line = line
         self.reason = reason
+
+
+class RenderOverBudget(_RenderFailed):
+    """The render went past its RenderLimits (work, time or size) and was stopped there."""
+
+
+@contextmanager
+def _in_subject(parsed: ParsedTemplate) -> Iterator[None]:
+    try:
+        yield
+    except _RenderFailed as exc:  # the subject's own line 1 is the front matter's subject line
+        line = parsed.subject_line + exc.line - 1
+        raise type(exc)(parsed.meta.name, line, f"in the subject: {exc.reason}") from exc
 
 
 class _Problem(InvalidContent):
@@ -335,7 +364,7 @@ class _Undefined(StrictUndefined):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         # Only the few string methods a template might want and the loop variable; every other attribute
@@ -356,25 +385,13 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             raise SecurityError("the ** operator is not allowed in templates")
         if operator == "%" and isinstance(left, str):
             raise SecurityError("'%' formatting is not allowed in templates; join text with ~")
-        if operator == "*":
-            _refuse_big_repeat(left, right)
-        return super().call_binop(context, operator, left, right)
+        budget.check_operands(operator, left, right)  # `+` and `*` are refused before they build too much
+        return budget.built(super().call_binop(context, operator, left, right))
 
-
-def _refuse_big_repeat(left: Any, right: Any) -> None:
-    for sequence, times in ((left, right), (right, left)):
-        if isinstance(sequence, str | list | tuple) and isinstance(times, int):
-            if len(sequence) * times > MAX_PART_CHARS:
-                raise SecurityError(f"repeating text {times} times would exceed {MAX_PART_CHARS} characters")
-
-
-@pass_eval_context
-def _bounded_replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: int | None = None) -> str:
-    text, old_text, new_text = str(s), str(old), str(new)
-    hits = text.count(old_text) if old_text else len(text) + 1
-    if len(text) + hits * len(new_text) > MAX_PART_CHARS:
-        raise SecurityError(f"replace() would produce more than {MAX_PART_CHARS} characters")
-    return do_replace(eval_ctx, s, old, new, count)
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        # link() and the few string methods: each call is a step, and what it returns is counted.
+        budget.step()
+        return budget.built(super().call(context, obj, *args, **kwargs))
 
 
 def _build_environment() -> _Sandbox:
@@ -384,22 +401,11 @@ def _build_environment() -> _Sandbox:
         trim_blocks=True,
         lstrip_blocks=True,
         loader=None,
+        finalize=budget.finalize,
     )
     env.globals.clear()  # range, lipsum, cycler, joiner, namespace, dict: none belong in an email
-    env.filters = {name: FILTERS[name] for name in _FILTERS}
-    env.filters["replace"] = _bounded_replace
+    env.filters = budget.bounded_filters({name: FILTERS[name] for name in (*_FILTERS, "replace")})
     return env
-
-
-def _bounded_join(chunks: Iterator[str]) -> str:
-    out: list[str] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_PART_CHARS:
-            raise SecurityError(f"the rendered message is longer than {MAX_PART_CHARS} characters")
-        out.append(chunk)
-    return "".join(out)
 
 
 def _template_line(template: Any, exc: BaseException, *, default: int) -> int:
@@ -414,6 +420,15 @@ def _block_line(source: str, block: str | None) -> int:
     # Errors raised outside the template's own frames (the size limit) point at the block they stopped.
     found = re.search(r"\{%-?\s*block\s+" + re.escape(block or "") + r"\b", source) if block else None
     return source.count("\n", 0, found.start()) + 1 if found else 1
+
+
+def _parse(env: _Sandbox, source: str, **names: str) -> nodes.Template:
+    try:
+        return env.parse(source, **names)
+    except ValueError as exc:  # Python refuses to read an integer of more than 4,300 digits
+        found = re.search(r"\d{4000}", source)
+        line = source.count("\n", 0, found.start()) + 1 if found else 1
+        raise TemplateSyntaxError("a number here is too long", line) from exc
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ from chalicelib.adapters.templates import (
     ProspectFields,
     RenderContext,
     SenderFields,
+    TemplateProblem,
     TemplateRenderer,
     load_shipped_templates,
     parse_template,
@@ -226,7 +227,7 @@ SSTI = [
     ("{{ unsubscribe_url.format(unsubscribe_url) }}", "'format' of 'str' object is unsafe"),
     ("{{ '{0:>999999999}'.format(1) }}", "'format' of 'str' object is unsafe"),
     ("{{ '%0999999999d' % 1 }}", "'%' formatting is not allowed"),
-    ("{{ 'x' * 999999999 }}", "would exceed 200000 characters"),
+    ("{{ 'x' * 999999999 }}", "would be longer than 200000 characters"),
     ("{{ 9 ** 9 ** 9 }}", "the ** operator is not allowed"),
     ("{{ prospect.email | attr('__class__') }}", "No filter named 'attr'"),
     ("{{ 'a' | center(999999999) }}", "No filter named 'center'"),
@@ -289,6 +290,11 @@ def test_syntax_error_is_reported_with_its_line() -> None:
     with pytest.raises(InvalidContent, match="line 14: syntax error") as caught:
         parse_template("t", source)
     assert caught.value.details == [{"line": 14, "message": problems[0].message}]
+
+
+def test_a_number_too_long_to_read_is_reported_with_its_line() -> None:
+    problems = validate_template("t", with_html_line("{{ " + "1" * 5000 + " }}"))
+    assert problems == [TemplateProblem(HTML_LINE, "syntax error: a number here is too long")]
 
 
 def test_unclosed_tag_is_reported() -> None:
