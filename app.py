@@ -6,7 +6,6 @@ import json
 import logging
 import os
 from typing import Any
-from urllib.parse import unquote
 
 from chalice import Chalice, CORSConfig, Rate, Response
 
@@ -159,7 +158,7 @@ def lead_action(ref: str, action: str) -> Response:
     command = parse_command(action, json_body(_request().raw_body, required=False))
     # The audit trail names the authenticated key, always: a body can add a note, never an actor.
     return json_response(
-        wiring.lead_service().command(unquote(ref), action, command.properties(), principal.name)
+        wiring.lead_service().command(lead_ref(ref), action, command.properties(), principal.name)
     )
 
 

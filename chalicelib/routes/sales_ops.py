@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 
@@ -13,7 +12,7 @@ from chalicelib import wiring
 from chalicelib.auth import READERS
 from chalicelib.commands import parse_command
 from chalicelib.errors import MalformedInput
-from chalicelib.http import ANY_BODY, answers, json_body, json_response, query_number
+from chalicelib.http import ANY_BODY, answers, json_body, json_response, lead_ref, query_number
 from chalicelib.metrics import Scoreboard, parse_day
 
 routes = Blueprint(__name__)
@@ -84,7 +83,7 @@ def reassign(ref: str) -> Response:
     command = parse_command("reassign", _body())
     # The audit trail names the authenticated key, always: a body can add a note, never an actor.
     return json_response(
-        wiring.lead_service().command(unquote(ref), "reassign", command.properties(), principal.name)
+        wiring.lead_service().command(lead_ref(ref), "reassign", command.properties(), principal.name)
     )
 
 
