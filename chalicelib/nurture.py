@@ -1,18 +1,26 @@
-"""The nurture use case: choose each due prospect's next message, render it, send it, record it.
+"""The nurture use case: choose each due prospect's next message, claim it, render it, send it, record it.
 
 `compose` builds the email for a prospect and a template; both sending and the marketers' preview call it,
 so a preview is exactly what would be sent. The scheduler reads only the due index: items read per sweep
 grow with the number of prospects due, not with the pool.
+
+A touch is sent at most once however sweeps overlap or die: it is claimed first (a version-checked write of
+the chosen message, its send id, and a next touch one lease away; of two sweeps reading the same prospect
+the loser of the write skips), then sent, then marked sent (with its feed entry and counter, as effects of
+that write). A sweep that dies between claim and mark leaves the claim; after the lease the next sweep sends
+that same message with the same send id (the outbox mailer writes a send id once; SES cannot deduplicate,
+see `adapters.mail`). A try that fails is recorded on the prospect (why, without its data) and retried with
+a growing backoff, then parked (`domain.messaging`); everyone else's sends go on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.dynamo import ActivityEntry, ActivityLog, Counters, ProspectStore, StoredProspect
+from chalicelib.adapters.dynamo import ActivityLog, Counters, ProspectStore, StoredProspect
 from chalicelib.adapters.mail import Mailer, OutgoingEmail
 from chalicelib.adapters.templates import (
     ParsedTemplate,
@@ -21,18 +29,36 @@ from chalicelib.adapters.templates import (
     SenderFields,
     TemplateRenderer,
 )
-from chalicelib.domain.apply import record_send
-from chalicelib.domain.messaging import Choice, choose_next_message, plan_next_touch
+from chalicelib.domain.apply import Effect, EmailOutcome, Noted
+from chalicelib.domain.messaging import (
+    CLAIM_MAX_AGE,
+    CLAIMED,
+    FAILED,
+    MAX_TRIES,
+    SENT,
+    Choice,
+    abandon_claim,
+    choose_next_message,
+    claim_touch,
+    mark_sent,
+    pending_claim,
+    plan_next_touch,
+    record_failure,
+    retry_at,
+    retry_claim,
+    why_not_emailed,
+)
 from chalicelib.domain.profiling import buying_stage, persona_of
-from chalicelib.domain.prospect import Prospect, prospect_from_doc
+from chalicelib.domain.prospect import Prospect, SentMessage, prospect_from_doc
 from chalicelib.domain.rules import Rules
-from chalicelib.domain.scoreboard import by_period
 from chalicelib.domain.scoring import score, top_interests
-from chalicelib.errors import ConcurrentUpdate, InvalidContent, NotFound
-from chalicelib.services import ACTIVITY_TTL_DAYS, LeadService
+from chalicelib.errors import ConcurrentUpdate, InvalidContent, LeadloopError, NotFound, StorageUnavailable
+from chalicelib.services import LeadService
 from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, sign
 
 log = logging.getLogger("leadloop.nurture")
+
+SETTLE_ATTEMPTS = 5  # writes tried to record how a try ended, each after reloading a changed prospect
 
 
 class TemplateCatalogue:
@@ -69,10 +95,11 @@ class NurtureService:
         signing_secret: str,
         clock: Callable[[], datetime],
     ) -> None:
+        # `activity` and `counters` are no longer written here: the feed entry and the counters of a send
+        # are effects of the profile write that records it (LeadService.save_profile's outbox).
+        del activity, counters
         self._leads = leads
         self._prospects = prospects
-        self._activity = activity
-        self._counters = counters
         self._catalogue = catalogue
         self._renderer = renderer
         self._mailer = mailer
@@ -151,60 +178,186 @@ class NurtureService:
         return choice if isinstance(choice, Choice) else None
 
     def send_due(self, limit: int = 500) -> dict[str, int]:
-        """Send every touch now due. Items read grow with the number due, not with the pool."""
-        now = self._clock()
-        counts = {"due": 0, "sent": 0, "skipped": 0}
-        for lead_id in self._prospects.due(now, limit):
+        """Send every touch now due. Items read grow with the number due, not with the pool. One prospect's
+        failure is recorded on it and the sweep goes on; only storage trouble stops it (every prospect
+        would fail alike; the next tick tries again)."""
+        counts = {"due": 0, "sent": 0, "skipped": 0, "failed": 0}
+        for lead_id in self._prospects.due(self._clock(), limit):
             counts["due"] += 1
-            counts["sent" if self._touch(lead_id, now) else "skipped"] += 1
+            try:
+                outcome = self._touch(lead_id)
+            except StorageUnavailable:
+                raise
+            except Exception:
+                # The edge of one prospect's unit of work (a bug, or a failure nothing below foresaw): it must
+                # not stall everyone due after it. A claim it made is retried after its lease, and counts
+                # as a try, so a prospect that keeps failing this way is parked too.
+                log.exception("nurture touch of %s failed; the sweep goes on", lead_id)
+                outcome = FAILED
+            counts[outcome] += 1
         return counts
 
-    def _touch(self, lead_id: str, now: datetime) -> bool:
+    def _touch(self, lead_id: str) -> str:
+        """One due prospect: claim the touch (a version-checked write), send it, mark it sent."""
+        now = self._clock()
         stored = self._prospects.get(lead_id)
         if stored is None:
-            return False
+            return "skipped"
+        try:
+            p = prospect_from_doc(stored.doc)
+        except (KeyError, ValueError, TypeError) as error:
+            # Nothing can be recorded on a profile that cannot be read; it stays due and is skipped each
+            # time, at the cost of one place in the sweep.
+            log.error("stored profile of %s cannot be read (%s); not emailed", lead_id, type(error).__name__)
+            return FAILED
         rules = self._rules()
-        p = prospect_from_doc(stored.doc)
-        metas = [t.meta for t in self._catalogue.all().values()]
-        choice = choose_next_message(p, metas, rules, now)
-        if not isinstance(choice, Choice):
-            planned = plan_next_touch(p, rules, now)
-            # Nothing fits today: look again after one cadence interval rather than on every tick.
-            p.next_touch_at = (
-                max(planned, now + timedelta(days=rules.cadence.min_days_between)) if planned else None
-            )
+        claim = pending_claim(p)
+        if claim is not None and retry_at(claim) > now:
+            return "skipped"  # its try is still in flight in another sweep
+        if claim is not None and why_not_emailed(p) is not None:
+            # Unsubscribed or handed to sales since the claim: not sent. A lead back in nurture within
+            # CLAIM_MAX_AGE gets this message; later than that, a fresh choice.
+            p.next_touch_at = plan_next_touch(p, rules, now)
             self._quiet_save(stored, p, rules, now)
-            return False
-        template = self._catalogue.get(choice.template.name)
-        email = self.compose(p, template, rules, now)
-        send_id = f"{lead_id}-{len(p.messages) + 1}-{now:%Y%m%d%H%M}"
-        email.tags["send_id"] = send_id
-        email.headers["X-Leadloop-Send-Id"] = send_id
-        self._mailer.send(email, now)
-        record_send(p, send_id, template.meta.name, template.meta.version, now, choice.why)
-        p.next_touch_at = plan_next_touch(p, rules, now)
-        self._quiet_save(stored, p, rules, now)
-        self._activity.append(
-            lead_id,
-            [
-                ActivityEntry(
-                    lead_id=lead_id,
-                    at=now,
-                    kind="email_sent",
-                    actor="leadloop",
-                    data={"template": template.meta.name, "send_id": send_id, "why": choice.why},
-                    ttl_days=ACTIVITY_TTL_DAYS,
+            return "skipped"
+        if claim is not None and now - claim.at > CLAIM_MAX_AGE:
+            abandon_claim(claim, now)
+            claim = None
+        if claim is not None:
+            if claim.tries >= MAX_TRIES:  # the last try died without a word
+                return self._fail(p, stored.version, claim, "interrupted: the last try never finished", now)
+            retry_claim(claim, now)
+        else:
+            metas = [t.meta for t in self._catalogue.all().values()]
+            choice = choose_next_message(p, metas, rules, now)
+            if not isinstance(choice, Choice):
+                planned = plan_next_touch(p, rules, now)
+                # Nothing fits today: look again after one cadence interval rather than on every tick.
+                p.next_touch_at = (
+                    max(planned, now + timedelta(days=rules.cadence.min_days_between)) if planned else None
                 )
-            ],
-        )
-        self._counters.add(by_period({f"template:{template.meta.name}:sent": 1.0}, now))
-        return True
+                self._quiet_save(stored, p, rules, now)
+                return "skipped"
+            send_id = f"{lead_id}-{len(p.messages) + 1}-{now:%Y%m%d%H%M}"
+            claim = claim_touch(p, send_id, choice.template, choice.why, now)
+        p.next_touch_at = plan_next_touch(p, rules, now)  # the lease's end
+        try:
+            version = self._save(p, rules, stored.version, now)
+        except ConcurrentUpdate:
+            # Another sweep claimed this touch first, or an event changed the prospect: the next sweep
+            # looks again (and finds the claim, or chooses afresh).
+            log.info("lost the claim on %s's touch; not sending", lead_id)
+            return "skipped"
+        return self._send(p, version, claim, now)
+
+    def _send(self, p: Prospect, version: int, claim: SentMessage, now: datetime) -> str:
+        rules = self._rules()
+        try:
+            template = self._catalogue.get(claim.template)
+            email = self.compose(p, template, rules, now)
+        except LeadloopError as error:
+            return self._fail(p, version, claim, _render_failure(claim.template, error), now)
+        email.tags["send_id"] = claim.send_id
+        email.headers["X-Leadloop-Send-Id"] = claim.send_id
+        try:
+            self._mailer.send(email, now)
+        except (StorageUnavailable, OSError) as error:
+            return self._fail(p, version, claim, f"the mailer failed ({type(error).__name__})", now)
+        sent_version = template.meta.version
+
+        def sent(_: Prospect, message: SentMessage) -> list[Effect]:
+            if message.status == SENT:
+                return []
+            mark_sent(message, sent_version, now)
+            data: dict[str, Any] = {
+                "template": message.template,
+                "send_id": message.send_id,
+                "why": message.reason,
+            }
+            if message.tries > 1:
+                data["tries"] = message.tries
+            return [
+                EmailOutcome(template=message.template, outcome="sent"),
+                Noted("email_sent", "leadloop", data),
+            ]
+
+        self._settle(p, version, claim.send_id, now, sent)
+        return SENT
+
+    def _fail(self, p: Prospect, version: int, claim: SentMessage, error: str, now: datetime) -> str:
+        """Record the failed try on the prospect (activity, and a key moment when it parks nurture)."""
+
+        def failed(current: Prospect, message: SentMessage) -> list[Effect]:
+            if message.status != CLAIMED:
+                return []
+            parks = record_failure(current, message, error, now)
+            data: dict[str, Any] = {
+                "template": message.template,
+                "send_id": message.send_id,
+                "error": error,
+                "tries": message.tries,
+            }
+            if parks:
+                data["parked"] = True
+            else:
+                data["retry_at"] = retry_at(message).isoformat()
+            failure = Noted("email_failed", "leadloop", data)
+            return [EmailOutcome(template=message.template, outcome="failed"), failure]
+
+        log.warning("nurture email %s to %s failed: %s", claim.send_id, p.lead_id, error)
+        self._settle(p, version, claim.send_id, now, failed)
+        return FAILED
+
+    def _settle(
+        self,
+        p: Prospect,
+        version: int,
+        send_id: str,
+        now: datetime,
+        settle: Callable[[Prospect, SentMessage], list[Effect]],
+    ) -> None:
+        """Record how a claimed try ended, with its effects, in a version-checked write; when the prospect
+        changed meanwhile (an event), reload and record again. If it never lands, the claim stays and is
+        retried after its lease (the outbox mailer then sends nothing new)."""
+        rules = self._rules()
+        for _ in range(SETTLE_ATTEMPTS):
+            message = next((m for m in reversed(p.messages) if m.send_id == send_id), None)
+            if message is None:
+                log.warning("touch %s is no longer on %s's profile; nothing to record", send_id, p.lead_id)
+                return
+            effects = settle(p, message)
+            if not effects:
+                return
+            p.next_touch_at = plan_next_touch(p, rules, now)
+            try:
+                self._save(p, rules, version, now, effects)
+                return
+            except ConcurrentUpdate:
+                stored = self._prospects.get(p.lead_id)
+                if stored is None:
+                    log.warning("%s was deleted (merged?) before touch %s was recorded", p.lead_id, send_id)
+                    return
+                p, version = prospect_from_doc(stored.doc), stored.version
+        log.error("could not record how touch %s of %s ended; retried after its lease", send_id, p.lead_id)
+
+    def _save(
+        self, p: Prospect, rules: Rules, version: int | None, now: datetime, effects: Sequence[Effect] = ()
+    ) -> int:
+        return self._leads.save_profile(p, score(p, rules, now), version, now, effects=effects)
 
     def _quiet_save(self, stored: StoredProspect, p: Prospect, rules: Rules, now: datetime) -> None:
         try:
-            self._leads.save_profile(p, score(p, rules, now), stored.version, now)
+            self._save(p, rules, stored.version, now)
         except ConcurrentUpdate:
             log.info("prospect changed while its touch was prepared; the next sweep looks again")
+
+
+def _render_failure(template: str, error: LeadloopError) -> str:
+    """Why a render failed, for the profile and the feed: the template and line, never the message (it may
+    quote the prospect's data)."""
+    line = error.details.get("line") if isinstance(error.details, dict) else None
+    where = f"{template}, line {line}" if line else template
+    return f"the template did not render ({where}: {error.code})"
 
 
 def _text(value: Any) -> str | None:

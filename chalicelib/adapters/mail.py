@@ -8,12 +8,20 @@ webhook can be tied back to the prospect and to the template: always as generic 
 SES message tags on the SES API, and, for a message handed to another provider's SMTP relay, in the header
 that provider echoes back in its events (`relay_headers`: SendGrid custom args, Mailgun user-variables,
 Postmark Metadata, SES message tags). docs/webhooks.md lists the mapping.
+
+A nurture touch may be handed to the mailer twice with the same send id (a sweep that died after sending
+but before marking the touch sent is retried after its lease). The outbox names each file by its send id and
+writes it once, so a retry makes no second email. SES cannot deduplicate: a crash after SES accepted the
+message and before the touch was marked sent leaves a window in which the retry sends it again (narrow: the
+mark is the next write, and the retry waits for the claim's lease).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +38,7 @@ from chalicelib.errors import StorageUnavailable
 RELAYS = ("sendgrid", "mailgun", "postmark", "ses")
 # SES accepts only ASCII letters, digits, "_" and "-" in a message tag's name or value (at most 256).
 SES_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+FILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def leadloop_headers(tags: Mapping[str, str]) -> dict[str, str]:
@@ -92,7 +101,10 @@ class OutgoingEmail:
 
 
 class Mailer(Protocol):
-    def send(self, email: OutgoingEmail, at: datetime) -> str: ...
+    def send(self, email: OutgoingEmail, at: datetime) -> str:
+        """Hand the message over; the answer identifies it. Idempotent per `tags["send_id"]` where the
+        transport allows it."""
+        ...
 
 
 class OutboxMailer:
@@ -100,10 +112,22 @@ class OutboxMailer:
         self._directory = directory
 
     def send(self, email: OutgoingEmail, at: datetime) -> str:
+        """Write `<send id>.eml` once: the same send id again returns the file already there."""
         self._directory.mkdir(parents=True, exist_ok=True)
-        send_id = email.tags.get("send_id", "message")
-        path = self._directory / f"{at:%Y%m%dT%H%M%S}-{send_id}.eml"
-        path.write_bytes(bytes(email.mime(at)))
+        send_id = email.tags.get("send_id") or f"{at:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+        path = self._directory / f"{FILE_UNSAFE.sub('_', send_id)}.eml"
+        if path.exists():
+            return str(path)
+        # Written aside, then linked into place: a reader never sees half a file, a crash mid-write leaves
+        # no file to block the retry, and of two concurrent senders exactly one link succeeds.
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        draft.write_bytes(bytes(email.mime(at)))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
         return str(path)
 
 

@@ -42,12 +42,22 @@ class Transition:
 
 @dataclass(slots=True)
 class SentMessage:
+    """One nurture touch. `claimed`: chosen, and being (or to be) sent: `at` is when the last try began or
+    failed, and a sweep that finds the try over (failed, or its lease run out) sends this same message again;
+    `sent`: handed to the mailer at `at`; `failed`: not sent (parked after too many tries, or abandoned).
+    `tries` counts the tries so far, the one in flight included (so a try that dies without a word still
+    counts); `error` says why the last one failed, without the prospect's data. Profiles stored before
+    claims existed hold only messages sent at the first try, hence the defaults."""
+
     send_id: str
     template: str
     version: int
     at: datetime
     reason: str
     outcomes: dict[str, int] = field(default_factory=dict)  # delivered/opened/clicked/bounced -> count
+    status: str = "sent"  # claimed | sent | failed (see chalicelib.domain.messaging)
+    tries: int = 1
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -217,6 +227,9 @@ def prospect_to_doc(p: Prospect) -> dict[str, Any]:
                     "at": _t(m.at),
                     "why": m.reason,
                     "out": m.outcomes,
+                    **({"st": m.status} if m.status != "sent" else {}),
+                    **({"n": m.tries} if m.tries != 1 else {}),
+                    **({"err": m.error} if m.error else {}),
                 }
                 for m in p.messages
             ],
@@ -293,6 +306,9 @@ def prospect_from_doc(doc: dict[str, Any]) -> Prospect:
                 at=datetime.fromisoformat(m["at"]),
                 reason=m.get("why", ""),
                 outcomes=dict(m.get("out", {})),
+                status=m.get("st", "sent"),
+                tries=m.get("n", 1),
+                error=m.get("err"),
             )
             for m in doc.get("msgs", [])
         ],

@@ -51,6 +51,9 @@ def summarize(p: Prospect, rules: Rules, now: datetime, scores: Scores | None = 
                 "at": _iso(m.at),
                 "why": m.reason,
                 "outcomes": m.outcomes,
+                "status": m.status,  # claimed (being sent) | sent | failed (not sent; see error)
+                "tries": m.tries,
+                "error": m.error,
             }
             for m in reversed(p.messages)
         ],
