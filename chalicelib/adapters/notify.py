@@ -1,6 +1,9 @@
-"""Sales notifications: the routed lead's summary, to the outbox folder, to its owner by email (when the
-owner is an address), and when configured to a Slack-compatible incoming webhook and to generic HTTPS
-webhooks signed with HMAC-SHA256.
+"""Sales notifications: the routed lead's summary, to the outbox folder, to its owner by email, and when
+configured to a Slack-compatible incoming webhook and to generic HTTPS webhooks signed with HMAC-SHA256.
+
+The summary is emailed only to a configured sales address: an owner on a team of the assignment rules (the
+summary's `owner_team`, set by `domain.summary`) or one of `sales_addresses`. Any other owner (one a CRM
+named, or sales typed) is refused, and the refusal is a delivery like any other: it shows on the lead.
 
 Each delivery is tried a few times with backoff; a delivery that still fails is reported back to the
 caller (which records it on the lead's activity), never swallowed.
@@ -30,6 +33,12 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - configured https URLs only
         return int(response.status)
+
+
+REFUSED_OWNER = (
+    "refused: the owner is not a team member (only addresses on a team of the assignment rules, "
+    "or configured sales addresses, are sent a lead's summary)"
+)
 
 
 @dataclass(frozen=True)
@@ -67,9 +76,11 @@ class SalesNotifier:
         sleep: Callable[[float], None] = time.sleep,
         mailer: Mailer | None = None,
         sender: str = "",
+        sales_addresses: Sequence[str] = (),
     ) -> None:
         self._mailer = mailer
         self._sender = sender
+        self._sales_addresses = frozenset(address.strip().casefold() for address in sales_addresses)
         self._outbox = outbox
         self._slack_url = slack_url
         self._webhook_urls = tuple(webhook_urls)
@@ -94,15 +105,21 @@ class SalesNotifier:
             deliveries.append(
                 self._deliver("slack", self._slack_url, json.dumps({"text": text}).encode(), {})
             )
-        owner = summary.get("owner") or ""
+        owner = str(summary.get("owner") or "")
         if self._mailer is not None and "@" in owner:
-            deliveries.append(self._email_owner(owner, summary, why, lead_url, at))
+            if self._may_mail(owner, summary):
+                deliveries.append(self._email_owner(owner, summary, why, lead_url, at))
+            else:
+                deliveries.append(Delivery("owner_email", False, REFUSED_OWNER))
         for url in self._webhook_urls:
             timestamp = str(int(at.timestamp()))
             mac = hmac.new(self._secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
             headers = {"X-Leadloop-Signature": f"t={timestamp},v1={mac}"}
             deliveries.append(self._deliver("webhook", url, body, headers))
         return deliveries
+
+    def _may_mail(self, owner: str, summary: dict[str, Any]) -> bool:
+        return bool(summary.get("owner_team")) or owner.strip().casefold() in self._sales_addresses
 
     def _email_owner(
         self, owner: str, summary: dict[str, Any], why: str, lead_url: str, at: datetime

@@ -15,10 +15,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.assignment import CRM_OWNER_TRAIT, choose_owner, team_lead
+from chalicelib.domain.bounds import (
+    admit_topic,
+    clip,
+    clip_optional,
+    fits_id,
+    keep_within_budget,
+    remember_recent,
+    set_trait,
+)
 from chalicelib.domain.events import EmailEventName, Event, EventKind
 from chalicelib.domain.lifecycle import (
     MAX_AMOUNT,
+    MAX_NOTE_CHARS,
     MAX_OWNER_CHARS,
+    MAX_REASON_CHARS,
     MAX_REVISIT_DAYS,
     NURTURED,
     RECYCLE_REASONS,
@@ -31,11 +42,17 @@ from chalicelib.domain.lifecycle import (
 from chalicelib.domain.messaging import plan_next_touch
 from chalicelib.domain.profiling import event_location, topics_of
 from chalicelib.domain.prospect import (
+    MAX_ANONYMOUS_IDS,
+    MAX_CRM_IDS,
     MAX_HISTORY,
     MAX_KEY_MOMENTS,
+    MAX_LABEL_CHARS,
     MAX_MESSAGES,
+    MAX_MOMENT_CHARS,
     MAX_PAGES,
+    MAX_PATH_CHARS,
     MAX_SEEN_EVENTS,
+    MAX_TITLE_CHARS,
     KeyMoment,
     PageVisit,
     Prospect,
@@ -45,6 +62,7 @@ from chalicelib.domain.prospect import (
     Suppression,
     Transition,
     event_fingerprint,
+    is_reserved_trait,
 )
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores, add_to_bucket, day_of, prune_buckets, score
@@ -151,38 +169,45 @@ def _push(items: list[Any], item: Any, limit: int) -> None:
 
 
 def _moment(p: Prospect, at: datetime, kind: str, text: str) -> None:
-    _push(p.key_moments, KeyMoment(at=at, kind=kind, text=text), MAX_KEY_MOMENTS)
+    moment = KeyMoment(at=at, kind=kind, text=clip(p, "key_moments", text, MAX_MOMENT_CHARS))
+    _push(p.key_moments, moment, MAX_KEY_MOMENTS)
 
 
 def _merge_identity(p: Prospect, event: Event) -> None:
-    if event.anonymous_id and event.anonymous_id not in p.anonymous_ids:
-        p.anonymous_ids.append(event.anonymous_id)
-    if event.user_id and not p.user_id:
+    if event.anonymous_id and fits_id(event.anonymous_id):
+        remember_recent(p.anonymous_ids, event.anonymous_id, MAX_ANONYMOUS_IDS)
+    if event.user_id and not p.user_id and fits_id(event.user_id):
         p.user_id = event.user_id
-    if event.email and not p.email:
+    if event.email and not p.email and fits_id(event.email):
         p.email = event.email
-    if event.crm_id and event.crm_id not in p.crm_ids:
-        p.crm_ids.append(event.crm_id)
+    if event.crm_id and fits_id(event.crm_id):
+        remember_recent(p.crm_ids, event.crm_id, MAX_CRM_IDS)
 
 
-def _merge_traits(p: Prospect, traits: dict[str, Any] | Any) -> None:
-    for key, value in dict(traits).items():
+def _merge_traits(p: Prospect, traits: Mapping[str, Any], rules: Rules) -> None:
+    """Fold the traits a tracking source proposes: identity traits only. A name that sales or the CRM own
+    (owner, CRM ids, lifecycle, suppression, scores: `is_reserved_trait`) is dropped, whatever its case or
+    spelling; values are stored within the profile's bounds (plain values only, nested ones dropped)."""
+    keep = {rule.trait for rule in rules.fit}  # what the rules score on is kept over other extras
+    for key, value in traits.items():
         if value is None or key in ("email", "userId", "anonymousId"):
             continue
         name = TRAIT_ALIASES.get(str(key), str(key))
-        if name == "company" and isinstance(value, dict):
+        if is_reserved_trait(name):
+            continue  # a tracking source may propose who someone is, never who owns them
+        if name == "company" and isinstance(value, Mapping):
             if value.get("employee_count") is not None:
-                p.traits["company_size"] = value["employee_count"]
+                set_trait(p, "company_size", value["employee_count"], keep)
             if value.get("industry"):
-                p.traits["industry"] = value["industry"]
+                set_trait(p, "industry", value["industry"], keep)
             value = value.get("name")
             if value is None:
                 continue
-        if name == "address" and isinstance(value, dict) and value.get("country"):
-            p.traits["country"] = value["country"]
+        if name == "address" and isinstance(value, Mapping):
+            if value.get("country"):
+                set_trait(p, "country", value["country"], keep)
             continue
-        if isinstance(value, str | int | float | bool):
-            p.traits[name] = value
+        set_trait(p, name, value, keep)
 
 
 def transition(
@@ -197,7 +222,13 @@ def transition(
     """Move the lead; raises IllegalTransition when the state does not allow the trigger."""
     target = next_state(p.state, trigger)
     change = Transition(
-        at=at, from_state=p.state, to_state=target, trigger=trigger, actor=actor, reason=reason, note=note
+        at=at,
+        from_state=p.state,
+        to_state=target,
+        trigger=trigger,
+        actor=clip(p, "history", actor, MAX_OWNER_CHARS),
+        reason=clip_optional(p, "history", reason, MAX_REASON_CHARS),
+        note=clip_optional(p, "history", note, MAX_NOTE_CHARS),
     )
     _push(p.history, change, MAX_HISTORY)
     p.state = target
@@ -240,7 +271,8 @@ def _engage(p: Prospect, event: Event, kind: str, rules: Rules, day: int) -> Non
 
 def _interest(p: Prospect, event: Event, rules: Rules, day: int) -> None:
     for topic, weight in topics_of(event, rules):
-        add_to_bucket(p.interests, topic, day, weight)
+        if admit_topic(p, topic):  # links and events may declare topics of their own: bounded
+            add_to_bucket(p.interests, topic, day, weight)
 
 
 def _apply_email(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effect]:
@@ -277,22 +309,27 @@ def _apply_email(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effe
 def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effect]:
     kind = event.kind
     if kind in (EventKind.IDENTIFY, EventKind.GROUP):
-        _merge_traits(p, event.traits)
+        _merge_traits(p, event.traits, rules)
         _engage(p, event, "identify", rules, day)
     elif kind in (EventKind.PAGE, EventKind.SCREEN):
         path = str(event.properties.get("path") or event.properties.get("url") or event.name or "")
         title = str(event.properties.get("title") or event.name or "")
-        _push(p.pages, PageVisit(at=event.at, path=path, title=title), MAX_PAGES)
+        visit = PageVisit(
+            at=event.at,
+            path=clip(p, "pages", path, MAX_PATH_CHARS),
+            title=clip(p, "pages", title, MAX_TITLE_CHARS),
+        )
+        _push(p.pages, visit, MAX_PAGES)
         _engage(p, event, kind.value, rules, day)
         _interest(p, event, rules, day)
     elif kind is EventKind.TRACK:
         if event.traits:
-            _merge_traits(p, event.traits)
+            _merge_traits(p, event.traits, rules)
         _engage(p, event, "track", rules, day)
         _interest(p, event, rules, day)
         if event.name.lower() in rules.hand_raise_names:
             add_to_bucket(p.engagement, _hand_raise_rule(rules), day, _hand_raise_points(rules))
-            p.pending_hand_raise = event.name
+            p.pending_hand_raise = clip(p, "key_moments", event.name, MAX_LABEL_CHARS)
             _moment(p, event.at, "hand_raise", f"raised a hand: {event.name}")
         elif _is_notable(event, rules):
             _moment(p, event.at, "event", event.name)
@@ -479,7 +516,7 @@ def _sla_signal(p: Prospect, event: Event, rules: Rules) -> list[Effect]:
 
 def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -> tuple[Scores, list[Effect]]:
     """Rescore; route a pending hand-raise or a qualified lead (assigning its owner; `turn` is each team's
-    round robin position); reopen a long-lost lead; plan the next touch."""
+    round robin position); reopen a long-lost lead; plan the next touch; keep the profile in its bounds."""
     effects: list[Effect] = []
     if (
         p.state is State.LOST
@@ -507,6 +544,7 @@ def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -
     today = day_of(now)
     prune_buckets(p.engagement, today)
     prune_buckets(p.interests, today)
+    keep_within_budget(p, {rule.trait for rule in rules.fit})  # last: this is what the service stores
     return scores, effects
 
 

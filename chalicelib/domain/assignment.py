@@ -52,6 +52,18 @@ def choose_owner(p: Prospect, rules: Assignment, turn: Callable[[str], int]) -> 
     )
 
 
+def team_of(rules: Assignment | None, person: str | None) -> str | None:
+    """The team `person` is a member or the lead of (addresses compared without case), else None: only such
+    configured people are sent a lead's summary (an owner may have been named by a CRM or typed by sales)."""
+    if rules is None or not person:
+        return None
+    wanted = person.strip().casefold()
+    for name, team in rules.teams.items():
+        if any(wanted == someone.casefold() for someone in (*team.members, team.lead or "")):
+            return name
+    return None
+
+
 def team_lead(rules: Assignment | None, owner: str | None) -> str | None:
     """The lead of the team `owner` belongs to (who hears about an unworked lead)."""
     if rules is None or owner is None:

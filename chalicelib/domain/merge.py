@@ -2,33 +2,47 @@
 
 Everything learnt about either half is kept (identities, traits, engagement, interests, pages, messages,
 recycles, suppression); the lifecycle keeps the furthest point either half reached, so a routed visitor is
-neither taken from sales nor routed a second time.
+neither taken from sales nor routed a second time. The merged profile keeps the profile bounds (the newest
+of each list; reassess then fits the whole to its byte budget).
 """
 
 from __future__ import annotations
 
+from chalicelib.domain.bounds import set_trait
 from chalicelib.domain.lifecycle import State
-from chalicelib.domain.prospect import MAX_HISTORY, MAX_MESSAGES, Prospect
+from chalicelib.domain.prospect import (
+    MAX_ANONYMOUS_IDS,
+    MAX_CRM_IDS,
+    MAX_HISTORY,
+    MAX_KEY_MOMENTS,
+    MAX_MESSAGES,
+    MAX_PAGES,
+    MAX_RECYCLES,
+    MAX_SEEN_EVENTS,
+    Prospect,
+)
 
 
 def absorb_profile(p: Prospect, other: Prospect) -> None:
     """Fold a merged-away profile (an anonymous visitor who identified) into the surviving one."""
-    for anonymous_id in other.anonymous_ids:
-        if anonymous_id not in p.anonymous_ids:
-            p.anonymous_ids.append(anonymous_id)
+    # The survivor's own ids are the newest: the merged-away ones go first when the list is full.
+    p.anonymous_ids[:0] = [a for a in other.anonymous_ids if a not in p.anonymous_ids]
+    del p.anonymous_ids[:-MAX_ANONYMOUS_IDS]
     p.user_id = p.user_id or other.user_id
     p.email = p.email or other.email
-    p.crm_ids.extend(c for c in other.crm_ids if c not in p.crm_ids)
+    p.crm_ids[:0] = [c for c in other.crm_ids if c not in p.crm_ids]
+    del p.crm_ids[:-MAX_CRM_IDS]
     for key, value in other.traits.items():
-        p.traits.setdefault(key, value)
+        if key not in p.traits:
+            set_trait(p, key, value)
     for groups_into, groups_from in ((p.engagement, other.engagement), (p.interests, other.interests)):
         for key, days in groups_from.items():
             target = groups_into.setdefault(key, {})
             for day, points in days.items():
                 target[day] = target.get(day, 0.0) + points
-    p.pages = sorted(p.pages + other.pages, key=lambda v: v.at)[-25:]
-    p.key_moments = sorted(p.key_moments + other.key_moments, key=lambda k: k.at)[-25:]
-    p.seen = (other.seen + [s for s in p.seen if s not in other.seen])[-300:]
+    p.pages = sorted(p.pages + other.pages, key=lambda v: v.at)[-MAX_PAGES:]
+    p.key_moments = sorted(p.key_moments + other.key_moments, key=lambda k: k.at)[-MAX_KEY_MOMENTS:]
+    p.seen = (other.seen + [s for s in p.seen if s not in other.seen])[-MAX_SEEN_EVENTS:]
     p.pending_hand_raise = p.pending_hand_raise or other.pending_hand_raise
     if other.created_at < p.created_at:
         p.created_at = other.created_at
@@ -36,7 +50,7 @@ def absorb_profile(p: Prospect, other: Prospect) -> None:
     if other.last_activity_at and (p.last_activity_at is None or other.last_activity_at > p.last_activity_at):
         p.last_activity_at = other.last_activity_at
     p.messages = sorted(p.messages + other.messages, key=lambda m: m.at)[-MAX_MESSAGES:]
-    p.recycles = sorted(p.recycles + other.recycles, key=lambda r: r.at)[-10:]
+    p.recycles = sorted(p.recycles + other.recycles, key=lambda r: r.at)[-MAX_RECYCLES:]
     if p.suppression is None or (other.suppression is not None and other.suppression.at < p.suppression.at):
         p.suppression = other.suppression or p.suppression
     # The lead keeps the furthest point either half reached: a routed visitor who turns out to be a known

@@ -18,13 +18,53 @@ from typing import Any
 
 from chalicelib.domain.lifecycle import State, Trigger
 
-# Bounds that keep one profile item small (DynamoDB bills writes per KB).
+# Bounds that keep one profile item small (DynamoDB bills writes per KB, and refuses an item over 400 KB).
+# README "Profile bounds" documents them; chalicelib.domain.bounds enforces them. Lists keep the newest.
 MAX_SEEN_EVENTS = 300
 MAX_HISTORY = 50
 MAX_MESSAGES = 30
 MAX_KEY_MOMENTS = 25
 MAX_PAGES = 25
+MAX_RECYCLES = 10
+MAX_ANONYMOUS_IDS = 50
+MAX_CRM_IDS = 20
+MAX_ID_CHARS = 256  # an anonymous, user or CRM id longer than this is not stored (the parser refuses it)
+MAX_TRAITS = 100
+MAX_TRAIT_KEY_CHARS = 64  # a longer trait name is refused
+MAX_TRAIT_TEXT_CHARS = 1024  # a longer trait value is truncated
+MAX_TRAIT_NUMBER = 1e15  # a larger number (or NaN, infinity) is refused
+MAX_PATH_CHARS = 512
+MAX_TITLE_CHARS = 256
+MAX_MOMENT_CHARS = 300
+MAX_LABEL_CHARS = 200  # source, event names, template names, the reason a message was sent
+MAX_INTEREST_TOPICS = 20
+MAX_TOPIC_CHARS = 64
+MAX_BUCKET_DAYS = 60  # days with points kept per engagement rule or topic (the most recent)
 BUCKET_HORIZON_DAYS = 400
+MAX_PROFILE_BYTES = 128 * 1024  # the stored JSON, before compression; DynamoDB's item limit is 400 KB
+TRUNCATED = "…"  # ends a value cut to its bound
+
+# Trait names that name facts sales or the CRM own (owner, CRM ids, lifecycle, suppression, scores), compared
+# without case or punctuation ("crmOwner" is "crm_owner"). A tracking source may propose identity traits but
+# never these; `crm_owner` is written only by the CRM path (apply.py `_remember_crm_owner`).
+RESERVED_TRAITS = frozenset(
+    {
+        "owner", "ownerid", "owneremail", "crmowner", "crmownerid", "salesowner", "leadowner", "assignedto",
+        "assignee", "hubspotownerid", "crmid", "crmids", "hubspotcontactid", "hubspotid", "salesforceid",
+        "state", "lifecycle", "lifecyclestage", "stage", "leadstage", "leadstate", "leadstatus",
+        "suppression", "suppressed", "unsubscribed", "optout", "optedout", "donotemail", "contactable",
+        "score", "scores", "leadscore", "fit", "fitscore", "engagement", "engagementscore", "amount", "sla",
+    }
+)  # fmt: skip
+RESERVED_TRAIT_PREFIXES = ("crm", "hubspot", "salesforce", "leadloop")
+
+
+def is_reserved_trait(name: str) -> bool:
+    """Whether a trait name belongs to sales or the CRM (a tracking source's value for it is dropped)."""
+    bare = "".join(ch for ch in name.casefold() if ch.isalnum())
+    reserved = bare in RESERVED_TRAITS or bare.startswith(RESERVED_TRAIT_PREFIXES)
+    return reserved or name.lower().startswith("hs_")  # HubSpot's own properties
+
 
 DayBuckets = dict[int, float]  # proleptic ordinal of the UTC day -> points
 
@@ -127,6 +167,8 @@ class Prospect:
     amount: float | None = None
     rules_version: int = 0
     pending_hand_raise: str | None = None  # a hand-raise not yet routed (e.g. raised while anonymous)
+    # What was cut to keep the profile within its bounds: field -> how many values (see domain.bounds).
+    trimmed: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -266,6 +308,7 @@ def prospect_to_doc(p: Prospect) -> dict[str, Any]:
             "amount": p.amount,
             "rv": p.rules_version or None,
             "hr": p.pending_hand_raise,
+            "trim": p.trimmed,
         }
     )
 
@@ -347,4 +390,5 @@ def prospect_from_doc(doc: dict[str, Any]) -> Prospect:
         amount=doc.get("amount"),
         rules_version=doc.get("rv", 0),
         pending_hand_raise=doc.get("hr"),
+        trimmed=dict(doc.get("trim", {})),
     )

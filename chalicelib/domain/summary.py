@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.assignment import team_of
 from chalicelib.domain.profiling import buying_stage, persona_of
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
@@ -23,6 +24,7 @@ def summarize(p: Prospect, rules: Rules, now: datetime, scores: Scores | None = 
         "id": p.lead_id,
         "state": p.state.value,
         "owner": p.owner,
+        "owner_team": team_of(rules.assignment, p.owner),  # None: not on a team, so never sent this summary
         "identity": {
             "email": p.email,
             "user_id": p.user_id,
@@ -97,4 +99,5 @@ def summarize(p: Prospect, rules: Rules, now: datetime, scores: Scores | None = 
         if sla
         else None,
         "amount": p.amount,
+        "trimmed": p.trimmed or None,  # values cut to the profile bounds, by field (README "Profile bounds")
     }
