@@ -31,6 +31,7 @@ from chalicelib.adapters.dynamo import (
     Tables,
     create_tables,
 )
+from chalicelib.adapters.dynamo_repository import DynamoProspects
 from chalicelib.adapters.dynamo_tables import models_for
 from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.workflow import SlaWorkflow
@@ -73,7 +74,7 @@ def fake_credentials() -> None:
 def lead_service(tables: Tables, clock: SettableClock) -> LeadService:
     rules = load_default_rules()
     return LeadService(
-        prospects=ProspectStore(tables),
+        prospects=DynamoProspects(ProspectStore(tables)),
         identities=IdentityStore(tables),
         activity=ActivityLog(tables),
         counters=Counters(tables),

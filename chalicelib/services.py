@@ -22,14 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.dynamo import (
-    ActivityLog,
-    Counters,
-    IdentityStore,
-    ProspectRow,
-    ProspectStore,
-    StoredProspect,
-)
 from chalicelib.domain.apply import (
     Effect,
     InvalidCommand,
@@ -39,20 +31,23 @@ from chalicelib.domain.apply import (
     reassess,
 )
 from chalicelib.domain.events import Event, EventKind
-from chalicelib.domain.lifecycle import IllegalTransition, State
+from chalicelib.domain.lifecycle import IllegalTransition
 from chalicelib.domain.merge import absorb_profile
-from chalicelib.domain.prospect import (
-    Prospect,
-    prospect_from_doc,
-    prospect_to_doc,
-)
+from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores
 from chalicelib.domain.summary import summarize
 from chalicelib.effects.dispatch import ACTIVITY_TTL_DAYS as ACTIVITY_TTL_DAYS
 from chalicelib.effects.dispatch import Dispatcher, SavedWrite
-from chalicelib.effects.outbox import encode, plan
+from chalicelib.effects.outbox import plan
 from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidContent, NotFound, StorageUnavailable
+from chalicelib.ports import (
+    ActivityRecords,
+    IdentityIndex,
+    ProspectRepository,
+    ScoreboardCounters,
+    Versioned,
+)
 
 log = logging.getLogger("leadloop")
 
@@ -122,10 +117,10 @@ class LeadService:
     def __init__(
         self,
         *,
-        prospects: ProspectStore,
-        identities: IdentityStore,
-        activity: ActivityLog,
-        counters: Counters,
+        prospects: ProspectRepository,
+        identities: IdentityIndex,
+        activity: ActivityRecords,
+        counters: ScoreboardCounters,
         rules: Callable[[], Rules],
         effects: Dispatcher,
         public_url: str,
@@ -146,26 +141,26 @@ class LeadService:
 
     # --- reading -----------------------------------------------------------------------------------------
 
-    def find(self, ref: str) -> StoredProspect:
-        """A lead by id, email or userId; NotFound otherwise."""
+    def find(self, ref: str) -> Prospect:
+        """A lead by id (or an id it was merged from), email or userId; NotFound otherwise."""
         ref = ref.strip()
         stored = self._prospects.get(ref) if ref else None
         if stored is not None:
-            return stored
+            return stored.item
         if ref:
             forwarded = self._forwarded(ref)
             if forwarded is not None:
-                return forwarded
+                return forwarded.item
         candidates = [f"email:{ref.lower()}"] if "@" in ref else [f"user:{ref}", f"anon:{ref}"]
         owners = self._identities.resolve(candidates)
         for key in candidates:
             if key in owners:
                 found = self._prospects.get(owners[key])
                 if found is not None:
-                    return found
+                    return found.item
         raise NotFound(f"no lead with id, email or userId {ref!r}")
 
-    def _forwarded(self, lead_id: str) -> StoredProspect | None:
+    def _forwarded(self, lead_id: str) -> Versioned[Prospect] | None:
         """The lead that `lead_id` was merged into (following later merges too), if it was."""
         for _ in range(MAX_FORWARDS):
             target = self._identities.resolve([forward_key(lead_id)]).get(forward_key(lead_id))
@@ -178,8 +173,7 @@ class LeadService:
         return None
 
     def summary(self, ref: str) -> dict[str, Any]:
-        stored = self.find(ref)
-        p = prospect_from_doc(stored.doc)
+        p = self.find(ref)
         result = summarize(p, self._rules(), self._clock())
         result["activity"] = [
             {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, **e.data}
@@ -188,7 +182,7 @@ class LeadService:
         return result
 
     def prospect(self, ref: str) -> Prospect:
-        return prospect_from_doc(self.find(ref).doc)
+        return self.find(ref)
 
     def activity_feed(
         self,
@@ -278,7 +272,7 @@ class LeadService:
             stored = self._forwarded(lead_id) if lead_id else None
         if stored is None:
             return  # the lead was removed; the redirect still works for the reader
-        lead_id = stored.lead_id
+        lead_id = stored.item.lead_id
         now = self._clock()
         window = int(now.timestamp() // CLICK_WINDOW.total_seconds())
         what = hashlib.blake2b(f"{link.get('m')}\x1f{link.get('u')}".encode(), digest_size=8).hexdigest()
@@ -305,11 +299,11 @@ class LeadService:
         # Events that name their lead (email events echo it back): one BatchGet for the batch, not a read
         # per event. A named lead merged away since is followed to the survivor.
         named = sorted({event.lead_id for event in events if event.lead_id})
-        existing = set(self._prospects.get_many(named)) if named else set()
+        existing = self._prospects.exists(named)
         for gone in set(named) - existing:
             survivor = self._forwarded(gone)
             if survivor is not None:
-                owners[forward_key(gone)] = survivor.lead_id
+                owners[forward_key(gone)] = survivor.item.lead_id
         merged_into: dict[str, str] = {}
         order: list[str] = []
         grouped: dict[str, list[Event]] = {}
@@ -364,7 +358,7 @@ class LeadService:
         other = self._prospects.get(other_id)
         if other is None:
             return
-        source = prospect_from_doc(other.doc)
+        source = other.item
         # Links and ids already sent out name the old lead: forward them (unsubscribe, /r/, provider echoes).
         for key in [*source.identities, forward_key(other_id)]:
             self._identities.point(key, into)
@@ -372,7 +366,7 @@ class LeadService:
             message_id=f"merge:{other_id}:{into}", kind=EventKind.IDENTIFY, at=self._clock(), source="merge"
         )
         self._apply(into, [merge_event], strict=False, absorb=source)
-        self._prospects.delete(other_id, expected_version=other.version)
+        self._prospects.delete(other_id, expected=other.version)
 
     def _apply(
         self, lead_id: str, events: list[Event], *, strict: bool, absorb: Prospect | None = None
@@ -387,7 +381,7 @@ class LeadService:
                 first = min(events, key=lambda e: e.at)
                 p = Prospect(lead_id=lead_id, created_at=min(first.at, now), source=first.source)
             else:
-                p = prospect_from_doc(stored.doc)
+                p = stored.item
             if absorb is not None:
                 absorb_profile(p, absorb)
             effects: list[Effect] = []
@@ -430,30 +424,10 @@ class LeadService:
         now: datetime,
         effects: Sequence[Effect] = (),
     ) -> int:
-        """Write a profile with its listing columns and the effects it decided, in one conditional write,
-        then perform those effects (the stream performs them again if this process fails to);
-        ConcurrentUpdate when `version` moved."""
-        row = ProspectRow(
-            lead_id=p.lead_id,
-            state=p.state.value,
-            owner=p.owner,
-            score=scores.total,
-            email=p.email,
-            name=p.name,
-            company=p.company,
-            updated_at=now.isoformat(),
-            # Only while the lead waits on sales: the pool can then be filtered by SLA status.
-            sla_status=p.sla.status if p.sla is not None and p.state is State.SALES_READY else None,
-        )
+        """Write a profile and the effects it decided in one conditional write, then perform those effects
+        (the stream performs them again if this process fails to); ConcurrentUpdate when `version` moved."""
         planned = tuple(plan(p, effects, now))
-        new_version = self._prospects.save(
-            p.lead_id,
-            prospect_to_doc(p),
-            row,
-            next_touch_at=p.next_touch_at,
-            expected_version=version,
-            outbox=encode(planned),
-        )
+        new_version = self._prospects.save(p, score=scores.total, now=now, expected=version, effects=planned)
         if planned:
             self._perform(SavedWrite(p.lead_id, new_version, p, planned))
         return new_version
@@ -472,7 +446,7 @@ class _Turns:
     and only if a lead is routed. Two leads routed at the same instant may get the same rep: fairness,
     not correctness, is at stake, and the counters stay exact."""
 
-    def __init__(self, counters: Counters) -> None:
+    def __init__(self, counters: ScoreboardCounters) -> None:
         self._counters = counters
         self._known: dict[str, float] | None = None
 

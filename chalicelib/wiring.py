@@ -28,6 +28,7 @@ from chalicelib.adapters.dynamo import (
     ProspectStore,
     Tables,
 )
+from chalicelib.adapters.dynamo_repository import DynamoProspects
 from chalicelib.adapters.mail import Mailer, OutboxMailer, SesMailer
 from chalicelib.adapters.notify import SalesNotifier
 from chalicelib.adapters.queue import DeadLetters, EventQueue
@@ -246,7 +247,7 @@ def dispatcher() -> Dispatcher:
 def lead_service() -> LeadService:
     s = settings()
     return LeadService(
-        prospects=prospects(),
+        prospects=DynamoProspects(prospects()),
         identities=identities(),
         activity=activity(),
         counters=counters(),

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -31,22 +31,13 @@ from chalicelib.adapters.dynamo_tables import (
     shared_connection,
     storage_errors,
 )
+from chalicelib.domain.activity import ActivityEntry
 from chalicelib.errors import ConcurrentUpdate, MalformedInput, NotFound
 
 FEED_MAX_DAYS = 400
 
 
 # --- activity ---
-
-
-@dataclass(frozen=True)
-class ActivityEntry:
-    lead_id: str
-    at: datetime
-    kind: str
-    actor: str
-    data: dict[str, Any] = field(default_factory=dict)
-    ttl_days: int = 400
 
 
 class ActivityLog:

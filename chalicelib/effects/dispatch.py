@@ -38,6 +38,7 @@ from chalicelib.effects.outbox import (
     decode,
 )
 from chalicelib.errors import StorageUnavailable
+from chalicelib.ports import ActivityRecords, EffectMarks, ScoreboardCounters
 
 log = logging.getLogger("leadloop.effects")
 
@@ -72,9 +73,9 @@ class EffectsFailed(StorageUnavailable):
 
 @dataclass
 class Dispatcher:
-    activity: ActivityLog
-    counters: Counters
-    ledger: EffectLedger
+    activity: ActivityRecords
+    counters: ScoreboardCounters
+    ledger: EffectMarks
     notifier: SalesNotifier
     workflow: SlaWorkflow
     rules: Callable[[], Rules]

@@ -30,6 +30,7 @@ from chalicelib.adapters.dynamo import (
     Tables,
     create_tables,
 )
+from chalicelib.adapters.dynamo_repository import DynamoProspects
 from chalicelib.adapters.dynamo_tables import models_for
 from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.workflow import SlaWorkflow
@@ -66,7 +67,7 @@ def fresh_service() -> tuple[LeadService, Tables]:
     tables = Tables(prefix=f"r{uuid.uuid4().hex[:8]}-", region="us-east-1")
     create_tables(tables)
     service = LeadService(
-        prospects=ProspectStore(tables),
+        prospects=DynamoProspects(ProspectStore(tables)),
         identities=IdentityStore(tables),
         activity=ActivityLog(tables),
         counters=Counters(tables),
