@@ -1,0 +1,163 @@
+"""In-memory implementations of the storage protocols (`chalicelib.ports`), for use-case tests.
+
+They keep the promises the DynamoDB adapters keep — a save is conditional on the version, a profile goes
+through its stored document form (so what cannot be stored fails here too), an identity is claimed once,
+an activity entry appended twice is stored once, counters move once per key — and record every write with
+its effects in `InMemoryProspects.writes`, as the table's stream would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters.dynamo_prospects import pack_doc
+from chalicelib.domain.activity import ActivityEntry
+from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.effects.outbox import OutboxEffect, decode, encode
+from chalicelib.errors import ConcurrentUpdate
+from chalicelib.ports import Versioned
+
+
+@dataclass(frozen=True)
+class StoredWrite:
+    """One successful save, as the stream would carry it: the profile as written and its effects."""
+
+    lead_id: str
+    version: int
+    doc: str
+    effects: tuple[OutboxEffect, ...]
+
+    @property
+    def prospect(self) -> Prospect:
+        return prospect_from_doc(json.loads(self.doc))
+
+
+class InMemoryProspects:
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[str, int, int | None]] = {}  # lead id -> (doc JSON, version, due at)
+        self.writes: list[StoredWrite] = []
+
+    def get(self, lead_id: str, *, consistent: bool = True) -> Versioned[Prospect] | None:
+        held = self._items.get(lead_id)
+        if held is None:
+            return None
+        return Versioned(prospect_from_doc(json.loads(held[0])), held[1])
+
+    def exists(self, lead_ids: Sequence[str]) -> set[str]:
+        return {lead_id for lead_id in lead_ids if lead_id in self._items}
+
+    def save(
+        self,
+        prospect: Prospect,
+        *,
+        score: float,
+        now: datetime,
+        expected: int | None,
+        effects: Sequence[OutboxEffect] = (),
+    ) -> int:
+        held = self._items.get(prospect.lead_id)
+        if (held[1] if held else None) != expected:
+            raise ConcurrentUpdate(f"prospect {prospect.lead_id} changed after version {expected}")
+        doc = json.dumps(prospect_to_doc(prospect), sort_keys=True)
+        encoded = encode(effects)  # refuses an oversized outbox exactly as the real write would
+        version = (expected or 0) + 1
+        due = math.ceil(prospect.next_touch_at.timestamp()) if prospect.next_touch_at else None
+        self._items[prospect.lead_id] = (doc, version, due)
+        self.writes.append(StoredWrite(prospect.lead_id, version, doc, tuple(decode(encoded))))
+        return version
+
+    def delete(self, lead_id: str, *, expected: int) -> None:
+        held = self._items.get(lead_id)
+        if held is None or held[1] != expected:
+            raise ConcurrentUpdate(f"prospect {lead_id} changed after version {expected}")
+        del self._items[lead_id]
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        cutoff = math.floor(now.timestamp())
+        found = sorted((due, lead) for lead, (_, _, due) in self._items.items() if due and due <= cutoff)
+        return [lead_id for _, lead_id in found[:limit]]
+
+    def ids(self) -> list[str]:
+        return sorted(self._items)
+
+
+class InMemoryIdentities:
+    def __init__(self) -> None:
+        self.owners: dict[str, str] = {}
+
+    def resolve(self, identities: Sequence[str]) -> dict[str, str]:
+        return {key: self.owners[key] for key in identities if key in self.owners}
+
+    def claim(self, identity: str, lead_id: str) -> str:
+        return self.owners.setdefault(identity, lead_id)
+
+    def point(self, identity: str, lead_id: str) -> None:
+        self.owners[identity] = lead_id
+
+
+class InMemoryActivity:
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, datetime, str], ActivityEntry] = {}
+
+    def append(self, lead_id: str, entries: Sequence[ActivityEntry]) -> None:
+        for entry in entries:
+            content = json.dumps([entry.kind, entry.actor, entry.data], sort_keys=True, default=str)
+            self._entries[(lead_id, entry.at, content)] = entry
+
+    def for_lead(self, lead_id: str, limit: int = 100) -> list[ActivityEntry]:
+        mine = [e for (lead, _, _), e in self._entries.items() if lead == lead_id]
+        return sorted(mine, key=lambda e: e.at, reverse=True)[:limit]
+
+    def feed(self, *, since: datetime, until: datetime, actor: str | None, limit: int) -> list[ActivityEntry]:
+        found = [
+            e for e in self._entries.values() if since <= e.at < until and (actor is None or e.actor == actor)
+        ]
+        return sorted(found, key=lambda e: e.at, reverse=True)[:limit]
+
+
+class InMemoryCounters:
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], float] = {}
+        self._applied: set[str] = set()
+
+    def add_once(
+        self, key: str, increments: Mapping[tuple[str, str], float], *, expires_at: datetime
+    ) -> bool:
+        if key in self._applied:
+            return False
+        self._applied.add(key)
+        for counter, amount in increments.items():
+            self.values[counter] = self.values.get(counter, 0.0) + amount
+        return True
+
+    def read(self, period: str) -> dict[str, float]:
+        return {name: value for (p, name), value in self.values.items() if p == period}
+
+
+class InMemoryMarks:
+    def __init__(self) -> None:
+        self.marks: dict[str, datetime] = {}
+
+    def done(self, key: str) -> bool:
+        return key in self.marks
+
+    def mark(self, key: str, *, expires_at: datetime) -> None:
+        self.marks[key] = expires_at
+
+
+def as_stream_record(write: StoredWrite) -> dict[str, Any]:
+    """A stored write in the shape DynamoDB Streams hands to Lambda (for tests of the stream path)."""
+    image: dict[str, Any] = {
+        "lead_id": {"S": write.lead_id},
+        "version": {"N": str(write.version)},
+        "doc": {"B": pack_doc(json.loads(write.doc))},
+    }
+    outbox = encode(write.effects)
+    if outbox:
+        image["outbox"] = {"B": outbox}
+    return {"eventName": "MODIFY", "dynamodb": {"NewImage": image, "SequenceNumber": str(write.version)}}
