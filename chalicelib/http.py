@@ -66,7 +66,10 @@ def html_response(
         f"<body><h1>{html.escape(title)}</h1><p>{html.escape(paragraph)}</p>{form}</body></html>"
     )
     # no-store: a cached confirmation must not stand in for the page after the reader has decided.
-    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",
+    }
     return Response(body=page, status_code=200, headers=headers)
 
 
