@@ -14,7 +14,7 @@ PORT ?= 8000
 STAGE ?= dev
 export PORT
 
-.PHONY: help venv dynamodb-local test lint run demo bench soak report keys package deploy clean
+.PHONY: help venv dynamodb-local test lint run demo bench soak report replay keys package deploy clean
 
 help:
 	@echo "make run      local stack on http://127.0.0.1:$(PORT) (DynamoDB Local, moto, runner, chalice local)"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench    domain, storage and cost benchmarks"
 	@echo "make soak     long-running tests (pytest -m slow)"
 	@echo "make report   the shared scoreboard from a running stack (GET /metrics)"
+	@echo "make replay   replay set-aside work once fixed: ARGS=events | ARGS=effects (see README)"
 	@echo "make keys     API keys: ARGS=\"create --role sales --name alice\" | ARGS=list | ARGS=\"revoke ID\""
 	@echo "make package  chalice package for STAGE=$(STAGE);  make deploy STAGE=<stage>"
 	@echo "make clean    remove caches, build output and local stack data (keeps .venv)"
@@ -72,6 +73,11 @@ soak: venv dynamodb-local
 # The shared scoreboard from a running stack (GET /metrics); ARGS="--from 2026-11-01 --to 2026-11-30".
 report: venv
 	$(PY) scripts/report.py $(ARGS)
+
+# Replay what was set aside (parked prospects' events, effects that kept failing) once the cause is fixed.
+# Against the local stack by default (its .env of queue URLs is written by `make run`).
+replay: venv
+	$(PY) scripts/replay_dead_letters.py $(ARGS)
 
 # API keys: make keys ARGS="create --role sales --name alice" | ARGS=list | ARGS="revoke <key id>".
 # Against the local stack by default; for a deployed stage run it with that stage's AWS credentials and

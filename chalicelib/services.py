@@ -30,7 +30,7 @@ from chalicelib.domain.apply import (
     apply_event,
     reassess,
 )
-from chalicelib.domain.events import Event, EventKind
+from chalicelib.domain.events import Event, EventKind, internal_id
 from chalicelib.domain.lifecycle import IllegalTransition
 from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import Prospect
@@ -238,7 +238,7 @@ class LeadService:
         stored = self.find(ref)
         now = self._clock()
         event = Event(
-            message_id=f"api:{secrets.token_hex(8)}",
+            message_id=internal_id("api", secrets.token_hex(8)),
             kind=EventKind.SALES,
             at=now,
             source="sales-api",
@@ -253,7 +253,7 @@ class LeadService:
         """One-click unsubscribe: suppress at once (idempotent: the same link twice changes nothing)."""
         stored = self.find(lead_id)
         event = Event(
-            message_id=f"unsubscribe:{stored.lead_id}",
+            message_id=internal_id("unsubscribe", stored.lead_id),
             kind=EventKind.EMAIL,
             at=self._clock(),
             source="unsubscribe-link",
@@ -277,7 +277,7 @@ class LeadService:
         window = int(now.timestamp() // CLICK_WINDOW.total_seconds())
         what = hashlib.blake2b(f"{link.get('m')}\x1f{link.get('u')}".encode(), digest_size=8).hexdigest()
         event = Event(
-            message_id=f"click:{lead_id}:{what}:{window}",
+            message_id=internal_id("click", f"{lead_id}:{what}:{window}"),
             kind=EventKind.EMAIL,
             at=now,
             source="redirect",
@@ -363,7 +363,10 @@ class LeadService:
         for key in [*source.identities, forward_key(other_id)]:
             self._identities.point(key, into)
         merge_event = Event(
-            message_id=f"merge:{other_id}:{into}", kind=EventKind.IDENTIFY, at=self._clock(), source="merge"
+            message_id=internal_id("merge", f"{other_id}:{into}"),
+            kind=EventKind.IDENTIFY,
+            at=self._clock(),
+            source="merge",
         )
         self._apply(into, [merge_event], strict=False, absorb=source)
         self._prospects.delete(other_id, expected=other.version)

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.queue import DeadLetters, pack
-from chalicelib.domain.events import Event, EventKind, event_from_wire
+from chalicelib.domain.events import Event, EventKind, event_from_wire, internal_id
 from chalicelib.services import FailedProspect, LeadService
 
 log = logging.getLogger("leadloop.worker")
@@ -61,7 +61,7 @@ def _sla_event(message: Mapping[str, Any]) -> Event:
     token = str(message.get("task_token") or "")
     digest = hashlib.blake2b(f"{message['type']}:{lead_id}:{token}".encode(), digest_size=8).hexdigest()
     return Event(
-        message_id=f"sla:{digest}",
+        message_id=internal_id("sla", digest),
         kind=EventKind.SALES,
         at=datetime.now(UTC),
         source="sla-workflow",

@@ -234,9 +234,11 @@ def test_the_confirmation_page_escapes_what_it_shows(loop: Loop) -> None:
 # --- #9: a client cannot write an internal event id --------------------------------------------------------
 
 
-def test_a_client_message_id_cannot_pre_empt_the_real_unsubscribe(loop: Loop) -> None:
+@pytest.mark.parametrize("squatted", ["unsubscribe:{lead}", "ll:unsubscribe:{lead}"])
+def test_a_client_message_id_cannot_pre_empt_the_real_unsubscribe(loop: Loop, squatted: str) -> None:
     lead_id = _identified(loop)
-    squat = {"userId": "u-ada@bigco.example", "event": "Looked Around", "messageId": f"unsubscribe:{lead_id}"}
+    message_id = squatted.format(lead=lead_id)  # the old internal id, and the current one
+    squat = {"userId": "u-ada@bigco.example", "event": "Looked Around", "messageId": message_id}
     assert loop.track("/v1/track", squat).status_code == 200
     loop.drain()
     token = sign(UNSUBSCRIBE, {"l": lead_id}, wiring.settings().signing_secret)
