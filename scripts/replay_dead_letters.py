@@ -57,7 +57,9 @@ def replay_events(limit: int, dry_run: bool) -> dict[str, Any]:
             reasons[reason.split(":", 1)[-1].strip()[:80] or "redriven by SQS"] += 1
             if not dry_run:
                 wiring.event_queue().send_bodies([message["Body"]])
-                sqs.delete_message(QueueUrl=settings.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(
+                    QueueUrl=settings.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
             moved += 1
         if dry_run:
             break  # received messages come back after their visibility timeout; count one page only
@@ -135,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=("events", "effects"))
     parser.add_argument("--limit", type=int, default=10_000, help="events: at most this many messages")
     parser.add_argument("--queue-url", help="effects: the dispatcher's on-failure queue (a deployed stage)")
-    parser.add_argument("--file", type=Path, default=LOCAL_EFFECTS_FILE, help="effects: the local stack's file")
+    parser.add_argument(
+        "--file", type=Path, default=LOCAL_EFFECTS_FILE, help="effects: the local stack's file"
+    )
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
     if args.what == "events":
