@@ -36,7 +36,14 @@ FUNCTIONS = {
     "Ingest": "IngestRole",
     "ApplyEvents": "ApplyEventsRole",
     "SendDueTouches": "SendDueTouchesRole",
+    "DispatchEffects": "DispatchEffectsRole",
 }
+# The SES identities and configuration set every mailing role is limited to (policy-scheduler.json).
+SES_CONFIGURATION_SET = (
+    "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}"
+)
+PROSPECTS_STREAM = "${ProspectsTable.StreamArn}"
+DAY_SECONDS = 24 * 3600
 WAIT_LIMIT_SECONDS = 30.0
 
 
@@ -98,9 +105,23 @@ PERMISSIONS = [
     ("ApiHandlerRole", "dynamodb:DeleteItem", "${ProspectsTable.Arn}", False),
     ("ApiHandlerRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", False),
     ("ApiHandlerRole", "dynamodb:PutItem", "${ContentTable.Arn}", True),
-    # Tracking and webhooks run in the ingest function: the API function neither enqueues nor keeps nonces.
-    ("ApiHandlerRole", "dynamodb:PutItem", "${NoncesTable.Arn}", False),
+    # Tracking and webhooks run in the ingest function: the API function does not enqueue.
     ("ApiHandlerRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
+    # Every function that saves a prospect performs its effects right after the write (the fast path): effect
+    # marks (GetItem/PutItem) and counters moved once (a transaction: Put of a marker, Update of counters)
+    # live in the nonces table, and the owner is emailed when a lead is routed.
+    ("ApiHandlerRole", "dynamodb:GetItem", "${NoncesTable.Arn}", True),
+    ("ApiHandlerRole", "dynamodb:PutItem", "${NoncesTable.Arn}", True),
+    ("ApiHandlerRole", "dynamodb:UpdateItem", "${CountersTable.Arn}", True),
+    ("ApiHandlerRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, True),
+    ("ApiHandlerRole", "dynamodb:DeleteItem", "${NoncesTable.Arn}", False),
+    ("ApplyEventsRole", "dynamodb:GetItem", "${NoncesTable.Arn}", True),
+    ("ApplyEventsRole", "dynamodb:PutItem", "${NoncesTable.Arn}", True),
+    ("ApplyEventsRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, True),
+    ("ApplyEventsRole", "dynamodb:DeleteItem", "${NoncesTable.Arn}", False),
+    ("SendDueTouchesRole", "dynamodb:GetItem", "${NoncesTable.Arn}", True),
+    ("SendDueTouchesRole", "dynamodb:PutItem", "${NoncesTable.Arn}", True),
+    ("SendDueTouchesRole", "dynamodb:UpdateItem", "${CountersTable.Arn}", True),
     ("ApiHandlerRole", "states:SendTaskSuccess", "${SlaStateMachine}", True),
     ("ApiHandlerRole", "states:StopExecution", "${SlaStateMachine}", False),
     # The ingest function parses untrusted bytes: it reads keys, remembers nonces and enqueues, no more.
@@ -128,8 +149,6 @@ PERMISSIONS = [
     ("ApplyEventsRole", "sqs:ReceiveMessage", "${EventsQueue.Arn}", True),
     # Only the ingest function and the SLA workflow put events on the queue.
     ("ApplyEventsRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
-    ("ApplyEventsRole", "dynamodb:PutItem", "${NoncesTable.Arn}", False),
-    ("SendDueTouchesRole", "dynamodb:PutItem", "${NoncesTable.Arn}", False),
     ("ApplyEventsRole", "sqs:SendMessage", "${EventsDeadLetterQueue.Arn}", True),
     ("ApplyEventsRole", "states:StartExecution", "${SlaStateMachine}", True),
     ("ApplyEventsRole", "states:SendTaskSuccess", "${SlaStateMachine}", True),
@@ -138,17 +157,53 @@ PERMISSIONS = [
     ("SendDueTouchesRole", "dynamodb:Query", "${ProspectsTable.Arn}/index/by_state", False),
     ("SendDueTouchesRole", "dynamodb:DeleteItem", "${ProspectsTable.Arn}", False),
     ("SendDueTouchesRole", "dynamodb:PutItem", "${ContentTable.Arn}", False),
-    (
-        "SendDueTouchesRole",
-        "ses:SendRawEmail",
-        "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}",
-        True,
-    ),
+    ("SendDueTouchesRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, True),
     ("SendDueTouchesRole", "states:StartExecution", "${SlaStateMachine}", False),
     ("SendDueTouchesRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
     ("SlaStateMachineRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
     ("SlaStateMachineRole", "sqs:SendMessage", "${EventsDeadLetterQueue.Arn}", False),
     ("SlaStateMachineRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
+    # The effects dispatcher reads the prospects table's stream and performs each write's outbox: it marks
+    # effects done, appends activity, moves counters once, emails the owner and runs the SLA workflow.
+    ("DispatchEffectsRole", "dynamodb:GetRecords", PROSPECTS_STREAM, True),
+    ("DispatchEffectsRole", "dynamodb:GetShardIterator", PROSPECTS_STREAM, True),
+    ("DispatchEffectsRole", "dynamodb:DescribeStream", PROSPECTS_STREAM, True),
+    (
+        "DispatchEffectsRole",
+        "dynamodb:ListStreams",
+        "${ProspectsTable.Arn}/stream/2026-01-01T00:00:00.000",
+        True,
+    ),
+    ("DispatchEffectsRole", "dynamodb:GetItem", "${NoncesTable.Arn}", True),
+    ("DispatchEffectsRole", "dynamodb:PutItem", "${NoncesTable.Arn}", True),
+    ("DispatchEffectsRole", "dynamodb:PutItem", "${ActivityTable.Arn}", True),
+    ("DispatchEffectsRole", "dynamodb:BatchWriteItem", "${ActivityTable.Arn}", True),
+    ("DispatchEffectsRole", "dynamodb:UpdateItem", "${CountersTable.Arn}", True),
+    ("DispatchEffectsRole", "dynamodb:Query", "${ContentTable.Arn}", True),
+    ("DispatchEffectsRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, True),
+    ("DispatchEffectsRole", "states:StartExecution", "${SlaStateMachine}", True),
+    ("DispatchEffectsRole", "states:SendTaskSuccess", "${SlaStateMachine}", True),
+    ("DispatchEffectsRole", "ssm:GetParameter", SECRETS_PARAMETER_ARN, True),
+    # Lambda sends the record of a write it gave up on to the on-failure destination with this role.
+    ("DispatchEffectsRole", "sqs:SendMessage", "${EffectsDeadLetterQueue.Arn}", True),
+    # It performs decisions, it never makes one: no profile, identity, key or content write, no events.
+    ("DispatchEffectsRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", False),
+    ("DispatchEffectsRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
+    ("DispatchEffectsRole", "dynamodb:UpdateItem", "${ProspectsTable.Arn}", False),
+    ("DispatchEffectsRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", False),
+    ("DispatchEffectsRole", "dynamodb:GetItem", "${KeysTable.Arn}", False),
+    ("DispatchEffectsRole", "dynamodb:PutItem", "${ContentTable.Arn}", False),
+    ("DispatchEffectsRole", "dynamodb:DeleteItem", "${NoncesTable.Arn}", False),
+    ("DispatchEffectsRole", "dynamodb:DeleteItem", "${ActivityTable.Arn}", False),
+    ("DispatchEffectsRole", "dynamodb:DeleteItem", "${CountersTable.Arn}", False),
+    ("DispatchEffectsRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
+    ("DispatchEffectsRole", "sqs:SendMessage", "${EventsDeadLetterQueue.Arn}", False),
+    ("DispatchEffectsRole", "states:StopExecution", "${SlaStateMachine}", False),
+    # Nobody else reads the stream or writes to the effects dead-letter queue.
+    ("ApplyEventsRole", "dynamodb:GetRecords", PROSPECTS_STREAM, False),
+    ("ApiHandlerRole", "dynamodb:GetRecords", PROSPECTS_STREAM, False),
+    ("ApplyEventsRole", "sqs:SendMessage", "${EffectsDeadLetterQueue.Arn}", False),
+    ("IngestRole", "dynamodb:PutItem", "${ActivityTable.Arn}", False),
 ]
 
 
@@ -188,13 +243,15 @@ def test_only_tracking_and_webhooks_reach_the_ingest_function(template: dict[str
     assert permissions == {"/*/POST/v1/*", "/*/POST/webhooks/*"}
 
 
-def test_only_the_scheduler_sends_email(template: dict[str, Any]) -> None:
+def test_only_functions_that_perform_effects_or_touches_send_email(template: dict[str, Any]) -> None:
+    # The scheduler sends nurture touches; whoever performs a routing's effects emails the owner. The ingest
+    # function, which parses untrusted bytes, cannot send mail.
     senders = {
         name
         for name, role in resources(template, "AWS::IAM::Role").items()
         if any(a.startswith("ses:") for s in statements(role) for a in as_list(s["Action"]))
     }
-    assert senders == {"SendDueTouchesRole"}
+    assert senders == {"SendDueTouchesRole", "ApplyEventsRole", "ApiHandlerRole", "DispatchEffectsRole"}
 
 
 def _sam_transform(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -214,14 +271,45 @@ def _sam_transform(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) ->
 def test_worker_mapping_reports_partial_batch_failures(
     template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deployed = _sam_transform(template, monkeypatch)
-    mappings = resources(deployed, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 1
-    mapping = next(iter(mappings.values()))["Properties"]
+    mapping = _mapping_of(_sam_transform(template, monkeypatch), "ApplyEvents")
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["FunctionName"] == {"Ref": "ApplyEvents"}
     assert mapping["BatchSize"] == 10
     assert references(mapping["EventSourceArn"]) == {"EventsQueue"}
+
+
+def _mapping_of(deployed: dict[str, Any], function: str) -> dict[str, Any]:
+    (mapping,) = [
+        body["Properties"]
+        for body in resources(deployed, "AWS::Lambda::EventSourceMapping").values()
+        if body["Properties"]["FunctionName"] == {"Ref": function}
+    ]
+    return mapping
+
+
+def test_every_prospect_write_reaches_the_dispatcher_until_its_effects_are_done(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.adapters.dynamo_tables import STREAMED
+
+    table = template["Resources"]["ProspectsTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": STREAMED["prospects"]}
+    mapping = _mapping_of(_sam_transform(template, monkeypatch), "DispatchEffects")
+    # The table's own stream, not the placeholder app.py names for Chalice; from its oldest record.
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["ProspectsTable", "StreamArn"]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    # A failing batch is halved until the failing write is alone, so other writes go on.
+    assert mapping["BisectBatchOnFunctionError"] is True
+    # Retried however often it takes for as long as an outage may last, then set aside while the stream
+    # still holds the record (24 h), so the on-failure record can be replayed: never silently dropped.
+    assert mapping["MaximumRetryAttempts"] == -1
+    assert 3600 <= mapping["MaximumRecordAgeInSeconds"] <= DAY_SECONDS / 2
+    assert mapping["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": ["EffectsDeadLetterQueue", "Arn"]}}
+    }
+    dead_letters = template["Resources"]["EffectsDeadLetterQueue"]["Properties"]
+    assert dead_letters["QueueName"] == {"Fn::Sub": "leadloop-${Stage}-effects-dead-letter"}
+    assert dead_letters["MessageRetentionPeriod"] == 14 * DAY_SECONDS
+    assert dead_letters["SqsManagedSseEnabled"] is True
 
 
 def test_api_stage_is_throttled(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -266,6 +354,11 @@ def test_stage_is_pinned_and_every_function_is_configured_for_it(template: dict[
         assert variables["LEADLOOP_EMAIL_TRANSPORT"] == "ses"
         # Secrets live in the SSM parameter; the environment only names it.
         assert [key for key in variables if "SECRET" in key] == ["LEADLOOP_SECRETS_PARAMETER"]
+        # Notifications are also written to the outbox folder; on Lambda only /tmp is writable (the default,
+        # beside the code in /var/task, failed every owner notification).
+        assert variables["LEADLOOP_OUTBOX_DIR"].startswith("/tmp/"), (
+            f"{name} writes its outbox where it can't"
+        )
 
 
 def test_chalice_config_leaves_local_environment_alone() -> None:
@@ -295,6 +388,7 @@ def _shape(
     attributes: list[dict[str, Any]],
     indexes: list[dict[str, Any]],
     ttl: str | None,
+    stream: str | None = None,
 ) -> dict[str, Any]:
     return {
         "keys": [(k["AttributeName"], k["KeyType"]) for k in keys],
@@ -309,6 +403,7 @@ def _shape(
             for i in indexes
         ),
         "ttl": ttl,
+        "stream": stream,
     }
 
 
@@ -319,7 +414,11 @@ def test_tables_match_the_apps_models(template: dict[str, Any]) -> None:
         suffix = props["TableName"]["Fn::Sub"].removeprefix("leadloop-${Stage}-")
         ttl = props.get("TimeToLiveSpecification", {}).get("AttributeName")
         deployed[suffix] = _shape(
-            props["KeySchema"], props["AttributeDefinitions"], props.get("GlobalSecondaryIndexes", []), ttl
+            props["KeySchema"],
+            props["AttributeDefinitions"],
+            props.get("GlobalSecondaryIndexes", []),
+            ttl,
+            props.get("StreamSpecification", {}).get("StreamViewType"),
         )
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -327,7 +426,11 @@ def test_tables_match_the_apps_models(template: dict[str, Any]) -> None:
         assert body["DeletionPolicy"] == "Retain", "a stack deletion must not take the data with it"
     app = {
         suffix: _shape(
-            t["KeySchema"], t["AttributeDefinitions"], t.get("GlobalSecondaryIndexes", []), t["ttl"]
+            t["KeySchema"],
+            t["AttributeDefinitions"],
+            t.get("GlobalSecondaryIndexes", []),
+            t["ttl"],
+            t.get("StreamSpecification", {}).get("StreamViewType"),
         )
         for suffix, t in _app_tables().items()
     }
@@ -350,9 +453,16 @@ def test_alarms_watch_dead_letters_and_worker_errors(template: dict[str, Any]) -
     }
     dead_letters = alarms["ApproximateNumberOfMessagesVisible:EventsDeadLetterQueue"]
     worker = alarms["Errors:ApplyEvents"]
-    for alarm in (dead_letters, worker):
+    effects_set_aside = alarms["ApproximateNumberOfMessagesVisible:EffectsDeadLetterQueue"]
+    dispatcher = alarms["Errors:DispatchEffects"]
+    for alarm in (dead_letters, worker, effects_set_aside, dispatcher):
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    # Effects waiting on a failing write are noticed long before the dispatcher gives up on it.
+    waiting = alarms["IteratorAge:DispatchEffects"]
+    assert waiting["ComparisonOperator"] == "GreaterThanThreshold"
+    assert waiting["Threshold"] <= 3600 * 1000  # milliseconds
+    assert waiting["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 def test_ses_events_reach_the_ses_webhook(template: dict[str, Any]) -> None:
