@@ -5,11 +5,12 @@ the scheduler's time and memory. Both are needed: a template is data a marketer 
 it loops over are data a visitor sends, and every send renders one.
 
 Per render (the subject and both blocks together; `RenderLimits`, the renderer's defaults):
-- at most 50,000 steps: each loop pass, function or method call, filter, `~` join and `+` / `*`;
+- at most 50,000 steps: each loop pass, function or method call, filter, `~`, `+`, `*` and slice;
 - no string (or list, counted as the text it stands for) longer than 200,000 characters, checked BEFORE
   it is built (`~`, `+`, `*`, join, replace) so a doubling stops at the cap instead of after it;
-- at most 2,000,000 characters built in all (intermediate strings, `{% set %}` captures, output), so holding
-  many strings just under the cap is bounded too: a render's memory stays in the tens of MB;
+- at most 2,000,000 characters built in all (intermediate strings, slices, `{% set %}` captures, text a
+  loop writes, output), so holding many strings just under the cap is bounded too: a render's memory
+  stays in the tens of MB;
 - no number beyond 1,000 bits (about 300 digits): squaring a number in a chain would otherwise grow it
   into megabytes of digits;
 - 2 seconds of wall-clock time, checked at every step. The check is cooperative, so it never interrupts
@@ -22,10 +23,10 @@ Seen when a template is saved (`static_problems`, reported with their lines befo
 - a `{% set s = … %}` that uses `s` twice (it doubles `s` each time it runs);
 - `* n` with a constant n above 1,000 (repeating text or a list that many times).
 
-How: `instrument` rewrites a parsed template before compiling so that every `for` loop's iterable and every
-`~` go through private filters (`@iter`, `@concat`; a template cannot name them: they are not identifiers),
-`bounded_filters` wraps the allowed filters, and the sandbox's `call`, `call_binop` and `finalize` report
-to the `Budget` that `budgeted` makes current for the render.
+How: `instrument` rewrites a parsed template before compiling so that every loop's iterable, every `~`, every
+slice and any fixed text inside a loop go through private filters (`@iter`, `@concat`, `@slice`, `@text`: a
+template cannot name them, they are not identifiers); `bounded_filters` wraps the allowed filters; and the
+sandbox's `call`, `call_binop` and `finalize` report to the `Budget` that `budgeted` makes current.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import nodes
-from jinja2.runtime import markup_join, str_join
+from jinja2.runtime import Context, markup_join, str_join
 from jinja2.sandbox import SecurityError
-from jinja2.utils import pass_eval_context
+from jinja2.utils import pass_context, pass_eval_context
 from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
 MAX_PART_CHARS = 200_000  # per rendered part, and per string built on the way; a real email is a few KB
 MAX_LOOP_NESTING = 2
@@ -51,6 +53,8 @@ MAX_NUMBER_BITS = 1_000
 
 ITER_HOOK = "@iter"
 CONCAT_HOOK = "@concat"
+TEXT_HOOK = "@text"
+SLICE_HOOK = "@slice"
 
 Clock = Callable[[], float]
 
@@ -208,12 +212,14 @@ def _is_number(value: Any) -> bool:
 
 def bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
     """The allowed filters, each counted as a step, refused input over the cap, and its result counted;
-    join and replace check the size of what they would build first. Adds the private loop and `~` hooks."""
+    join and replace check the size of what they would build first. Adds the hooks `instrument` uses."""
     sizes: dict[str, Callable[..., int]] = {"join": _join_size, "replace": _replace_size}
     sizes.update(dict.fromkeys(("length", "count", "first", "last", "default", "d"), _builds_nothing))
     wrapped = {name: _bounded(name, func, sizes.get(name, _args_size)) for name, func in filters.items()}
     wrapped[ITER_HOOK] = counted_iter
     wrapped[CONCAT_HOOK] = bounded_concat
+    wrapped[TEXT_HOOK] = loop_text
+    wrapped[SLICE_HOOK] = sliced
     return wrapped
 
 
@@ -273,6 +279,16 @@ def _counted(iterator: Iterator[Any], budget: Budget) -> Iterator[Any]:
         yield item
 
 
+def sliced(value: Any) -> Any:
+    step()
+    return built(value)
+
+
+@pass_context  # which also keeps Jinja from folding it back into a constant when compiling
+def loop_text(context: Context, data: str) -> str:
+    return Markup(data) if context.eval_ctx.autoescape else data
+
+
 @pass_eval_context
 def bounded_concat(eval_ctx: Any, parts: Iterable[Any]) -> str:
     """`a ~ b ~ c`, refused before joining when the result would pass the cap; escapes as Jinja does."""
@@ -302,10 +318,28 @@ def bounded_output(chunks: Iterator[str], cap: int = MAX_PART_CHARS) -> str:
 
 
 class _Instrument(NodeTransformer):
+    def __init__(self) -> None:
+        self._loops = 0
+
     def visit_For(self, node: nodes.For) -> nodes.Node:
-        self.generic_visit(node)
-        node.iter = _hook(ITER_HOOK, node.iter, node.lineno)
+        node.iter = _hook(ITER_HOOK, self.visit(node.iter), node.lineno)
+        self._loops += 1
+        node.body = [self.visit(statement) for statement in node.body]
+        self._loops -= 1
+        node.else_ = [self.visit(statement) for statement in node.else_]
+        node.test = None if node.test is None else self.visit(node.test)
         return node
+
+    def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
+        self.generic_visit(node)  # Jinja slices in plain Python, past the sandbox: `s[1:]` is a new copy
+        return _hook(SLICE_HOOK, node, node.lineno) if isinstance(node.arg, nodes.Slice) else node
+
+    def visit_TemplateData(self, node: nodes.TemplateData) -> nodes.Node:
+        # Fixed text is free once, but a loop writes it again on every pass, and into a `{% set %}` block
+        # nothing stops it: inside loops it becomes a value, which `finalize` counts like any other.
+        if not self._loops:
+            return node
+        return _hook(TEXT_HOOK, nodes.Const(node.data, lineno=node.lineno), node.lineno)
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)

@@ -86,7 +86,7 @@ DOUBLINGS = 17  # 16 characters doubled 17 times: 2,097,152 characters, ten time
         ),
         ("{% set s = prospect.email %}{% set s = s * 10000 %}{{ [s] * 20 }}", "list *"),
     ],
-    ids=lambda value: value if len(value) < 8 else None,
+    ids=["tilde", "plus", "list-plus", "join", "list-times"],
 )
 def test_doubling_text_is_stopped_before_it_grows_past_the_cap(payload: str, what: str) -> None:
     refused = refusal(payload, prospect())
@@ -107,6 +107,23 @@ def test_text_captured_by_a_set_block_counts_too() -> None:
     assert f"more than {LIMITS.chars} characters of text in all" in refused.message
 
 
+def test_slices_count_as_text_built() -> None:
+    # Each slice is a fresh copy of about 160,000 characters; fifteen of them are held at once.
+    keep = "".join(f"{{% set s{i} = big[{i}:] %}}" for i in range(15))
+    refused = refusal("{% set big = prospect.email * 10000 %}" + keep + "{{ s1 | length }}", prospect())
+    assert f"more than {LIMITS.chars} characters of text in all" in refused.message
+
+
+def test_fixed_text_repeated_by_a_loop_into_a_set_block_counts_too() -> None:
+    # The loop's 1,000-character line is written 2,500 times into one string before anything is output.
+    line = "x" * 1_000
+    capture = (
+        "{% set s %}{% for a in prospect.first_name %}" + line + "{% endfor %}{% endset %}{{ s | length }}"
+    )
+    refused = refusal(capture, prospect(first_name="a" * 2_500))
+    assert f"more than {LIMITS.chars} characters of text in all" in refused.message
+
+
 def test_numbers_cannot_be_squared_into_megabytes() -> None:
     payload = "{% set n = 99999999 %}" + "{% set n = n * n %}" * 14 + "{{ n > 1 }}"
     assert "too large" in refusal(payload, prospect()).message
@@ -120,10 +137,12 @@ def test_loops_joins_and_concatenation_still_render_as_before() -> None:
         "{% for t in prospect.top_interests %}{{ loop.index }}/{{ loop.length }} {{ t ~ '!' }};"
         "{% else %}none{% endfor %}{{ prospect.first_name ~ ' <i>' }}{{ ['a', 'b'] | join('+') }}"
         "{{ '-' * 3 }}{{ [1] + [2] }}{{ 6 * 7 }}"
+        "{% for t in prospect.top_interests %}<b>{{ t[:3] }}</b>{% endfor %}"
     )
     email = render(unchecked(with_html_line(payload)), context())
     assert email.html.startswith(
-        "1/2 security!;2/2 api!;&lt;script&gt;alert(1)&lt;/script&gt; &lt;i&gt;a+b---[1, 2]42<p>Hi"
+        "1/2 security!;2/2 api!;&lt;script&gt;alert(1)&lt;/script&gt; &lt;i&gt;"
+        "a+b---[1, 2]42<b>sec</b><b>api</b><p>Hi"
     )
     empty = render(unchecked(with_html_line(payload)), context(prospect(first_name="Ada")))
     assert empty.html.startswith("noneAda &lt;i&gt;a+b")
@@ -144,7 +163,9 @@ STATIC = [
 ]
 
 
-@pytest.mark.parametrize(("payload", "words"), STATIC)
+@pytest.mark.parametrize(
+    ("payload", "words"), STATIC, ids=["nesting", "tilde", "join", "text-repeat", "list-repeat"]
+)
 def test_what_can_be_seen_statically_is_refused_at_save_time(payload: str, words: str) -> None:
     problems = validate_template("t", with_html_line(payload))
     assert [p.line for p in problems if words in p.message] == [HTML_LINE], problems
