@@ -35,6 +35,10 @@ SECRET_FIELDS = (
 )
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 class ConfigurationError(RuntimeError):
     pass
 
@@ -57,6 +61,8 @@ class Settings:
     ses_configuration_set: str | None
     slack_webhook_url: str | None = field(repr=False)
     sales_webhook_urls: tuple[str, ...] = field(repr=False)
+    # Owners the summary may be emailed to beside the rules' team members (LEADLOOP_SALES_ADDRESSES).
+    sales_addresses: tuple[str, ...] = field(repr=False)
     webhook_secrets: WebhookSecrets = field(repr=False)
     sender_name: str = "The Acme Analytics team"
     sender_company: str = "Acme Analytics"
@@ -162,5 +168,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ses_configuration_set=env.get("LEADLOOP_SES_CONFIGURATION_SET") or None,
         slack_webhook_url=env.get("LEADLOOP_SLACK_WEBHOOK_URL") or None,
         sales_webhook_urls=tuple(url for url in env.get("LEADLOOP_SALES_WEBHOOK_URLS", "").split(",") if url),
+        sales_addresses=_names(env.get("LEADLOOP_SALES_ADDRESSES", "")),
         webhook_secrets=_webhook_secrets(secrets),
     )

@@ -214,6 +214,7 @@ def notifier() -> SalesNotifier:
         s.outbox_dir,
         slack_url=s.slack_webhook_url,
         webhook_urls=s.sales_webhook_urls,
+        sales_addresses=s.sales_addresses,
         webhook_secret=s.signing_secret,
         mailer=mailer(),
         sender=s.ses_from,

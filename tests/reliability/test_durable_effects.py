@@ -161,3 +161,21 @@ def test_a_poisoned_prospect_is_parked_alone_and_a_bystander_in_the_same_message
     reason = parked["MessageAttributes"]["reason"]["StringValue"]
     assert "cannot be applied" in reason and "Item size" in reason
     assert loop.sales("GET", f"/leads/{POISON}").status_code == 404
+
+
+def test_parked_events_are_applied_when_replayed_after_the_cause_is_fixed(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch, oversized_prospect: None
+) -> None:
+    import app
+    from scripts.replay_dead_letters import replay_events
+
+    (body,) = pack([_track(POISON, "", 1), _track(POISON, "Demo Requested", 2)])
+    assert app.apply_events({"Records": [_record(body)]}, FakeContext()) == {"batchItemFailures": []}
+    assert loop.sales("GET", f"/leads/{POISON}").status_code == 404
+
+    monkeypatch.undo()  # the cause is fixed (say, a bound added to the profile); the parked work is not lost
+    replayed = replay_events(limit=100, dry_run=False)
+    loop.drain()
+
+    assert replayed["replayed"] == 1 and any("Item size" in r for r in replayed["reasons"])
+    assert loop.sales("GET", f"/leads/{POISON}").json_body["state"] == "sales_ready"

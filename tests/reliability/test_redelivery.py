@@ -335,7 +335,7 @@ def test_a_lead_already_with_sales_stays_with_sales_when_merged_into_a_known_ema
     then they identify with that email. Sales must keep the lead, notified once."""
     service, tables = fresh_service()
     notifier = _Counting()
-    service._notifier = notifier  # type: ignore[assignment]
+    service._effects.notifier = notifier  # type: ignore[assignment]
     email = "ada@bigco.example"
     service.apply_events(
         [
