@@ -1,10 +1,13 @@
 """Every AWS call each function really makes, checked against that function's role in the packaged template.
 
 The template tests (tests/integration/test_infra.py) read the roles; this runs a prospect's journey through
-the four functions' handlers on moto, records each call botocore makes (boto3 and PynamoDB alike) while a
+the functions' handlers on moto, records each call botocore makes (boto3 and PynamoDB alike) while a
 handler runs, and asks of each whether the role of the function that made it allows that action on that
-resource. A permission trimmed too far fails here instead of as AccessDenied in production; a call a
-function should never make (the ingest function writing a profile) fails here too.
+resource. The effects dispatcher reads the prospects table's stream after each step, as its trigger would;
+the journey runs twice: with the writers' fast path (each function performs its writes' effects itself and
+the dispatcher finds them done), and without it (the dispatcher performs every effect). A permission
+trimmed too far fails here instead of as AccessDenied in production; a call a function should never make
+(the ingest function writing a profile) fails here too.
 """
 
 from __future__ import annotations
@@ -110,14 +113,35 @@ def recorder(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> CallRecorder:
             return apply_events(event, context)
 
     monkeypatch.setattr(app, "apply_events", worker)  # Loop.drain calls it by name
+    dispatch_effects = app.dispatch_effects
+
+    def dispatcher(event: Any, context: Any) -> Any:
+        with recorder.acting_as("DispatchEffectsRole"):
+            return dispatch_effects(event, context)
+
+    monkeypatch.setattr(app, "dispatch_effects", dispatcher)  # Loop.drain_stream calls it by name
     return recorder
 
 
+def _stream_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fast path: the writers leave every effect to the stream, as when each inline attempt fails."""
+    from chalicelib.services import LeadService
+
+    monkeypatch.setattr(LeadService, "_perform", lambda self, write: None)
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "stream-only"])
 def test_each_function_makes_only_calls_its_role_allows(
-    loop: Loop, recorder: CallRecorder, template: dict[str, Any]
+    loop: Loop,
+    recorder: CallRecorder,
+    template: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    fast_path: bool,
 ) -> None:
     import app
 
+    if not fast_path:
+        _stream_only(monkeypatch)
     visit = journey("grace@bigco.example", "anon-lp")
     visit["batch"] = visit["batch"][:4]  # no hand-raise yet: the lead is nurtured first
     with recorder.acting_as("IngestRole"):
@@ -126,11 +150,13 @@ def test_each_function_makes_only_calls_its_role_allows(
         answer = app.ingest(proxy_event("POST", "/v1/{call}", "/v1/batch", body, headers), FakeContext())
         assert answer["statusCode"] == 200
     loop.drain()
+    loop.drain_stream()
 
     lead_id = loop.sales("GET", "/leads").json_body["leads"][0]["id"]
     loop.make_due(lead_id)
     with recorder.acting_as("SendDueTouchesRole"):
         assert loop.sweep()["sent"] == 1
+    loop.drain_stream()
 
     hand_raise = {"type": "track", "messageId": "lp-t1", "userId": "user-anon-lp", "event": "Demo Requested"}
     with recorder.acting_as("IngestRole"):
@@ -138,6 +164,7 @@ def test_each_function_makes_only_calls_its_role_allows(
         answer = app.ingest(proxy_event("POST", "/v1/{call}", "/v1/track", body, headers), FakeContext())
         assert answer["statusCode"] == 200
     loop.drain()
+    assert loop.drain_stream() >= 1  # the routing's outbox: activity, counters, notification, SLA
 
     with recorder.acting_as("ApiHandlerRole"):
         assert loop.sales("GET", "/leads?state=sales_ready").status_code == 200
@@ -148,9 +175,16 @@ def test_each_function_makes_only_calls_its_role_allows(
             loop.client.http.get("/metrics", headers={"Authorization": "Bearer dev-sales-key"}).status_code
             == 200
         )
+    loop.drain_stream()
 
     roles = {role for role, _, _ in recorder.calls}
-    assert roles == {"IngestRole", "ApplyEventsRole", "SendDueTouchesRole", "ApiHandlerRole"}
+    assert roles == {
+        "IngestRole",
+        "ApplyEventsRole",
+        "SendDueTouchesRole",
+        "ApiHandlerRole",
+        "DispatchEffectsRole",
+    }
     refused = sorted(
         call for call in recorder.calls if not grants(template["Resources"][call[0]], call[1], call[2])
     )
@@ -162,6 +196,17 @@ def test_each_function_makes_only_calls_its_role_allows(
         ("dynamodb:GetItem", "${KeysTable.Arn}"),
         ("sqs:SendMessage", "${EventsQueue.Arn}"),
     }
+    # The dispatcher performs what the writes decided: it reads no profile and writes none.
+    dispatched = {
+        (action, resource) for role, action, resource in recorder.calls if role == "DispatchEffectsRole"
+    }
+    assert not {resource for _, resource in dispatched} & {"${ProspectsTable.Arn}", "${IdentitiesTable.Arn}"}
+    if not fast_path:  # it did the work: activity, counters moved once, effect marks
+        assert {
+            ("dynamodb:PutItem", "${NoncesTable.Arn}"),
+            ("dynamodb:UpdateItem", "${CountersTable.Arn}"),
+        } <= dispatched
+        assert any(resource == "${ActivityTable.Arn}" for _, resource in dispatched)
 
 
 def test_the_check_sees_a_call_the_role_refuses(
