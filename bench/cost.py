@@ -5,18 +5,29 @@ browsers sending one event per request. For each: API Gateway (REST, which Chali
 API), the ingest and worker Lambdas (requests, and GB-seconds at the CPU time measured here plus an assumed
 round trip per AWS call, since Lambda bills the wait too), SQS requests (send, receive, delete) and DynamoDB
 on-demand read/write units (measured per event, plus the write key's lookup per request).
+
+The durable effects add the dispatcher: every prospect write is a record on the table's stream, and Lambda
+invokes the dispatcher per stream batch (reading a stream for a Lambda trigger is free). The writers perform
+the effects first (the fast path, metered with the worker's units), so the dispatcher finds each write's
+mark and stops: one strongly consistent read per write, and its decode CPU, measured here. When the fast path
+failed, the dispatcher writes what the writer would have, so the stream adds no write units.
 Every price and assumption is in PRICES, with the date it was read.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters.dynamo_prospects import pack_doc
+from chalicelib.adapters.dynamo_stream import writes_with_effects
 from chalicelib.adapters.queue import pack
+from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.effects.outbox import CountOnScoreboard, RecordActivity, decode, encode
 from chalicelib.ingest import segment
 
 PRICES: dict[str, Any] = {
@@ -33,6 +44,14 @@ PRICES: dict[str, Any] = {
     "dynamodb_round_trip_ms": 5.0,  # same-region request, billed as Lambda duration while waiting
     "sqs_round_trip_ms": 10.0,
     "worker_messages_per_invocation": 10,  # the event source's batch size (app.py)
+    "dynamodb_streams_reads_by_lambda": 0.0,  # GetRecords by a Lambda trigger are not billed
+    # The trigger polls each stream shard about 4 times a second and hands over what arrived, up to 100
+    # records (app.py); a worker invocation's writes arrive over its run, on one shard (a small table has
+    # few partitions; more shards mean smaller batches). At least one record per dispatch.
+    "stream_polls_per_second": 4,
+    "stream_shards": 1,
+    "dispatcher_batch_size": 100,
+    "dispatcher_mark_read_units": 1.0,  # one strongly consistent GetItem of a small mark per write
 }
 TARGET_DOLLARS_PER_MILLION = 2.0
 WRITE_KEY_LOOKUP_READ_UNITS = 0.5  # one eventually consistent GetItem on the keys table per request
@@ -69,6 +88,44 @@ def ingest_cpu_ms(events_per_request: int, repeats: int = 300) -> tuple[float, i
     return best * 1e3, sum(len(b.encode()) for b in bodies)
 
 
+def _streamed_write(n: int) -> dict[str, Any]:
+    """One prospect write as Lambda hands it to the dispatcher: a profile with some history, and a routing's
+    outbox (activity and scoreboard counts)."""
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    p = Prospect(lead_id=f"lead-{n}", created_at=at - timedelta(days=30), email=f"p{n}@bigco.example")
+    p.anonymous_ids = [f"anon-{n}-{k}" for k in range(5)]
+    p.traits = {"name": "Grace Hopper", "company": "BigCo", "title": "VP Engineering", "employees": 1200}
+    outbox = encode(
+        [
+            RecordActivity(at, "state_changed", "leadloop", {"from": "engaged", "to": "sales_ready"}),
+            RecordActivity(at, "assigned", "leadloop", {"owner": "ada@example.com", "team": "enterprise"}),
+            CountOnScoreboard(at, {"routed": 1.0, "assign:team:enterprise": 1.0}),
+        ]
+    )
+    assert outbox is not None
+    image = {
+        "lead_id": {"S": p.lead_id},
+        "version": {"N": "7"},
+        "doc": {"B": base64.b64encode(pack_doc(prospect_to_doc(p))).decode()},
+        "outbox": {"B": base64.b64encode(outbox).decode()},
+    }
+    return {"eventName": "MODIFY", "dynamodb": {"NewImage": image, "SequenceNumber": str(n)}}
+
+
+def dispatcher_cpu_ms(repeats: int = 300) -> float:
+    """CPU the dispatcher spends on one stream record before its first call (best of `repeats`): decode the
+    record, the profile and the outbox."""
+    record = _streamed_write(1)
+    best = math.inf
+    for _ in range(repeats):
+        started = time.process_time()
+        for write in writes_with_effects([record]):
+            prospect_from_doc(write.doc)
+            decode(write.outbox)
+        best = min(best, time.process_time() - started)
+    return best * 1e3
+
+
 def _lambda_dollars(ms: float, invocations: float) -> float:
     billed_ms = math.ceil(ms)  # Lambda bills each invocation in whole milliseconds
     gb_seconds = billed_ms / 1e3 * PRICES["lambda_memory_gb"] * invocations
@@ -95,6 +152,13 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
     )
     sqs_worker = invocations * 2  # the event source mapping's ReceiveMessage and DeleteMessageBatch
 
+    # Dispatcher: one stream record per prospect write; each finds its write's mark (the fast path did it).
+    streamed = storage["prospect_writes_per_event"] * million
+    polls = max(worker_ms / 1e3 * PRICES["stream_polls_per_second"] * PRICES["stream_shards"], 1.0)
+    per_invocation = min(max(streamed / invocations / polls, 1.0), PRICES["dispatcher_batch_size"])
+    dispatches = streamed / per_invocation
+    dispatcher_ms = per_invocation * (dispatcher_cpu_ms() + PRICES["dynamodb_round_trip_ms"])
+
     parts = {
         "ingest_lambda": _lambda_dollars(ingest_ms, requests),
         "worker_lambda": _lambda_dollars(worker_ms, invocations),
@@ -103,6 +167,12 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
         * PRICES["dynamodb_on_demand_per_million_write_units"],
         "dynamodb_reads": (storage["read_units_per_event"] + WRITE_KEY_LOOKUP_READ_UNITS / events_per_request)
         * PRICES["dynamodb_on_demand_per_million_read_units"],
+        "dispatcher_lambda": _lambda_dollars(dispatcher_ms, dispatches),
+        "dispatcher_reads": streamed
+        / million
+        * PRICES["dispatcher_mark_read_units"]
+        * PRICES["dynamodb_on_demand_per_million_read_units"],
+        "dynamodb_stream_reads": PRICES["dynamodb_streams_reads_by_lambda"],
     }
     rest = requests / million * PRICES["api_gateway_rest_per_million_requests"]
     http = requests / million * PRICES["api_gateway_http_per_million_requests"]
@@ -111,6 +181,9 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
         "events_per_request": events_per_request,
         "ingest_cpu_ms_per_request": round(cpu_ms, 3),
         "worker_billed_ms_per_invocation": math.ceil(worker_ms),
+        "dispatcher_records_per_invocation": round(per_invocation, 1),
+        "dispatcher_invocations_per_million_events": round(dispatches),
+        "dispatcher_billed_ms_per_invocation": math.ceil(dispatcher_ms),
         "dollars_per_million_events": {
             "api_gateway_rest": round(rest, 4),
             "api_gateway_http": round(http, 4),
