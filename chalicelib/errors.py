@@ -49,6 +49,12 @@ class RecordRefused(InvalidContent):
     code = "record_refused"
 
 
+class UnreadableRecord(InvalidContent):
+    """A stored record that no longer maps to the domain (corrupt, or from an incompatible version)."""
+
+    code = "unreadable_record"
+
+
 class ConcurrentUpdate(Conflict):
     """A conditional write lost against another writer; the caller reloads and retries."""
 

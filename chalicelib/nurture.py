@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.dynamo import ActivityLog, Counters, ProspectStore, StoredProspect
 from chalicelib.adapters.mail import Mailer, OutgoingEmail
 from chalicelib.adapters.templates import (
     ParsedTemplate,
@@ -49,10 +48,18 @@ from chalicelib.domain.messaging import (
     why_not_emailed,
 )
 from chalicelib.domain.profiling import buying_stage, persona_of
-from chalicelib.domain.prospect import Prospect, SentMessage, prospect_from_doc
+from chalicelib.domain.prospect import Prospect, SentMessage
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import score, top_interests
-from chalicelib.errors import ConcurrentUpdate, InvalidContent, LeadloopError, NotFound, StorageUnavailable
+from chalicelib.errors import (
+    ConcurrentUpdate,
+    InvalidContent,
+    LeadloopError,
+    NotFound,
+    StorageUnavailable,
+    UnreadableRecord,
+)
+from chalicelib.ports import ProspectRepository, Versioned
 from chalicelib.services import LeadService
 from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, sign
 
@@ -82,9 +89,7 @@ class NurtureService:
         self,
         *,
         leads: LeadService,
-        prospects: ProspectStore,
-        activity: ActivityLog,
-        counters: Counters,
+        prospects: ProspectRepository,
         catalogue: TemplateCatalogue,
         renderer: TemplateRenderer,
         mailer: Mailer,
@@ -95,9 +100,6 @@ class NurtureService:
         signing_secret: str,
         clock: Callable[[], datetime],
     ) -> None:
-        # `activity` and `counters` are no longer written here: the feed entry and the counters of a send
-        # are effects of the profile write that records it (LeadService.save_profile's outbox).
-        del activity, counters
         self._leads = leads
         self._prospects = prospects
         self._catalogue = catalogue
@@ -200,16 +202,16 @@ class NurtureService:
     def _touch(self, lead_id: str) -> str:
         """One due prospect: claim the touch (a version-checked write), send it, mark it sent."""
         now = self._clock()
-        stored = self._prospects.get(lead_id)
-        if stored is None:
-            return "skipped"
         try:
-            p = prospect_from_doc(stored.doc)
-        except (KeyError, ValueError, TypeError) as error:
+            stored = self._prospects.get(lead_id)
+        except UnreadableRecord as error:
             # Nothing can be recorded on a profile that cannot be read; it stays due and is skipped each
             # time, at the cost of one place in the sweep.
-            log.error("stored profile of %s cannot be read (%s); not emailed", lead_id, type(error).__name__)
+            log.error("stored profile of %s cannot be read (%s); not emailed", lead_id, error.code)
             return FAILED
+        if stored is None:
+            return "skipped"
+        p = stored.item
         rules = self._rules()
         claim = pending_claim(p)
         if claim is not None and retry_at(claim) > now:
@@ -337,7 +339,7 @@ class NurtureService:
                 if stored is None:
                     log.warning("%s was deleted (merged?) before touch %s was recorded", p.lead_id, send_id)
                     return
-                p, version = prospect_from_doc(stored.doc), stored.version
+                p, version = stored.item, stored.version
         log.error("could not record how touch %s of %s ended; retried after its lease", send_id, p.lead_id)
 
     def _save(
@@ -345,7 +347,7 @@ class NurtureService:
     ) -> int:
         return self._leads.save_profile(p, score(p, rules, now), version, now, effects=effects)
 
-    def _quiet_save(self, stored: StoredProspect, p: Prospect, rules: Rules, now: datetime) -> None:
+    def _quiet_save(self, stored: Versioned[Prospect], p: Prospect, rules: Rules, now: datetime) -> None:
         try:
             self._save(p, rules, stored.version, now)
         except ConcurrentUpdate:

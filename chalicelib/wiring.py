@@ -227,6 +227,11 @@ def workflow() -> SlaWorkflow:
     return SlaWorkflow(aws("stepfunctions") if s.sla_state_machine_arn else None, s.sla_state_machine_arn)
 
 
+@cache
+def prospect_repository() -> DynamoProspects:
+    return DynamoProspects(prospects())
+
+
 def lead_url(lead_id: str) -> str:
     return f"{settings().public_url}/leads/{lead_id}"
 
@@ -248,7 +253,7 @@ def dispatcher() -> Dispatcher:
 def lead_service() -> LeadService:
     s = settings()
     return LeadService(
-        prospects=DynamoProspects(prospects()),
+        prospects=prospect_repository(),
         identities=identities(),
         activity=activity(),
         counters=counters(),
@@ -264,9 +269,7 @@ def nurture_service() -> NurtureService:
     s = settings()
     return NurtureService(
         leads=lead_service(),
-        prospects=prospects(),
-        activity=activity(),
-        counters=counters(),
+        prospects=prospect_repository(),
         catalogue=catalogue(),
         renderer=renderer(),
         mailer=mailer(),

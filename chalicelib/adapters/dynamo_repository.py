@@ -13,6 +13,7 @@ from chalicelib.adapters.dynamo_prospects import ProspectRow, ProspectStore
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
 from chalicelib.effects.outbox import OutboxEffect, encode
+from chalicelib.errors import UnreadableRecord
 from chalicelib.ports import Versioned
 
 
@@ -38,7 +39,12 @@ class DynamoProspects:
 
     def get(self, lead_id: str, *, consistent: bool = True) -> Versioned[Prospect] | None:
         stored = self._store.get(lead_id, consistent=consistent)
-        return None if stored is None else Versioned(prospect_from_doc(stored.doc), stored.version)
+        if stored is None:
+            return None
+        try:
+            return Versioned(prospect_from_doc(stored.doc), stored.version)
+        except (KeyError, ValueError, TypeError) as error:
+            raise UnreadableRecord(f"the stored profile of {lead_id} cannot be read: {error!r}") from error
 
     def exists(self, lead_ids: Sequence[str]) -> set[str]:
         return set(self._store.get_many(lead_ids)) if lead_ids else set()
