@@ -13,6 +13,7 @@ from chalicelib import wiring
 from chalicelib.auth import READERS
 from chalicelib.commands import SALES_ACTIONS, parse_command
 from chalicelib.domain.lifecycle import State
+from chalicelib.effects.dispatch import perform_streamed
 from chalicelib.errors import MalformedInput, NotFound
 from chalicelib.http import (
     ANY_BODY,
@@ -36,6 +37,11 @@ app.log.setLevel(logging.INFO)
 app.register_blueprint(marketing_routes)
 app.register_blueprint(sales_ops_routes)
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
+# infra/ points the deployed trigger at the prospects table's stream; this default only names one for Chalice.
+PROSPECTS_STREAM_ARN = os.environ.get(
+    "LEADLOOP_PROSPECTS_STREAM_ARN",
+    "arn:aws:dynamodb:us-east-1:000000000000:table/leadloop-prospects/stream/2026-01-01T00:00:00.000",
+)
 # What tracking clients send (shared/fixtures/tracking-clients): analytics.js and the Segment libraries send
 # Authorization (Basic write key) and Content-Type, X-Retry-Count on every retry, Content-Encoding when they
 # gzip. A browser preflights all but a simple Content-Type; a header missing here loses every such call.
@@ -215,6 +221,12 @@ def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=10)
 def apply_events(event: Any) -> dict[str, Any]:
     return handle_sqs_batch(event.to_dict(), wiring.lead_service(), wiring.dead_letters())
+
+
+@app.on_dynamodb_record(stream_arn=PROSPECTS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
+def dispatch_effects(event: Any) -> dict[str, int]:
+    """Every prospect write's outbox, performed until done (raising makes Lambda retry the batch)."""
+    return {"writes": perform_streamed(wiring.dispatcher(), event.to_dict().get("Records", []))}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
