@@ -5,7 +5,9 @@
 Run by scripts/validate_infra.sh. The code is developed and tested on Python 3.11 while Lambda runs it on a
 newer runtime, with libraries pip picked for that runtime's platform: this is where a missing or mismatched
 compiled library (pydantic-core, cryptography, PyYAML, MarkupSafe) or a file left out of the zip shows up
-before a deploy does. Standard library only: it must run before anything is installed for that Python.
+before a deploy does. The API, ingest and effects dispatcher handlers are each called once (the last with
+a stream record that needs nothing). Standard library only: it must run before anything is installed for
+that Python.
 """
 
 from __future__ import annotations
@@ -86,6 +88,16 @@ def check(zip_path: str, runtime: str) -> list[str]:
         problems.append(
             f"the ingest function answered {tracked['statusCode']} to a call without a key, not 401"
         )
+
+    # The effects dispatcher's handler, as the stream trigger calls it: a record with nothing to perform.
+    removed = {
+        "eventName": "REMOVE",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {"Keys": {"lead_id": {"S": "x"}}},
+    }
+    dispatched = app.dispatch_effects({"Records": [removed]}, None)
+    if dispatched != {"writes": 0}:
+        problems.append(f"the dispatcher answered {dispatched} to a stream record with no effects")
 
     from chalicelib import lint  # the shipped templates and rules, through the sandbox and the rules parser
 
