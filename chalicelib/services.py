@@ -30,6 +30,7 @@ from chalicelib.domain.apply import (
     apply_event,
     reassess,
 )
+from chalicelib.domain.bounds import fit_traits, keep_within_budget
 from chalicelib.domain.events import Event, EventKind, internal_id
 from chalicelib.domain.lifecycle import IllegalTransition
 from chalicelib.domain.merge import absorb_profile
@@ -429,6 +430,7 @@ class LeadService:
     ) -> int:
         """Write a profile and the effects it decided in one conditional write, then perform those effects
         (the stream performs them again if this process fails to); ConcurrentUpdate when `version` moved."""
+        keep_within_budget(p, fit_traits(self._rules()))  # the item must stay storable, whatever was fed
         planned = tuple(plan(p, effects, now))
         new_version = self._prospects.save(p, score=scores.total, now=now, expected=version, effects=planned)
         if planned:

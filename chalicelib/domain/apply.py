@@ -20,7 +20,6 @@ from chalicelib.domain.bounds import (
     clip,
     clip_optional,
     fits_id,
-    keep_within_budget,
     remember_recent,
     set_trait,
 )
@@ -516,7 +515,8 @@ def _sla_signal(p: Prospect, event: Event, rules: Rules) -> list[Effect]:
 
 def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -> tuple[Scores, list[Effect]]:
     """Rescore; route a pending hand-raise or a qualified lead (assigning its owner; `turn` is each team's
-    round robin position); reopen a long-lost lead; plan the next touch; keep the profile in its bounds."""
+    round robin position); reopen a long-lost lead; plan the next touch. (The whole profile is kept within
+    its budget once per write: `bounds.keep_within_budget`, called by the service.)"""
     effects: list[Effect] = []
     if (
         p.state is State.LOST
@@ -544,7 +544,6 @@ def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -
     today = day_of(now)
     prune_buckets(p.engagement, today)
     prune_buckets(p.interests, today)
-    keep_within_budget(p, {rule.trait for rule in rules.fit})  # last: this is what the service stores
     return scores, effects
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from chalicelib.domain.lifecycle import MAX_NOTE_CHARS, MAX_OWNER_CHARS, MAX_REASON_CHARS
@@ -45,6 +45,7 @@ from chalicelib.domain.prospect import (
     Transition,
     prospect_to_doc,
 )
+from chalicelib.domain.rules import Rules
 
 # Traits that are never evicted to make room: who the person is, and what the CRM said.
 CORE_TRAITS = frozenset(
@@ -220,10 +221,53 @@ def stored_size(p: Prospect) -> int:
     return len(json.dumps(doc, separators=(",", ":"), sort_keys=True).encode())
 
 
+# JSON takes at most 12 bytes for one character of a string (a character outside the BMP is written as two
+# \uXXXX escapes), so 12 bytes a character bounds any text without looking at it.
+_WORST_BYTES_PER_CHAR = 12
+
+
+def _chars(texts: Iterable[str | None]) -> int:
+    return sum(len(text) + 2 for text in texts if text)
+
+
+def size_upper_bound(p: Prospect) -> int:
+    """A bound on the stored JSON's size that is cheap to compute (lengths only, no serialisation): the
+    budget check serialises the profile only when this says it might be too big."""
+    chars = _chars((p.lead_id, p.source, p.user_id, p.email, p.owner, p.pending_hand_raise))
+    chars += _chars(p.anonymous_ids) + _chars(p.crm_ids) + _chars(p.seen) + _chars(p.trimmed)
+    chars += _chars(p.traits) + _chars(str(v) for v in p.traits.values())
+    chars += _chars(p.engagement) + _chars(p.interests)
+    chars += _chars(t.actor for t in p.history) + _chars(t.reason for t in p.history)
+    chars += _chars(t.note for t in p.history)
+    chars += _chars(m.send_id for m in p.messages) + _chars(m.template for m in p.messages)
+    chars += _chars(m.reason for m in p.messages) + _chars(m.error for m in p.messages)
+    chars += sum(_chars(m.outcomes) for m in p.messages)
+    chars += _chars(k.kind for k in p.key_moments) + _chars(k.text for k in p.key_moments)
+    chars += _chars(v.path for v in p.pages) + _chars(v.title for v in p.pages)
+    chars += _chars(r.actor for r in p.recycles) + _chars(r.reason for r in p.recycles)
+    chars += _chars(r.note for r in p.recycles)
+    if p.sla is not None:
+        chars += _chars((p.sla.task_token, p.sla.status))
+    if p.suppression is not None:
+        chars += _chars((p.suppression.reason,))
+    # Everything else is keys, numbers and timestamps: at most this many bytes per item that holds them.
+    items = len(p.history) + len(p.messages) + len(p.key_moments) + len(p.pages) + len(p.recycles)
+    days = sum(map(len, p.engagement.values())) + sum(map(len, p.interests.values()))
+    counts = sum(len(m.outcomes) for m in p.messages)
+    return 2048 + _WORST_BYTES_PER_CHAR * chars + 200 * items + 40 * days + 24 * counts
+
+
+def fit_traits(rules: Rules) -> set[str]:
+    """The traits the fit rules score on: kept as long as anything else can go."""
+    return {rule.trait for rule in rules.fit}
+
+
 def keep_within_budget(p: Prospect, keep: Collection[str] = ()) -> None:
     """Bound every value, then shed the least useful data (halving, oldest first) until the stored profile
     fits MAX_PROFILE_BYTES. `keep`: traits the rules score on, kept as long as anything else can go."""
     enforce_limits(p)
+    if size_upper_bound(p) <= MAX_PROFILE_BYTES:
+        return  # the common case: no need to serialise the profile to know it fits
     for what, shed in _shedders(keep):
         while stored_size(p) > MAX_PROFILE_BYTES:
             dropped = shed(p)

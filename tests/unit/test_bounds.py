@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.bounds import fit_traits, keep_within_budget, size_upper_bound
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import (
@@ -59,7 +60,9 @@ class Feed:
         apply_event(self.p, event, self.rules)
 
     def fold(self) -> None:
+        """As the service does it: reassess, then keep the whole profile within budget before the write."""
         reassess(self.p, self.rules, NOW)
+        keep_within_budget(self.p, fit_traits(self.rules))
 
 
 def stored_bytes(p: Prospect) -> int:
@@ -174,3 +177,16 @@ def test_an_ordinary_profile_is_not_trimmed(rules: Rules) -> None:
     feed.fold()
     assert p.trimmed == {} and p.state is State.SALES_READY and len(p.pages) == 25
     assert p.traits == {"first_name": "Ada", "title": "CTO", "company": "BigCo"}
+
+
+def test_the_cheap_size_bound_is_never_below_the_stored_size(rules: Rules) -> None:
+    """The budget check serialises a profile only when the cheap bound says it might not fit: the bound must
+    never be below the real size, for ordinary and hostile text alike."""
+    p = Prospect(lead_id="L1", created_at=NOW - timedelta(days=30))
+    feed = Feed(p, rules)
+    for n, text in enumerate(["plain", 'quo"te\\back', "\x01\x02ctl", "é" * 300, "😀" * 300]):
+        feed(EventKind.IDENTIFY, traits={f"t{n}": text * 3, "title": text})
+        feed(EventKind.PAGE, properties={"path": f"/{text}", "title": text})
+        feed(EventKind.TRACK, name=f"Clicked {text}"[:60])
+        reassess(p, rules, NOW)
+        assert size_upper_bound(p) >= stored_bytes(p)
