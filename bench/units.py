@@ -15,6 +15,7 @@ charges what DynamoDB on-demand bills:
 
 Old images come from a shadow of every item this meter has seen written or read; UpdateItem (only the
 counters use it, on tiny items without indexes) is charged at the size of the shadow item, at least 1 KB.
+A TransactWriteItems call bills every item it writes twice.
 """
 
 from __future__ import annotations
@@ -239,6 +240,27 @@ class SizeMeter:
                 else:
                     key = (table, self._key(table, request["DeleteRequest"]["Key"]))
                     self._write(table, self._shadow.pop(key, None), None)
+
+    def _on_TransactWriteItems(self, params: dict[str, Any], parsed: dict[str, Any], failed: bool) -> None:
+        """A transaction bills each item it writes twice (prepare and commit). The counters' exactly-once
+        ADDs are a transaction: a marker Put and one Update per counter."""
+        before = sum(self.write_units.values())
+        requests = self.requests.copy()  # one request, however many items
+        for entry in params["TransactItems"]:
+            ((operation, request),) = entry.items()
+            table = request["TableName"]
+            if operation == "Put":
+                self._on_PutItem({"TableName": table, "Item": request["Item"]}, {}, failed)
+            elif operation == "Update":
+                self._on_UpdateItem({"TableName": table, "Key": request["Key"]}, {}, failed)
+            elif operation == "Delete":
+                self._on_DeleteItem({"TableName": table, "Key": request["Key"]}, {}, failed)
+            if failed:
+                break  # cancelled on the first item (the marker): only that one was charged
+        added = sum(self.write_units.values()) - before
+        self.write_units["transactions (the second half)"] += added
+        self.requests = requests
+        self.requests["TransactWriteItems"] += 1
 
     # --- reads ---
 
