@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-
-from chalicelib.ingest.webhooks import WebhookSecrets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEV_KEYS = {
@@ -37,6 +35,28 @@ SECRET_FIELDS = (
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class WebhookSecrets:
+    """Credentials the webhooks are checked with. Every field is optional: a provider without its secret
+    refuses every call ("<provider> webhook is not configured"). `repr` names what is set, never a value.
+    """
+
+    sendgrid_public_key_b64: str | None = None
+    mailgun_signing_key: str | None = None
+    postmark_username: str | None = None
+    postmark_password: str | None = None
+    resend_secret: str | None = None
+    hubspot_client_secret: str | None = None
+    crm_secret: str | None = None
+    ses_topic_arns: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        configured = [f.name for f in fields(self) if f.name != "ses_topic_arns" and getattr(self, f.name)]
+        return f"WebhookSecrets(configured={configured}, ses_topic_arns={list(self.ses_topic_arns)})"
+
+    __str__ = __repr__
 
 
 class ConfigurationError(RuntimeError):

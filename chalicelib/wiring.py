@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import yaml
 
+from chalicelib.adapters.certificates import CachedCertificateFetcher
 from chalicelib.adapters.dynamo import (
     ActivityLog,
     ContentStore,
@@ -45,7 +46,6 @@ from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.errors import InvalidContent
 from chalicelib.ingest.intake import IntakeService
-from chalicelib.ingest.ses import CachedCertificateFetcher
 from chalicelib.marketing import MarketingService
 from chalicelib.nurture import NurtureService, TemplateCatalogue
 from chalicelib.services import LeadService

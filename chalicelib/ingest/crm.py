@@ -38,11 +38,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.commands import SALES_ACTIONS, Accept, Command, parse_command
+from chalicelib.config import WebhookSecrets
 from chalicelib.domain.events import Event, EventKind, external_id, plausible_time
 from chalicelib.domain.lifecycle import MAX_OWNER_CHARS
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
-    WebhookSecrets,
     check_fresh,
     check_size,
     load_json,

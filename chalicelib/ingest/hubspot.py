@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.commands import COMMANDS, parse_command
+from chalicelib.config import WebhookSecrets
 from chalicelib.domain.events import Event, EventKind, plausible_time
 from chalicelib.domain.lifecycle import MAX_REASON_CHARS
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
-    WebhookSecrets,
     check_fresh,
     check_size,
     load_json,

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from chalicelib.config import WebhookSecrets
 from chalicelib.domain.events import EmailEventName, Event, plausible_time
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
-    WebhookSecrets,
     check_size,
     email_event,
     header,

@@ -15,10 +15,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from chalicelib.config import WebhookSecrets
 from chalicelib.domain.events import EmailEventName, Event, plausible_time
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest.webhooks import (
-    WebhookSecrets,
     check_fresh,
     check_size,
     email_event,

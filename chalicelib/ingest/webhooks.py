@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,28 +25,6 @@ REPLAY_WINDOW = timedelta(minutes=5)
 # Keys Leadloop attaches to every message it sends (SendGrid custom_args, Mailgun user-variables, Postmark
 # Metadata, SES message tags, Resend tags) so that provider events find their way back to the prospect.
 IDENTITY_KEYS = ("lead_id", "send_id", "template")
-
-
-@dataclass(frozen=True)
-class WebhookSecrets:
-    """Credentials the webhooks are checked with. Every field is optional: a provider without its secret
-    refuses every call ("<provider> webhook is not configured"). `repr` names what is set, never a value.
-    """
-
-    sendgrid_public_key_b64: str | None = None
-    mailgun_signing_key: str | None = None
-    postmark_username: str | None = None
-    postmark_password: str | None = None
-    resend_secret: str | None = None
-    hubspot_client_secret: str | None = None
-    crm_secret: str | None = None
-    ses_topic_arns: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        configured = [f.name for f in fields(self) if f.name != "ses_topic_arns" and getattr(self, f.name)]
-        return f"WebhookSecrets(configured={configured}, ses_topic_arns={list(self.ses_topic_arns)})"
-
-    __str__ = __repr__
 
 
 def require_secret(value: str | None, provider: str) -> str:

@@ -26,11 +26,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from moto import mock_aws
 
 from chalicelib import wiring
+from chalicelib.adapters.certificates import CachedCertificateFetcher
 from chalicelib.adapters.mail import RELAYS, relay_headers
 from chalicelib.config import load_settings
 from chalicelib.ingest import mailgun, postmark, sendgrid, ses
 from chalicelib.ingest.intake import public_request_url
-from chalicelib.ingest.ses import CachedCertificateFetcher
 from tests.conftest import FIXTURES
 from tests.e2e.conftest import Loop
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from chalicelib.config import WebhookSecrets
 from chalicelib.domain.events import EventKind
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest import crm
-from chalicelib.ingest.webhooks import WebhookSecrets
 
 SECRET = "crm-test-secret"
 SECRETS = WebhookSecrets(crm_secret=SECRET)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.config import WebhookSecrets
 from chalicelib.domain.events import EventKind
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest import hubspot
-from chalicelib.ingest.webhooks import WebhookSecrets
 from tests.conftest import FIXTURES
 
 FIXTURE = json.loads((FIXTURES / "webhooks" / "hubspot" / "webhook_batch_v3_signed.json").read_text())

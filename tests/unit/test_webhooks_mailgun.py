@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.config import WebhookSecrets
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest import mailgun
-from chalicelib.ingest.webhooks import WebhookSecrets
 from tests.conftest import FIXTURES
 
 FIXTURE_DIR = FIXTURES / "webhooks" / "mailgun"

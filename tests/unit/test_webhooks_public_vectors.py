@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.config import WebhookSecrets
 from chalicelib.errors import Unauthenticated
 from chalicelib.ingest import hubspot, mailgun, resend, sendgrid, ses
-from chalicelib.ingest.webhooks import WebhookSecrets
 from tests.conftest import FIXTURES
 
 VECTORS = FIXTURES / "public-vectors"

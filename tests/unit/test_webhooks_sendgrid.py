@@ -11,9 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from chalicelib.config import WebhookSecrets
 from chalicelib.errors import MalformedInput, TooLarge, Unauthenticated
 from chalicelib.ingest import sendgrid
-from chalicelib.ingest.webhooks import MAX_BODY_BYTES, WebhookSecrets
+from chalicelib.ingest.webhooks import MAX_BODY_BYTES
 from tests.conftest import FIXTURES
 
 KEYS = FIXTURES / "webhooks" / "_test_keys"

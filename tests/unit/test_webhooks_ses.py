@@ -13,9 +13,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from chalicelib.adapters.certificates import CachedCertificateFetcher
+from chalicelib.config import WebhookSecrets
 from chalicelib.errors import MalformedInput, Unauthenticated
 from chalicelib.ingest import ses
-from chalicelib.ingest.webhooks import WebhookSecrets
 from tests.conftest import FIXTURES
 
 FIXTURE_DIR = FIXTURES / "webhooks" / "ses_sns"
@@ -211,7 +212,7 @@ def test_cached_fetcher_fetches_each_certificate_once_and_only_from_sns() -> Non
         calls.append(url)
         return CERT
 
-    fetcher = ses.CachedCertificateFetcher(fetch)
+    fetcher = CachedCertificateFetcher(fetch)
     url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem"
     assert fetcher(url) == CERT and fetcher(url) == CERT
     assert calls == [url]

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.config import WebhookSecrets
 from chalicelib.errors import MalformedInput, TooLarge, Unauthenticated
 from chalicelib.ingest import crm, hubspot, mailgun, postmark, resend, sendgrid, ses
 from chalicelib.ingest.webhooks import (
     MAX_BODY_BYTES,
-    WebhookSecrets,
     check_fresh,
     header,
     parse_iso,
