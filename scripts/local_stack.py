@@ -2,10 +2,17 @@
 
 It starts DynamoDB Local (data kept across restarts), a moto server standing in for SQS and Step Functions
 (with state machine execution switched on), creates the tables, queues and state machine and seeds the dev
-keys, then runs what Lambda would: a queue poller that hands SQS batches to `app.apply_events` with
-ReportBatchItemFailures semantics, and a ticker that calls `app.send_due_touches` like the schedule would.
-`chalice local` serves the HTTP API in the foreground. Ctrl-C (SIGINT or SIGTERM) stops every process it
-started. `scripts/demo.py` reuses `LocalStack` to run a stack of its own.
+keys, then runs what Lambda would (scripts/local_runner.py, scripts/local_streams.py): a queue poller that
+hands SQS batches to `app.apply_events` with ReportBatchItemFailures semantics, a ticker that calls
+`app.send_due_touches` like the schedule would, and a poller of the prospects table's stream that hands
+effects to `app.dispatch_effects`. `chalice local` serves the HTTP API (scripts/local_chalice.py).
+
+No accepted event is lost: chalice local journals every queued body before answering and the runner records
+what it applied (scripts/local_journal.py); on start the rest is put back on the queue. Ctrl-C (SIGINT or
+SIGTERM) stops chalice local first, drains the queue and the stream into the handlers, then stops every
+process it started (a second Ctrl-C skips the drain; the journal keeps what was left). If this process is
+killed outright, its children die with it (Linux), so a restart finds its ports free.
+`scripts/demo.py` reuses `LocalStack` to run a stack of its own.
 """
 
 from __future__ import annotations
@@ -22,23 +29,26 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-# Run as a script (`python scripts/local_stack.py`) or loaded by path from tests: its siblings import alike.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Run as a script (`python scripts/local_stack.py`) or loaded by path from tests: its siblings import alike,
+# and so does the app (the runner is the app's Lambda stand-in).
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import dynamodb_local  # noqa: E402
+from local_journal import EventJournal, requeue  # noqa: E402
+from local_runner import REGION, QueueRunner, Ticker  # noqa: E402
+from local_streams import StreamPoller  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALL_DYNAMODB_LOCAL = REPO_ROOT / "scripts" / "install_dynamodb_local.sh"
-ACCOUNT_ID = "123456789012"  # moto's default account: ARNs the runner builds must match the ones moto made
-REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 90.0  # DynamoDB Local's JVM takes a while on a small machine
 STOP_TIMEOUT_S = 10.0
+DRAIN_TIMEOUT_S = 120.0  # bounds a stop; whatever is left stays in the journal for the next start
+LOCAL_CHALICE = REPO_ROOT / "scripts" / "local_chalice.py"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 MOTO_SERVER_COMMAND = "moto-server"  # this script, run as the moto server child (see serve_moto)
 
 DEV_KEY_DEFAULTS = {
@@ -80,6 +90,10 @@ class StackLayout:
     @property
     def log_dir(self) -> Path:
         return self.state_dir / "logs"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.data_dir / "events-journal"
 
     @property
     def public_url(self) -> str:
@@ -163,6 +177,7 @@ def stack_environment(layout: StackLayout, environ: Mapping[str, str]) -> dict[s
             "LEADLOOP_DYNAMODB_ENDPOINT": layout.dynamodb_url,
             "LEADLOOP_AWS_ENDPOINT": layout.moto_url,
             "LEADLOOP_OUTBOX_DIR": str(layout.outbox_dir),
+            "LEADLOOP_LOCAL_JOURNAL": str(layout.journal_dir),
             "LEADLOOP_PUBLIC_URL": layout.public_url,
             "LEADLOOP_SIGNING_SECRET": signing_secret(layout.state_dir),
             "AWS_DEFAULT_REGION": REGION,
@@ -252,6 +267,7 @@ def spawn(name: str, argv: list[str], env: Mapping[str, str], log_path: Path | N
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
             start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
     except FileNotFoundError as exc:
         raise StackError(f"cannot start {name}: {argv[0]} not found") from exc
@@ -259,6 +275,25 @@ def spawn(name: str, argv: list[str], env: Mapping[str, str], log_path: Path | N
         if output is not None:
             output.close()
     return Child(name, process, log_path)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """Linux: the child is killed when this process dies, even by SIGKILL, so no orphan keeps a port (and
+    moto's queue) after a crash; the journal is what survives. Prepared here, run in the child between fork
+    and exec (spawn runs before the runner's threads start, so the fork copies no lock they hold)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return arm
 
 
 def wait_until_listening(child: Child, port: int, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
@@ -302,159 +337,6 @@ def serve_moto(argv: list[str]) -> None:
 
 
 @dataclass
-class LambdaContext:
-    """The parts of the Lambda context object handlers and Powertools read."""
-
-    function_name: str
-    timeout_s: float = 60.0
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
-
-    @property
-    def log_stream_name(self) -> str:
-        return f"local/{self.aws_request_id}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
-
-
-def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """The event Lambda's SQS event source mapping delivers for a batch received from the queue."""
-    return {"Records": [_sqs_record(message, queue_arn) for message in messages]}
-
-
-def _sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": dict(message.get("Attributes", {})),
-        "messageAttributes": {
-            name: {
-                "stringValue": value.get("StringValue"),
-                "binaryValue": value.get("BinaryValue"),
-                "stringListValues": [],
-                "binaryListValues": [],
-                "dataType": value["DataType"],
-            }
-            for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
-
-
-def scheduled_event(rule_name: str, now: datetime) -> dict[str, Any]:
-    """The event EventBridge delivers to a scheduled Lambda."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT_ID,
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{rule_name}"],
-        "detail": {},
-    }
-
-
-def succeeded_receipts(messages: list[dict[str, Any]], answer: Any) -> list[dict[str, str]]:
-    """Delete entries for the messages the handler did not report in batchItemFailures."""
-    failures = answer.get("batchItemFailures", []) if isinstance(answer, Mapping) else []
-    failed = {item.get("itemIdentifier") for item in failures}
-    return [
-        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-        for index, message in enumerate(messages)
-        if message["MessageId"] not in failed
-    ]
-
-
-class QueueRunner:
-    """Does what Lambda's SQS event source mapping does: long-poll, invoke with a batch, delete successes.
-
-    Failed messages are left alone, so they come back after the visibility timeout and reach the DLQ
-    after the queue's maxReceiveCount, just as in AWS.
-    """
-
-    def __init__(self, sqs: Any, queue_url: str, handler: Callable[[dict[str, Any], Any], Any]) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
-        self._handler = handler
-        self._queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-
-    def run(self, stopping: threading.Event) -> None:
-        while not stopping.is_set():
-            try:
-                self.poll_once()
-            except Exception:  # the outermost edge: one bad poll must not end the worker
-                if stopping.is_set():
-                    return  # the services are going away under us: nothing to retry
-                log.exception("queue runner: polling %s failed; retrying", self._queue_url)
-                stopping.wait(1.0)
-
-    def poll_once(self) -> int:
-        received = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages = received.get("Messages", [])
-        if not messages:
-            return 0
-        context = LambdaContext(function_name="leadloop-local-apply_events")
-        try:
-            answer = self._handler(sqs_lambda_event(messages, self._queue_arn), context)
-        except Exception:  # Lambda retries the whole batch when the handler raises; so do we
-            log.exception("apply_events raised on a batch of %d; all will be retried", len(messages))
-            return 0
-        done = succeeded_receipts(messages, answer)
-        if done:
-            self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done)
-        if len(done) < len(messages):
-            log.warning(
-                "apply_events: %d of %d messages failed; they will be retried",
-                len(messages) - len(done),
-                len(messages),
-            )
-        return len(done)
-
-
-class Ticker:
-    """Calls the scheduled handler every `interval_s`, like the EventBridge rule does every minute in AWS."""
-
-    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], interval_s: float) -> None:
-        self._handler = handler
-        self._interval_s = interval_s
-
-    def run(self, stopping: threading.Event) -> None:
-        while not stopping.wait(self._interval_s):
-            try:
-                self._handler(
-                    scheduled_event("leadloop-local-send_due_touches", datetime.now(UTC)),
-                    LambdaContext(function_name="leadloop-local-send_due_touches"),
-                )
-            except Exception:  # the outermost edge: the next tick tries again
-                log.exception("send_due_touches raised; the next tick retries")
-
-
-@dataclass
 class LocalStack:
     """The running parts, in start order; `stop()` undoes `start()` in reverse, whatever state it reached."""
 
@@ -465,6 +347,9 @@ class LocalStack:
     threads: list[threading.Thread] = field(default_factory=list)
     resources: dict[str, Any] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
+    hurry: threading.Event = field(default_factory=threading.Event)  # set: stop without draining
+    queue_runner: QueueRunner | None = None
+    stream_poller: StreamPoller | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], chalice_to_log: bool = False) -> LocalStack:
@@ -486,8 +371,10 @@ class LocalStack:
         self._start_dynamodb_local(dynamodb_jar(self.env))
         self._start_moto()
         self.resources = self._bootstrap()
-        self._start_runner()
+        self._replay_journal()
+        # chalice local before the runner's threads: spawning forks, and a fork must not copy their locks.
         self._start_chalice()
+        self._start_runner()
 
     def _start_dynamodb_local(self, jar: Path) -> None:
         argv = dynamodb_local.server_command(
@@ -536,22 +423,45 @@ class LocalStack:
         os.environ.update(self.env)
         return resources
 
+    def _sqs(self) -> Any:
+        import boto3
+
+        return boto3.client("sqs", endpoint_url=self.layout.moto_url, region_name=REGION)
+
+    def _replay_journal(self) -> None:
+        """Accepted events never applied before the last stop (or crash) go back on the fresh queue, before
+        chalice local can accept new ones (compaction needs the journal to itself)."""
+        requeue(EventJournal(self.layout.journal_dir), self._sqs(), self.resources["queue_url"])
+
     def _start_runner(self) -> None:
         import boto3
 
         import app as leadloop
 
-        sqs = boto3.client("sqs", endpoint_url=self.layout.moto_url, region_name=REGION)
-        queue = QueueRunner(sqs, self.resources["queue_url"], leadloop.apply_events)
+        journal = EventJournal(self.layout.journal_dir)
+        self.queue_runner = QueueRunner(
+            self._sqs(), self.resources["queue_url"], leadloop.apply_events, journal
+        )
         ticker = Ticker(leadloop.send_due_touches, float(self.env.get("LEADLOOP_TICK_SECONDS", "5")))
-        for name, target in (("queue-runner", queue.run), ("ticker", ticker.run)):
+        workers: list[tuple[str, Any]] = [("queue-runner", self.queue_runner.run), ("ticker", ticker.run)]
+        if hasattr(leadloop, "dispatch_effects"):  # the outbox's dispatcher (issue 11 #5) may not exist yet
+            self.stream_poller = StreamPoller(
+                boto3.client("dynamodb", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
+                boto3.client("dynamodbstreams", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
+                f"{self.env['LEADLOOP_TABLE_PREFIX']}prospects",
+                leadloop.dispatch_effects,
+                self.layout.data_dir,
+            )
+            workers.append(("effects-stream", self.stream_poller.run))
+        for name, target in workers:
             thread = threading.Thread(target=target, args=(self.stopping,), name=name, daemon=True)
             thread.start()
             self.threads.append(thread)
 
     def _start_chalice(self) -> None:
         argv = [
-            str(REPO_ROOT / ".venv" / "bin" / "chalice"),
+            sys.executable,
+            str(LOCAL_CHALICE),
             "local",
             "--host",
             "127.0.0.1",
@@ -576,13 +486,42 @@ class LocalStack:
         return 0
 
     def stop(self) -> None:
+        """Stop accepting (chalice local first), apply what was accepted, then stop the rest."""
         if self.children:
             log.info("stopping %s", ", ".join(child.name for child in reversed(self.children)))
+        chalice = self.chalice
+        if chalice is not None:
+            chalice.stop()
         self.stopping.set()
         for thread in self.threads:
             thread.join(timeout=STOP_TIMEOUT_S)
+        self._drain()
         for child in reversed(self.children):
             child.stop()
+
+    def _drain(self) -> None:
+        if self.queue_runner is None or self.hurry.is_set():
+            return
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        try:
+            left = self.queue_runner.backlog()
+            if left.waiting:
+                log.info(
+                    "applying the %d queued message(s) before stopping (Ctrl-C again: later)", left.waiting
+                )
+            left = self.queue_runner.drain(deadline - time.monotonic(), self.hurry)
+            if self.stream_poller is not None:
+                self.stream_poller.drain(max(1.0, deadline - time.monotonic()), self.hurry)
+        except Exception:  # the outermost edge: the journal still has every unapplied message
+            log.exception("draining failed; what was left is replayed on the next start")
+            return
+        if left.waiting or left.in_flight:
+            log.warning(
+                "%d message(s) not applied (they failed, or the drain was cut short): replayed on next start",
+                left.waiting + left.in_flight,
+            )
+        else:  # all applied, and chalice local (the journal's writer) is stopped: leave an empty journal
+            EventJournal(self.layout.journal_dir).compact()
 
     def banner(self) -> str:
         keys = "\n".join(
@@ -618,9 +557,11 @@ def main() -> int:
         return 0
     finally:
         if stack is not None:
-            # A second Ctrl-C must not cut the cleanup short and leave children behind.
+            # A second Ctrl-C skips the drain (the journal keeps what is left) but must not cut the
+            # cleanup short and leave children behind.
+            hurry = stack.hurry
             for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, signal.SIG_IGN)
+                signal.signal(signum, lambda *_: hurry.set())
             stack.stop()
 
 

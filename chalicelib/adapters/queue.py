@@ -7,8 +7,12 @@ reason, instead of being retried until redrive.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -77,3 +81,51 @@ class DeadLetters:
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
         )
         return True
+
+
+JOURNAL_FILE = "accepted.jsonl"  # under the journal folder; scripts/local_journal.py reads and compacts it
+
+
+def journal_id(body: str) -> str:
+    """A message's name in the journal: its body's digest, so the runner can name what it received
+    without anything added to the message (identical bodies carry identical, idempotent events)."""
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class JournaledQueue(EventQueue):
+    """The local stack's events queue: every body is appended to a journal file and fsynced before SQS is
+    asked to take it, so an event answered 2xx survives `kill -9` of every process (moto keeps its queue in
+    memory only). The local runner records what it applied and replays the rest on start
+    (scripts/local_journal.py). Never used on AWS, where SQS itself is durable.
+    """
+
+    def __init__(self, client: Any, queue_url: str, journal_dir: Path) -> None:
+        super().__init__(client, queue_url)
+        journal_dir.mkdir(parents=True, exist_ok=True)
+        self.path = journal_dir / JOURNAL_FILE
+        self._lock = threading.Lock()  # chalice local serves requests on threads
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            _fsync_dir(journal_dir)  # the file's name must survive a crash too, not only its contents
+
+    def send_bodies(self, bodies: Sequence[str]) -> None:
+        entries = [json.dumps({"id": journal_id(b), "body": b}, separators=(",", ":")) for b in bodies]
+        try:
+            with self._lock:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+                try:
+                    os.write(fd, ("\n".join(entries) + "\n").encode())
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as error:
+            raise StorageUnavailable("the local events journal could not be written; retry") from error
+        super().send_bodies(bodies)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
