@@ -72,6 +72,9 @@ class Settings:
     aws_endpoint: str | None  # SQS and Step Functions (moto server locally)
     queue_url: str | None
     dead_letter_queue_url: str | None
+    # The local stack only: where ingest journals each accepted body before the 2xx (moto's queue is in
+    # memory; scripts/local_journal.py replays what was never applied). Never set on AWS.
+    local_journal_dir: Path | None
     sla_state_machine_arn: str | None
     public_url: str
     signing_secret: str = field(repr=False)
@@ -179,6 +182,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_endpoint=env.get("LEADLOOP_AWS_ENDPOINT") or None,
         queue_url=env.get("LEADLOOP_QUEUE_URL") or None,
         dead_letter_queue_url=env.get("LEADLOOP_DLQ_URL") or None,
+        local_journal_dir=Path(env["LEADLOOP_LOCAL_JOURNAL"]) if env.get("LEADLOOP_LOCAL_JOURNAL") else None,
         sla_state_machine_arn=env.get("LEADLOOP_SLA_STATE_MACHINE_ARN") or None,
         public_url=env.get("LEADLOOP_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         signing_secret=signing_secret,

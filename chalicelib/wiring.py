@@ -32,7 +32,7 @@ from chalicelib.adapters.dynamo import (
 from chalicelib.adapters.dynamo_repository import DynamoProspects
 from chalicelib.adapters.mail import Mailer, OutboxMailer, SesMailer
 from chalicelib.adapters.notify import SalesNotifier
-from chalicelib.adapters.queue import DeadLetters, EventQueue
+from chalicelib.adapters.queue import DeadLetters, EventQueue, JournaledQueue
 from chalicelib.adapters.templates import (
     ParsedTemplate,
     SenderFields,
@@ -191,6 +191,8 @@ def event_queue() -> EventQueue:
     s = settings()
     if not s.queue_url:
         raise RuntimeError("LEADLOOP_QUEUE_URL is not set: ingest has nowhere to put events")
+    if s.local_journal_dir is not None:
+        return JournaledQueue(aws("sqs"), s.queue_url, s.local_journal_dir)
     return EventQueue(aws("sqs"), s.queue_url)
 
 

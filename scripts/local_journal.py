@@ -1,8 +1,8 @@
 """The local events journal, read side: which accepted events the local stack has not applied yet.
 
 moto keeps its SQS queue in memory, so on the local stack the queue alone cannot be trusted with an event
-answered 2xx. `chalicelib.adapters.queue.JournaledQueue` (used by chalice local, see scripts/local_chalice.py)
-appends every message body to `accepted.jsonl` and fsyncs it before SQS is asked to take it; the runner
+answered 2xx. `chalicelib.adapters.queue.JournaledQueue` (wiring builds it when LEADLOOP_LOCAL_JOURNAL is
+set) appends every message body to `accepted.jsonl` and fsyncs it before SQS is asked to take it; the runner
 appends each applied body's id to `applied.jsonl` (fsynced) before it deletes the message. On start, before
 anything can accept an event, `compact()` keeps only the accepted bodies never applied and they go back on
 the fresh queue (`requeue`): at least once, and applying is idempotent per event id, so a body applied just

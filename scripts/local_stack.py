@@ -5,7 +5,8 @@ It starts DynamoDB Local (data kept across restarts), a moto server standing in 
 keys, then runs what Lambda would (scripts/local_runner.py, scripts/local_streams.py): a queue poller that
 hands SQS batches to `app.apply_events` with ReportBatchItemFailures semantics, a ticker that calls
 `app.send_due_touches` like the schedule would, and a poller of the prospects table's stream that hands
-effects to `app.dispatch_effects`. `chalice local` serves the HTTP API (scripts/local_chalice.py).
+effects to `app.dispatch_effects`. `chalice local` serves the HTTP API; its events queue is journaled
+(LEADLOOP_LOCAL_JOURNAL makes wiring build a JournaledQueue).
 
 No accepted event is lost: chalice local journals every queued body before answering and the runner records
 what it applied (scripts/local_journal.py); on start the rest is put back on the queue. Ctrl-C (SIGINT or
@@ -47,7 +48,6 @@ INSTALL_DYNAMODB_LOCAL = REPO_ROOT / "scripts" / "install_dynamodb_local.sh"
 STARTUP_TIMEOUT_S = 90.0  # DynamoDB Local's JVM takes a while on a small machine
 STOP_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 120.0  # bounds a stop; whatever is left stays in the journal for the next start
-LOCAL_CHALICE = REPO_ROOT / "scripts" / "local_chalice.py"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 MOTO_SERVER_COMMAND = "moto-server"  # this script, run as the moto server child (see serve_moto)
 
@@ -460,8 +460,7 @@ class LocalStack:
 
     def _start_chalice(self) -> None:
         argv = [
-            sys.executable,
-            str(LOCAL_CHALICE),
+            str(REPO_ROOT / ".venv" / "bin" / "chalice"),
             "local",
             "--host",
             "127.0.0.1",

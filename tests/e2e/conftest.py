@@ -4,6 +4,9 @@ Functions, and a drain that feeds queued messages to the worker handler exactly 
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +21,12 @@ from moto import mock_aws
 
 from chalicelib import wiring
 from chalicelib.adapters.dynamo import ProspectRow
-from chalicelib.adapters.dynamo_stream import StreamReader
-from chalicelib.adapters.dynamo_tables import stream_arn
 from chalicelib.bootstrap import ensure_local_resources, seed_dev_keys
 from chalicelib.config import load_settings
 from chalicelib.domain.prospect import prospect_to_doc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from local_streams import StreamPoller  # noqa: E402 - the local stack's stream reader, as make run uses it
 
 WRITE = {"Authorization": "Basic ZGV2LXdyaXRlLWtleTo="}  # dev-write-key:
 SALES = {"Authorization": "Bearer dev-sales-key", "Content-Type": "application/json"}
@@ -43,7 +47,7 @@ class Loop:
     sqs: Any
     queue_url: str
     outbox: Path
-    stream: StreamReader | None = None
+    stream: StreamPoller | None = None
 
     def drain(self) -> int:
         """Deliver every queued message to the worker; returns how many records were handled."""
@@ -76,24 +80,23 @@ class Loop:
             handled += len(records)
 
     def drain_stream(self) -> int:
-        """Hand every prospect write on the table's stream to the effects dispatcher, as Lambda's trigger
-        would; a batch whose dispatch raised stays unread and raises here. Returns writes with effects."""
+        """Hand every prospect write on the table's stream to `app.dispatch_effects`, as Lambda's trigger
+        would, with the local stack's own poller (scripts/local_streams.py); returns records delivered."""
         import app
 
         if self.stream is None:
-            arn = stream_arn(wiring.tables())
-            assert arn, "the prospects table has no stream"
-            self.stream = StreamReader(boto3.client("dynamodbstreams", region_name="us-east-1"), arn)
-        performed = 0
-        while batches := self.stream.read():
-            for shard, records in batches:
-                try:
-                    performed += app.dispatch_effects({"Records": records}, FakeContext())["writes"]
-                except Exception:
-                    self.stream.retry(shard)
-                    raise
-                self.stream.done(shard, records)
-        return performed
+            self.stream = StreamPoller(
+                boto3.client("dynamodb", region_name="us-east-1"),
+                boto3.client("dynamodbstreams", region_name="us-east-1"),
+                f"{wiring.settings().table_prefix}prospects",
+                lambda event, context: app.dispatch_effects(event, context),
+                Path(tempfile.mkdtemp(prefix="leadloop-stream-")),
+                first_backoff_s=0.01,
+            )
+        delivered = 0
+        while batch := self.stream.poll_once(threading.Event()):
+            delivered += batch
+        return delivered
 
     def track(self, path: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> Any:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
