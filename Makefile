@@ -51,7 +51,7 @@ test: venv dynamodb-local
 	check() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
 	check $(VENV)/bin/ruff check .; \
 	check $(VENV)/bin/mypy; \
-	if [ -f chalicelib/lint.py ] || [ -f chalicelib/lint/__main__.py ]; then check $(PY) -m chalicelib.lint; fi; \
+	check $(PY) -m chalicelib.entrypoints.lint; \
 	if [ -f scripts/validate_infra.sh ]; then check bash scripts/validate_infra.sh; fi; \
 	check $(VENV)/bin/pytest -m "not slow"; \
 	if [ $${#failed[@]} -gt 0 ]; then printf 'make test FAILED: %s\n' "$${failed[@]}" >&2; exit 1; fi
@@ -86,8 +86,8 @@ KEYS_TARGET ?= local
 keys: venv
 	if [ "$(KEYS_TARGET)" = local ]; then \
 	  LEADLOOP_TABLE_PREFIX=leadloop-local- LEADLOOP_DYNAMODB_ENDPOINT=http://127.0.0.1:$${LEADLOOP_DYNAMODB_PORT:-8001} \
-	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 $(PY) -m chalicelib.keys $(ARGS); \
-	else LEADLOOP_TABLE_PREFIX=leadloop-$(STAGE)- $(PY) -m chalicelib.keys $(ARGS); fi
+	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 $(PY) -m chalicelib.entrypoints.keys $(ARGS); \
+	else LEADLOOP_TABLE_PREFIX=leadloop-$(STAGE)- $(PY) -m chalicelib.entrypoints.keys $(ARGS); fi
 
 package: venv
 	if [ -f scripts/package.sh ]; then bash scripts/package.sh $(STAGE); else echo "scripts/package.sh missing" >&2; exit 1; fi

@@ -10,12 +10,11 @@ from typing import Any
 from chalice import Chalice, CORSConfig, Rate, Response
 
 from chalicelib import wiring
-from chalicelib.auth import READERS
+from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, verify
 from chalicelib.commands import SALES_ACTIONS, parse_command
 from chalicelib.domain.lifecycle import State
 from chalicelib.effects.dispatch import perform_streamed
-from chalicelib.errors import MalformedInput, NotFound
-from chalicelib.http import (
+from chalicelib.entrypoints.http import (
     ANY_BODY,
     answers,
     error_response,
@@ -26,11 +25,12 @@ from chalicelib.http import (
     query_number,
     wants_html,
 )
-from chalicelib.ingest.intake import public_request_url
-from chalicelib.routes.marketing import routes as marketing_routes
-from chalicelib.routes.sales_ops import routes as sales_ops_routes
-from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, verify
-from chalicelib.worker import handle_sqs_batch
+from chalicelib.entrypoints.routes.marketing import routes as marketing_routes
+from chalicelib.entrypoints.routes.sales_ops import routes as sales_ops_routes
+from chalicelib.entrypoints.worker import handle_sqs_batch
+from chalicelib.errors import MalformedInput, NotFound
+from chalicelib.usecases.auth import READERS
+from chalicelib.usecases.intake import public_request_url
 
 app = Chalice(app_name="leadloop")
 app.log.setLevel(logging.INFO)

@@ -37,7 +37,7 @@ from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event
 from chalicelib.effects.dispatch import Dispatcher
-from chalicelib.services import LeadService
+from chalicelib.usecases.leads import LeadService
 from chalicelib.wiring import load_default_rules
 
 REGION = "us-east-1"

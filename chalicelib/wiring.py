@@ -40,15 +40,15 @@ from chalicelib.adapters.templates import (
     load_shipped_templates,
 )
 from chalicelib.adapters.workflow import SlaWorkflow
-from chalicelib.auth import Authenticator
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.errors import InvalidContent
-from chalicelib.ingest.intake import IntakeService
-from chalicelib.marketing import MarketingService
-from chalicelib.nurture import NurtureService, TemplateCatalogue
-from chalicelib.services import LeadService
+from chalicelib.usecases.auth import Authenticator
+from chalicelib.usecases.intake import IntakeService
+from chalicelib.usecases.leads import LeadService
+from chalicelib.usecases.marketing import MarketingService
+from chalicelib.usecases.nurture import NurtureService, TemplateCatalogue
 
 log = logging.getLogger("leadloop.wiring")
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")

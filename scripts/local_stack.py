@@ -61,7 +61,8 @@ DEV_KEY_DEFAULTS = {
 # Not under "leadloop": Chalice sets its app logger (named after the app) to ERROR unless debug is on.
 log = logging.getLogger("local_stack")
 
-# What chalicelib.bootstrap.ensure_local_resources returns -> the variable chalicelib/config.py reads it from.
+# What chalicelib.adapters.bootstrap.ensure_local_resources returns -> the variable chalicelib/config.py
+# reads it from.
 RESOURCE_VARIABLES = {
     "queue_url": "LEADLOOP_QUEUE_URL",
     "dead_letter_queue_url": "LEADLOOP_DLQ_URL",

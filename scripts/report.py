@@ -116,7 +116,7 @@ def from_api(url: str, key: str, start: str | None, end: str | None) -> dict[str
 
 def from_store(start: str | None, end: str | None) -> dict[str, Any]:
     from chalicelib import wiring
-    from chalicelib.metrics import Scoreboard, parse_day
+    from chalicelib.usecases.scoreboard import Scoreboard, parse_day
 
     board = Scoreboard(wiring.counters(), wiring.content(), wiring.utc_now)
     return board.report(parse_day(start, "from"), parse_day(end, "to"))

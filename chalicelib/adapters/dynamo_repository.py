@@ -14,7 +14,7 @@ from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
 from chalicelib.effects.outbox import OutboxEffect, encode
 from chalicelib.errors import UnreadableRecord
-from chalicelib.ports import Versioned
+from chalicelib.usecases.ports import Versioned
 
 
 def pool_row(p: Prospect, score: float, now: datetime) -> ProspectRow:

@@ -1,4 +1,4 @@
-"""In-memory implementations of the storage protocols (`chalicelib.ports`), for use-case tests.
+"""In-memory implementations of the storage protocols (`chalicelib.usecases.ports`), for use-case tests.
 
 They keep the promises the DynamoDB adapters keep — a save is conditional on the version, a profile goes
 through its stored document form (so what cannot be stored fails here too), an identity is claimed once,
@@ -20,7 +20,7 @@ from chalicelib.domain.activity import ActivityEntry
 from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
 from chalicelib.effects.outbox import OutboxEffect, decode, encode
 from chalicelib.errors import ConcurrentUpdate
-from chalicelib.ports import Versioned
+from chalicelib.usecases.ports import Versioned
 
 
 @dataclass(frozen=True)

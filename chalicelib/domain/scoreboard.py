@@ -1,7 +1,8 @@
 """The shared scoreboard's counters: what one transition adds, and the periods every counter is kept for.
 
-Counters are maintained as events flow (atomic ADDs), never by scanning the pool; `chalicelib.metrics`
-turns them into rates, medians and the revenue-against-cost measure both teams are judged by.
+Counters are maintained as events flow (atomic ADDs), never by scanning the pool;
+`chalicelib.usecases.scoreboard` turns them into rates, medians and the revenue-against-cost measure both
+teams are judged by.
 """
 
 from __future__ import annotations

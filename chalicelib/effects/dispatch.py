@@ -38,7 +38,7 @@ from chalicelib.effects.outbox import (
     decode,
 )
 from chalicelib.errors import StorageUnavailable
-from chalicelib.ports import ActivityRecords, EffectMarks, ScoreboardCounters
+from chalicelib.usecases.ports import ActivityRecords, EffectMarks, ScoreboardCounters
 
 log = logging.getLogger("leadloop.effects")
 

@@ -20,8 +20,8 @@ from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import wiring
+from chalicelib.adapters.bootstrap import ensure_local_resources, seed_dev_keys
 from chalicelib.adapters.dynamo import ProspectRow
-from chalicelib.bootstrap import ensure_local_resources, seed_dev_keys
 from chalicelib.config import load_settings
 from chalicelib.domain.prospect import prospect_to_doc
 

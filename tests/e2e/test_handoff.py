@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
-from chalicelib.metrics import Cost, build_scoreboard, periods_for
+from chalicelib.usecases.scoreboard import Cost, build_scoreboard, periods_for
 from scripts.report import render
 from tests.e2e.conftest import MARKETING, Loop
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib import wiring
-from chalicelib.keys import main
+from chalicelib.entrypoints.keys import main
 from tests.e2e.conftest import Loop
 
 

@@ -125,7 +125,7 @@ def recorder(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> CallRecorder:
 
 def _stream_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """No fast path: the writers leave every effect to the stream, as when each inline attempt fails."""
-    from chalicelib.services import LeadService
+    from chalicelib.usecases.leads import LeadService
 
     monkeypatch.setattr(LeadService, "_perform", lambda self, write: None)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from chalicelib import wiring
 from chalicelib.adapters.queue import pack
+from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, sign
 from chalicelib.domain.events import Event, EventKind
-from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, sign
 from tests.e2e.conftest import FakeContext, Loop
 
 AT = "2026-11-23T10:00:00Z"

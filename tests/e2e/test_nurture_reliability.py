@@ -16,7 +16,7 @@ from chalicelib import wiring
 from chalicelib.adapters.dynamo import ProspectRow
 from chalicelib.domain.prospect import Prospect, prospect_to_doc
 from chalicelib.errors import StorageUnavailable
-from chalicelib.nurture import NurtureService
+from chalicelib.usecases.nurture import NurtureService
 from tests.e2e.conftest import Loop
 from tests.e2e.test_lead_loop import journey
 

@@ -30,7 +30,7 @@ from chalicelib.adapters.certificates import CachedCertificateFetcher
 from chalicelib.adapters.mail import RELAYS, relay_headers
 from chalicelib.config import load_settings
 from chalicelib.ingest import mailgun, postmark, sendgrid, ses
-from chalicelib.ingest.intake import public_request_url
+from chalicelib.usecases.intake import public_request_url
 from tests.conftest import FIXTURES
 from tests.e2e.conftest import Loop
 

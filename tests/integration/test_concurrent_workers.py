@@ -32,14 +32,15 @@ from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.prospect import prospect_from_doc
 from chalicelib.effects.dispatch import Dispatcher
-from chalicelib.services import LeadService
+from chalicelib.entrypoints.worker import handle_sqs_batch
+from chalicelib.usecases.leads import LeadService
 from chalicelib.wiring import load_default_rules
-from chalicelib.worker import handle_sqs_batch
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 WORKERS, EVENTS_EACH = 4, 6
 MESSAGES = WORKERS * EVENTS_EACH
-QUEUE_MAX_RECEIVES = 5  # the events queue's maxReceiveCount (infra/resources.yaml, chalicelib/bootstrap.py)
+# The events queue's maxReceiveCount (infra/resources.yaml, chalicelib/adapters/bootstrap.py).
+QUEUE_MAX_RECEIVES = 5
 VISIBILITY_TIMEOUT_S = 0.05  # scaled down from the queue's; only the order of events matters here
 
 

@@ -21,7 +21,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import wiring
-from chalicelib.bootstrap import ensure_local_resources, seed_dev_keys
+from chalicelib.adapters.bootstrap import ensure_local_resources, seed_dev_keys
 from chalicelib.config import load_settings
 from tests.e2e.conftest import Loop
 

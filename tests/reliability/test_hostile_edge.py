@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import pytest
 
 from chalicelib import wiring
-from chalicelib.tokens import UNSUBSCRIBE, sign
+from chalicelib.adapters.tokens import UNSUBSCRIBE, sign
 from tests.reliability.conftest import Loop
 
 SALES_READ = {"Authorization": "Bearer dev-sales-key"}

@@ -36,7 +36,7 @@ from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.effects.dispatch import Dispatcher
-from chalicelib.services import LeadService
+from chalicelib.usecases.leads import LeadService
 from chalicelib.wiring import load_default_rules
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, sign, verify
 from chalicelib.domain.events import (
     INTERNAL_ID_PREFIX,
     EmailEventName,
@@ -15,11 +16,10 @@ from chalicelib.domain.events import (
     internal_id,
     plausible_time,
 )
+from chalicelib.entrypoints.http import MAX_LEAD_REF_CHARS, json_body, lead_ref
 from chalicelib.errors import MalformedInput, NotFound
-from chalicelib.http import MAX_LEAD_REF_CHARS, json_body, lead_ref
 from chalicelib.ingest import crm, json_numbers, segment, sendgrid
 from chalicelib.ingest.webhooks import email_event
-from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, sign, verify
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 INTERNAL_KINDS = ("unsubscribe", "click", "api", "merge", "sla")

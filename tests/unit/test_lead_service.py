@@ -24,7 +24,7 @@ from chalicelib.domain.prospect import Prospect
 from chalicelib.effects.dispatch import Dispatcher, perform_streamed
 from chalicelib.effects.outbox import NotifyOwner, StartSlaClock
 from chalicelib.errors import RecordRefused
-from chalicelib.services import LeadService
+from chalicelib.usecases.leads import LeadService
 from chalicelib.wiring import load_default_rules
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

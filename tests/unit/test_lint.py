@@ -1,4 +1,5 @@
-"""`python -m chalicelib.lint`: the shipped templates and rules pass; a broken file is named with its line."""
+"""`python -m chalicelib.entrypoints.lint`: the shipped templates and rules pass; a broken file is named with
+its line."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from chalicelib.adapters.templates import SHIPPED_TEMPLATES_DIR
-from chalicelib.lint import DEFAULT_RULES, main
-from chalicelib.marketing import check_rules_text
+from chalicelib.entrypoints.lint import DEFAULT_RULES, main
+from chalicelib.usecases.marketing import check_rules_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,11 @@ def run(*paths: Path) -> tuple[int, list[str]]:
 
 def test_the_shipped_templates_and_default_rules_pass_as_a_command() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "chalicelib.lint"], cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "chalicelib.entrypoints.lint"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     shipped = len(list(SHIPPED_TEMPLATES_DIR.glob("*.md.j2")))

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.queue import DeadLetters, pack
 from chalicelib.domain.events import Event, EventKind, event_from_wire, internal_id
-from chalicelib.services import FailedProspect, LeadService
+from chalicelib.usecases.leads import FailedProspect, LeadService
 
 log = logging.getLogger("leadloop.worker")
 

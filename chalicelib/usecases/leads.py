@@ -7,7 +7,8 @@ scoreboard counters, the sales notification with the owner the assignment rules 
 releasing the SLA workflow) are stored in the same conditional write as the decision and performed at least
 once (`chalicelib.effects`). One prospect's failure is its own: `apply_events` reports it per prospect.
 A lead merged into another leaves a forwarding record (`lead:<old id>`), so links and ids sent out before
-the merge still reach the survivor. Nurture (choose, render, send, preview) lives in `chalicelib.nurture`.
+the merge still reach the survivor. Nurture (choose, render, send, preview) lives in
+`chalicelib.usecases.nurture`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from chalicelib.effects.dispatch import ACTIVITY_TTL_DAYS as ACTIVITY_TTL_DAYS
 from chalicelib.effects.dispatch import Dispatcher, SavedWrite
 from chalicelib.effects.outbox import plan
 from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidContent, NotFound, StorageUnavailable
-from chalicelib.ports import (
+from chalicelib.usecases.ports import (
     ActivityRecords,
     IdentityIndex,
     ProspectRepository,

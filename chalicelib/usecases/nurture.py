@@ -28,6 +28,7 @@ from chalicelib.adapters.templates import (
     SenderFields,
     TemplateRenderer,
 )
+from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, sign
 from chalicelib.domain.apply import Effect, EmailOutcome, Noted
 from chalicelib.domain.messaging import (
     CLAIM_MAX_AGE,
@@ -59,9 +60,8 @@ from chalicelib.errors import (
     StorageUnavailable,
     UnreadableRecord,
 )
-from chalicelib.ports import ProspectRepository, Versioned
-from chalicelib.services import LeadService
-from chalicelib.tokens import REDIRECT, UNSUBSCRIBE, sign
+from chalicelib.usecases.leads import LeadService
+from chalicelib.usecases.ports import ProspectRepository, Versioned
 
 log = logging.getLogger("leadloop.nurture")
 

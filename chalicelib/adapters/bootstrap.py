@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 
 from chalicelib.adapters.dynamo import KeyStore, Tables, create_tables
-from chalicelib.auth import hash_key
 from chalicelib.config import Settings
+from chalicelib.usecases.auth import hash_key
 
-SLA_DEFINITION = Path(__file__).resolve().parents[1] / "infra" / "sla_workflow.asl.json"
+SLA_DEFINITION = Path(__file__).resolve().parents[2] / "infra" / "sla_workflow.asl.json"
 
 
 def _client(service: str, settings: Settings) -> Any:

@@ -9,11 +9,11 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib import wiring
-from chalicelib.auth import READERS
 from chalicelib.commands import parse_command
+from chalicelib.entrypoints.http import ANY_BODY, answers, json_body, json_response, lead_ref, query_number
 from chalicelib.errors import MalformedInput
-from chalicelib.http import ANY_BODY, answers, json_body, json_response, lead_ref, query_number
-from chalicelib.metrics import Scoreboard, parse_day
+from chalicelib.usecases.auth import READERS
+from chalicelib.usecases.scoreboard import Scoreboard, parse_day
 
 routes = Blueprint(__name__)
 

@@ -1,4 +1,4 @@
-"""Offline lint of message templates and rules documents: `python -m chalicelib.lint [PATH ...]`.
+"""Offline lint of message templates and rules documents: `python -m chalicelib.entrypoints.lint [PATH ...]`.
 
 With no PATH it checks what a deployment ships: every `templates/*.md.j2` and `chalicelib/default_rules.yaml`.
 A PATH may be a template file (`*.md.j2`), a folder of them, or a rules document (`.yaml`, `.yml`, `.json`).
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TextIO
 
 from chalicelib.adapters.templates import SHIPPED_TEMPLATES_DIR, TEMPLATE_SUFFIX, TemplateRenderer
-from chalicelib.marketing import check_rules_text
+from chalicelib.usecases.marketing import check_rules_text
 
-DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
+DEFAULT_RULES = Path(__file__).resolve().parents[1] / "default_rules.yaml"
 RULES_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -97,7 +97,8 @@ def _read(path: Path) -> str:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.lint", description="Check message templates and rules documents offline."
+        prog="python -m chalicelib.entrypoints.lint",
+        description="Check message templates and rules documents offline.",
     )
     parser.add_argument("paths", nargs="*", type=Path, help="templates, folders of them, rules documents")
     args = parser.parse_args(argv)

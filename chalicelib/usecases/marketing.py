@@ -5,7 +5,7 @@ shipped with a deployment are version 0 and a saved version overrides them. A sa
 checks a send relies on (the sandboxed renderer, `parse_rules`), so nothing saved here can break a send; a
 refused save answers 422 with every problem and where it is (a template line, a rules field and its line).
 After a save this process forgets its cached templates or rules at once; other processes reload within
-wiring's cache period. Checking rules text is also what `python -m chalicelib.lint` uses offline.
+wiring's cache period. Checking rules text is also what `python -m chalicelib.entrypoints.lint` uses offline.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ from urllib.parse import urlencode, urlsplit
 
 from chalicelib.adapters.dynamo import NonceStore
 from chalicelib.adapters.queue import EventQueue
-from chalicelib.auth import Authenticator
 from chalicelib.config import WebhookSecrets
 from chalicelib.domain.events import Event
 from chalicelib.errors import NotFound, StorageUnavailable, Unauthenticated
 from chalicelib.ingest import crm, hubspot, mailgun, postmark, resend, segment, sendgrid, ses
+from chalicelib.usecases.auth import Authenticator
 
 log = logging.getLogger("leadloop.intake")
 

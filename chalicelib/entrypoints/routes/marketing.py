@@ -8,11 +8,18 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib import wiring
-from chalicelib.auth import READERS
 from chalicelib.domain.sample import sample_prospect
+from chalicelib.entrypoints.http import (
+    ANY_BODY,
+    MAX_API_BODY_BYTES,
+    answers,
+    json_body,
+    json_response,
+    query_number,
+)
 from chalicelib.errors import MalformedInput
-from chalicelib.http import ANY_BODY, MAX_API_BODY_BYTES, answers, json_body, json_response, query_number
-from chalicelib.marketing import body_text, expected_version, is_json_request, meta_dict
+from chalicelib.usecases.auth import READERS
+from chalicelib.usecases.marketing import body_text, expected_version, is_json_request, meta_dict
 
 routes = Blueprint(__name__)
 

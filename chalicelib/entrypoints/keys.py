@@ -1,4 +1,4 @@
-"""`python -m chalicelib.keys` (and `make keys`): create, list and revoke API keys for a stage.
+"""`python -m chalicelib.entrypoints.keys` (and `make keys`): create, list and revoke API keys for a stage.
 
 A key is shown once, when it is created; storage keeps only its SHA-256 hash, and listings show a short
 key id (the first 12 hex digits of the hash), never the key. Revocation takes effect on the next request:
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from chalicelib import wiring
-from chalicelib.auth import ROLES, hash_key
 from chalicelib.errors import LeadloopError
+from chalicelib.usecases.auth import ROLES, hash_key
 
 KEY_ID_CHARS = 12
 
@@ -34,7 +34,9 @@ def _resolve(given: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.keys", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m chalicelib.entrypoints.keys", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--role", required=True, choices=ROLES)
