@@ -14,15 +14,14 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.adapters.dynamo import ProspectRow
+from chalicelib.adapters.templates import RenderContext, TemplateRenderer
 from chalicelib.domain.prospect import Prospect, prospect_to_doc
-from chalicelib.errors import StorageUnavailable
+from chalicelib.errors import InvalidContent, StorageUnavailable
 from chalicelib.usecases.nurture import NurtureService
 from tests.e2e.conftest import Loop
 from tests.e2e.test_lead_loop import journey
 
-# "&amp;" in the html part: 225,000 characters, past the renderer's limit on a rendered part (the issue's
-# 31,000 overflowed a template that greets twice; the shipped ones greet once).
-POISON = "&" * 45_000
+POISON = "poison@bigco.example"
 
 
 class Crash(BaseException):
@@ -89,18 +88,31 @@ def later(service: NurtureService, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def test_a_poisoned_prospect_is_isolated_recorded_and_parked_while_everyone_else_is_sent(
-    loop: Loop, service: NurtureService, later: Callable[[timedelta], None]
+    loop: Loop,
+    service: NurtureService,
+    later: Callable[[timedelta], None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    leads = nurtured(loop, "poison@bigco.example", "bob@bigco.example", "cy@bigco.example")
-    poisoned = leads["poison@bigco.example"]
+    leads = nurtured(loop, POISON, "bob@bigco.example", "cy@bigco.example")
+    poisoned = leads[POISON]
     for lead_id in leads.values():
         loop.make_due(lead_id)
 
-    def poison(p: Prospect) -> None:
-        p.traits["first_name"] = POISON
+    def first_due(p: Prospect) -> None:
         p.next_touch_at = wiring.utc_now() - timedelta(hours=1)  # first in the due index
 
-    edit(poisoned, poison)
+    edit(poisoned, first_due)
+    # This prospect's email can never be rendered (the issue's case was a 31,000-`&` first name expanding
+    # past the output limit; the profile bounds now cut such a name at 1,024 characters, so the failure is
+    # injected here).
+    real_render = TemplateRenderer.render
+
+    def render(self: TemplateRenderer, template: Any, context: RenderContext) -> Any:
+        if context.prospect.email == POISON:
+            raise InvalidContent("rendered html would be longer than 200000 characters")
+        return real_render(self, template, context)
+
+    monkeypatch.setattr(TemplateRenderer, "render", render)
 
     counts = loop.sweep()
     assert (counts["sent"], counts["failed"]) == (2, 1)
@@ -157,6 +169,24 @@ def test_a_stored_profile_that_cannot_be_read_does_not_stop_the_sweep(loop: Loop
     counts = loop.sweep()
     assert (counts["sent"], counts["failed"]) == (1, 1)
     assert recipients(loop) == ["cy@bigco.example"]
+
+
+def test_the_issues_31000_ampersand_first_name_no_longer_stalls_nurture(loop: Loop) -> None:
+    """The reproduction from the issue, through the tracking API: the name is cut to the trait bound when it
+    is stored, so the email renders and goes out, and so do everyone else's."""
+    leads = nurtured(loop, "amp@bigco.example", "bob@bigco.example")
+    identify = {"type": "identify", "messageId": "amp-2", "userId": "user-anon-amp",
+                "traits": {"email": "amp@bigco.example", "firstName": "&" * 31_000}}  # fmt: skip
+    assert loop.track("/v1/identify", identify).status_code == 200
+    loop.drain()
+    for lead_id in leads.values():
+        loop.make_due(lead_id)
+
+    counts = loop.sweep()
+
+    assert (counts["sent"], counts["failed"]) == (2, 0)
+    assert recipients(loop) == ["amp@bigco.example", "bob@bigco.example"]
+    assert len(str(prospect(leads["amp@bigco.example"]).traits["first_name"])) <= 1_024
 
 
 # --- one touch, one email ----------------------------------------------------------------------------------
