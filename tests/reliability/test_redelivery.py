@@ -3,35 +3,29 @@ arbitrary batches, ends in the same profiles as the same events delivered once, 
 
 Hypothesis draws the journeys (page views, identify, email events, tracks, a hand-raise for up to three
 prospects; email-only contacts too) and the delivery (how often each event comes, in what order, cut into
-what batches); both deliveries go through `LeadService.apply_events` on fresh moto tables with a fixed
+what batches); both deliveries go through `LeadService.apply_events` on fresh in-memory storage (the same
+protocols as DynamoDB: versioned saves, the stored-document round trip, identity claims) with a fixed
 clock. Profiles are compared by who they are (their identities), on what a salesperson reads: state, scores
 with their breakdown, pages read, interests, traits and key moments.
 """
 
 from __future__ import annotations
 
-import os
 import pprint
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
-from chalicelib.adapters.dynamo import (
-    ActivityLog,
-    Counters,
-    IdentityStore,
-    ProspectStore,
-    Tables,
-    create_tables,
+from chalicelib.adapters.memory import (
+    InMemoryActivity,
+    InMemoryCounters,
+    InMemoryIdentities,
+    InMemoryMarks,
+    InMemoryProspects,
 )
-from chalicelib.adapters.dynamo_repository import DynamoProspects
-from chalicelib.adapters.dynamo_tables import models_for
 from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event, EventKind
@@ -50,45 +44,36 @@ class _Quiet:
         return []
 
 
-@pytest.fixture(scope="module")
-def aws() -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    with mock_aws():
-        yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
-def fresh_service() -> tuple[LeadService, Tables]:
-    tables = Tables(prefix=f"r{uuid.uuid4().hex[:8]}-", region="us-east-1")
-    create_tables(tables)
+def fresh_service() -> tuple[LeadService, InMemoryProspects]:
+    prospects = InMemoryProspects()
+    activity, counters = InMemoryActivity(), InMemoryCounters()
     service = LeadService(
-        prospects=DynamoProspects(ProspectStore(tables)),
-        identities=IdentityStore(tables),
-        activity=ActivityLog(tables),
-        counters=Counters(tables),
+        prospects=prospects,
+        identities=InMemoryIdentities(),
+        activity=activity,
+        counters=counters,
         rules=lambda: RULES,
-        effects=Dispatcher.on_tables(
-            tables,
+        effects=Dispatcher(
+            activity=activity,
+            counters=counters,
+            ledger=InMemoryMarks(),
             notifier=_Quiet(),  # type: ignore[arg-type]
             workflow=SlaWorkflow(None, None),
             rules=lambda: RULES,
+            lead_url=lambda lead_id: f"https://leads.example.test/leads/{lead_id}",
         ),
         public_url="https://leads.example.test",
         clock=lambda: NOW,
+        pause=lambda seconds: None,
     )
-    return service, tables
+    return service, prospects
 
 
-def profiles(service: LeadService, tables: Tables) -> dict[frozenset[str], dict[str, Any]]:
+def profiles(service: LeadService, stored: InMemoryProspects) -> dict[frozenset[str], dict[str, Any]]:
     """Every stored profile, keyed by its identities, reduced to what delivery must not change."""
     found = {}
-    for item in models_for(tables).prospects.scan(attributes_to_get=["lead_id"]):
-        summary = service.summary(item.lead_id)
+    for lead_id in stored.ids():
+        summary = service.summary(lead_id)
         identity = summary["identity"]
         who = frozenset(
             [f"anon:{a}" for a in identity["anonymous_ids"]]
@@ -207,14 +192,14 @@ def redeliveries(draw: st.DrawFn, events: list[Event]) -> list[list[Event]]:
 
 
 def check_redelivery(events: list[Event], batches: list[list[Event]]) -> None:
-    once, once_tables = fresh_service()
+    once, once_stored = fresh_service()
     for start in range(0, len(events), 10):
         once.apply_events(events[start : start + 10])
-    again, again_tables = fresh_service()
+    again, again_stored = fresh_service()
     for batch in batches:
         again.apply_events(batch)
 
-    expected, got = profiles(once, once_tables), profiles(again, again_tables)
+    expected, got = profiles(once, once_stored), profiles(again, again_stored)
     assert sorted(map(sorted, got)) == sorted(map(sorted, expected)), "different prospects"
     differences = {
         " ".join(sorted(who)): {
@@ -242,7 +227,7 @@ EXAMPLES = settings(
 @EXAMPLES
 @given(data=st.data())
 def test_duplicated_shuffled_delivery_of_known_prospects_ends_in_the_same_profiles(
-    aws: None, data: st.DataObject
+    data: st.DataObject
 ) -> None:
     events = data.draw(journeys(merges=False), label="journey")
     check_redelivery(events, data.draw(redeliveries(events), label="delivery"))
@@ -250,7 +235,7 @@ def test_duplicated_shuffled_delivery_of_known_prospects_ends_in_the_same_profil
 
 @settings(EXAMPLES, max_examples=30)
 @given(data=st.data())
-def test_duplicated_shuffled_delivery_ends_in_the_same_profiles(aws: None, data: st.DataObject) -> None:
+def test_duplicated_shuffled_delivery_ends_in_the_same_profiles(data: st.DataObject) -> None:
     """Anonymous visitors identify, email-only contacts exist: shuffled, leads are joined in other orders."""
     events = data.draw(journeys(), label="journey")
     check_redelivery(events, data.draw(redeliveries(events), label="delivery"))
@@ -260,7 +245,7 @@ def test_duplicated_shuffled_delivery_ends_in_the_same_profiles(aws: None, data:
 @settings(EXAMPLES, max_examples=400, derandomize=False)
 @given(data=st.data())
 def test_many_more_duplicated_shuffled_deliveries_end_in_the_same_profiles(
-    aws: None, data: st.DataObject
+    data: st.DataObject
 ) -> None:
     """`make soak`: the same property over far more (and, each run, new) journeys and deliveries."""
     events = data.draw(journeys(), label="journey")
@@ -280,10 +265,10 @@ def _page(mid: str, at: datetime, anon: str, user: str | None = None) -> Event:
     )
 
 
-def test_a_visitor_who_identifies_as_a_known_email_stays_one_prospect(aws: None) -> None:
+def test_a_visitor_who_identifies_as_a_known_email_stays_one_prospect() -> None:
     """Known email (from an email event), then in one batch: a first anonymous page view and the identify
     that joins the two; a later anonymous page view must land on the same prospect."""
-    service, tables = fresh_service()
+    service, stored = fresh_service()
     email = "ada@bigco.example"
     service.apply_events(
         [
@@ -315,7 +300,7 @@ def test_a_visitor_who_identifies_as_a_known_email_stays_one_prospect(aws: None)
     )
     service.apply_events([_page("p2", START + timedelta(minutes=3), "anon-9")])
 
-    found = profiles(service, tables)
+    found = profiles(service, stored)
     assert len(found) == 1, list(found)
     (profile,) = found.values()
     assert [path for _, path in profile["pages"]] == ["/pricing", "/pricing"]
@@ -330,10 +315,10 @@ class _Counting(_Quiet):
         return []
 
 
-def test_a_lead_already_with_sales_stays_with_sales_when_merged_into_a_known_email(aws: None) -> None:
+def test_a_lead_already_with_sales_stays_with_sales_when_merged_into_a_known_email() -> None:
     """An email-only contact exists; a signed-in visitor (userId, no email yet) raises a hand and is routed;
     then they identify with that email. Sales must keep the lead, notified once."""
-    service, tables = fresh_service()
+    service, stored = fresh_service()
     notifier = _Counting()
     service._effects.notifier = notifier  # type: ignore[assignment]
     email = "ada@bigco.example"
@@ -389,7 +374,7 @@ def test_a_lead_already_with_sales_stays_with_sales_when_merged_into_a_known_ema
         ]
     )
 
-    (profile,) = profiles(service, tables).values()
+    (profile,) = profiles(service, stored).values()
     assert profile["state"] == "sales_ready"
     assert [kind for _, kind in profile["moments"]].count("routed") == 1
     assert notifier.notified == ["hand-raise: Demo Requested"]
