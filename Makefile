@@ -46,6 +46,8 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # Every check runs even when an earlier one fails, so one CI run shows all that is wrong; any failure fails.
+# pytest runs on both cores (pytest-xdist), a test file to a worker: files that boot a stack or DynamoDB Local
+# pick free ports, so the two workers never collide.
 test: venv dynamodb-local
 	@failed=(); \
 	check() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
@@ -53,7 +55,7 @@ test: venv dynamodb-local
 	check $(VENV)/bin/mypy; \
 	check $(PY) -m chalicelib.entrypoints.lint; \
 	if [ -f scripts/validate_infra.sh ]; then check bash scripts/validate_infra.sh; fi; \
-	check $(VENV)/bin/pytest -m "not slow"; \
+	check $(VENV)/bin/pytest -m "not slow" -n 2 --dist loadfile; \
 	if [ $${#failed[@]} -gt 0 ]; then printf 'make test FAILED: %s\n' "$${failed[@]}" >&2; exit 1; fi
 
 run: venv dynamodb-local
