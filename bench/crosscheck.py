@@ -71,7 +71,8 @@ def measure(shape: Shape = SHAPE) -> dict[str, Any]:
                 for start in range(0, len(events), 10):
                     batch = events[start : start + 10]
                     clock.now = max(event.at for event in batch)
-                    service.apply_events(batch)
+                    if service.apply_events(batch).failed:
+                        raise RuntimeError("the cross-check stream failed to apply")
                 reading = meter.reading()
                 reads, writes, _ = sizes.totals()
             finally:

@@ -120,7 +120,10 @@ def deliver(events: Sequence[Event], batch_size: int) -> dict[str, Any]:
             for start in range(0, len(events), batch_size):
                 batch = events[start : start + batch_size]
                 clock.now = max(event.at for event in batch)
-                written += service.apply_events(batch)
+                outcome = service.apply_events(batch)
+                if outcome.failed:
+                    raise RuntimeError(f"the bench stream failed to apply: {outcome.failed[0].error!r}")
+                written += outcome.written
             cpu = time.process_time() - started_cpu
             wall = time.perf_counter() - started_wall
             moto = meter.reading()
