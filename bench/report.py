@@ -158,8 +158,11 @@ def render(results: dict[str, Any]) -> str:
                 "sqs",
                 "dynamodb_writes",
                 "dynamodb_reads",
+                "dispatcher_lambda",
+                "dispatcher_reads",
             ):
-                rows.append((f"  {part}", f"${dollars[part]:.4f}", ""))
+                if part in dollars:  # results written before the effects dispatcher have no such lines
+                    rows.append((f"  {part}", f"${dollars[part]:.4f}", ""))
         lines += _table(
             f"Cost per million events (prices {c['prices']['as_of']}){_mark(c['meets_target'])}", rows
         )

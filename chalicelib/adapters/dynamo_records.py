@@ -349,7 +349,10 @@ class Counters:
             marker = self._nonces(f"counted#{key}#{part}", expires_at=expires_at)
             with storage_errors("update counters"):
                 try:
-                    with TransactWrite(connection=self._connection) as transaction:
+                    # TOTAL, like every other call PynamoDB makes: the capacity meter reads it off the answer.
+                    with TransactWrite(
+                        connection=self._connection, return_consumed_capacity="TOTAL"
+                    ) as transaction:
                         transaction.save(marker, condition=self._nonces.key.does_not_exist())
                         for (period, name), amount in updates[start : start + 99]:
                             counter = self._model(period, name)
