@@ -11,36 +11,22 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.dynamo_prospects import pack_doc
 from chalicelib.domain.activity import ActivityEntry
 from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.effects.dispatch import SavedWrite
 from chalicelib.effects.outbox import OutboxEffect, decode, encode
 from chalicelib.errors import ConcurrentUpdate
 from chalicelib.usecases.ports import Versioned
 
 
-@dataclass(frozen=True)
-class StoredWrite:
-    """One successful save, as the stream would carry it: the profile as written and its effects."""
-
-    lead_id: str
-    version: int
-    doc: str
-    effects: tuple[OutboxEffect, ...]
-
-    @property
-    def prospect(self) -> Prospect:
-        return prospect_from_doc(json.loads(self.doc))
-
-
 class InMemoryProspects:
     def __init__(self) -> None:
         self._items: dict[str, tuple[str, int, int | None]] = {}  # lead id -> (doc JSON, version, due at)
-        self.writes: list[StoredWrite] = []
+        self.writes: list[SavedWrite] = []  # every successful save, as the stream would carry it
 
     def get(self, lead_id: str, *, consistent: bool = True) -> Versioned[Prospect] | None:
         held = self._items.get(lead_id)
@@ -68,7 +54,8 @@ class InMemoryProspects:
         version = (expected or 0) + 1
         due = math.ceil(prospect.next_touch_at.timestamp()) if prospect.next_touch_at else None
         self._items[prospect.lead_id] = (doc, version, due)
-        self.writes.append(StoredWrite(prospect.lead_id, version, doc, tuple(decode(encoded))))
+        as_written = prospect_from_doc(json.loads(doc))
+        self.writes.append(SavedWrite(prospect.lead_id, version, as_written, tuple(decode(encoded))))
         return version
 
     def delete(self, lead_id: str, *, expected: int) -> None:
@@ -150,12 +137,12 @@ class InMemoryMarks:
         self.marks[key] = expires_at
 
 
-def as_stream_record(write: StoredWrite) -> dict[str, Any]:
+def as_stream_record(write: SavedWrite) -> dict[str, Any]:
     """A stored write in the shape DynamoDB Streams hands to Lambda (for tests of the stream path)."""
     image: dict[str, Any] = {
         "lead_id": {"S": write.lead_id},
         "version": {"N": str(write.version)},
-        "doc": {"B": pack_doc(json.loads(write.doc))},
+        "doc": {"B": pack_doc(prospect_to_doc(write.prospect))},
     }
     outbox = encode(write.effects)
     if outbox:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.adapters.dynamo import ActivityEntry, ActivityLog, Counters, EffectLedger, Tables
 from chalicelib.adapters.dynamo_stream import writes_with_effects
@@ -154,17 +154,13 @@ def count_on_scoreboard(d: Dispatcher, write: SavedWrite, counts: Sequence[Outbo
 
 
 def notify_owner(d: Dispatcher, write: SavedWrite, notes: Sequence[OutboxEffect]) -> None:
-    for n, effect in enumerate(notes):
-        if not isinstance(effect, NotifyOwner):
-            continue
-        mark = f"notify#{write.key}#{n}"
-        if d.ledger.done(mark):
-            continue
+    def notify(effect: NotifyOwner) -> None:
         summary = summarize(write.prospect, d.rules(), effect.at)
         deliveries = d.notifier.notify(summary, effect.why, d.lead_url(write.lead_id), effect.at)
         results = [{"channel": x.channel, "ok": x.ok, "detail": x.detail} for x in deliveries]
         d._entry(write, effect.at, "notified", "leadloop", {"why": effect.why, "deliveries": results})
-        d.ledger.mark(mark, expires_at=_mark_expiry(write))
+
+    _each_once(d, write, "notify", [e for e in notes if isinstance(e, NotifyOwner)], notify)
 
 
 def start_sla_clock(d: Dispatcher, write: SavedWrite, starts: Sequence[OutboxEffect]) -> None:
@@ -179,16 +175,27 @@ def start_sla_clock(d: Dispatcher, write: SavedWrite, starts: Sequence[OutboxEff
 
 
 def release_sla_clock(d: Dispatcher, write: SavedWrite, releases: Sequence[OutboxEffect]) -> None:
-    for n, effect in enumerate(releases):
-        if not isinstance(effect, ReleaseSlaClock):
-            continue
-        mark = f"release#{write.key}#{n}"
+    def release(effect: ReleaseSlaClock) -> None:
+        released = d.workflow.resolve(effect.task_token, effect.outcome)
+        data = {"outcome": effect.outcome, "released": released}
+        d._entry(write, effect.at, "sla_resolved", "leadloop", data)
+
+    _each_once(d, write, "release", [e for e in releases if isinstance(e, ReleaseSlaClock)], release)
+
+
+E = TypeVar("E", NotifyOwner, ReleaseSlaClock)
+
+
+def _each_once(
+    d: Dispatcher, write: SavedWrite, kind: str, effects: list[E], perform: Callable[[E], None]
+) -> None:
+    """Effects whose repetition a person would notice (a second notification, a second "resolved"): each is
+    marked when done and skipped when marked."""
+    for n, effect in enumerate(effects):
+        mark = f"{kind}#{write.key}#{n}"
         if d.ledger.done(mark):
             continue
-        released = d.workflow.resolve(effect.task_token, effect.outcome)
-        d._entry(
-            write, effect.at, "sla_resolved", "leadloop", {"outcome": effect.outcome, "released": released}
-        )
+        perform(effect)
         d.ledger.mark(mark, expires_at=_mark_expiry(write))
 
 

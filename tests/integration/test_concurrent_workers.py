@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib import services as services_module
 from chalicelib.adapters.dynamo import ActivityLog, Counters, IdentityStore, ProspectStore, Tables
 from chalicelib.adapters.dynamo_repository import DynamoProspects
 from chalicelib.adapters.notify import Delivery
@@ -33,6 +32,7 @@ from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.prospect import prospect_from_doc
 from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.entrypoints.worker import handle_sqs_batch
+from chalicelib.usecases import leads as services_module
 from chalicelib.usecases.leads import LeadService
 from chalicelib.wiring import load_default_rules
 

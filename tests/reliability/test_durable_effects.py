@@ -12,7 +12,6 @@ that can never be written fails alone.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event, EventKind
 from tests.e2e.conftest import FakeContext, Loop
 from tests.integration.test_sla_workflow_loop import SlaLoop, sla_loop
+from tests.reliability.test_poison_record import record
 
 __all__ = ["sla_loop"]
 
@@ -104,19 +104,6 @@ def _track(email: str, name: str, n: int) -> Event:
     )
 
 
-def _record(body: str) -> dict[str, Any]:
-    return {
-        "messageId": str(uuid.uuid4()),
-        "receiptHandle": "handle",
-        "body": body,
-        "attributes": {},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "awsRegion": "us-east-1",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
-    }
-
-
 @pytest.fixture
 def oversized_prospect(monkeypatch: pytest.MonkeyPatch) -> None:
     """DynamoDB refuses every write of one prospect for good (its item would pass 400 KB)."""
@@ -148,7 +135,7 @@ def test_a_poisoned_prospect_is_parked_alone_and_a_bystander_in_the_same_message
     ]
     (body,) = pack(events)  # one SQS message, as ingest packs one request
 
-    result = app.apply_events({"Records": [_record(body)]}, FakeContext())
+    result = app.apply_events({"Records": [record(body)]}, FakeContext())
 
     assert result == {"batchItemFailures": []}  # nothing to gain from redelivering it
     summary = loop.sales("GET", f"/leads/{bystander}").json_body
@@ -170,7 +157,7 @@ def test_parked_events_are_applied_when_replayed_after_the_cause_is_fixed(
     from scripts.replay_dead_letters import replay_events
 
     (body,) = pack([_track(POISON, "", 1), _track(POISON, "Demo Requested", 2)])
-    assert app.apply_events({"Records": [_record(body)]}, FakeContext()) == {"batchItemFailures": []}
+    assert app.apply_events({"Records": [record(body)]}, FakeContext()) == {"batchItemFailures": []}
     assert loop.sales("GET", f"/leads/{POISON}").status_code == 404
 
     monkeypatch.undo()  # the cause is fixed (say, a bound added to the profile); the parked work is not lost
