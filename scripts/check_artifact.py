@@ -99,7 +99,9 @@ def check(zip_path: str, runtime: str) -> list[str]:
     if dispatched != {"writes": 0}:
         problems.append(f"the dispatcher answered {dispatched} to a stream record with no effects")
 
-    from chalicelib import lint  # the shipped templates and rules, through the sandbox and the rules parser
+    from chalicelib.entrypoints import (
+        lint,  # the shipped templates and rules, through the sandbox and the rules parser
+    )
 
     report = io.StringIO()
     with redirect_stdout(report):

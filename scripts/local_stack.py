@@ -412,7 +412,8 @@ class LocalStack:
         os.environ.update(self.env)
         if str(REPO_ROOT) not in sys.path:
             sys.path.insert(0, str(REPO_ROOT))
-        from chalicelib import bootstrap, config
+        from chalicelib import config
+        from chalicelib.adapters import bootstrap
 
         settings = config.load_settings()
         resources = dict(bootstrap.ensure_local_resources(settings))

@@ -497,7 +497,8 @@ def test_an_event_naming_an_unknown_lead_still_finds_the_prospect_by_email(hooke
     suppressed("hard_bounce")(hooked)
 
 
-def test_generic_crm_accept_and_recycle_move_the_lead_with_the_actor_recorded(hooked: Loop) -> None:
+def routed_ada(hooked: Loop) -> str:
+    """Ada identifies and asks for a demo: a lead with sales, ready for CRM stage changes."""
     lead_id = identify(hooked, "ada@bigco.example", "anon-ada")
     hand_raise = {
         "type": "track",
@@ -507,6 +508,11 @@ def test_generic_crm_accept_and_recycle_move_the_lead_with_the_actor_recorded(ho
     }
     assert hooked.track("/v1/track", hand_raise).status_code == 200
     hooked.drain()
+    return lead_id
+
+
+def test_generic_crm_accept_and_recycle_move_the_lead_with_the_actor_recorded(hooked: Loop) -> None:
+    lead_id = routed_ada(hooked)
     assert summary(hooked, lead_id)["state"] == "sales_ready"
 
     accept = {
@@ -597,15 +603,7 @@ def test_a_generic_crm_event_breaking_the_contract_is_400_naming_the_field(hooke
 
 
 def test_a_crm_recycle_beyond_the_revisit_limit_is_refused_not_accepted_then_ignored(hooked: Loop) -> None:
-    lead_id = identify(hooked, "ada@bigco.example", "anon-ada")
-    hand_raise = {
-        "type": "track",
-        "messageId": "ada-demo",
-        "userId": "user-anon-ada",
-        "event": "Demo Requested",
-    }
-    assert hooked.track("/v1/track", hand_raise).status_code == 200
-    hooked.drain()
+    lead_id = routed_ada(hooked)
     event = {
         "id": "crm-10",
         "lead": lead_id,
