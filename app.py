@@ -18,6 +18,7 @@ from chalicelib.entrypoints.http import (
     ANY_BODY,
     answers,
     error_response,
+    headers_of,
     html_response,
     json_body,
     json_response,
@@ -56,10 +57,6 @@ def _request() -> Any:
     return app.current_request
 
 
-def _headers() -> dict[str, str]:
-    return dict(_request().headers or {})
-
-
 @app.route("/health", methods=["GET"], content_types=ANY_BODY)
 @answers
 def health() -> Response:
@@ -72,7 +69,7 @@ def health() -> Response:
 @app.route("/v1/{call}", methods=["POST"], cors=TRACKING_CORS, content_types=ANY_BODY)
 @answers
 def track(call: str) -> Response:
-    wiring.intake_service().track(call, _request().raw_body or b"", _headers())
+    wiring.intake_service().track(call, _request().raw_body or b"", headers_of(_request()))
     return json_response({"success": True})
 
 
@@ -84,7 +81,7 @@ def _webhook(provider: str) -> Response:
     path = str((request.context or {}).get("path") or "")
     url = public_request_url(wiring.settings().public_url, path, dict(request.query_params or {}))
     result = wiring.intake_service().webhook(
-        provider, request.raw_body or b"", _headers(), method=request.method, url=url
+        provider, request.raw_body or b"", headers_of(_request()), method=request.method, url=url
     )
     return json_response({"received": result.events, "confirmed_subscription": result.confirmed_subscription})
 
@@ -107,7 +104,7 @@ def hubspot_webhook() -> Response:
 @app.route("/leads", methods=["GET"], content_types=ANY_BODY)
 @answers
 def list_leads() -> Response:
-    wiring.authenticator().bearer(_headers(), READERS)
+    wiring.authenticator().bearer(headers_of(_request()), READERS)
     params = _request().query_params or {}
     state = params.get("state") or None
     if state is not None and state not in State.__members__.values():
@@ -151,14 +148,14 @@ def _sla_filter(value: str | None) -> str | None:
 @app.route("/leads/{ref}", methods=["GET"], content_types=ANY_BODY)
 @answers
 def lead_summary(ref: str) -> Response:
-    wiring.authenticator().bearer(_headers(), READERS)
+    wiring.authenticator().bearer(headers_of(_request()), READERS)
     return json_response(wiring.lead_service().summary(lead_ref(ref)))
 
 
 @app.route("/leads/{ref}/{action}", methods=["POST"], content_types=ANY_BODY)
 @answers
 def lead_action(ref: str, action: str) -> Response:
-    principal = wiring.authenticator().bearer(_headers(), ("sales", "admin"))
+    principal = wiring.authenticator().bearer(headers_of(_request()), ("sales", "admin"))
     if action not in SALES_ACTIONS:
         raise NotFound(f"unknown action {action!r}; actions: {', '.join(SALES_ACTIONS)}")
     command = parse_command(action, json_body(_request().raw_body, required=False))

@@ -152,3 +152,8 @@ def query_number(params: Mapping[str, str] | None, name: str, *, low: float, hig
     if not low <= number <= high:
         raise MalformedInput(f"query parameter {name!r} must be between {low:g} and {high:g}")
     return number
+
+
+def headers_of(request: Any) -> Mapping[str, str]:
+    """A request's headers as Chalice gives them: case-insensitive already, so never copied into a dict."""
+    return request.headers or {}

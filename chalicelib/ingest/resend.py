@@ -17,11 +17,11 @@ from typing import Any
 from chalicelib.config import WebhookSecrets
 from chalicelib.domain.events import EmailEventName, Event, plausible_time
 from chalicelib.errors import MalformedInput, Unauthenticated
+from chalicelib.ingest.headers import header
 from chalicelib.ingest.webhooks import (
     check_fresh,
     check_size,
     email_event,
-    header,
     load_json,
     looks_machine_open,
     parse_iso,

@@ -21,6 +21,7 @@ from typing import Any
 from chalicelib.domain.events import Event, EventKind, external_id, plausible_time
 from chalicelib.errors import MalformedInput, TooLarge
 from chalicelib.ingest import json_numbers
+from chalicelib.ingest.headers import header
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
@@ -68,16 +69,8 @@ def decode_body(raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
     return body
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
-
-
 def _is_gzip(raw: bytes, headers: Mapping[str, str]) -> bool:
-    codings = [c.strip().lower() for c in (_header(headers, "Content-Encoding") or "").split(",")]
+    codings = [c.strip().lower() for c in (header(headers, "Content-Encoding") or "").split(",")]
     codings = [c for c in codings if c and c != "identity"]
     if not codings:
         # Clients that forget the header still get understood: JSON never starts with the gzip magic.
@@ -149,7 +142,7 @@ def _json_type(value: Any) -> str:
 
 def write_key_from(headers: Mapping[str, str], body: Mapping[str, Any]) -> str | None:
     """The source's write key: the HTTP Basic username (password ignored), else `writeKey` in the body."""
-    from_header = _basic_username(_header(headers, "Authorization"))
+    from_header = _basic_username(header(headers, "Authorization"))
     if from_header:
         return from_header
     in_body = body.get("writeKey")

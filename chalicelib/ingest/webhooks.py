@@ -18,6 +18,7 @@ from typing import Any
 from chalicelib.domain.events import EmailEventName, Event, EventKind, external_id
 from chalicelib.errors import MalformedInput, TooLarge, Unauthenticated
 from chalicelib.ingest import json_numbers
+from chalicelib.ingest.headers import header
 
 MAX_BODY_BYTES = 1024 * 1024
 REPLAY_WINDOW = timedelta(minutes=5)
@@ -36,15 +37,6 @@ def require_secret(value: str | None, provider: str) -> str:
 def check_size(raw: bytes) -> None:
     if len(raw) > MAX_BODY_BYTES:
         raise TooLarge(f"webhook body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """The header's value whatever its case (API Gateway and Chalice do not agree on one)."""
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
 
 
 def require_header(headers: Mapping[str, str], name: str) -> str:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from chalicelib.adapters.dynamo import ApiKeyRecord, KeyStore
 from chalicelib.errors import Forbidden, Unauthenticated
+from chalicelib.ingest.headers import header
 
 ROLES = ("write", "sales", "marketing", "admin")
 READERS = ("sales", "marketing", "admin")
@@ -31,11 +32,6 @@ def hash_key(key: str) -> str:
 
 def new_key(role: str) -> str:
     return f"ll_{role}_{secrets.token_urlsafe(24)}"
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
 class Authenticator:

@@ -25,6 +25,7 @@ from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
 from chalicelib.errors import InvalidContent, MalformedInput, NotFound, TooLarge
+from chalicelib.ingest.headers import header
 
 TEMPLATE_PREFIX = "template#"
 RULES_KEY = "rules#default"
@@ -329,13 +330,13 @@ def body_text(raw: bytes | None, *, limit: int) -> str:
 
 
 def is_json_request(headers: Mapping[str, str]) -> bool:
-    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    content_type = header(headers, "Content-Type") or ""
     return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 def expected_version(headers: Mapping[str, str]) -> int | None:
     """The version an editor changed, from `If-Match: "3"` (optional): a later save in between is a 409."""
-    value = next((v for k, v in headers.items() if k.lower() == "if-match"), None)
+    value = header(headers, "If-Match")
     if value is None or not value.strip() or value.strip() == "*":
         return None
     cleaned = value.strip().removeprefix("W/").strip('"')

@@ -11,10 +11,10 @@ import pytest
 from chalicelib.config import WebhookSecrets
 from chalicelib.errors import MalformedInput, TooLarge, Unauthenticated
 from chalicelib.ingest import crm, hubspot, mailgun, postmark, resend, sendgrid, ses
+from chalicelib.ingest.headers import header
 from chalicelib.ingest.webhooks import (
     MAX_BODY_BYTES,
     check_fresh,
-    header,
     parse_iso,
 )
 

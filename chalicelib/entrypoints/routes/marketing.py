@@ -13,6 +13,7 @@ from chalicelib.entrypoints.http import (
     ANY_BODY,
     MAX_API_BODY_BYTES,
     answers,
+    headers_of,
     json_body,
     json_response,
     query_number,
@@ -24,10 +25,6 @@ from chalicelib.usecases.marketing import body_text, expected_version, is_json_r
 routes = Blueprint(__name__)
 
 EDITORS = ("marketing", "admin")
-
-
-def _headers() -> dict[str, str]:
-    return dict(routes.current_request.headers or {})
 
 
 def _raw() -> bytes:
@@ -47,7 +44,7 @@ def _etag(answer: dict[str, Any]) -> dict[str, str]:
 @routes.route("/templates", methods=["GET"], content_types=ANY_BODY)
 @answers
 def list_templates() -> Response:
-    wiring.authenticator().bearer(_headers(), READERS)
+    wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
     templates = wiring.catalogue().all()
     return json_response({"templates": [meta_dict(t.meta) for t in templates.values()]})
 
@@ -55,7 +52,7 @@ def list_templates() -> Response:
 @routes.route("/templates/{name}", methods=["GET"], content_types=ANY_BODY)
 @answers
 def read_template(name: str) -> Response:
-    wiring.authenticator().bearer(_headers(), READERS)
+    wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
     answer = wiring.marketing_service().template(name, _version_param())
     return json_response(answer, headers=_etag(answer))
 
@@ -63,16 +60,16 @@ def read_template(name: str) -> Response:
 @routes.route("/templates/{name}", methods=["PUT"], content_types=ANY_BODY)
 @answers
 def save_template(name: str) -> Response:
-    principal = wiring.authenticator().bearer(_headers(), EDITORS)
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), EDITORS)
     raw = _raw()
-    if is_json_request(_headers()):
+    if is_json_request(headers_of(routes.current_request)):
         source = json_body(raw).get("source")
         if not isinstance(source, str) or not source.strip():
             raise MalformedInput("a JSON body needs 'source': the whole template text")
     else:
         source = body_text(raw, limit=MAX_API_BODY_BYTES)
     answer = wiring.marketing_service().save_template(
-        name, source, principal.name, expected_version=expected_version(_headers())
+        name, source, principal.name, expected_version=expected_version(headers_of(routes.current_request))
     )
     return json_response(answer, headers=_etag(answer))
 
@@ -80,7 +77,7 @@ def save_template(name: str) -> Response:
 @routes.route("/templates/{name}/versions", methods=["GET"], content_types=ANY_BODY)
 @answers
 def template_versions(name: str) -> Response:
-    wiring.authenticator().bearer(_headers(), READERS)
+    wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
     return json_response(wiring.marketing_service().template_versions(name))
 
 
@@ -88,7 +85,7 @@ def template_versions(name: str) -> Response:
 @answers
 def preview_template(name: str) -> Response:
     """The email the saved template (or, given `source`, an unsaved draft of it) makes for one prospect."""
-    wiring.authenticator().bearer(_headers(), EDITORS)
+    wiring.authenticator().bearer(headers_of(routes.current_request), EDITORS)
     body = json_body(_raw())
     if "lead_id" in body:
         prospect = wiring.lead_service().prospect(str(body["lead_id"]))
@@ -107,7 +104,7 @@ def preview_template(name: str) -> Response:
 @routes.route("/rules", methods=["GET"], content_types=ANY_BODY)
 @answers
 def read_rules() -> Response:
-    wiring.authenticator().bearer(_headers(), READERS)
+    wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
     answer = wiring.marketing_service().rules(_version_param())
     return json_response(answer, headers=_etag(answer))
 
@@ -115,9 +112,9 @@ def read_rules() -> Response:
 @routes.route("/rules", methods=["PUT"], content_types=ANY_BODY)
 @answers
 def save_rules() -> Response:
-    principal = wiring.authenticator().bearer(_headers(), EDITORS)
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), EDITORS)
     text = body_text(_raw(), limit=MAX_API_BODY_BYTES)
-    headers = _headers()
+    headers = headers_of(routes.current_request)
     answer = wiring.marketing_service().save_rules(
         text, principal.name, as_json=is_json_request(headers), expected_version=expected_version(headers)
     )
@@ -127,5 +124,5 @@ def save_rules() -> Response:
 @routes.route("/rules/versions", methods=["GET"], content_types=ANY_BODY)
 @answers
 def rules_versions() -> Response:
-    wiring.authenticator().bearer(_headers(), READERS)
+    wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
     return json_response(wiring.marketing_service().rules_versions())

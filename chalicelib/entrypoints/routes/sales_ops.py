@@ -10,7 +10,15 @@ from chalice import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.commands import parse_command
-from chalicelib.entrypoints.http import ANY_BODY, answers, json_body, json_response, lead_ref, query_number
+from chalicelib.entrypoints.http import (
+    ANY_BODY,
+    answers,
+    headers_of,
+    json_body,
+    json_response,
+    lead_ref,
+    query_number,
+)
 from chalicelib.errors import MalformedInput
 from chalicelib.usecases.auth import READERS
 from chalicelib.usecases.scoreboard import Scoreboard, parse_day
@@ -19,10 +27,6 @@ routes = Blueprint(__name__)
 
 SALES_WRITERS = ("sales", "admin")
 COST_WRITERS = ("marketing", "sales", "admin")
-
-
-def _headers() -> dict[str, str]:
-    return dict(routes.current_request.headers or {})
 
 
 def _params() -> dict[str, str]:
@@ -54,7 +58,7 @@ def _scoreboard() -> Scoreboard:
 @routes.route("/activity", methods=["GET"], content_types=ANY_BODY)
 @answers
 def activity() -> Response:
-    wiring.authenticator().bearer(_headers(), READERS)
+    wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
     params = _params()
     return json_response(
         wiring.lead_service().activity_feed(
@@ -70,7 +74,7 @@ def activity() -> Response:
 @routes.route("/metrics", methods=["GET"], content_types=ANY_BODY)
 @answers
 def metrics() -> Response:
-    wiring.authenticator().bearer(_headers(), READERS)
+    wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
     params = _params()
     start, end = parse_day(params.get("from"), "from"), parse_day(params.get("to"), "to")
     return json_response(_scoreboard().report(start, end))
@@ -79,7 +83,7 @@ def metrics() -> Response:
 @routes.route("/leads/{ref}/reassign", methods=["POST"], content_types=ANY_BODY)
 @answers
 def reassign(ref: str) -> Response:
-    principal = wiring.authenticator().bearer(_headers(), SALES_WRITERS)
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), SALES_WRITERS)
     command = parse_command("reassign", _body())
     # The audit trail names the authenticated key, always: a body can add a note, never an actor.
     return json_response(
@@ -90,6 +94,6 @@ def reassign(ref: str) -> Response:
 @routes.route("/costs/{source}/{month}", methods=["PUT"], content_types=ANY_BODY)
 @answers
 def put_cost(source: str, month: str) -> Response:
-    principal = wiring.authenticator().bearer(_headers(), COST_WRITERS)
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), COST_WRITERS)
     body = _body()
     return json_response(_scoreboard().set_cost(source, month, body, principal.name))
