@@ -277,7 +277,8 @@ class LeadService:
         lead_id = stored.item.lead_id
         now = self._clock()
         window = int(now.timestamp() // CLICK_WINDOW.total_seconds())
-        what = hashlib.blake2b(f"{link.get('m')}\x1f{link.get('u')}".encode(), digest_size=8).hexdigest()
+        email = link.get("s") or link.get("m")  # the send it came in; older links name only the template
+        what = hashlib.blake2b(f"{email}\x1f{link.get('u')}".encode(), digest_size=8).hexdigest()
         event = Event(
             message_id=internal_id("click", f"{lead_id}:{what}:{window}"),
             kind=EventKind.EMAIL,
@@ -289,6 +290,7 @@ class LeadService:
                 "url": link.get("u"),
                 "topics": list(link.get("t") or []),
                 "template": link.get("m"),
+                "send_id": link.get("s"),
                 "provider": "leadloop",
             },
         )

@@ -112,8 +112,11 @@ class NurtureService:
         self._secret = signing_secret
         self._clock = clock
 
-    def compose(self, p: Prospect, template: ParsedTemplate, rules: Rules, now: datetime) -> OutgoingEmail:
-        """The email `template` makes for `p`: used by both send and preview, so they cannot differ."""
+    def compose(
+        self, p: Prospect, template: ParsedTemplate, rules: Rules, now: datetime, send_id: str | None = None
+    ) -> OutgoingEmail:
+        """The email `template` makes for `p`: used by both send and preview, so they cannot differ. Tracked
+        links carry `send_id`, so a click counts as that email's outcome."""
         if not p.email:
             raise InvalidContent("this prospect has no email address")
         scores = score(p, rules, now)
@@ -123,7 +126,10 @@ class NurtureService:
         name = template.meta.name
 
         def tracked(url: str, topics: tuple[str, ...]) -> str:
-            token = sign(REDIRECT, {"u": url, "t": list(topics), "l": p.lead_id, "m": name}, self._secret)
+            link = {"u": url, "t": list(topics), "l": p.lead_id, "m": name}
+            if send_id:
+                link["s"] = send_id
+            token = sign(REDIRECT, link, self._secret)
             return f"{self._public_url}/r/{token}"
 
         fields = ProspectFields(
@@ -256,7 +262,7 @@ class NurtureService:
         rules = self._rules()
         try:
             template = self._catalogue.get(claim.template)
-            email = self.compose(p, template, rules, now)
+            email = self.compose(p, template, rules, now, claim.send_id)
         except LeadloopError as error:
             return self._fail(p, version, claim, _render_failure(claim.template, error), now)
         email.tags["send_id"] = claim.send_id
