@@ -26,7 +26,6 @@ from typing import Any
 from chalicelib.domain.apply import (
     Effect,
     InvalidCommand,
-    NotAssignable,
     Noted,
     apply_event,
     reassess,
@@ -42,7 +41,7 @@ from chalicelib.domain.summary import summarize
 from chalicelib.effects.dispatch import ACTIVITY_TTL_DAYS as ACTIVITY_TTL_DAYS
 from chalicelib.effects.dispatch import Dispatcher, SavedWrite
 from chalicelib.effects.outbox import plan
-from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidContent, NotFound, StorageUnavailable
+from chalicelib.errors import ConcurrentUpdate, InvalidContent, NotFound, StorageUnavailable
 from chalicelib.usecases.ports import (
     ActivityRecords,
     IdentityIndex,
@@ -50,6 +49,7 @@ from chalicelib.usecases.ports import (
     ScoreboardCounters,
     Versioned,
 )
+from chalicelib.usecases.refusals import as_http_error
 
 log = logging.getLogger("leadloop")
 
@@ -398,7 +398,7 @@ class LeadService:
                     outcome = apply_event(p, event, rules)
                 except (IllegalTransition, InvalidCommand) as error:
                     if strict:
-                        raise _as_http_error(error) from None
+                        raise as_http_error(error) from None
                     outcome = [
                         Noted(
                             "ignored",
@@ -462,18 +462,3 @@ class _Turns:
         if self._known is None:
             self._known = self._counters.read("all")
         return int(self._known.get(f"assign:team:{team}", 0.0))
-
-
-def _as_http_error(error: Exception) -> Exception:
-    if isinstance(error, NotAssignable):
-        return Conflict(str(error), details={"state": error.state.value})
-    if isinstance(error, IllegalTransition):
-        return Conflict(
-            str(error),
-            details={
-                "state": error.state.value,
-                "trigger": error.trigger.value,
-                "allowed": [t.value for t in error.allowed],
-            },
-        )
-    return InvalidContent(str(error))

@@ -142,7 +142,11 @@ def test_errors_are_documented_4xx_and_the_server_keeps_serving(loop: Loop) -> N
     illegal = loop.sales("POST", f"/leads/{lead_id}/won", {"amount": 10})
     assert illegal.status_code == 409
     assert illegal.json_body["error"]["details"]["state"] == "sales_ready"
-    assert "accept" in illegal.json_body["error"]["details"]["allowed"]
+    assert illegal.json_body["error"]["details"]["allowed"] == ["accept", "recycle", "disqualify"]
+    assert illegal.json_body["error"]["message"] == (
+        "This lead is waiting for sales to accept it, so it cannot be marked won. "
+        "You can: accept, recycle, disqualify."
+    )  # only what the caller can do, in English: no internal triggers (qualified, hand_raise, sla_expired)
     assert loop.client.http.get("/health").status_code == 200
     no_key = loop.client.http.get("/leads")
     assert no_key.status_code == 401
