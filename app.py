@@ -17,6 +17,7 @@ from chalicelib.effects.dispatch import perform_streamed
 from chalicelib.entrypoints.http import (
     ANY_BODY,
     answers,
+    documented_errors,
     error_response,
     headers_of,
     html_response,
@@ -37,6 +38,7 @@ app = Chalice(app_name="leadloop")
 app.log.setLevel(logging.INFO)
 app.register_blueprint(marketing_routes)
 app.register_blueprint(sales_ops_routes)
+app.register_middleware(documented_errors, "http")  # Chalice's own 405 in the documented error body
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 # infra/ points the deployed trigger at the prospects table's stream; this default only names one for Chalice.
 PROSPECTS_STREAM_ARN = os.environ.get(

@@ -50,6 +50,7 @@ STOP_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 120.0  # bounds a stop; whatever is left stays in the journal for the next start
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 MOTO_SERVER_COMMAND = "moto-server"  # this script, run as the moto server child (see serve_moto)
+CHALICE_LOCAL_COMMAND = "chalice-local"  # this script, run as chalice local (scripts/chalice_compat.py)
 
 DEV_KEY_DEFAULTS = {
     "LEADLOOP_DEV_WRITE_KEY": "dev-write-key",
@@ -462,8 +463,9 @@ class LocalStack:
 
     def _start_chalice(self) -> None:
         argv = [
-            str(REPO_ROOT / ".venv" / "bin" / "chalice"),
-            "local",
+            sys.executable,
+            str(Path(__file__).resolve()),
+            CHALICE_LOCAL_COMMAND,
             "--host",
             "127.0.0.1",
             "--port",
@@ -594,4 +596,8 @@ if __name__ == "__main__":
     if sys.argv[1:2] == [MOTO_SERVER_COMMAND]:
         serve_moto(sys.argv[2:])
         sys.exit(0)
+    if sys.argv[1:2] == [CHALICE_LOCAL_COMMAND]:
+        from chalice_compat import serve_chalice_local
+
+        sys.exit(serve_chalice_local(sys.argv[2:]))
     sys.exit(main())

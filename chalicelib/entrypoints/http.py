@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from chalice import Response
 
-from chalicelib.errors import LeadloopError, MalformedInput, TooLarge
+from chalicelib.errors import LeadloopError, MalformedInput, NotFound, TooLarge
 from chalicelib.ingest import json_numbers
 
 log = logging.getLogger("leadloop.http")
@@ -84,6 +84,39 @@ def error_response(error: LeadloopError) -> Response:
         body["details"] = error.details
     headers = {"WWW-Authenticate": 'Bearer realm="leadloop"'} if error.status == 401 else None
     return json_response({"error": body}, error.status, headers)
+
+
+def no_route(path: str) -> Response:
+    """The documented 404 for a path no route serves. API Gateway answers it on AWS (infra/resources.yaml,
+    its MISSING_AUTHENTICATION_TOKEN gateway response); the local stand-in of the gateway calls this."""
+    shown = path.split("?", 1)[0][:200]
+    return error_response(NotFound(f"no route serves {shown!r}; openapi.yaml lists the routes"))
+
+
+# Chalice answers a few refusals itself, before any route runs, as {"Code", "Message"}: the documented
+# error body instead, under the project's codes.
+CHALICE_ERROR_CODES = {
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "BadRequest": "malformed",
+}
+
+
+def documented_errors(request: Any, get_response: Callable[[Any], Response]) -> Response:
+    """HTTP middleware: Chalice's own error answers (a method the path does not serve: 405 with `Allow`)
+    in the documented shape. Route answers pass through untouched (they never carry a dict body)."""
+    response = get_response(request)
+    body = response.body
+    if not (isinstance(body, dict) and set(body) == {"Code", "Message"}):
+        return response
+    code = CHALICE_ERROR_CODES.get(str(body["Code"]), "bad_request")
+    message = str(body["Message"])
+    allow = (response.headers or {}).get("Allow")
+    if response.status_code == 405 and request is not None:
+        path = str((request.context or {}).get("resourcePath") or "this path")
+        message = f"{request.method} is not served on {path}; use {allow}"
+    headers = {"Allow": allow} if isinstance(allow, str) else None
+    return json_response({"error": {"code": code, "message": message}}, response.status_code, headers)
 
 
 def answers(view: Callable[..., Any]) -> Callable[..., Any]:
