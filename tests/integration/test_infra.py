@@ -321,6 +321,34 @@ def test_api_stage_is_throttled(template: dict[str, Any], monkeypatch: pytest.Mo
     assert setting["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurstLimit"}
 
 
+# What API Gateway answers itself, before any function runs: the documented error body, as the app's own.
+GATEWAY_ANSWERS = [
+    # A path (or a method of a path) no route serves: 404, not "403 Missing Authentication Token".
+    ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found"),
+    ("THROTTLED", "429", "throttled"),
+    ("DEFAULT_4XX", None, "refused"),
+    ("DEFAULT_5XX", None, "unavailable"),
+]
+
+
+@pytest.mark.parametrize(("kind", "status", "code"), GATEWAY_ANSWERS)
+def test_api_gateway_answers_the_documented_error_body(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, kind: str, status: str | None, code: str
+) -> None:
+    deployed = _sam_transform(template, monkeypatch)
+    (api,) = resources(deployed, "AWS::ApiGateway::RestApi").values()
+    answer = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"][kind]
+    assert answer.get("statusCode") == status
+    # API Gateway fills $context.error.messageString with its message, quoted.
+    body = answer["responseTemplates"]["application/json"].replace(
+        "$context.error.messageString", json.dumps("a message from API Gateway")
+    )
+    error = json.loads(body)["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and error["message"]
+    assert answer["responseParameters"]["gatewayresponse.header.Content-Type"] == "'application/json'"
+
+
 def test_queue_outlasts_worker_retries_and_dead_letters_after_five(template: dict[str, Any]) -> None:
     queue = template["Resources"]["EventsQueue"]["Properties"]
     worker_timeout = template["Resources"]["ApplyEvents"]["Properties"]["Timeout"]
