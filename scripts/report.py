@@ -53,11 +53,12 @@ def render(board: dict[str, Any]) -> str:
     """The scoreboard as text tables: what `make report` prints."""
     span = f"{board.get('from') or 'all time'} .. {board.get('to') or 'now'}"
     follow, timing, sla = board["follow_up"], board["time_to_accept_minutes"], board["sla"]
+    stages = board["stages"]
     funnel = [
-        [row["stage"], row["entered"], _percent(row["conversion_from_previous"])]
-        for row in board["stages"]["funnel"]
+        [row["stage"], row["leads"], row["reentries"], _percent(row["conversion_from_previous"])]
+        for row in stages["funnel"]
     ]
-    funnel += [[stage, board["stages"][stage], ""] for stage in ("lost", "disqualified")]
+    funnel += [[stage, stages[stage], stages["reentries"][stage], ""] for stage in ("lost", "disqualified")]
     handoff = [
         ["routed to sales", follow["routed"]],
         ["accepted", follow["accepted"]],
@@ -85,13 +86,18 @@ def render(board: dict[str, Any]) -> str:
         ]
         for m in board["messages"]
     ]
+    measures = ("leads", "routed", "accepted", "won", "revenue")
+    by_touch = {
+        what: [[name, *(row[m] for m in measures)] for name, row in board["attribution"][what].items()]
+        for what in ("by_source", "by_campaign")
+    }
     revenue = board["revenue"]
     money = [[r["source"], r["month"], r["won"], r["cost"], r["return"]] for r in revenue["by_source_month"]]
     money.append(["total", "", revenue["won"], revenue["cost"], revenue["return"]])
     return "\n\n".join(
         [
             f"Leadloop scoreboard, {span}",
-            table("Funnel", ["stage", "entered", "conversion"], funnel),
+            table("Funnel (leads; re-entries apart)", ["stage", "leads", "re-entries", "conversion"], funnel),
             table("Handoff", ["measure", "value"], handoff),
             table("Recycle reasons by lead source", ["source", *reasons], recycles),
             table(
@@ -100,6 +106,8 @@ def render(board: dict[str, Any]) -> str:
                 messages,
             ),
             table("Revenue won against cost", ["source", "month", "won", "cost", "return"], money),
+            table("Leads by first-touch source", ["source", *measures], by_touch["by_source"]),
+            table("Leads by first-touch campaign", ["campaign", *measures], by_touch["by_campaign"]),
         ]
     )
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.assignment import CRM_OWNER_TRAIT, choose_owner, team_lead
+from chalicelib.domain.attribution import record_touch
 from chalicelib.domain.bounds import (
     admit_topic,
     clip,
@@ -307,6 +308,7 @@ def _apply_email(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effe
 
 def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effect]:
     kind = event.kind
+    record_touch(p, event)  # only tracking sources say where a visit came from
     if kind in (EventKind.IDENTIFY, EventKind.GROUP):
         _merge_traits(p, event.traits, rules)
         _engage(p, event, "identify", rules, day)

@@ -38,6 +38,7 @@ from chalicelib.domain.prospect import (
     MAX_TRAIT_NUMBER,
     MAX_TRAIT_TEXT_CHARS,
     MAX_TRAITS,
+    TOUCH_FIELDS,
     TRUNCATED,
     DayBuckets,
     Prospect,
@@ -250,8 +251,11 @@ def size_upper_bound(p: Prospect) -> int:
         chars += _chars((p.sla.task_token, p.sla.status))
     if p.suppression is not None:
         chars += _chars((p.suppression.reason,))
+    for touch in (p.first_touch, p.last_touch):
+        if touch is not None:
+            chars += _chars(getattr(touch, name) for name in TOUCH_FIELDS)
     # Everything else is keys, numbers and timestamps: at most this many bytes per item that holds them.
-    items = len(p.history) + len(p.messages) + len(p.key_moments) + len(p.pages) + len(p.recycles)
+    items = len(p.history) + len(p.messages) + len(p.key_moments) + len(p.pages) + len(p.recycles) + 2
     days = sum(map(len, p.engagement.values())) + sum(map(len, p.interests.values()))
     counts = sum(len(m.outcomes) for m in p.messages)
     return 2048 + _WORST_BYTES_PER_CHAR * chars + 200 * items + 40 * days + 24 * counts

@@ -89,6 +89,28 @@ class EmailEventName(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Attribution:
+    """Where a tracked visit came from, as the tracking client saw it: the campaign (Segment's
+    `context.campaign`, else the page URL's `utm_*` parameters) and an external referrer. The parser sets it
+    only when there is a campaign, a UTM parameter or an external referrer; a referrer alone names its host
+    as `source` with `medium` "referral". Unbounded here: the profile clips what it keeps."""
+
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+    term: str | None = None
+    content: str | None = None
+    referrer: str | None = None
+    landing_page: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {name: value for name in ATTRIBUTION_FIELDS if (value := getattr(self, name))}
+
+
+ATTRIBUTION_FIELDS = ("source", "medium", "campaign", "term", "content", "referrer", "landing_page")
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One thing that happened to (or was done by) a prospect.
 
@@ -102,6 +124,7 @@ class Event:
       email: send_id (Leadloop's own message id, when the provider echoed it), template, url (clicked),
              bounce ("hard"/"soft"), machine_open (bool), provider
       crm/sales: actor, reason, note, owner, amount, revisit_in_days
+    `attribution`: set by the tracking parser only, for a call with a campaign, UTM or external referrer.
     """
 
     message_id: str
@@ -117,6 +140,7 @@ class Event:
     crm_id: str | None = None  # "<crm>:<object>:<id>", e.g. "hubspot:contact:512"
     traits: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     properties: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    attribution: Attribution | None = None
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:
@@ -139,6 +163,8 @@ def event_to_wire(event: Event) -> dict[str, Any]:
         wire["traits"] = dict(event.traits)
     if event.properties:
         wire["properties"] = dict(event.properties)
+    if event.attribution is not None:
+        wire["attribution"] = event.attribution.as_dict()
     return wire
 
 
@@ -157,4 +183,11 @@ def event_from_wire(wire: Mapping[str, Any]) -> Event:
         crm_id=wire.get("crm_id"),
         traits=wire.get("traits") or _EMPTY,
         properties=wire.get("properties") or _EMPTY,
+        attribution=_attribution_from_wire(wire.get("attribution")),
     )
+
+
+def _attribution_from_wire(wire: Mapping[str, Any] | None) -> Attribution | None:
+    if wire is None:
+        return None
+    return Attribution(**{name: wire.get(name) for name in ATTRIBUTION_FIELDS})

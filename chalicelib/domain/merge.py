@@ -1,13 +1,15 @@
 """Merging two profiles of one person: an anonymous visitor who turns out to be a known contact.
 
 Everything learnt about either half is kept (identities, traits, engagement, interests, pages, messages,
-recycles, suppression); the lifecycle keeps the furthest point either half reached, so a routed visitor is
-neither taken from sales nor routed a second time. The merged profile keeps the profile bounds (the newest
-of each list; reassess then fits the whole to its byte budget).
+recycles, suppression, the earlier first touch and the later last touch); the lifecycle keeps the furthest
+point either half reached, so a routed visitor is neither taken from sales nor routed a second time. The
+merged profile keeps the profile bounds (the newest of each list; reassess then fits the whole to its byte
+budget).
 """
 
 from __future__ import annotations
 
+from chalicelib.domain.attribution import absorb_touches
 from chalicelib.domain.bounds import set_trait
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import (
@@ -47,6 +49,7 @@ def absorb_profile(p: Prospect, other: Prospect) -> None:
     if other.created_at < p.created_at:
         p.created_at = other.created_at
         p.source = other.source or p.source
+    absorb_touches(p, other)  # the earlier first touch wins: the person's first visit, whichever half saw it
     if other.last_activity_at and (p.last_activity_at is None or other.last_activity_at > p.last_activity_at):
         p.last_activity_at = other.last_activity_at
     p.messages = sorted(p.messages + other.messages, key=lambda m: m.at)[-MAX_MESSAGES:]

@@ -37,6 +37,7 @@ MAX_PATH_CHARS = 512
 MAX_TITLE_CHARS = 256
 MAX_MOMENT_CHARS = 300
 MAX_LABEL_CHARS = 200  # source, event names, template names, the reason a message was sent
+MAX_TOUCH_CHARS = 200  # a touch's source, medium, campaign, term and content (its URLs: MAX_PATH_CHARS)
 MAX_INTEREST_TOPICS = 20
 MAX_TOPIC_CHARS = 64
 MAX_BUCKET_DAYS = 60  # days with points kept per engagement rule or topic (the most recent)
@@ -115,6 +116,24 @@ class PageVisit:
 
 
 @dataclass(slots=True)
+class Touch:
+    """One attributed visit (a campaign, UTM parameters or an external referrer), as the profile keeps it:
+    the lead's first touch and its latest (chalicelib.domain.attribution)."""
+
+    at: datetime
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+    term: str | None = None
+    content: str | None = None
+    referrer: str | None = None
+    landing_page: str | None = None
+
+
+TOUCH_FIELDS = ("source", "medium", "campaign", "term", "content", "referrer", "landing_page")
+
+
+@dataclass(slots=True)
 class Recycle:
     reason: str
     at: datetime
@@ -167,6 +186,8 @@ class Prospect:
     amount: float | None = None
     rules_version: int = 0
     pending_hand_raise: str | None = None  # a hand-raise not yet routed (e.g. raised while anonymous)
+    first_touch: Touch | None = None  # set once, by the first attributed visit (or the earlier of a merge)
+    last_touch: Touch | None = None
     # What was cut to keep the profile within its bounds: field -> how many values (see domain.bounds).
     trimmed: dict[str, int] = field(default_factory=dict)
 
@@ -229,6 +250,18 @@ def _buckets_in(groups: dict[str, dict[str, float]]) -> dict[str, DayBuckets]:
 
 def _drop_none(doc: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in doc.items() if value not in (None, [], {}, "")}
+
+
+def _touch_out(touch: Touch | None) -> dict[str, Any] | None:
+    if touch is None:
+        return None
+    return _drop_none({"at": _t(touch.at), **{name: getattr(touch, name) for name in TOUCH_FIELDS}})
+
+
+def _touch_in(doc: dict[str, Any] | None) -> Touch | None:
+    if not doc:
+        return None
+    return Touch(at=datetime.fromisoformat(doc["at"]), **{name: doc.get(name) for name in TOUCH_FIELDS})
 
 
 def prospect_to_doc(p: Prospect) -> dict[str, Any]:
@@ -308,6 +341,8 @@ def prospect_to_doc(p: Prospect) -> dict[str, Any]:
             "amount": p.amount,
             "rv": p.rules_version or None,
             "hr": p.pending_hand_raise,
+            "t1": _touch_out(p.first_touch),
+            "tn": _touch_out(p.last_touch),
             "trim": p.trimmed,
         }
     )
@@ -390,5 +425,7 @@ def prospect_from_doc(doc: dict[str, Any]) -> Prospect:
         amount=doc.get("amount"),
         rules_version=doc.get("rv", 0),
         pending_hand_raise=doc.get("hr"),
+        first_touch=_touch_in(doc.get("t1")),
+        last_touch=_touch_in(doc.get("tn")),
         trimmed=dict(doc.get("trim", {})),
     )

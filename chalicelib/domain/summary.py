@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.assignment import team_of
+from chalicelib.domain.attribution import touch_as_dict
 from chalicelib.domain.profiling import buying_stage, persona_of
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
@@ -36,6 +37,11 @@ def summarize(p: Prospect, rules: Rules, now: datetime, scores: Scores | None = 
             "traits": p.traits,
         },
         "source": p.source,
+        # Where the lead came from: its first attributed visit (never changes) and its latest one.
+        "attribution": {
+            "first_touch": touch_as_dict(p.first_touch),
+            "last_touch": touch_as_dict(p.last_touch),
+        },
         "created_at": _iso(p.created_at),
         "last_activity_at": _iso(p.last_activity_at),
         "persona": persona_of(p, rules),

@@ -5,7 +5,9 @@ outcome, per period: "all", each month ("2026-11") and each day ("2026-11-23"). 
 months where it covers them and single days where it does not, so a year costs at most a few dozen reads.
 Marketing and sales costs are entered per lead source and month (`PUT /costs/{source}/{month}`) and kept as
 versioned content, so every change of a cost stays on record with its author; revenue is compared with
-them by source and month. `build_scoreboard` is pure: counters in, the report out.
+them by source and month. The funnel counts leads (each lead once per stage) and shows re-entries apart;
+leads, routings, acceptances, wins and revenue are also reported by the lead's first-touch source and
+campaign. `build_scoreboard` is pure: counters in, the report out.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.dynamo import ContentStore, Counters
+from chalicelib.domain.scoreboard import ATTRIBUTED_MEASURES
 from chalicelib.errors import InvalidContent, MalformedInput
 
 FUNNEL = ("nurturing", "sales_ready", "accepted", "opportunity", "won")
@@ -99,20 +102,25 @@ def build_scoreboard(
     def count(name: str) -> float:
         return float(totals.get(name, 0.0))
 
+    def reentries(stage: str) -> float:
+        return count(f"reentered:{stage}")
+
+    # `entered:<stage>` counts each lead once (its first entry), `reentered:<stage>` the entries of leads
+    # that had been there before: conversion is between leads, never between entries.
     funnel, previous = [], None
     for stage in FUNNEL:
-        entered = count(f"entered:{stage}")
+        leads = count(f"entered:{stage}")
         funnel.append(
             {
                 "stage": stage,
-                "entered": entered,
-                "conversion_from_previous": _ratio(entered, count(f"entered:{previous}"))
-                if previous
-                else None,
+                "leads": leads,
+                "reentries": reentries(stage),
+                "entered": leads + reentries(stage),
+                "conversion_from_previous": _ratio(leads, count(f"entered:{previous}")) if previous else None,
             }
         )
         previous = stage
-    routed = count("entered:sales_ready")
+    routed = count("entered:sales_ready") + reentries("sales_ready")  # every handoff, a lead's second too
     buckets = {
         int(name[len(ACCEPT_BUCKET) :]): value
         for name, value in totals.items()
@@ -123,8 +131,13 @@ def build_scoreboard(
     recycle_total: dict[str, float] = {}
     recycle_by_source: dict[str, dict[str, float]] = {}
     templates: dict[str, dict[str, float]] = {}
+    attributed: dict[str, dict[str, dict[str, float]]] = {"first_source": {}, "first_campaign": {}}
     for name, value in totals.items():
-        if name.startswith("recycled:"):
+        prefix, _, rest = name.partition(":")
+        if prefix in attributed and rest.count(":") == 1:
+            label, _, measure = rest.partition(":")
+            attributed[prefix].setdefault(label, {})[measure] = value
+        elif name.startswith("recycled:"):
             recycle_total[name.split(":", 1)[1]] = value
         elif (split := _suffix_split(name, "source:", ":recycled:")) is not None:
             recycle_by_source.setdefault(split[0], {})[split[1]] = value
@@ -149,6 +162,7 @@ def build_scoreboard(
         "stages": {
             "funnel": funnel,
             **{stage: count(f"entered:{stage}") for stage in OTHER_STAGES},
+            "reentries": {stage: reentries(stage) for stage in (*FUNNEL, *OTHER_STAGES)},
             "by_source": {
                 source: {stage: by.get(stage, 0.0) for stage in (*FUNNEL, *OTHER_STAGES)}
                 for source, by in sorted(entered_by_source.items())
@@ -156,6 +170,7 @@ def build_scoreboard(
         },
         "routed": {
             "total": routed,
+            "leads": count("entered:sales_ready"),
             "hand_raise": count("routed:hand_raise"),
             "qualified": count("routed:qualified"),
         },
@@ -183,7 +198,21 @@ def build_scoreboard(
         },
         "messages": messages,
         "revenue": _revenue(count("revenue:won"), by_month, costs),
+        "attribution": {
+            "by_source": _by_touch(attributed["first_source"]),
+            "by_campaign": _by_touch(attributed["first_campaign"]),
+        },
     }
+
+
+def _by_touch(counted: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Outcomes by first-touch source (or campaign), most leads first."""
+    rows = {
+        label: {measure: float(by.get(measure, 0.0)) for measure in ATTRIBUTED_MEASURES}
+        for label, by in counted.items()
+        if any(by.values())
+    }
+    return dict(sorted(rows.items(), key=lambda item: (-item[1]["leads"], item[0])))
 
 
 def _revenue(won: float, by_month: Mapping[str, Mapping[str, float]], costs: list[Cost]) -> dict[str, Any]:
