@@ -100,10 +100,11 @@ PERMISSIONS = [
     ("ApiHandlerRole", "dynamodb:Query", "${ProspectsTable.Arn}/index/by_state", True),
     ("ApiHandlerRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", True),
     # Sales actions, one-click unsubscribe and tracked clicks run the worker's unit of work in the API
-    # function (so an illegal transition is a 409 at once): it writes profiles, never identities.
+    # function (so an illegal transition is a 409 at once): it writes profiles. A CSV import (POST
+    # /leads/import) creates leads, so it claims their emails: PutItem on identities, for keys `email:*` only.
     ("ApiHandlerRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", True),
     ("ApiHandlerRole", "dynamodb:DeleteItem", "${ProspectsTable.Arn}", False),
-    ("ApiHandlerRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", False),
+    ("ApiHandlerRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", True),
     ("ApiHandlerRole", "dynamodb:PutItem", "${ContentTable.Arn}", True),
     # Tracking and webhooks run in the ingest function: the API function does not enqueue.
     ("ApiHandlerRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
