@@ -61,8 +61,11 @@ test: venv dynamodb-local
 run: venv dynamodb-local
 	$(PY) scripts/local_stack.py
 
+# PORT only when given: without it, the demo and the report find the running stack wherever it listens.
+UNLESS_PORT_GIVEN := $(if $(filter file,$(origin PORT)),env -u PORT,)
+
 demo: venv dynamodb-local
-	$(PY) scripts/demo.py
+	$(UNLESS_PORT_GIVEN) $(PY) scripts/demo.py
 
 bench: venv dynamodb-local
 	if [ -f bench/__main__.py ]; then $(PY) -m bench; else echo "no benchmarks yet (bench/__main__.py)"; fi
@@ -72,9 +75,9 @@ soak: venv dynamodb-local
 	rc=0; $(VENV)/bin/pytest -m slow || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no slow tests"; exit 0; fi; exit $$rc
 
-# The shared scoreboard from a running stack (GET /metrics); ARGS="--from 2026-11-01 --to 2026-11-30".
+# The shared scoreboard from the running stack (GET /metrics); ARGS="--from 2026-11-01 --to 2026-11-30".
 report: venv
-	$(PY) scripts/report.py $(ARGS)
+	$(UNLESS_PORT_GIVEN) $(PY) scripts/report.py $(ARGS)
 
 # Replay what was set aside (parked prospects' events, effects that kept failing) once the cause is fixed.
 # Against the local stack by default (its .env of queue URLs is written by `make run`).
@@ -82,13 +85,12 @@ replay: venv
 	$(PY) scripts/replay_dead_letters.py $(ARGS)
 
 # API keys: make keys ARGS="create --role sales --name alice" | ARGS=list | ARGS="revoke <key id>".
-# Against the local stack by default; for a deployed stage run it with that stage's AWS credentials and
-# STAGE=<stage> KEYS_TARGET=aws.
+# Against the running local stack by default, whatever ports it was started on (its .local/data/stack.json);
+# for a deployed stage run it with that stage's AWS credentials and STAGE=<stage> KEYS_TARGET=aws.
 KEYS_TARGET ?= local
 keys: venv
 	if [ "$(KEYS_TARGET)" = local ]; then \
-	  LEADLOOP_TABLE_PREFIX=leadloop-local- LEADLOOP_DYNAMODB_ENDPOINT=http://127.0.0.1:$${LEADLOOP_DYNAMODB_PORT:-8001} \
-	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 $(PY) -m chalicelib.entrypoints.keys $(ARGS); \
+	  $(PY) scripts/local_stack.py with-stack -- $(PY) -m chalicelib.entrypoints.keys $(ARGS); \
 	else LEADLOOP_TABLE_PREFIX=leadloop-$(STAGE)- $(PY) -m chalicelib.entrypoints.keys $(ARGS); fi
 
 package: venv

@@ -1,10 +1,11 @@
 """`make demo`: three prospects' journeys played through Leadloop's public HTTP API, then what sales sees.
 
 Tracking goes through the real Segment Python client (as a customer's backend would send it); sales and
-marketing calls are plain HTTP with the dev keys. Uses the stack at LEADLOOP_URL (default
-http://127.0.0.1:$PORT) when one answers there, otherwise starts one with scripts/local_stack.py's
-`LocalStack` and stops it afterwards. Prints the lead pool, one lead's summary (scores with their breakdown,
-interests, history) and one email from the outbox.
+marketing calls are plain HTTP with the dev keys. Uses the stack at LEADLOOP_URL (default: port $PORT when
+given, else the running local stack found through its .local/data/stack.json, else port 8000) when one
+answers there, otherwise starts one with scripts/local_stack.py's `LocalStack` and stops it afterwards.
+Prints the lead pool, one lead's summary (scores with their breakdown, interests, history) and one email
+from the outbox.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ from typing import Any
 from segment.analytics import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_stack import DEV_KEY_DEFAULTS, REPO_ROOT, LocalStack, StackError  # noqa: E402
+from local_stack import (  # noqa: E402
+    DEV_KEY_DEFAULTS,
+    REPO_ROOT,
+    LocalStack,
+    StackError,
+    client_environment,
+    local_url,
+)
 
 WAIT_S = 45.0
 EMAIL_WAIT_S = 60.0
@@ -148,7 +156,7 @@ def stack_at(base_url: str, environ: Mapping[str, str]) -> Iterator[Mapping[str,
     """Yield the environment of a stack serving `base_url`: the running one, or one started for the demo."""
     if is_serving(base_url):
         print(f"Using the stack already running at {base_url}")
-        yield environ
+        yield client_environment(environ)  # its outbox and dev keys, when it is the local stack
         return
     port = urllib.parse.urlsplit(base_url).port or 80
     stack = LocalStack.from_env({**environ, "PORT": str(port)}, chalice_to_log=True)
@@ -363,7 +371,7 @@ def section(title: str) -> None:
 def main() -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, even through a pipe
-    base_url = os.environ.get("LEADLOOP_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"
+    base_url = os.environ.get("LEADLOOP_URL") or local_url(os.environ)
     try:
         with stack_at(base_url, os.environ) as env:
             play(base_url, env)

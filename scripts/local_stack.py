@@ -51,6 +51,7 @@ DRAIN_TIMEOUT_S = 120.0  # bounds a stop; whatever is left stays in the journal 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 MOTO_SERVER_COMMAND = "moto-server"  # this script, run as the moto server child (see serve_moto)
 CHALICE_LOCAL_COMMAND = "chalice-local"  # this script, run as chalice local (scripts/chalice_compat.py)
+WITH_STACK_COMMAND = "with-stack"  # `with-stack -- CMD...`: CMD with the running stack's environment
 
 DEV_KEY_DEFAULTS = {
     "LEADLOOP_DEV_WRITE_KEY": "dev-write-key",
@@ -194,6 +195,74 @@ def stack_environment(layout: StackLayout, environ: Mapping[str, str]) -> dict[s
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         env.pop(name, None)
     return env
+
+
+# What a client of the running stack needs (`make keys`, `make report`, `make demo`): written to
+# <state dir>/data/stack.json once the stack serves, removed when it stops, so they follow its PORT and
+# LEADLOOP_DYNAMODB_PORT without being told them again.
+STACK_FILE = "stack.json"
+CLIENT_VARIABLES = (
+    "LEADLOOP_STAGE",
+    "LEADLOOP_TABLE_PREFIX",
+    "LEADLOOP_DYNAMODB_ENDPOINT",
+    "LEADLOOP_AWS_ENDPOINT",
+    "LEADLOOP_OUTBOX_DIR",
+    "LEADLOOP_PUBLIC_URL",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    *DEV_KEY_DEFAULTS,
+    *RESOURCE_VARIABLES.values(),
+)
+
+
+def stack_file(environ: Mapping[str, str]) -> Path:
+    return layout_from_env(environ).data_dir / STACK_FILE
+
+
+def write_stack_file(layout: StackLayout, env: Mapping[str, str]) -> Path:
+    path = layout.data_dir / STACK_FILE
+    record = {
+        "pid": os.getpid(),
+        "url": layout.public_url,
+        "ports": layout.ports(),
+        "env": {name: env[name] for name in CLIENT_VARIABLES if name in env},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
+    temporary.replace(path)
+    return path
+
+
+def running_stack(environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """The running local stack's record (url, ports, the environment its clients need), or None when
+    none runs (no file, or the process that wrote it is gone: killed outright, it cannot remove it)."""
+    try:
+        path = stack_file(environ)
+        record = json.loads(path.read_text())
+        os.kill(int(record["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError, StackError):
+        return None
+    return dict(record)
+
+
+def local_url(environ: Mapping[str, str]) -> str:
+    """Where a client finds the local stack: PORT when given, else the running stack, else port 8000."""
+    stack = None if environ.get("PORT") else running_stack(environ)
+    return str(stack["url"]) if stack else f"http://127.0.0.1:{environ.get('PORT') or 8000}"
+
+
+def client_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` with the settings of the running stack, or (none running) of the stack `environ` would
+    start: its ports from PORT, LEADLOOP_DYNAMODB_PORT and LEADLOOP_MOTO_PORT."""
+    stack = running_stack(environ)
+    if stack is not None:
+        settings = dict(stack["env"])
+    else:
+        layout = layout_from_env(environ)
+        settings = {k: v for k, v in stack_environment(layout, environ).items() if k in CLIENT_VARIABLES}
+    return {**environ, **settings}
 
 
 def find_dynamodb_jar() -> Path | None:
@@ -377,6 +446,7 @@ class LocalStack:
         # chalice local before the runner's threads: spawning forks, and a fork must not copy their locks.
         self._start_chalice()
         self._start_runner()
+        write_stack_file(self.layout, self.env)
 
     def _start_dynamodb_local(self, jar: Path) -> None:
         argv = dynamodb_local.server_command(
@@ -492,6 +562,7 @@ class LocalStack:
         """Stop accepting (chalice local first), apply what was accepted, then stop the rest."""
         if self.children:
             log.info("stopping %s", ", ".join(child.name for child in reversed(self.children)))
+        (self.layout.data_dir / STACK_FILE).unlink(missing_ok=True)
         chalice = self.chalice
         if chalice is not None:
             chalice.stop()
@@ -596,6 +667,9 @@ if __name__ == "__main__":
     if sys.argv[1:2] == [MOTO_SERVER_COMMAND]:
         serve_moto(sys.argv[2:])
         sys.exit(0)
+    if sys.argv[1:2] == [WITH_STACK_COMMAND]:
+        command = sys.argv[3:] if sys.argv[2:3] == ["--"] else sys.argv[2:]
+        os.execvpe(command[0], command, client_environment(os.environ))
     if sys.argv[1:2] == [CHALICE_LOCAL_COMMAND]:
         from chalice_compat import serve_chalice_local
 

@@ -1,6 +1,7 @@
 """`make report`: the shared scoreboard as readable tables in the terminal.
 
-Reads `GET /metrics` from a running stack (default http://127.0.0.1:$PORT with the dev marketing key), or,
+Reads `GET /metrics` from the local stack (port $PORT when given, else the running one, found through its
+.local/data/stack.json, with its dev marketing key), or,
 with `--store`, straight from the counters of the stack configured in the environment (LEADLOOP_* settings).
 
     python scripts/report.py [--from 2026-11-01] [--to 2026-11-30] [--url URL] [--key KEY] [--store]
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_stack import client_environment, local_url, running_stack  # noqa: E402
 
 
 def _cell(value: Any) -> str:
@@ -130,18 +133,27 @@ def from_store(start: str | None, end: str | None) -> dict[str, Any]:
     return board.report(parse_day(start, "from"), parse_day(end, "to"))
 
 
+def _marketing_key(stack: dict[str, Any] | None) -> str:
+    name = "LEADLOOP_DEV_MARKETING_KEY"
+    return os.environ.get(name) or (stack or {}).get("env", {}).get(name) or "dev-marketing-key"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="start", help="first day, YYYY-MM-DD (default: all time)")
     parser.add_argument("--to", dest="end", help="last day, YYYY-MM-DD")
-    parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
-    parser.add_argument("--key", default=os.environ.get("LEADLOOP_DEV_MARKETING_KEY", "dev-marketing-key"))
+    # PORT when given, else the running local stack on whatever port it was started (its stack file).
+    stack = running_stack(os.environ)
+    parser.add_argument("--url", default=local_url(os.environ))
+    parser.add_argument("--key", default=_marketing_key(stack))
     parser.add_argument(
         "--store", action="store_true", help="read the counters directly, not through the API"
     )
     parser.add_argument("--json", action="store_true", help="print the raw scoreboard JSON")
     args = parser.parse_args(argv)
     try:
+        if args.store and stack:
+            os.environ.update(client_environment(os.environ))
         board = (
             from_store(args.start, args.end)
             if args.store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -11,6 +12,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from chalice.local import LocalGateway
@@ -91,3 +94,110 @@ def test_make_runs_api_answers_an_unknown_path_with_the_documented_404(chalice_l
         urllib.request.urlopen(f"{chalice_local}/no/such/route", timeout=10)
     assert refused.value.code == 404
     assert json.loads(refused.value.read())["error"]["code"] == "not_found"
+
+
+# ------------------------------------------------------------------ clients find the running stack
+
+
+def _load_script(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def running_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A stack started with PORT=18123 and LEADLOOP_DYNAMODB_PORT=<a moto server's port>, as its stack
+    file records it; the caller's environment says nothing about either (Makefile's default PORT=8000)."""
+    from moto.server import ThreadedMotoServer
+
+    local_stack = _load_script("local_stack")
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    monkeypatch.setenv("LEADLOOP_LOCAL_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("PORT", raising=False)  # the Makefile passes PORT on only when it is given
+    for name in (
+        "LEADLOOP_DYNAMODB_PORT",
+        "LEADLOOP_DYNAMODB_ENDPOINT",
+        "LEADLOOP_TABLE_PREFIX",
+        "LEADLOOP_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    started_with = {
+        "PORT": "18123",
+        "LEADLOOP_DYNAMODB_PORT": str(port),
+        "LEADLOOP_MOTO_PORT": str(port),
+        "LEADLOOP_LOCAL_DIR": str(tmp_path / "state"),
+        "LEADLOOP_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "LEADLOOP_DEV_MARKETING_KEY": "their-marketing-key",
+    }
+    layout = local_stack.layout_from_env(started_with)
+    env = local_stack.stack_environment(layout, started_with)
+    local_stack.write_stack_file(layout, env)
+    try:
+        yield {"url": layout.public_url, "env": env, "dynamodb_port": port}
+    finally:
+        server.stop()
+
+
+def test_make_keys_uses_the_running_stacks_dynamodb_port(running_stack: dict[str, Any]) -> None:
+    from chalicelib.adapters.bootstrap import ensure_local_resources, seed_dev_keys
+    from chalicelib.config import load_settings
+
+    env = running_stack["env"]
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        settings = load_settings()
+        ensure_local_resources(settings)
+        seed_dev_keys(settings)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    done = subprocess.run(
+        ["make", "--no-print-directory", "keys", "ARGS=list"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "their-marketing-key" not in done.stdout  # listings never show a key
+    assert "marketing" in done.stdout, done.stdout  # the dev keys the stack seeded
+
+
+def test_make_report_asks_the_running_stack(
+    running_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = _load_script("report")
+    asked: list[tuple[str, str]] = []
+
+    def from_api(url: str, key: str, start: str | None, end: str | None) -> dict[str, Any]:
+        asked.append((url, key))
+        raise urllib.error.URLError("stop here")
+
+    monkeypatch.setattr(report, "from_api", from_api)
+    report.main([])
+    assert asked == [("http://127.0.0.1:18123", "their-marketing-key")]
+
+
+def test_make_demo_without_port_uses_the_running_stack(
+    running_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo = _load_script("demo")
+    monkeypatch.setattr(demo, "is_serving", lambda url: url == running_stack["url"])
+    played: list[tuple[str, Any]] = []
+    monkeypatch.setattr(demo, "play", lambda url, env: played.append((url, dict(env))))
+    monkeypatch.setattr(demo.LocalStack, "start", lambda self: pytest.fail("started a second stack"))
+    assert demo.main() == 0
+    ((url, env),) = played
+    assert url == running_stack["url"]
+    assert env["LEADLOOP_OUTBOX_DIR"] == running_stack["env"]["LEADLOOP_OUTBOX_DIR"]
+    assert env["LEADLOOP_DEV_MARKETING_KEY"] == "their-marketing-key"
