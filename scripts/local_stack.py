@@ -265,6 +265,30 @@ def client_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {**environ, **settings}
 
 
+# Each webhook provider and the WebhookSecrets fields (chalicelib/config.py) it needs, all of them.
+WEBHOOK_SECRETS = {
+    "sendgrid": ("sendgrid_public_key_b64",),
+    "mailgun": ("mailgun_signing_key",),
+    "postmark": ("postmark_username", "postmark_password"),
+    "ses": ("ses_topic_arns",),
+    "resend": ("resend_secret",),
+    "hubspot": ("hubspot_client_secret",),
+    "crm": ("crm_secret",),
+}
+
+
+def unconfigured_webhooks(env: Mapping[str, str]) -> dict[str, list[str]]:
+    """Provider -> the environment variables still to set, for each webhook that refuses every call."""
+    from chalicelib.config import load_settings
+
+    secrets = load_settings(env).webhook_secrets
+    return {
+        provider: [f"LEADLOOP_{name.upper()}" for name in names if not getattr(secrets, name)]
+        for provider, names in WEBHOOK_SECRETS.items()
+        if not all(getattr(secrets, name) for name in names)
+    }
+
+
 def find_dynamodb_jar() -> Path | None:
     """The DynamoDBLocal.jar that scripts/install_dynamodb_local.sh installed, if it did."""
     return dynamodb_local.find_jar()
@@ -598,6 +622,16 @@ class LocalStack:
             EventJournal(self.layout.journal_dir).compact()
 
     def banner(self) -> str:
+        webhooks = unconfigured_webhooks(self.env)
+        unconfigured = ""
+        if webhooks:
+            unconfigured = (
+                f"webhooks not configured (they answer 401): {', '.join(webhooks)}\n"
+                + "".join(
+                    f"  {provider:<9} set {' and '.join(names)}\n" for provider, names in webhooks.items()
+                )
+                + '  then restart; README "Configuring the webhook secrets" says which value each needs\n'
+            )
         keys = "\n".join(
             f"  {name.removeprefix('LEADLOOP_DEV_').lower():<14} {self.env[name]}"
             for name in DEV_KEY_DEFAULTS
@@ -606,6 +640,7 @@ class LocalStack:
             f"\nLeadloop local stack: {self.layout.public_url}\n"
             f"dev keys (tracking: Basic '<write key>:'; sales/marketing/admin: 'Bearer <key>'):\n{keys}\n"
             f"outbox: {self.layout.outbox_dir}   logs: {self.layout.log_dir}\n"
+            f"{unconfigured}"
             "Ctrl-C stops everything.\n"
         )
 

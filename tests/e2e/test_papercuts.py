@@ -201,3 +201,25 @@ def test_make_demo_without_port_uses_the_running_stack(
     assert url == running_stack["url"]
     assert env["LEADLOOP_OUTBOX_DIR"] == running_stack["env"]["LEADLOOP_OUTBOX_DIR"]
     assert env["LEADLOOP_DEV_MARKETING_KEY"] == "their-marketing-key"
+
+
+# ------------------------------------------------------------------ the banner names unconfigured webhooks
+
+
+def test_make_runs_banner_names_the_unconfigured_webhooks_and_how_to_configure_them(tmp_path: Path) -> None:
+    local_stack = _load_script("local_stack")
+    environ = {
+        "LEADLOOP_LOCAL_DIR": str(tmp_path),
+        "LEADLOOP_MAILGUN_SIGNING_KEY": "key-1",
+        "LEADLOOP_CRM_SECRET": "s3cret",
+        "LEADLOOP_POSTMARK_USERNAME": "only-half",
+    }
+    banner = local_stack.LocalStack.from_env(environ).banner()
+    line = next(line for line in banner.splitlines() if "not configured" in line)
+    for provider in ("sendgrid", "postmark", "ses", "resend", "hubspot"):
+        assert provider in line
+    for configured in ("mailgun", "crm"):
+        assert configured not in line
+    assert "LEADLOOP_SENDGRID_PUBLIC_KEY_B64" in banner and "LEADLOOP_POSTMARK_PASSWORD" in banner
+    assert 'README "Configuring the webhook secrets"' in banner
+    assert "s3cret" not in banner and "key-1" not in banner
