@@ -37,6 +37,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("POST", "/webhooks/crm/hubspot"): ("/webhooks/crm/hubspot", SIGNED),
     ("GET", "/leads"): ("/leads", READERS),
     ("GET", "/leads/{ref}"): ("/leads/nobody@example.com", READERS),
+    ("POST", "/leads/import"): ("/leads/import", MARKETING),
+    ("GET", "/leads/export.csv"): ("/leads/export.csv", READERS),
     ("POST", "/leads/{ref}/{action}"): ("/leads/nobody@example.com/accept", SALES),
     ("POST", "/leads/{ref}/reassign"): ("/leads/nobody@example.com/reassign", SALES),
     ("GET", "/templates"): ("/templates", READERS),
