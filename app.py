@@ -87,7 +87,10 @@ def _webhook(provider: str) -> Response:
     result = wiring.intake_service().webhook(
         provider, request.raw_body or b"", headers_of(_request()), method=request.method, url=url
     )
-    return json_response({"received": result.events, "confirmed_subscription": result.confirmed_subscription})
+    answer: dict[str, Any] = {"received": result.events}
+    if provider == "ses":  # only SNS (behind the SES webhook) asks for its subscription to be confirmed
+        answer["confirmed_subscription"] = result.confirmed_subscription
+    return json_response(answer)
 
 
 @app.route("/webhooks/{provider}", methods=["POST"], content_types=ANY_BODY)

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ import pytest
 from chalice.local import LocalGateway
 
 from tests.conftest import REPO_ROOT
+from tests.e2e import test_webhooks as webhooks
 from tests.e2e.conftest import Loop
+from tests.e2e.test_webhooks import confirmed, hooks  # noqa: F401 - the webhooks' fixtures
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import chalice_compat  # noqa: E402 - what the local stack applies to chalice local
@@ -223,3 +226,28 @@ def test_make_runs_banner_names_the_unconfigured_webhooks_and_how_to_configure_t
     assert "LEADLOOP_SENDGRID_PUBLIC_KEY_B64" in banner and "LEADLOOP_POSTMARK_PASSWORD" in banner
     assert 'README "Configuring the webhook secrets"' in banner
     assert "s3cret" not in banner and "key-1" not in banner
+
+
+# ------------------------------------------------------------------ only SES/SNS confirms subscriptions
+
+
+NOT_SNS = {
+    "hubspot": "hubspot/webhook_batch_v3_signed.json",
+    "sendgrid": "sendgrid/event_batch_signed.json",
+    "mailgun": "mailgun/delivered_signed.json",
+    "resend": "resend/email_delivered_signed.json",
+    "postmark": "postmark/delivery.json",
+}
+
+
+@pytest.mark.usefixtures("hooks")
+@pytest.mark.parametrize("provider", ["crm", *NOT_SNS])
+def test_a_webhook_that_is_not_sns_answers_only_what_it_received(loop: Loop, provider: str) -> None:
+    if provider == "crm":
+        event = {"id": "crm-1", "lead": "x@example.com", "action": "won", "actor": "jane", "amount": 10}
+        fixture_headers, payload = {}, {"events": [event]}
+    else:
+        _, payload, fixture_headers = webhooks.load_fixture(NOT_SNS[provider], {})
+    answer = webhooks.sign(provider, payload, datetime.now(UTC), fixture_headers).post(loop)
+    assert answer.status_code == 200, answer.body
+    assert set(answer.json_body) == {"received"}
