@@ -282,9 +282,30 @@ def email_text(path: Path) -> str:
     return f"{path}\n\n{headers}\n\n{text.strip()}"
 
 
-def newest_email(outbox: Path, since: float) -> Path | None:
-    emails = [path for path in outbox.glob("*.eml") if path.stat().st_mtime >= since]
-    return max(emails, key=lambda path: path.stat().st_mtime) if emails else None
+# Nurture emails name their template (chalicelib/usecases/nurture.py); sales notifications do not.
+NURTURE_HEADER = "X-Leadloop-Template"
+LEAD_HEADER = "X-Leadloop-Lead-Id"
+
+
+def _headers(path: Path) -> Any:
+    from email import policy
+    from email.parser import BytesParser
+
+    return BytesParser(policy=policy.default).parsebytes(path.read_bytes(), headersonly=True)
+
+
+def newest_email(outbox: Path, since: float, lead_id: str | None = None) -> Path | None:
+    """The newest nurture email since `since` (to `lead_id` when given); never a sales notification."""
+    emails = sorted(
+        (path for path in outbox.glob("*.eml") if path.stat().st_mtime >= since),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    for path in emails:
+        headers = _headers(path)
+        if headers.get(NURTURE_HEADER) and lead_id in (None, headers.get(LEAD_HEADER)):
+            return path
+    return None
 
 
 def play(base_url: str, env: Mapping[str, str]) -> None:
@@ -320,7 +341,7 @@ def play(base_url: str, env: Mapping[str, str]) -> None:
     section("Ada's summary (GET /leads/{id})")
     print(summary_text(sales.get(f"/leads/{lead_ref(ada.email)}")))
 
-    section("An email from the outbox (Linus's nurture)")
+    section("Linus's nurture email (from the outbox, or previewed)")
     outbox = Path(env.get("LEADLOOP_OUTBOX_DIR") or REPO_ROOT / "outbox")
     linus_summary = sales.get(f"/leads/{lead_ref(linus.email)}")
     print(show_email(outbox, started, linus_summary, Api(base_url, marketing_key(env))))
@@ -337,14 +358,17 @@ def show_email(outbox: Path, started: float, lead: Mapping[str, Any], marketing:
     if due_in is not None and due_in <= EMAIL_WAIT_S:
         email = wait_for(
             "the first nurture email in the outbox",
-            lambda: newest_email(outbox, started),
+            lambda: newest_email(outbox, started, str(lead["id"])),
             timeout_s=due_in + EMAIL_WAIT_S,
         )
         return email_text(email)
     when = f"Linus's first touch is due at {lead.get('next_touch_at')} (the rules' cadence)"
     email = newest_email(outbox, 0)
     if email is not None:
-        return f"({when}; meanwhile, the newest email already in the outbox:)\n\n{email_text(email)}"
+        return (
+            f"({when}; meanwhile, the newest nurture email already in the outbox, to another lead:)\n\n"
+            f"{email_text(email)}"
+        )
     templates = marketing.get("/templates").get("templates", [])
     if not templates:
         return f"{when}; no templates to preview"

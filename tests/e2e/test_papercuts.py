@@ -251,3 +251,30 @@ def test_a_webhook_that_is_not_sns_answers_only_what_it_received(loop: Loop, pro
     answer = webhooks.sign(provider, payload, datetime.now(UTC), fixture_headers).post(loop)
     assert answer.status_code == 200, answer.body
     assert set(answer.json_body) == {"received"}
+
+
+# ------------------------------------------------------------------ the demo shows a nurture email as one
+
+
+def _eml(path: Path, subject: str, headers: dict[str, str], mtime: float) -> None:
+    extra = "".join(f"{name}: {value}\n" for name, value in headers.items())
+    path.write_text(
+        f"From: a@example.com\nTo: b@example.com\nSubject: {subject}\n{extra}\nbody of {subject}\n"
+    )
+    os.utime(path, (mtime, mtime))
+
+
+def test_make_demo_shows_a_nurture_email_not_a_sales_notification(tmp_path: Path) -> None:
+    demo = _load_script("demo")
+    now = time.time()
+    _eml(
+        tmp_path / "1.eml",
+        "Why teams pick us",
+        {"X-Leadloop-Template": "welcome@1", "X-Leadloop-Lead-Id": "L-1"},
+        now - 60,
+    )
+    _eml(tmp_path / "2.eml", "New sales-ready lead: Ada", {}, now)  # a sales notification, newer
+    lead = {"id": "L-9", "next_touch_at": "2999-01-01T00:00:00+00:00"}
+    shown = demo.show_email(tmp_path, now - 120, lead, marketing=None)
+    assert "Why teams pick us" in shown
+    assert "sales-ready" not in shown
