@@ -42,6 +42,7 @@ from chalicelib.usecases.ports import IdentityIndex, ProspectRepository
 MAX_IMPORT_BYTES = 4 * 1024 * 1024
 MAX_IMPORT_ROWS = 50_000
 MAX_IMPORT_COLUMNS = 200
+MAX_LABEL_CHARS = 100
 IMPORT_SOURCE = "import"
 IMPORT_BATCH = 25  # rows per apply_events call; small enough to stop in time between batches
 MIN_TIME_MARGIN_SECONDS = 2.0  # left unused when a request stops early: the answer still has to go out
@@ -147,7 +148,8 @@ def decode(raw: bytes) -> str:
 
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:
     """(first line, cells) of each non-blank record; a record may span lines (newlines inside quotes)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a quote left open would otherwise swallow every later row into one cell, silently.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     while True:
         line = reader.line_num + 1
         try:
@@ -172,7 +174,7 @@ def read_header(cells: Sequence[str], known: frozenset[str]) -> Columns:
     unknown: list[str] = []
     refused: list[str] = []
     for index, raw in enumerate(cells):
-        label = raw.strip()
+        label = raw.strip()[:MAX_LABEL_CHARS]  # named back in the answer: a huge header cell is cut
         name = _column_name(raw)
         if name in EMAIL_COLUMNS:
             if email is not None:
@@ -194,7 +196,7 @@ def read_header(cells: Sequence[str], known: frozenset[str]) -> Columns:
     if email is None:
         raise MalformedInput(
             "the header row has no 'email' column; the first row must name the columns, one of them email",
-            details={"header": [cell[:100] for cell in cells[:50]]},
+            details={"header": [cell[:MAX_LABEL_CHARS] for cell in cells[:50]]},
         )
     return Columns(email=email, traits=traits, width=len(cells), unknown=unknown, refused=refused)
 

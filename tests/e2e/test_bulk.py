@@ -199,6 +199,9 @@ def test_unknown_columns_are_named_and_reserved_ones_refused(loop: Loop) -> None
         (b"\r\n\r\n", 400, "no header row"),
         (b"email,Email\na@b.example,c@d.example\n", 400, "email column twice"),
         (b"email,employees,company_size\na@b.example,1,2\n", 400, "both set the trait 'company_size'"),
+        # A quote left open would swallow every row after it into one cell: refused, naming where it opened.
+        (b'email,name\na@b.example,"Bob\nc@d.example,Carol\n', 400, "line 2 cannot be read as CSV"),
+        (b'email,name\na@b.example,"Bob"by\n', 400, "line 2 cannot be read as CSV"),
     ],
 )
 def test_a_file_that_cannot_be_read_is_refused_whole(
