@@ -139,11 +139,18 @@ def decode(raw: bytes) -> str:
     if len(raw) > MAX_IMPORT_BYTES:
         raise TooLarge(f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB; split it")
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise MalformedInput(
             f"the file is not UTF-8 text (byte {error.start} cannot be read); save it as CSV UTF-8"
         ) from None
+    # API Gateway passes a text body on as UTF-8 with U+FFFD for each byte it could not read: the same file
+    # is refused on AWS as locally, not stored with its accents lost.
+    if "\ufffd" in text:
+        raise MalformedInput(
+            "the file is not UTF-8 text (it holds U+FFFD, an unreadable character); save it as CSV UTF-8"
+        )
+    return text
 
 
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:

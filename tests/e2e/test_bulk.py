@@ -195,6 +195,8 @@ def test_unknown_columns_are_named_and_reserved_ones_refused(loop: Loop) -> None
         (b"name,company\nAda,BigCo\n", 400, "no 'email' column"),
         ("email,company\nada@bigco.example,Café\n".encode("latin-1"), 400, "not UTF-8"),
         ("email,company\n".encode("utf-16"), 400, "not UTF-8"),
+        # API Gateway hands a text body over as UTF-8, replacing bytes it cannot read with U+FFFD.
+        ("email,company\nada@bigco.example,Caf\ufffd\n".encode(), 400, "not UTF-8"),
         (b"", 400, "empty"),
         (b"\r\n\r\n", 400, "no header row"),
         (b"email,Email\na@b.example,c@d.example\n", 400, "email column twice"),
