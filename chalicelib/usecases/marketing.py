@@ -11,7 +11,8 @@ wiring's cache period. Checking rules text is also what `python -m chalicelib.en
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from chalicelib.adapters.templates import ParsedTemplate, TemplateRenderer
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
-from chalicelib.errors import InvalidContent, MalformedInput, NotFound, TooLarge
+from chalicelib.errors import ConcurrentUpdate, InvalidContent, MalformedInput, NotFound, TooLarge
 from chalicelib.ingest.headers import header
 
 TEMPLATE_PREFIX = "template#"
@@ -211,9 +212,10 @@ class MarketingService:
         """
         parsed = self._renderer.parse(name, source)
         now = self._clock()
-        version = self._content.save(
-            template_key(name), parsed.source, author, now, expected_latest=expected_version
-        )
+        with _stale_edit(f"template {name!r}", expected_version):
+            version = self._content.save(
+                template_key(name), parsed.source, author, now, expected_latest=expected_version
+            )
         self._forget_templates()
         meta = replace(parsed.meta, version=version)
         return {
@@ -289,7 +291,8 @@ class MarketingService:
             # Stored as the loader reads it (YAML): JSON indented with spaces is YAML, tabs are not.
             text = json.dumps(json.loads(text), indent=2)
         now = self._clock()
-        version = self._content.save(RULES_KEY, text, author, now, expected_latest=expected_version)
+        with _stale_edit("the rules", expected_version):
+            version = self._content.save(RULES_KEY, text, author, now, expected_latest=expected_version)
         self._forget_rules()
         return {
             "version": version,
@@ -315,6 +318,18 @@ def _template_answer(
 
 
 # --- reading request bodies -----------------------------------------------------------------------------
+
+
+@contextmanager
+def _stale_edit(what: str, expected: int | None) -> Iterator[None]:
+    """A lost save names what the editor changed, never its storage key (`template#...`)."""
+    try:
+        yield
+    except ConcurrentUpdate:
+        edited = "" if expected is None else f" after version {expected}"
+        raise ConcurrentUpdate(
+            f"{what} was saved by someone else{edited}; reload it and apply your change again"
+        ) from None
 
 
 def body_text(raw: bytes | None, *, limit: int) -> str:

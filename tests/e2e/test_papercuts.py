@@ -278,3 +278,34 @@ def test_make_demo_shows_a_nurture_email_not_a_sales_notification(tmp_path: Path
     shown = demo.show_email(tmp_path, now - 120, lead, marketing=None)
     assert "Why teams pick us" in shown
     assert "sales-ready" not in shown
+
+
+# ------------------------------------------------------------------ template names and stale edits
+
+
+MARKETING_TEXT = {"Authorization": "Bearer dev-marketing-key", "Content-Type": "text/plain"}
+
+
+def test_a_bad_template_name_is_echoed_as_written(loop: Loop) -> None:
+    answer = loop.client.http.get("/templates/no%20such%20%C3%A9", headers=MARKETING_TEXT)
+    assert answer.status_code == 404
+    assert "'no such é'" in answer.json_body["error"]["message"]
+    assert "%20" not in answer.json_body["error"]["message"]
+
+
+def test_a_stale_if_match_names_the_template_not_its_storage_key(loop: Loop) -> None:
+    source = loop.client.http.get("/templates/pricing-roi", headers=MARKETING_TEXT).json_body["source"]
+    changed = source.replace("{% block text %}", "{% block text %}v1\n", 1)
+    stale = {**MARKETING_TEXT, "If-Match": '"0"'}
+    assert (
+        loop.client.http.put("/templates/pricing-roi", headers=stale, body=changed.encode()).status_code
+        == 200
+    )
+    answer = loop.client.http.put("/templates/pricing-roi", headers=stale, body=changed.encode())
+    assert answer.status_code == 409
+    message = answer.json_body["error"]["message"]
+    assert "#" not in message
+    assert message == (
+        "template 'pricing-roi' was saved by someone else after version 0; "
+        "reload it and apply your change again"
+    )

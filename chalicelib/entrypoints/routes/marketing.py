@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 
@@ -37,6 +38,15 @@ def _version_param() -> int | None:
     return None if number is None else int(number)
 
 
+def template_name(raw: str) -> str:
+    """A template name from its path segment, percent-decoded once (as clients send it), so every answer
+    names it as it was written."""
+    try:
+        return unquote(raw or "", errors="strict")
+    except UnicodeDecodeError:
+        raise MalformedInput("the template name is not percent-encoded UTF-8 text") from None
+
+
 def _etag(answer: dict[str, Any]) -> dict[str, str]:
     return {"ETag": f'"{answer["version"]}"'}
 
@@ -53,7 +63,7 @@ def list_templates() -> Response:
 @answers
 def read_template(name: str) -> Response:
     wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
-    answer = wiring.marketing_service().template(name, _version_param())
+    answer = wiring.marketing_service().template(template_name(name), _version_param())
     return json_response(answer, headers=_etag(answer))
 
 
@@ -69,7 +79,10 @@ def save_template(name: str) -> Response:
     else:
         source = body_text(raw, limit=MAX_API_BODY_BYTES)
     answer = wiring.marketing_service().save_template(
-        name, source, principal.name, expected_version=expected_version(headers_of(routes.current_request))
+        template_name(name),
+        source,
+        principal.name,
+        expected_version=expected_version(headers_of(routes.current_request)),
     )
     return json_response(answer, headers=_etag(answer))
 
@@ -78,7 +91,7 @@ def save_template(name: str) -> Response:
 @answers
 def template_versions(name: str) -> Response:
     wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
-    return json_response(wiring.marketing_service().template_versions(name))
+    return json_response(wiring.marketing_service().template_versions(template_name(name)))
 
 
 @routes.route("/templates/{name}/preview", methods=["POST"], content_types=ANY_BODY)
@@ -86,6 +99,7 @@ def template_versions(name: str) -> Response:
 def preview_template(name: str) -> Response:
     """The email the saved template (or, given `source`, an unsaved draft of it) makes for one prospect."""
     wiring.authenticator().bearer(headers_of(routes.current_request), EDITORS)
+    name = template_name(name)
     body = json_body(_raw())
     if "lead_id" in body:
         prospect = wiring.lead_service().prospect(str(body["lead_id"]))
