@@ -17,7 +17,7 @@ from chalicelib.entrypoints.http import ANY_BODY, answers, headers_of, json_resp
 from chalicelib.errors import MalformedInput
 from chalicelib.ingest.headers import header
 from chalicelib.usecases.auth import READERS
-from chalicelib.usecases.bulk import MAX_IMPORT_ROWS, BulkImport, export_csv
+from chalicelib.usecases.bulk import MAX_IMPORT_BYTES, BulkImport, export_csv
 
 routes = Blueprint(__name__)
 
@@ -41,7 +41,7 @@ def import_leads() -> Response:
         raise MalformedInput(
             "send the CSV file itself as the body (curl --data-binary @leads.csv), not a form"
         )
-    from_line = int(query_number(request.query_params, "from_line", low=1, high=10 * MAX_IMPORT_ROWS) or 1)
+    from_line = int(query_number(request.query_params, "from_line", low=1, high=MAX_IMPORT_BYTES + 1) or 1)
     raw = request.raw_body or b""
     bulk = BulkImport(
         leads=wiring.lead_service(),
