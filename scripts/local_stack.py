@@ -5,8 +5,10 @@ It starts DynamoDB Local (data kept across restarts), a moto server standing in 
 keys, then runs what Lambda would (scripts/local_runner.py, scripts/local_streams.py): a queue poller that
 hands SQS batches to `app.apply_events` with ReportBatchItemFailures semantics, a ticker that calls
 `app.send_due_touches` like the schedule would, and a poller of the prospects table's stream that hands
-effects to `app.dispatch_effects`. `chalice local` serves the HTTP API; its events queue is journaled
-(LEADLOOP_LOCAL_JOURNAL makes wiring build a JournaledQueue).
+effects to `app.dispatch_effects`. `chalice local` serves the HTTP API, answering unknown paths as API
+Gateway does on AWS (scripts/chalice_compat.py); its events queue is journaled (LEADLOOP_LOCAL_JOURNAL makes
+wiring build a JournaledQueue). While it runs, data/stack.json tells `make keys`, `make report` and
+`make demo` where it listens.
 
 No accepted event is lost: chalice local journals every queued body before answering and the runner records
 what it applied (scripts/local_journal.py); on start the rest is put back on the queue. Ctrl-C (SIGINT or
