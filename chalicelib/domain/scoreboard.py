@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.domain.apply import Changed
+from chalicelib.domain.decisions import Changed
 from chalicelib.domain.lifecycle import State, Trigger
 from chalicelib.domain.prospect import Prospect, Transition
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.apply import (
+from chalicelib.domain.decisions import (
     Assigned,
     Changed,
     Effect,

@@ -23,14 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.apply import (
-    Effect,
-    InvalidCommand,
-    Noted,
-    apply_event,
-    reassess,
-)
+from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.bounds import fit_traits, keep_within_budget
+from chalicelib.domain.decisions import Effect, InvalidCommand, Noted
 from chalicelib.domain.events import Event, EventKind, internal_id
 from chalicelib.domain.lifecycle import IllegalTransition
 from chalicelib.domain.merge import absorb_profile

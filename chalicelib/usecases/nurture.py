@@ -29,7 +29,7 @@ from chalicelib.adapters.templates import (
     TemplateRenderer,
 )
 from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, sign
-from chalicelib.domain.apply import Effect, EmailOutcome, Noted
+from chalicelib.domain.decisions import Effect, EmailOutcome, Noted
 from chalicelib.domain.messaging import (
     CLAIM_MAX_AGE,
     CLAIMED,

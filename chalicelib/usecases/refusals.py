@@ -4,7 +4,7 @@ only the actions the caller can take instead (never internal triggers such as `q
 
 from __future__ import annotations
 
-from chalicelib.domain.apply import NotAssignable
+from chalicelib.domain.decisions import NotAssignable
 from chalicelib.domain.lifecycle import IllegalTransition, State, triggers_from
 from chalicelib.errors import Conflict, InvalidContent
 

@@ -227,7 +227,7 @@ EXAMPLES = settings(
 @EXAMPLES
 @given(data=st.data())
 def test_duplicated_shuffled_delivery_of_known_prospects_ends_in_the_same_profiles(
-    data: st.DataObject
+    data: st.DataObject,
 ) -> None:
     events = data.draw(journeys(merges=False), label="journey")
     check_redelivery(events, data.draw(redeliveries(events), label="delivery"))
@@ -244,9 +244,7 @@ def test_duplicated_shuffled_delivery_ends_in_the_same_profiles(data: st.DataObj
 @pytest.mark.slow
 @settings(EXAMPLES, max_examples=400, derandomize=False)
 @given(data=st.data())
-def test_many_more_duplicated_shuffled_deliveries_end_in_the_same_profiles(
-    data: st.DataObject
-) -> None:
+def test_many_more_duplicated_shuffled_deliveries_end_in_the_same_profiles(data: st.DataObject) -> None:
     """`make soak`: the same property over far more (and, each run, new) journeys and deliveries."""
     events = data.draw(journeys(), label="journey")
     check_redelivery(events, data.draw(redeliveries(events), label="delivery"))

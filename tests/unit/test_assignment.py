@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from chalicelib.domain.apply import (
+from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.assignment import choose_owner, team_for, team_lead
+from chalicelib.domain.decisions import (
     Assigned,
     InvalidCommand,
     NotAssignable,
@@ -18,10 +20,7 @@ from chalicelib.domain.apply import (
     NotifySales,
     ResolveSla,
     StartSla,
-    apply_event,
-    reassess,
 )
-from chalicelib.domain.assignment import choose_owner, team_for, team_lead
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import Prospect

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from chalicelib.domain.apply import Changed, apply_event, transition
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.bounds import size_upper_bound, stored_size
+from chalicelib.domain.decisions import Changed, transition
 from chalicelib.domain.events import Attribution, Event, EventKind, event_from_wire, event_to_wire
 from chalicelib.domain.lifecycle import Trigger
 from chalicelib.domain.merge import absorb_profile

@@ -21,7 +21,7 @@ from chalicelib.commands import (
     Won,
     parse_command,
 )
-from chalicelib.domain.apply import InvalidCommand, apply_command
+from chalicelib.domain.decisions import InvalidCommand
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import (
     MAX_AMOUNT,
@@ -33,6 +33,7 @@ from chalicelib.domain.lifecycle import (
 )
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import parse_rules
+from chalicelib.domain.sales_actions import apply_command
 from chalicelib.errors import MalformedInput
 from chalicelib.wiring import DEFAULT_RULES
 

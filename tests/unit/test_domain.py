@@ -8,8 +8,9 @@ from itertools import product
 import pytest
 import yaml
 
-from chalicelib.domain.apply import NotifySales, apply_event, reassess
+from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.catalogue import Stage, TemplateMeta
+from chalicelib.domain.decisions import NotifySales
 from chalicelib.domain.events import Event, EventKind, event_from_wire, event_to_wire
 from chalicelib.domain.lifecycle import TRANSITIONS, IllegalTransition, State, Trigger, next_state
 from chalicelib.domain.messaging import Choice, NoChoice, choose_next_message

@@ -13,7 +13,8 @@ import yaml
 
 from chalicelib.adapters.mail import OutgoingEmail
 from chalicelib.adapters.notify import SalesNotifier
-from chalicelib.domain.apply import Assigned, apply_event, reassess
+from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.decisions import Assigned
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import Prospect
