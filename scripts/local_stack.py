@@ -32,25 +32,24 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 # Run as a script (`python scripts/local_stack.py`) or loaded by path from tests: its siblings import alike,
 # and so does the app (the runner is the app's Lambda stand-in).
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import dynamodb_local  # noqa: E402
 from local_journal import EventJournal, requeue  # noqa: E402
+from local_processes import STOP_TIMEOUT_S, Child, StackError, spawn, wait_until_listening  # noqa: E402
 from local_runner import REGION, QueueRunner, Ticker  # noqa: E402
 from local_streams import StreamPoller  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALL_DYNAMODB_LOCAL = REPO_ROOT / "scripts" / "install_dynamodb_local.sh"
-STARTUP_TIMEOUT_S = 90.0  # DynamoDB Local's JVM takes a while on a small machine
-STOP_TIMEOUT_S = 10.0
+
 DRAIN_TIMEOUT_S = 120.0  # bounds a stop; whatever is left stays in the journal for the next start
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 MOTO_SERVER_COMMAND = "moto-server"  # this script, run as the moto server child (see serve_moto)
 CHALICE_LOCAL_COMMAND = "chalice-local"  # this script, run as chalice local (scripts/chalice_compat.py)
 WITH_STACK_COMMAND = "with-stack"  # `with-stack -- CMD...`: CMD with the running stack's environment
@@ -72,10 +71,6 @@ RESOURCE_VARIABLES = {
     "dead_letter_queue_url": "LEADLOOP_DLQ_URL",
     "sla_state_machine_arn": "LEADLOOP_SLA_STATE_MACHINE_ARN",
 }
-
-
-class StackError(Exception):
-    """The local stack could not start; the message says what to do about it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,102 +308,6 @@ def dynamodb_jar(environ: Mapping[str, str]) -> Path:
     if not jar.is_file():
         raise StackError(f"DynamoDB Local jar not found at {jar}; run scripts/install_dynamodb_local.sh")
     return jar
-
-
-@dataclass
-class Child:
-    """A process the stack started, in its own process group so a stop reaches its children too."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path | None
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log_tail(self, lines: int = 20) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        if self.alive():
-            self._signal_group(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s; killing it", self.name, timeout_s)
-        # Reap stragglers in the group even when the leader exited on its own.
-        self._signal_group(signal.SIGKILL)
-        self.process.wait()
-
-    def _signal_group(self, signum: int) -> None:
-        try:
-            os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
-
-
-def spawn(name: str, argv: list[str], env: Mapping[str, str], log_path: Path | None, cwd: Path) -> Child:
-    """Start a child in a new session: Ctrl-C reaches only this script, which then stops children in order."""
-    output: IO[bytes] | None = None
-    if log_path is not None:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        output = log_path.open("ab")
-    try:
-        process = subprocess.Popen(
-            argv,
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT if output else None,
-            start_new_session=True,
-            preexec_fn=_die_with_parent(),
-        )
-    except FileNotFoundError as exc:
-        raise StackError(f"cannot start {name}: {argv[0]} not found") from exc
-    finally:
-        if output is not None:
-            output.close()
-    return Child(name, process, log_path)
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """Linux: the child is killed when this process dies, even by SIGKILL, so no orphan keeps a port (and
-    moto's queue) after a crash; the journal is what survives. Prepared here, run in the child between fork
-    and exec (spawn runs before the runner's threads start, so the fork copies no lock they hold)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def arm() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os._exit(1)
-
-    return arm
-
-
-def wait_until_listening(child: Child, port: int, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not child.alive():
-            raise StackError(
-                f"{child.name} exited with code {child.process.returncode} while starting"
-                f" (log: {child.log_path})\n{child.log_tail()}"
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise StackError(
-        f"{child.name} did not listen on port {port} within {timeout_s:.0f} s (log: {child.log_path})"
-    )
 
 
 def enable_stepfunctions_execution(moto_url: str) -> None:
