@@ -1,6 +1,6 @@
-"""Folding events into a prospect and deciding what follows: tracking and email events, routing a lead to sales
-with its owner, the next nurture touch. Sales and CRM commands are in `sales_actions`; the effects and the
-transition primitive both use are in `decisions`.
+"""Folding events into a prospect and deciding what follows: tracking and email events, routing a lead to
+sales with its owner, the next nurture touch. Sales and CRM commands are in `sales_actions`; the effects
+and the transition primitive both use are in `decisions`.
 
 `apply_event` folds one event (idempotently: a seen event id changes nothing); `reassess` is run once after a
 batch of events to rescore, route a qualified lead or a hand-raise, and plan the next nurture touch.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.events import ATTRIBUTION_FIELDS
 from chalicelib.domain.lifecycle import State, Trigger
 
 # Bounds that keep one profile item small (DynamoDB bills writes per KB, and refuses an item over 400 KB).
@@ -130,7 +131,7 @@ class Touch:
     landing_page: str | None = None
 
 
-TOUCH_FIELDS = ("source", "medium", "campaign", "term", "content", "referrer", "landing_page")
+TOUCH_FIELDS = ATTRIBUTION_FIELDS  # a touch keeps what an event's attribution says, and when
 
 
 @dataclass(slots=True)
