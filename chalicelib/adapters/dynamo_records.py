@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
@@ -307,35 +305,13 @@ def _content(item: ContentModel) -> ContentVersion:
 # --- counters ---
 
 
-@lru_cache(maxsize=1)
-def _counter_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=6, thread_name_prefix="counters")
-
-
 class Counters:
-    """Metric counters by period ("all", "2026-11", "2026-11-23"); each add is an atomic ADD."""
+    """Metric counters by period ("all", "2026-11", "2026-11-23"), each moved once per effect key."""
 
     def __init__(self, tables: Tables) -> None:
         self._model = models_for(tables).counters
         self._nonces = models_for(tables).nonces
         self._connection = shared_connection(tables)
-
-    def add(self, increments: Mapping[tuple[str, str], float]) -> None:
-        """One atomic ADD per counter. A routing moves some 18 counters: they are sent side by side (each is
-        its own item, so order does not matter) rather than one round trip after another."""
-        model = self._model
-        updates = [(key, amount) for key, amount in increments.items() if amount]
-
-        def bump(update: tuple[tuple[str, str], float]) -> None:
-            (period, name), amount = update
-            model(period, name).update(actions=[model.value.add(amount)])
-
-        with storage_errors("update counters"):
-            if len(updates) <= 2:
-                for update in updates:
-                    bump(update)
-            else:
-                list(_counter_pool().map(bump, updates))
 
     def add_once(
         self, key: str, increments: Mapping[tuple[str, str], float], *, expires_at: datetime

@@ -266,15 +266,6 @@ def _ensure_stream(model: type[Model], view: str) -> None:
     )
 
 
-def stream_arn(tables: Tables, suffix: str = "prospects") -> str | None:
-    """The current stream of a table (local stacks read it; on AWS the dispatcher's trigger names it)."""
-    model = getattr(models_for(tables), suffix)
-    client = model._get_connection().connection.client
-    with storage_errors(f"describe table {model.Meta.table_name}"):
-        table = client.describe_table(TableName=model.Meta.table_name)["Table"]
-    return table.get("LatestStreamArn")
-
-
 # --- shared translation ---
 
 

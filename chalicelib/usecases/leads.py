@@ -33,7 +33,6 @@ from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores
 from chalicelib.domain.summary import summarize
-from chalicelib.effects.dispatch import ACTIVITY_TTL_DAYS as ACTIVITY_TTL_DAYS
 from chalicelib.effects.dispatch import Dispatcher, SavedWrite
 from chalicelib.effects.outbox import plan
 from chalicelib.errors import ConcurrentUpdate, InvalidContent, NotFound, StorageUnavailable
@@ -439,7 +438,7 @@ class LeadService:
         """The fast path: effects right after their write. A failure here loses nothing (the write holds
         them and the stream performs them until done), so it is logged, not raised."""
         try:
-            self._effects.perform(write)
+            self._effects.perform(write, just_written=True)
         except Exception as error:  # noqa: BLE001 - the stream dispatcher retries whatever failed
             log.warning("effects of %s left to the stream dispatcher: %s", write.key, error)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -171,10 +171,19 @@ def test_two_concurrent_saves_of_one_version_cannot_both_win(racing_tables: Tabl
 # --- counters --------------------------------------------------------------------------------------------
 
 
-def test_counters_add_up_by_period(tables: Tables) -> None:
+EXPIRES = datetime(2026, 12, 30, tzinfo=UTC)
+
+
+def test_counters_add_up_by_period_and_each_key_counts_once(tables: Tables) -> None:
     counters = Counters(tables)
-    counters.add({("2026-11-23", "events"): 2, ("2026-11-23", "sla_missed"): 1})
-    counters.add({("2026-11-23", "events"): 3, ("2026-11-23", "sla_missed"): 0})
+    assert counters.add_once(
+        "w1", {("2026-11-23", "events"): 2, ("2026-11-23", "sla_missed"): 1}, expires_at=EXPIRES
+    )
+    assert counters.add_once(
+        "w2", {("2026-11-23", "events"): 3, ("2026-11-23", "sla_missed"): 0}, expires_at=EXPIRES
+    )
+    # A retried effect (same key): refused whole, nothing counted twice.
+    assert not counters.add_once("w1", {("2026-11-23", "events"): 2}, expires_at=EXPIRES)
 
     assert counters.read("2026-11-23") == {"events": 5.0, "sla_missed": 1.0}
     assert counters.read("2026-11-24") == {}
@@ -183,11 +192,12 @@ def test_counters_add_up_by_period(tables: Tables) -> None:
 def test_counters_added_from_two_threads_sum_exactly(racing_tables: Tables) -> None:
     counters = Counters(racing_tables)
 
-    def add_many() -> None:
-        for _ in range(25):
-            counters.add({("2026-11", "events"): 1, ("2026-11", "cost_usd"): 0.25, ("all", "events"): 1})
+    def add_many(thread: int) -> None:
+        for n in range(25):
+            increments = {("2026-11", "events"): 1, ("2026-11", "cost_usd"): 0.25, ("all", "events"): 1}
+            counters.add_once(f"t{thread}-{n}", increments, expires_at=EXPIRES)
 
-    threads = [threading.Thread(target=add_many) for _ in range(2)]
+    threads = [threading.Thread(target=add_many, args=(n,)) for n in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
