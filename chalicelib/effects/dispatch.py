@@ -102,10 +102,14 @@ class Dispatcher:
             lead_url=lambda lead_id: f"{public_url}/leads/{lead_id}",
         )
 
-    def perform(self, write: SavedWrite) -> None:
+    def perform(self, write: SavedWrite, *, just_written: bool = False) -> None:
         """Perform every effect of `write` not done yet; raises EffectsFailed if any failed (after trying
-        them all: one failing effect does not hold back the others)."""
-        if not write.effects or self.ledger.done(f"write#{write.key}"):
+        them all: one failing effect does not hold back the others). `just_written`: the writer itself, a
+        moment after its write, skips reading the write's done mark (nothing can have set it but a stream
+        pass racing ahead, and every handler is idempotent anyway)."""
+        if not write.effects:
+            return
+        if not just_written and self.ledger.done(f"write#{write.key}"):
             return
         failures = []
         for kind in HANDLERS:
