@@ -12,10 +12,13 @@ that can never be written fails alone.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import PutError
@@ -27,6 +30,7 @@ from chalicelib.adapters.queue import pack
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event, EventKind
 from tests.e2e.conftest import FakeContext, Loop
+from tests.e2e.test_lead_loop import journey
 from tests.integration.test_sla_workflow_loop import SlaLoop, sla_loop
 from tests.reliability.test_poison_record import record
 
@@ -166,3 +170,38 @@ def test_parked_events_are_applied_when_replayed_after_the_cause_is_fixed(
 
     assert replayed["replayed"] == 1 and any("Item size" in r for r in replayed["reasons"])
     assert loop.sales("GET", f"/leads/{POISON}").json_body["state"] == "sales_ready"
+
+
+def test_effects_the_local_stack_set_aside_are_performed_by_make_replay(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`make run` sets a stream batch aside after its retries; `make replay ARGS=effects` performs it."""
+    from local_streams import StreamPoller
+
+    import app
+    from scripts.replay_dead_letters import replay_effects_file
+
+    broken = ValueError("Header values may not contain linefeed")
+    monkeypatch.setattr(SalesNotifier, "notify", lambda *args, **kwargs: (_ for _ in ()).throw(broken))
+    assert loop.track("/v1/batch", journey()).status_code == 200
+    loop.drain()  # routed; its notification failed right after the write
+    poller = StreamPoller(
+        boto3.client("dynamodb", region_name="us-east-1"),
+        boto3.client("dynamodbstreams", region_name="us-east-1"),
+        f"{wiring.settings().table_prefix}prospects",
+        lambda event, context: app.dispatch_effects(event, context),
+        tmp_path,
+        max_attempts=2,
+        first_backoff_s=0.01,
+    )
+    while poller.poll_once(threading.Event()):
+        pass
+    assert poller.dead_letter_path.exists()  # still failing: set aside, not lost
+
+    monkeypatch.undo()  # the cause is fixed
+    result = replay_effects_file(poller.dead_letter_path, dry_run=False)
+
+    assert result["replayed"] >= 1 and result["still_failing"] == 0
+    notes = [json.loads(p.read_text()) for p in (loop.outbox / "notifications").glob("*.json")]
+    assert [n["why"] for n in notes] == ["hand-raise: Demo Requested"]
+    assert poller.dead_letter_path.read_text() == ""
