@@ -221,13 +221,18 @@ def test_the_meter_counts_units_of_its_tables_only(tables: Tables, now: datetime
     try:
         store.save("lead-1", {"x": 1}, row, next_touch_at=None, expected_version=None)
         store.get("lead-1")
-        Counters(tables).add({("all", "events"): 1})
-        Counters(elsewhere).add({("all", "events"): 1})  # same client, another stage: not counted
+        Counters(tables).add_once("w1", {("all", "events"): 1}, expires_at=EXPIRES)
+        Counters(elsewhere).add_once("w1", {("all", "events"): 1}, expires_at=EXPIRES)  # another stage
         reading = meter.reading()
     finally:
         meter.close()
 
-    assert reading.calls == {"PutItem": 1, "GetItem": 1, "UpdateItem": 1}
+    # DynamoDB Local answers the counters' transaction with its consumed capacity; moto answers it with none,
+    # so there the meter cannot see it (bench/units.py bills transactions from item sizes instead). Either
+    # way the other stage's transaction is not counted.
+    calls = dict(reading.calls)
+    assert calls.pop("TransactWriteItems", 1) == 1
+    assert calls == {"PutItem": 1, "GetItem": 1}
     # moto's unit arithmetic is approximate; DynamoDB Local's is DynamoDB's.
     assert reading.read_units > 0
-    assert reading.write_units >= 1.5
+    assert reading.write_units >= 1
