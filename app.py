@@ -29,6 +29,7 @@ from chalicelib.entrypoints.http import (
 )
 from chalicelib.entrypoints.routes.bulk import routes as bulk_routes
 from chalicelib.entrypoints.routes.marketing import routes as marketing_routes
+from chalicelib.entrypoints.routes.privacy import routes as privacy_routes
 from chalicelib.entrypoints.routes.sales_ops import routes as sales_ops_routes
 from chalicelib.entrypoints.worker import handle_sqs_batch
 from chalicelib.errors import MalformedInput, NotFound
@@ -41,6 +42,7 @@ app.register_blueprint(marketing_routes)
 app.register_blueprint(sales_ops_routes)
 app.register_middleware(documented_errors, "http")  # Chalice's own 405 in the documented error body
 app.register_blueprint(bulk_routes)
+app.register_blueprint(privacy_routes)
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 # infra/ points the deployed trigger at the prospects table's stream; this default only names one for Chalice.
 PROSPECTS_STREAM_ARN = os.environ.get(

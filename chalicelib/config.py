@@ -90,6 +90,9 @@ class Settings:
     sender_name: str = "The Acme Analytics team"
     sender_company: str = "Acme Analytics"
     sender_address: str = "1 Example Street, Springfield"  # the postal address commercial email must carry
+    # HMAC key of the suppression list's address hashes; None on a deployed stage whose secrets parameter
+    # lacks `suppression_salt` (erase then answers 503 and, nothing erased, nothing is looked up).
+    suppression_salt: str | None = field(default=None, repr=False)
 
     @property
     def is_local(self) -> bool:
@@ -100,7 +103,9 @@ class Settings:
         return {role: os.environ.get(var, default) for role, (var, default) in DEV_KEYS.items()}
 
 
-SECRET_NAMES = (*SECRET_FIELDS, "signing_secret", "ses_topic_arns")
+SECRET_NAMES = (*SECRET_FIELDS, "signing_secret", "ses_topic_arns", "suppression_salt")
+# The suppression list of erased people keys its address hashes with this (README "Erase and export").
+LOCAL_SUPPRESSION_SALT = "local-development-suppression-salt"
 
 
 def secret_variable(name: str) -> str:
@@ -194,4 +199,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sales_webhook_urls=tuple(url for url in env.get("LEADLOOP_SALES_WEBHOOK_URLS", "").split(",") if url),
         sales_addresses=_names(env.get("LEADLOOP_SALES_ADDRESSES", "")),
         webhook_secrets=_webhook_secrets(secrets),
+        suppression_salt=secrets.get("suppression_salt")
+        or (LOCAL_SUPPRESSION_SALT if stage in ("local", "test") else None),
     )

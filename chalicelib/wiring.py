@@ -29,7 +29,9 @@ from chalicelib.adapters.dynamo import (
     ProspectStore,
     Tables,
 )
+from chalicelib.adapters.dynamo_privacy import DynamoPersonRecords, DynamoSuppressionList
 from chalicelib.adapters.dynamo_repository import DynamoProspects
+from chalicelib.adapters.local_copies import JournalCopies, OutboxCopies
 from chalicelib.adapters.mail import Mailer, OutboxMailer, SesMailer
 from chalicelib.adapters.notify import SalesNotifier
 from chalicelib.adapters.queue import DeadLetters, EventQueue, JournaledQueue
@@ -49,6 +51,7 @@ from chalicelib.usecases.intake import IntakeService
 from chalicelib.usecases.leads import LeadService
 from chalicelib.usecases.marketing import MarketingService
 from chalicelib.usecases.nurture import NurtureService, TemplateCatalogue
+from chalicelib.usecases.privacy import ErasedAddresses, ErasureNotConfigured, PrivacyService
 
 log = logging.getLogger("leadloop.wiring")
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
@@ -263,6 +266,7 @@ def lead_service() -> LeadService:
         effects=dispatcher(),
         public_url=s.public_url,
         clock=utc_now,
+        erased=erased_addresses(),
     )
 
 
@@ -281,6 +285,7 @@ def nurture_service() -> NurtureService:
         public_url=s.public_url,
         signing_secret=s.signing_secret,
         clock=utc_now,
+        erased=erased_addresses(),
     )
 
 
@@ -296,6 +301,34 @@ def marketing_service() -> MarketingService:
         forget_rules=rules().forget,
         compose=lambda prospect, draft: nurture_service().compose(prospect, draft, rules()(), utc_now()),
         clock=utc_now,
+    )
+
+
+@cache
+def erased_addresses() -> ErasedAddresses | None:
+    """None without a suppression salt: nothing can have been erased, so there is nothing to look up."""
+    salt = settings().suppression_salt
+    return ErasedAddresses(DynamoSuppressionList(tables()), salt) if salt else None
+
+
+@cache
+def privacy_service() -> PrivacyService:
+    s = settings()
+    if not s.suppression_salt:
+        raise ErasureNotConfigured(
+            "erase and export need the suppression salt: put 'suppression_salt' in the secrets parameter"
+        )
+    return PrivacyService(
+        leads=lead_service(),
+        prospects=prospect_repository(),
+        records=DynamoPersonRecords(tables()),
+        suppressions=DynamoSuppressionList(tables()),
+        activity=activity(),
+        copies=OutboxCopies(s.outbox_dir),
+        sla=workflow(),
+        salt=s.suppression_salt,
+        clock=utc_now,
+        archive=JournalCopies(s.local_journal_dir) if s.local_journal_dir is not None else None,
     )
 
 

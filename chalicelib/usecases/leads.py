@@ -29,10 +29,11 @@ from chalicelib.domain.decisions import Effect, InvalidCommand, Noted
 from chalicelib.domain.events import Event, EventKind, internal_id
 from chalicelib.domain.lifecycle import IllegalTransition
 from chalicelib.domain.merge import absorb_profile
-from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.prospect import Prospect, Suppression
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores
 from chalicelib.domain.summary import summarize
+from chalicelib.domain.suppression import ERASED, SuppressedAddress
 from chalicelib.effects.dispatch import Dispatcher, SavedWrite
 from chalicelib.effects.outbox import plan
 from chalicelib.errors import ConcurrentUpdate, InvalidContent, NotFound, StorageUnavailable
@@ -123,8 +124,10 @@ class LeadService:
         clock: Callable[[], datetime],
         new_id: Callable[[], str] = new_lead_id,
         pause: Callable[[float], None] = time.sleep,
+        erased: Callable[[str], SuppressedAddress | None] | None = None,
     ) -> None:
         self._pause = pause
+        self._erased = erased  # the suppression list of erased people's addresses (None: not kept)
         self._prospects = prospects
         self._identities = identities
         self._activity = activity
@@ -383,6 +386,7 @@ class LeadService:
                 p = Prospect(lead_id=lead_id, created_at=min(first.at, now), source=first.source)
             else:
                 p = stored.item
+            email_before = p.email
             if absorb is not None:
                 absorb_profile(p, absorb)
             effects: list[Effect] = []
@@ -405,6 +409,8 @@ class LeadService:
                     effects.extend(outcome)
             if not applied and absorb is None:
                 return  # every event was a duplicate: nothing to write, nothing to do
+            if p.email != email_before:
+                self._suppress_if_erased(p, now, effects)
             scores, later = reassess(p, rules, now, turns)
             effects.extend(later)
             try:
@@ -416,6 +422,15 @@ class LeadService:
                 continue
             return
         raise ConcurrentUpdate(f"lead {lead_id} kept changing under us; the batch will be retried")
+
+    def _suppress_if_erased(self, p: Prospect, now: datetime, effects: list[Effect]) -> None:
+        """An address that arrives on a profile (a new lead, an identify, an import, a merge) and belongs to
+        an erased person: the fresh profile is suppressed at once, so it is never emailed. One read, only
+        when the profile's address changes."""
+        if self._erased is None or not p.email or p.suppression is not None or self._erased(p.email) is None:
+            return
+        p.suppression = Suppression(reason=ERASED, at=now)
+        effects.append(Noted("suppressed", "leadloop", {"reason": ERASED}))
 
     def save_profile(
         self,

@@ -52,6 +52,7 @@ from chalicelib.domain.profiling import buying_stage, persona_of
 from chalicelib.domain.prospect import Prospect, SentMessage
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import score, top_interests
+from chalicelib.domain.suppression import SuppressedAddress
 from chalicelib.errors import (
     ConcurrentUpdate,
     InvalidContent,
@@ -99,6 +100,7 @@ class NurtureService:
         public_url: str,
         signing_secret: str,
         clock: Callable[[], datetime],
+        erased: Callable[[str], SuppressedAddress | None] | None = None,
     ) -> None:
         self._leads = leads
         self._prospects = prospects
@@ -111,6 +113,7 @@ class NurtureService:
         self._public_url = public_url
         self._secret = signing_secret
         self._clock = clock
+        self._erased = erased  # the suppression list of erased people's addresses (None: not kept)
 
     def compose(
         self, p: Prospect, template: ParsedTemplate, rules: Rules, now: datetime, send_id: str | None = None
@@ -267,6 +270,9 @@ class NurtureService:
             return self._fail(p, version, claim, _render_failure(claim.template, error), now)
         email.tags["send_id"] = claim.send_id
         email.headers["X-Leadloop-Send-Id"] = claim.send_id
+        if self._erased is not None and self._erased(email.to) is not None:
+            # The profile is suppressed when such an address arrives; this guard holds whatever changed since.
+            return self._fail(p, version, claim, "the address belongs to an erased person (suppressed)", now)
         try:
             self._mailer.send(email, now)
         except (StorageUnavailable, OSError) as error:

@@ -14,6 +14,7 @@ from typing import Generic, Protocol, TypeVar
 
 from chalicelib.domain.activity import ActivityEntry
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.suppression import SuppressedAddress
 from chalicelib.effects.outbox import OutboxEffect
 
 T = TypeVar("T")
@@ -82,3 +83,38 @@ class EffectMarks(Protocol):
     def done(self, key: str) -> bool: ...
 
     def mark(self, key: str, *, expires_at: datetime) -> None: ...
+
+
+class SuppressionList(Protocol):
+    """Keyed hashes of erased people's addresses (chalicelib.domain.suppression); never the addresses."""
+
+    def add(self, entry: SuppressedAddress) -> None:
+        """Idempotent: adding a digest already held keeps the first entry."""
+        ...
+
+    def find(self, digest: str) -> SuppressedAddress | None: ...
+
+
+class PersonRecords(Protocol):
+    """What erase and export need beside the profile: every record that names a person's lead ids."""
+
+    def identities_of(self, lead_id: str) -> dict[str, str]:
+        """identity -> lead id for every identity pointing at `lead_id` or at a lead merged into it (the
+        `lead:<old id>` forwards are followed backwards, so merges of merges are found)."""
+        ...
+
+    def forget_identities(self, owners: Mapping[str, str]) -> int:
+        """Delete each identity still pointing at the lead given for it; returns how many were deleted."""
+        ...
+
+    def activity_of(self, lead_ids: Sequence[str], limit: int) -> list[ActivityEntry]: ...
+
+    def forget_activity(self, lead_ids: Sequence[str], *, keep_kinds: Sequence[str] = ()) -> int:
+        """Delete the leads' activity entries, except those of `keep_kinds` (audit entries that hold no
+        personal data); returns how many were deleted."""
+        ...
+
+    def forget_marks(self, lead_ids: Sequence[str], *, now: datetime) -> tuple[int, int]:
+        """Delete the effect marks and counter markers naming the leads; returns (deleted, kept): marks of
+        writes a stream record may still deliver are kept until they expire (see README)."""
+        ...
