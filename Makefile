@@ -14,7 +14,7 @@ PORT ?= 8000
 STAGE ?= dev
 export PORT
 
-.PHONY: help venv dynamodb-local test lint run demo bench soak report replay keys package deploy clean
+.PHONY: help venv dynamodb-local test lint run demo bench sim soak report replay keys package deploy clean
 
 help:
 	@echo "make run      local stack on http://127.0.0.1:$(PORT) (DynamoDB Local, moto, runner, chalice local)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test     ruff, mypy, template/rule lint, infra validation, pytest (what CI runs)"
 	@echo "make lint     ruff and mypy only"
 	@echo "make bench    domain, storage and cost benchmarks"
+	@echo "make sim      decisions vs baselines on a simulated population: ARGS=\"--seeds 1,2 --prospects 500\""
 	@echo "make soak     long-running tests (pytest -m slow)"
 	@echo "make report   the shared scoreboard from a running stack (GET /metrics)"
 	@echo "make replay   replay set-aside work once fixed: ARGS=events | ARGS=effects (see README)"
@@ -69,6 +70,10 @@ demo: venv dynamodb-local
 
 bench: venv dynamodb-local
 	if [ -f bench/__main__.py ]; then $(PY) -m bench; else echo "no benchmarks yet (bench/__main__.py)"; fi
+
+# Routing and nurture decisions measured on a seeded synthetic population (docs/simulation.md); a few minutes.
+sim: venv
+	$(PY) -m sim $(ARGS)
 
 # Slow tests are few on purpose; "no tests collected" (pytest exit 5) is not a failure here, anything else is.
 soak: venv dynamodb-local

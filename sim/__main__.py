@@ -54,7 +54,7 @@ def run_seed(seed: int, prospects: int, days: int) -> dict[str, Any]:
         "sales_answers": tailored.sales_answers,
         "population": _population(people),
     }
-    for name, routes in baseline_routes(rules, tailored.events).items():
+    for name, routes in baseline_routes(rules, tailored.events, people, seed).items():
         result["routing"][name] = measure.routing(people, routes, days)
     drip = result["nurture"]["drip"]["click_rate"]
     result["nurture"]["lift"] = result["nurture"]["tailored"]["click_rate"] / drip if drip else None
@@ -114,8 +114,8 @@ def _fmt(s: dict[str, float | None], pct: bool = False, digits: int = 2) -> str:
 def render(report: dict[str, Any]) -> str:
     s = report["summary"]
     lines = [
-        f"Leadloop simulation at {report['commit']}: seeds {report['seeds']}, {report['prospects']} prospects, "
-        f"{report['days']} days, {report['seconds']:.0f} s",
+        f"Leadloop simulation at {report['commit']}: seeds {report['seeds']}, "
+        f"{report['prospects']} prospects, {report['days']} days, {report['seconds']:.0f} s",
         "",
         "routing                 precision             recall                median days to route   routes",
     ]
@@ -132,15 +132,16 @@ def render(report: dict[str, Any]) -> str:
     for arm in ARMS:
         n = s["nurture"][arm]
         lines.append(
-            f"  {arm:<21} {_fmt(n['click_rate'], pct=True):<21} {_fmt(n['open_rate'], pct=True, digits=1):<21} "
+            f"  {arm:<21} {_fmt(n['click_rate'], pct=True):<21} "
+            f"{_fmt(n['open_rate'], pct=True, digits=1):<21} "
             f"{_fmt(n['topic_match'], pct=True, digits=1):<21} {_fmt(n['repeats'], digits=0)}"
         )
     lines.append(f"  tailored / drip clicks {_fmt(s['nurture']['lift'])}")
     lines += ["", "per seed (leadloop routes by segment; sales answers):"]
     for run in report["runs"]:
         lines.append(
-            f"  seed {run['seed']}: {run['routing']['leadloop']['routes_by_segment']}; {run['sales_answers']}; "
-            f"{run['seconds']:.0f} s"
+            f"  seed {run['seed']}: {run['routing']['leadloop']['routes_by_segment']}; "
+            f"{run['sales_answers']}; {run['seconds']:.0f} s"
         )
     lines.append("(mean over seeds, min-max in brackets; definitions in docs/simulation.md)")
     return "\n".join(lines)
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated seeds (default 1,2,3,4,5)")
     parser.add_argument("--prospects", type=int, default=2000)
     parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (default 1)")
+    parser.add_argument("--jobs", type=int, default=2, help="seeds run in parallel processes (default 2)")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     args = parser.parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]

@@ -204,7 +204,7 @@ class Visitor:
         return events
 
 
-# --- email ---------------------------------------------------------------------------------------------------
+# --- email ------------------------------------------------------------------------------------------------
 
 BASE_CLICK_GIVEN_OPEN = 0.05  # click-to-open for an email off the reader's interest (assumption)
 RELEVANT_CLICK_GIVEN_OPEN = 0.18  # ... on it (relevance lifts clicks ~2-4x, see docs/simulation.md)

@@ -29,7 +29,6 @@ from chalicelib.adapters.memory import (
     InMemoryCounters,
     InMemoryIdentities,
     InMemoryMarks,
-    InMemoryProspects,
 )
 from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.templates import ParsedTemplate, SenderFields, TemplateRenderer
@@ -55,6 +54,7 @@ from chalicelib.usecases.nurture import NurtureService, TemplateCatalogue
 from sim import behaviour, sales
 from sim.population import Person
 from sim.site import SiteMap
+from sim.store import LiveProspects
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; nothing depends on the date
 PUBLIC_URL = "https://leads.sim.example"
@@ -193,6 +193,7 @@ class Simulation:
         renderer: TemplateRenderer,
         days: int,
         arm: str,
+        store: Callable[[], Any] = LiveProspects,
     ) -> None:
         self.seed, self.people, self.site, self.rules, self.days, self.arm = (
             seed,
@@ -204,7 +205,7 @@ class Simulation:
         )
         self.templates = templates
         self.clock = Clock(START)
-        self.prospects = InMemoryProspects()
+        self.prospects = store()
         self.mailer = RecordingMailer()
         self.notifier = RecordingNotifier()
         ids = iter(range(10**9))
@@ -357,7 +358,6 @@ class Simulation:
         )
 
     def _after_step(self) -> None:
-        self.prospects.writes.clear()  # the stream's record of writes: not needed here, and it grows
         for lead_id, why, at in self.notifier.routed:
             found = self.prospects.get(lead_id)
             if found is None or found.item.email not in self.by_email:

@@ -33,8 +33,8 @@ STRAY_HAND_RAISE_CHANCE = {"competitor": 0.15, "student": 0.04, "job_seeker": 0.
 
 EXEC_TITLES = (
     "VP Marketing", "VP of Operations", "Head of Analytics", "Director of Finance", "CFO", "COO",
-    "Chief Data Officer", "Head of Revenue Operations", "Director, Business Intelligence", "Marketing Manager",
-    "Analytics Manager", "Founder",
+    "Chief Data Officer", "Head of Revenue Operations", "Director, Business Intelligence",
+    "Marketing Manager", "Analytics Manager", "Founder",
 )  # fmt: skip
 IC_TITLES = (
     "Data Engineer", "Senior Data Analyst", "Analytics Engineer", "BI Developer", "Software Engineer",

@@ -1,4 +1,4 @@
-"""DynamoDB table layout: the PynamoDB models of Leadloop's seven tables, their binding to real table names.
+"""DynamoDB table layout: the PynamoDB models of Leadloop's tables, their binding to real table names.
 
 Models here describe storage only. They are declared without a table; `models_for(Tables(...))` derives
 subclasses bound to `<prefix><suffix>` on a host and region, so nothing touches AWS (or needs moto running)
@@ -167,6 +167,19 @@ class CounterModel(Model):
     value = NumberAttribute()
 
 
+class AccountModel(Model):
+    """An account (`item` "#account": its traits) and its member list (`item` "lead#<id>": one row a
+    person). Written by chalicelib.adapters.dynamo_accounts."""
+
+    account_id = UnicodeAttribute(hash_key=True)
+    item = UnicodeAttribute(range_key=True)
+    traits = UnicodeAttribute(null=True)  # the account: JSON of its traits
+    updated_at = UnicodeAttribute(null=True)  # the account: when the group call that set them happened
+    joined_at = UnicodeAttribute(null=True)  # a member: first linked
+    engaged_on = UnicodeAttribute(null=True)  # a member: the last day they earned engagement points
+    lead_version = NumberAttribute(null=True)  # a member: the lead's write that wrote the row
+
+
 # --- binding ---
 
 
@@ -181,6 +194,7 @@ class BoundModels:
     keys: type[KeyModel]
     content: type[ContentModel]
     counters: type[CounterModel]
+    accounts: type[AccountModel]
 
     def all(self) -> list[type[Model]]:
         return [getattr(self, f.name) for f in fields(self)]
@@ -236,6 +250,7 @@ def models_for(tables: Tables) -> BoundModels:
         keys=_bind(KeyModel, tables, "keys"),
         content=_bind(ContentModel, tables, "content"),
         counters=_bind(CounterModel, tables, "counters"),
+        accounts=_bind(AccountModel, tables, "accounts"),
     )
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.dynamo_prospects import pack_doc
+from chalicelib.domain.accounts import AccountRecord, Member
 from chalicelib.domain.activity import ActivityEntry
 from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
 from chalicelib.effects.dispatch import SavedWrite
@@ -135,6 +137,38 @@ class InMemoryMarks:
 
     def mark(self, key: str, *, expires_at: datetime) -> None:
         self.marks[key] = expires_at
+
+
+class InMemoryAccounts:
+    """Accounts and member lists, with the DynamoDB adapter's ordering promises (never older over newer)."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, AccountRecord] = {}
+        self.rows: dict[str, dict[str, tuple[Member, int]]] = {}  # account -> lead -> (row, lead version)
+
+    def record(self, account: AccountRecord, member: Member, *, lead_version: int) -> None:
+        held = self.accounts.get(account.account_id)
+        stored_at, proposed_at = held.updated_at if held else None, account.updated_at
+        if held is not None and not account.traits:
+            pass  # a group call that named no traits leaves the account as it was
+        elif stored_at is None or (proposed_at is not None and proposed_at >= stored_at):
+            self.accounts[account.account_id] = account
+        rows = self.rows.setdefault(account.account_id, {})
+        old = rows.get(member.lead_id)
+        if old is None or old[1] < lead_version:
+            joined = min(old[0].joined_at, member.joined_at) if old else member.joined_at
+            rows[member.lead_id] = (replace(member, joined_at=joined), lead_version)
+
+    def get(self, account_id: str) -> AccountRecord | None:
+        return self.accounts.get(account_id)
+
+    def members(self, account_id: str, limit: int) -> tuple[list[Member], bool]:
+        rows = sorted(self.rows.get(account_id, {}).items())
+        return [member for _, (member, _) in rows[:limit]], len(rows) > limit
+
+    def remove_member(self, lead_id: str, account_ids: Sequence[str]) -> None:
+        for account_id in account_ids:
+            self.rows.get(account_id, {}).pop(lead_id, None)
 
 
 def as_stream_record(write: SavedWrite) -> dict[str, Any]:

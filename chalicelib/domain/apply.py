@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.accounts import join_account, sync_accounts
 from chalicelib.domain.assignment import choose_owner
 from chalicelib.domain.attribution import record_touch
 from chalicelib.domain.bounds import (
@@ -188,9 +189,14 @@ def _apply_email(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effe
 def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effect]:
     kind = event.kind
     record_touch(p, event)  # only tracking sources say where a visit came from
-    if kind in (EventKind.IDENTIFY, EventKind.GROUP):
+    if kind is EventKind.IDENTIFY:
         _merge_traits(p, event.traits, rules)
         _engage(p, event, "identify", rules, day)
+    elif kind is EventKind.GROUP:
+        # A group call describes the person's company: it links them to the account, never renames them.
+        group_id = str(event.properties.get("group_id") or "")
+        _engage(p, event, "identify", rules, day)
+        return join_account(p, group_id, event.traits, event.at) if group_id else []
     elif kind in (EventKind.PAGE, EventKind.SCREEN):
         path = str(event.properties.get("path") or event.properties.get("url") or event.name or "")
         title = str(event.properties.get("title") or event.name or "")
@@ -284,6 +290,7 @@ def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -
     today = day_of(now)
     prune_buckets(p.engagement, today)
     prune_buckets(p.interests, today)
+    effects += sync_accounts(p)  # member rows follow the person's engagement, at most once a day
     return scores, effects
 
 

@@ -17,6 +17,9 @@ from typing import Any
 
 from chalicelib.domain.lifecycle import MAX_NOTE_CHARS, MAX_OWNER_CHARS, MAX_REASON_CHARS
 from chalicelib.domain.prospect import (
+    MAX_ACCOUNT_TEXT_CHARS,
+    MAX_ACCOUNT_TRAITS,
+    MAX_ACCOUNTS,
     MAX_ANONYMOUS_IDS,
     MAX_BUCKET_DAYS,
     MAX_CRM_IDS,
@@ -125,6 +128,51 @@ def _kept(name: str, keep: Collection[str]) -> bool:
     return name in CORE_TRAITS or name in CRM_OWNED_TRAITS or name in keep
 
 
+# --- accounts (chalicelib.domain.accounts decides; these keep the snapshot within bounds) ---
+
+ACCOUNT_CORE_TRAITS = ("name", "domain", "employees", "industry", "plan", "country")
+
+
+def account_value(p: Prospect, value: Any) -> str | int | float | bool | None:
+    """An account trait value as stored (plain, text clipped), or None when it cannot be one."""
+    plain = _plain(value)
+    if plain is None:
+        note(p, "accounts")
+    elif isinstance(plain, str):
+        plain = clip(p, "accounts", plain, MAX_ACCOUNT_TEXT_CHARS)
+    return plain
+
+
+def _bound_accounts(p: Prospect) -> None:
+    fitting = [link for link in p.accounts if fits_id(link.account_id)]
+    note(p, "accounts", len(p.accounts) - len(fitting))
+    p.accounts[:] = fitting[-MAX_ACCOUNTS:]
+    note(p, "accounts", len(fitting) - len(p.accounts))
+    for link in p.accounts:
+        for name, value in list(link.traits.items()):
+            if len(name) > MAX_TRAIT_KEY_CHARS or _plain(value) is None:
+                del link.traits[name]
+                note(p, "accounts")
+            elif isinstance(value, str):
+                link.traits[name] = clip(p, "accounts", value, MAX_ACCOUNT_TEXT_CHARS)
+        while len(link.traits) > MAX_ACCOUNT_TRAITS:
+            del link.traits[next(iter(link.traits))]
+            note(p, "accounts")
+
+
+def _shed_account_traits(keep: Collection[str]) -> Shed:
+    def shed(p: Prospect) -> int:
+        dropped = 0
+        for link in p.accounts:
+            others = [k for k in link.traits if k not in ACCOUNT_CORE_TRAITS and f"account.{k}" not in keep]
+            for key in others[: (len(others) + 1) // 2]:
+                del link.traits[key]
+                dropped += 1
+        return dropped
+
+    return shed
+
+
 # --- engagement and interests ---
 
 
@@ -182,6 +230,7 @@ def enforce_limits(p: Prospect) -> None:
     while len(p.traits) > MAX_TRAITS:
         del p.traits[next(iter(p.traits))]
         note(p, "traits")
+    _bound_accounts(p)
     _cap_days(p.engagement, MAX_BUCKET_DAYS)
     _cap_days(p.interests, MAX_BUCKET_DAYS)
     while len(p.interests) > MAX_INTEREST_TOPICS:
@@ -254,16 +303,21 @@ def size_upper_bound(p: Prospect) -> int:
     for touch in (p.first_touch, p.last_touch):
         if touch is not None:
             chars += _chars(getattr(touch, name) for name in TOUCH_FIELDS)
+    for link in p.accounts:
+        chars += _chars((link.account_id,)) + _chars(link.traits)
+        chars += _chars(str(value) for value in link.traits.values())
     # Everything else is keys, numbers and timestamps: at most this many bytes per item that holds them.
     items = len(p.history) + len(p.messages) + len(p.key_moments) + len(p.pages) + len(p.recycles) + 2
+    items += len(p.accounts)
     days = sum(map(len, p.engagement.values())) + sum(map(len, p.interests.values()))
     counts = sum(len(m.outcomes) for m in p.messages)
     return 2048 + _WORST_BYTES_PER_CHAR * chars + 200 * items + 40 * days + 24 * counts
 
 
 def fit_traits(rules: Rules) -> set[str]:
-    """The traits the fit rules score on: kept as long as anything else can go."""
-    return {rule.trait for rule in rules.fit}
+    """The traits the fit rules score on (`account.<name>` for an account's): kept as long as anything
+    else can go."""
+    return {rule.trait for rule in rules.fit} | {rule.fallback for rule in rules.fit if rule.fallback}
 
 
 def keep_within_budget(p: Prospect, keep: Collection[str] = ()) -> None:
@@ -330,6 +384,7 @@ def _shedders(keep: Collection[str]) -> list[tuple[str, Shed]]:
     """Least useful first: descriptive extras, then what explains a lead, then what scores it."""
     return [
         ("traits", _shed_traits(keep)),
+        ("accounts", _shed_account_traits(keep)),
         ("pages", lambda p: _halve(p.pages)),
         ("key_moments", lambda p: _halve(p.key_moments)),
         ("anonymous_ids", lambda p: _halve(p.anonymous_ids, floor=1)),
@@ -341,4 +396,5 @@ def _shedders(keep: Collection[str]) -> list[tuple[str, Shed]]:
         ("traits", _shorten_traits),
         ("history", lambda p: _halve(p.history, floor=1)),
         ("recycles", lambda p: _halve(p.recycles, floor=1)),
+        ("accounts", lambda p: _halve(p.accounts, floor=1)),
     ]

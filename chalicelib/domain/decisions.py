@@ -104,7 +104,15 @@ class Noted:
     data: dict[str, Any]
 
 
-Effect = NotifySales | StartSla | ResolveSla | Changed | Assigned | EmailOutcome | Noted
+@dataclass(frozen=True, slots=True)
+class AccountsTouched:
+    """The person's membership of these accounts (and their traits, as its group calls said) is to be
+    written to the accounts table (chalicelib.domain.accounts)."""
+
+    account_ids: tuple[str, ...]
+
+
+Effect = NotifySales | StartSla | ResolveSla | Changed | Assigned | EmailOutcome | Noted | AccountsTouched
 
 
 def push(items: list[Any], item: Any, limit: int) -> None:

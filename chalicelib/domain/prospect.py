@@ -39,6 +39,9 @@ MAX_TITLE_CHARS = 256
 MAX_MOMENT_CHARS = 300
 MAX_LABEL_CHARS = 200  # source, event names, template names, the reason a message was sent
 MAX_TOUCH_CHARS = 200  # a touch's source, medium, campaign, term and content (its URLs: MAX_PATH_CHARS)
+MAX_ACCOUNTS = 10  # accounts (group calls) a person belongs to; the one not heard from longest makes room
+MAX_ACCOUNT_TRAITS = 20  # traits kept per account (in the profile's snapshot and in the account record)
+MAX_ACCOUNT_TEXT_CHARS = 256  # a longer account trait value is truncated
 MAX_INTEREST_TOPICS = 20
 MAX_TOPIC_CHARS = 64
 MAX_BUCKET_DAYS = 60  # days with points kept per engagement rule or topic (the most recent)
@@ -135,6 +138,23 @@ TOUCH_FIELDS = ATTRIBUTION_FIELDS  # a touch keeps what an event's attribution s
 
 
 @dataclass(slots=True)
+class AccountLink:
+    """An account (a group call's groupId) the person belongs to, with the profile's snapshot of the
+    account's traits (so fit rules can read them without another read), when a group call last said so
+    (`at`), and the engagement day last written to the account's member list (`synced_day`, a proleptic
+    ordinal; None until written). chalicelib.domain.accounts owns the logic."""
+
+    account_id: str
+    at: datetime
+    traits: dict[str, Any] = field(default_factory=dict)
+    synced_day: int | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.traits.get("name") or self.account_id)
+
+
+@dataclass(slots=True)
 class Recycle:
     reason: str
     at: datetime
@@ -189,6 +209,7 @@ class Prospect:
     pending_hand_raise: str | None = None  # a hand-raise not yet routed (e.g. raised while anonymous)
     first_touch: Touch | None = None  # set once, by the first attributed visit (or the earlier of a merge)
     last_touch: Touch | None = None
+    accounts: list[AccountLink] = field(default_factory=list)  # newest group call last
     # What was cut to keep the profile within its bounds: field -> how many values (see domain.bounds).
     trimmed: dict[str, int] = field(default_factory=dict)
 
@@ -344,6 +365,10 @@ def prospect_to_doc(p: Prospect) -> dict[str, Any]:
             "hr": p.pending_hand_raise,
             "t1": _touch_out(p.first_touch),
             "tn": _touch_out(p.last_touch),
+            "acct": [
+                _drop_none({"id": a.account_id, "at": _t(a.at), "tr": a.traits, "sd": a.synced_day})
+                for a in p.accounts
+            ],
             "trim": p.trimmed,
         }
     )
@@ -428,5 +453,14 @@ def prospect_from_doc(doc: dict[str, Any]) -> Prospect:
         pending_hand_raise=doc.get("hr"),
         first_touch=_touch_in(doc.get("t1")),
         last_touch=_touch_in(doc.get("tn")),
+        accounts=[
+            AccountLink(
+                account_id=a["id"],
+                at=datetime.fromisoformat(a["at"]),
+                traits=dict(a.get("tr", {})),
+                synced_day=a.get("sd"),
+            )
+            for a in doc.get("acct", [])
+        ],
         trimmed=dict(doc.get("trim", {})),
     )

@@ -42,17 +42,30 @@ def _check_pattern(value: str | None) -> str | None:
     return value
 
 
+ACCOUNT_TRAIT_PREFIX = "account."  # `account.<name>`: the trait of the person's accounts (the best value)
+
+
+def _check_trait(value: str | None) -> str | None:
+    if value is not None and value.strip() == ACCOUNT_TRAIT_PREFIX.rstrip(".") + ".":
+        raise ValueError(f"name the account trait after {ACCOUNT_TRAIT_PREFIX!r}, e.g. 'account.employees'")
+    return value
+
+
 class FitRule(_Strict):
-    """Points for who the prospect is: a trait matching a pattern, in a list, or within a range."""
+    """Points for who the prospect is: a trait matching a pattern, in a list, or within a range.
+    `trait: account.<name>` reads the person's accounts (the value worth the most points across them);
+    `fallback` is read when the person's own `trait` is missing (company_size, else account.employees)."""
 
     id: str
     trait: str
+    fallback: str | None = None
     matches: str | None = None
     one_of: tuple[str, ...] | None = None
     between: tuple[float, float] | None = None
     points: float
 
     _check = field_validator("matches")(_check_pattern)
+    _check_traits = field_validator("trait", "fallback")(_check_trait)
 
     @model_validator(mode="after")
     def _one_condition(self) -> FitRule:

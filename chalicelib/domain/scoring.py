@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.domain.accounts import AcrossAccounts, trait_value
 from chalicelib.domain.prospect import BUCKET_HORIZON_DAYS, DayBuckets, Prospect
 from chalicelib.domain.rules import FitRule, Rules
 
@@ -76,7 +77,16 @@ def prune_buckets(groups: dict[str, DayBuckets], today: int) -> None:
             del groups[key]
 
 
+def _fit_value(prospect: Prospect, rule: FitRule) -> Any:
+    value = trait_value(prospect, rule.trait)
+    if (value is None or value == "") and rule.fallback:
+        value = trait_value(prospect, rule.fallback)  # e.g. the account's employees for company_size
+    return value
+
+
 def _fit_points(rule: FitRule, value: Any) -> float:
+    if isinstance(value, AcrossAccounts):  # the person's accounts: the best value counts
+        return max((_fit_points(rule, one) for one in value), default=0.0)
     if value is None or value == "":
         return 0.0
     if rule.pattern is not None:
@@ -93,8 +103,7 @@ def _fit_points(rule: FitRule, value: Any) -> float:
 
 def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
     """Fit changes only when traits do; the answer is remembered per rules document and trait values."""
-    traits = prospect.traits
-    values = tuple(prospect.email if rule.trait == "email" else traits.get(rule.trait) for rule in rules.fit)
+    values = tuple(_fit_value(prospect, rule) for rule in rules.fit)
     key: Any = values
     try:
         hash(key)

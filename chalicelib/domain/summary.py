@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.accounts import AccountCounts, lead_accounts
 from chalicelib.domain.assignment import team_of
 from chalicelib.domain.attribution import touch_as_dict
 from chalicelib.domain.profiling import buying_stage, persona_of
@@ -17,8 +19,16 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def summarize(p: Prospect, rules: Rules, now: datetime, scores: Scores | None = None) -> dict[str, Any]:
+def summarize(
+    p: Prospect,
+    rules: Rules,
+    now: datetime,
+    scores: Scores | None = None,
+    account_counts: Mapping[str, AccountCounts] | None = None,
+) -> dict[str, Any]:
+    """`account_counts`: people and engaged people per account, where the caller read them (else None)."""
     scores = scores or score(p, rules, now)
+    accounts = lead_accounts(p, account_counts or {})
     recycle = p.last_recycle
     sla = p.sla
     return {
@@ -36,6 +46,9 @@ def summarize(p: Prospect, rules: Rules, now: datetime, scores: Scores | None = 
             "title": p.traits.get("title"),
             "traits": p.traits,
         },
+        # The companies the person belongs to (group calls), and a line for each where several people engage.
+        "accounts": accounts,
+        "account_signals": [account["signal"] for account in accounts if account["signal"]],
         "source": p.source,
         # Where the lead came from: its first attributed visit (never changes) and its latest one.
         "attribution": {

@@ -24,6 +24,7 @@ from chalicelib.adapters.dynamo import ActivityEntry, ActivityLog, Counters, Eff
 from chalicelib.adapters.dynamo_stream import writes_with_effects
 from chalicelib.adapters.notify import SalesNotifier
 from chalicelib.adapters.workflow import SlaWorkflow
+from chalicelib.domain.accounts import AccountRecord, Member, engaged_on
 from chalicelib.domain.prospect import Prospect, prospect_from_doc
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoreboard import by_period
@@ -35,10 +36,11 @@ from chalicelib.effects.outbox import (
     RecordActivity,
     ReleaseSlaClock,
     StartSlaClock,
+    UpdateAccounts,
     decode,
 )
 from chalicelib.errors import StorageUnavailable
-from chalicelib.usecases.ports import ActivityRecords, EffectMarks, ScoreboardCounters
+from chalicelib.usecases.ports import AccountDirectory, ActivityRecords, EffectMarks, ScoreboardCounters
 
 log = logging.getLogger("leadloop.effects")
 
@@ -80,6 +82,7 @@ class Dispatcher:
     workflow: SlaWorkflow
     rules: Callable[[], Rules]
     lead_url: Callable[[str], str]
+    accounts: AccountDirectory | None = None  # needed once a group call links someone to an account
 
     @classmethod
     def on_tables(
@@ -187,6 +190,24 @@ def release_sla_clock(d: Dispatcher, write: SavedWrite, releases: Sequence[Outbo
     _each_once(d, write, "release", [e for e in releases if isinstance(e, ReleaseSlaClock)], release)
 
 
+def update_accounts(d: Dispatcher, write: SavedWrite, updates: Sequence[OutboxEffect]) -> None:
+    """Each write is conditional on time (traits) and on the lead's version (member row): a retry or a late
+    stream pass rewrites the same values or changes nothing."""
+    if d.accounts is None:
+        raise RuntimeError("no account directory is wired to the effects dispatcher")
+    links = {link.account_id: link for link in write.prospect.accounts}
+    for effect in updates:
+        if not isinstance(effect, UpdateAccounts):
+            continue
+        for account_id in effect.account_ids:
+            link = links.get(account_id)
+            if link is None:
+                continue  # made room for newer accounts in this same unit of work
+            account = AccountRecord(account_id, dict(link.traits), link.at)
+            member = Member(write.lead_id, link.at, engaged_on(link))
+            d.accounts.record(account, member, lead_version=write.version)
+
+
 E = TypeVar("E", NotifyOwner, ReleaseSlaClock)
 
 
@@ -205,13 +226,15 @@ def _each_once(
 
 Handler = Callable[[Dispatcher, SavedWrite, Sequence[OutboxEffect]], None]
 
-# In this order: the feed first (it says what happened), then the scoreboard, then the outside world.
+# In this order: the feed first (it says what happened), then the scoreboard, then the outside world
+# (accounts last: no one waits on them).
 HANDLERS: dict[type, Handler] = {
     RecordActivity: record_activity,
     CountOnScoreboard: count_on_scoreboard,
     NotifyOwner: notify_owner,
     StartSlaClock: start_sla_clock,
     ReleaseSlaClock: release_sla_clock,
+    UpdateAccounts: update_accounts,
 }
 
 

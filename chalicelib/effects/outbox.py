@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.decisions import (
+    AccountsTouched,
     Assigned,
     Changed,
     Effect,
@@ -79,7 +80,18 @@ class ReleaseSlaClock:
     outcome: str
 
 
-OutboxEffect = RecordActivity | CountOnScoreboard | NotifyOwner | StartSlaClock | ReleaseSlaClock
+@dataclass(frozen=True, slots=True)
+class UpdateAccounts:
+    """Write the lead's row in each account's member list, and the account's traits from the lead's snapshot
+    where they are newer (chalicelib.domain.accounts). The profile as saved carries the values."""
+
+    at: datetime
+    account_ids: list[str]
+
+
+OutboxEffect = (
+    RecordActivity | CountOnScoreboard | NotifyOwner | StartSlaClock | ReleaseSlaClock | UpdateAccounts
+)
 
 _TYPES: dict[str, type[OutboxEffect]] = {
     "activity": RecordActivity,
@@ -87,6 +99,7 @@ _TYPES: dict[str, type[OutboxEffect]] = {
     "notify": NotifyOwner,
     "sla_start": StartSlaClock,
     "sla_release": ReleaseSlaClock,
+    "accounts": UpdateAccounts,
 }
 _NAMES = {kind: name for name, kind in _TYPES.items()}
 
@@ -96,6 +109,7 @@ def plan(p: Prospect, effects: Iterable[Effect], now: datetime) -> list[OutboxEf
     activity: list[RecordActivity] = []
     increments: dict[str, float] = {}
     work: list[OutboxEffect] = []
+    accounts: dict[str, None] = {}  # every account a unit of work touched, written once
 
     def count(name: str, amount: float = 1.0) -> None:
         increments[name] = increments.get(name, 0.0) + amount
@@ -132,6 +146,10 @@ def plan(p: Prospect, effects: Iterable[Effect], now: datetime) -> list[OutboxEf
             activity.append(RecordActivity(now, effect.kind, effect.actor, _clean(effect.data)))
             if effect.kind == "sla_escalated":
                 count("sla:escalated")
+        elif isinstance(effect, AccountsTouched):
+            accounts.update(dict.fromkeys(effect.account_ids))
+    if accounts:
+        work.insert(0, UpdateAccounts(now, list(accounts)))
     ordered = _in_order(activity)
     planned: list[OutboxEffect] = list(ordered)
     if any(increments.values()):

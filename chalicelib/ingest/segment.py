@@ -206,7 +206,12 @@ def _parse_message(
         previous_id = _required_id(message, "previousId", label)
     context = _object(message, "context", label)
     context_traits = _object(context, "traits", f"{label}.context")
-    traits = {**context_traits, **_object(message, "traits", label)}
+    if kind is EventKind.GROUP:
+        # A group call's traits are the account's (name, employees, plan...); context.traits are the
+        # person's, and a group call never changes the person: only the account's traits travel.
+        traits = dict(_object(message, "traits", label))
+    else:
+        traits = {**context_traits, **_object(message, "traits", label)}
     properties = _PROPERTIES[kind](message, context, label)
     return Event(
         message_id=_message_id(message, label, source),
@@ -218,7 +223,7 @@ def _parse_message(
         user_id=user_id,
         email=_email(message, kind, context_traits, label),
         previous_id=previous_id,
-        crm_id=_crm_id(traits),
+        crm_id=_crm_id(context_traits if kind is EventKind.GROUP else traits),
         traits=traits,
         properties=properties,
         attribution=attribution_of(kind, context, properties),

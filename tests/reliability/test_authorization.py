@@ -49,6 +49,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("GET", "/rules"): ("/rules", READERS),
     ("PUT", "/rules"): ("/rules", MARKETING),
     ("GET", "/rules/versions"): ("/rules/versions", READERS),
+    ("GET", "/accounts/{account_id}"): ("/accounts/acct-unknown", READERS),
     ("GET", "/activity"): ("/activity", READERS),
     ("GET", "/metrics"): ("/metrics", READERS),
     ("PUT", "/costs/{source}/{month}"): ("/costs/website/2026-11", BOTH_TEAMS),
