@@ -35,6 +35,7 @@ from chalicelib.adapters.local_copies import JournalCopies, OutboxCopies
 from chalicelib.adapters.mail import Mailer, OutboxMailer, SesMailer
 from chalicelib.adapters.notify import SalesNotifier
 from chalicelib.adapters.queue import DeadLetters, EventQueue, JournaledQueue
+from chalicelib.adapters.template_library import choosable, load_templates_in_force
 from chalicelib.adapters.templates import (
     ParsedTemplate,
     SenderFields,
@@ -45,7 +46,6 @@ from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.effects.dispatch import Dispatcher
-from chalicelib.errors import InvalidContent
 from chalicelib.usecases.auth import Authenticator
 from chalicelib.usecases.intake import IntakeService
 from chalicelib.usecases.leads import LeadService
@@ -165,18 +165,7 @@ def shipped_templates() -> dict[str, ParsedTemplate]:
 
 
 def _load_templates() -> dict[str, ParsedTemplate]:
-    templates = dict(shipped_templates())
-    for key in content().keys("template#"):
-        saved = content().latest(key)
-        if saved is not None:
-            name = key.split("#", 1)[1]
-            try:
-                templates[name] = renderer().parse(name, saved.body, version=saved.version)
-            except InvalidContent as error:
-                # A saved version that no longer passes (e.g. the sandbox was tightened) must not stop every
-                # send: keep the shipped default (or leave the name out) and say so loudly.
-                log.error("saved template %s v%s fails validation, not used: %s", name, saved.version, error)
-    return templates
+    return load_templates_in_force(shipped_templates(), content(), renderer())
 
 
 @cache
@@ -186,7 +175,8 @@ def templates() -> _Expiring:
 
 @cache
 def catalogue() -> TemplateCatalogue:
-    return TemplateCatalogue(templates())
+    # Nurture chooses among active templates only; the marketing API reads paused and deleted ones too.
+    return TemplateCatalogue(lambda: choosable(templates()()))
 
 
 @cache

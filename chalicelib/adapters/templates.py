@@ -51,13 +51,13 @@ import functools
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import yaml
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.filters import FILTERS
 from jinja2.runtime import Context, LoopContext
@@ -66,19 +66,26 @@ from jinja2.utils import missing
 
 from chalicelib.adapters import template_budget as budget
 from chalicelib.adapters.template_budget import DEFAULT_LIMITS, BudgetExceeded, Clock, RenderLimits
-from chalicelib.domain.catalogue import TemplateMeta, meta_from_front_matter
+from chalicelib.adapters.template_checks import (
+    PROSPECT_FIELDS,
+    SENDER_FIELDS,
+    FormatProblem,
+    TemplateProblem,
+    block_problems,
+    normalise,
+    problem_dict,
+    read_front_matter,
+    sorted_problems,
+    split_source,
+    unknown_names,
+    unsafe_nodes,
+)
+from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.errors import InvalidContent, NotFound
 
 TEMPLATE_SUFFIX = ".md.j2"
 # Lambda gets the repo's templates/ through vendor/templates, which chalice unpacks beside chalicelib/.
 SHIPPED_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-
-CONTEXT_NAMES: frozenset[str] = frozenset({"prospect", "sender", "unsubscribe_url", "link"})
-PROSPECT_FIELDS: frozenset[str] = frozenset(
-    {"first_name", "last_name", "name", "email", "company", "title", "persona", "stage", "top_interests"}
-)
-SENDER_FIELDS: frozenset[str] = frozenset({"name", "company", "address"})
-BLOCKS: tuple[str, ...] = ("html", "text")
 
 MAX_SOURCE_CHARS = 100_000
 
@@ -88,14 +95,15 @@ _FILTERS = (
 )  # fmt: skip
 _STR_METHODS = frozenset({"upper", "lower", "title", "capitalize", "strip", "startswith", "endswith"})
 _LOOP_ATTRIBUTES = frozenset(name for name in dir(LoopContext) if not name.startswith("_"))
-_FILE_ONLY = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
-_SUBJECT_KEY = re.compile(r"subject\s*:")
 _HTTP_URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
 
 
-class TemplateProblem(NamedTuple):
-    line: int  # 1-based line in the template file
-    message: str
+class TemplateStatus(StrEnum):
+    """Whether nurture may choose a template; its lifecycle is in template_library.py."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True)
@@ -104,11 +112,12 @@ class ParsedTemplate:
 
     meta: TemplateMeta
     source: str
+    status: TemplateStatus = TemplateStatus.ACTIVE  # paused and deleted templates are never chosen
     body: str = field(init=False, repr=False, compare=False)  # the Jinja part, front matter blanked out
     subject_line: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        split = _split(self.source)
+        split = split_source(self.source)
         object.__setattr__(self, "body", split.body)
         object.__setattr__(self, "subject_line", split.subject_line)
 
@@ -179,16 +188,22 @@ class TemplateRenderer:
         # day, so compiled templates are kept, keyed by their exact source.
         self._compiled = functools.lru_cache(maxsize=cache_size)(self._compile)
 
-    def validate(self, name: str, source: str) -> list[TemplateProblem]:
-        return self._check(name, source)[1]
+    def validate(
+        self, name: str, source: str, *, topics: Collection[str] | None = None
+    ) -> list[TemplateProblem]:
+        """Every problem, each with its line (and front matter field). `topics` is the rules' topic
+        vocabulary; given, a declared topic outside it is a problem."""
+        return self._check(name, source, topics=topics)[1]
 
-    def parse(self, name: str, source: str, *, version: int = 0) -> ParsedTemplate:
-        found, problems = self._check(name, source, version=version)
+    def parse(
+        self, name: str, source: str, *, version: int = 0, topics: Collection[str] | None = None
+    ) -> ParsedTemplate:
+        found, problems = self._check(name, source, version=version, topics=topics)
         if problems or found is None:
             listing = "; ".join(f"line {p.line}: {p.message}" for p in problems)
             raise InvalidContent(
                 f"template {name!r} has {len(problems)} problem(s): {listing}",
-                details=[p._asdict() for p in problems],
+                details=[problem_dict(p) for p in problems],
             )
         return found
 
@@ -214,24 +229,27 @@ class TemplateRenderer:
     # -- checking -------------------------------------------------------------------------------------
 
     def _check(
-        self, name: str, source: str, *, version: int = 0
+        self, name: str, source: str, *, version: int = 0, topics: Collection[str] | None = None
     ) -> tuple[ParsedTemplate | None, list[TemplateProblem]]:
         if len(source) > MAX_SOURCE_CHARS:
             return None, [TemplateProblem(1, f"the template is longer than {MAX_SOURCE_CHARS} characters")]
-        source = _normalise(source)
+        source = normalise(source)
         try:
-            split = _split(source)
-            template_meta = _read_front_matter(name, split, version)
-        except _Problem as exc:
+            split = split_source(source)
+        except FormatProblem as exc:
             return None, [exc.problem]
-        problems = self._check_jinja(name, split.body, kind="text", first_line=1)
-        problems += self._check_jinja(
-            name, template_meta.subject, kind="subject", first_line=split.subject_line
-        )
-        if problems:
-            return None, problems
-        parsed = ParsedTemplate(meta=template_meta, source=source)
-        problems = self._try_samples(parsed)
+        # Every stage is checked whatever the others found, so one answer lists every problem.
+        front = read_front_matter(name, split, version=version, topics=topics)
+        jinja = self._check_jinja(name, split.body, kind="text", first_line=1)
+        if front.subject is not None:
+            jinja += self._check_jinja(name, front.subject, kind="subject", first_line=split.subject_line)
+        if jinja or front.subject is None:
+            return None, sorted_problems([*front.problems, *jinja])
+        # A sound body and subject are rendered for samples even when other fields are wrong, so render
+        # problems (the budget, a field used without a default) show in the same answer.
+        meta = front.meta or TemplateMeta(name=name, subject=front.subject, topics=(), stages=(), personas=())
+        parsed = ParsedTemplate(meta=meta, source=source)
+        problems = sorted_problems([*front.problems, *self._try_samples(parsed)])
         return (None if problems else parsed), problems
 
     def _check_jinja(self, name: str, source: str, *, kind: str, first_line: int) -> list[TemplateProblem]:
@@ -241,13 +259,13 @@ class TemplateRenderer:
             undeclared = meta.find_undeclared_variables(tree)
         except TemplateSyntaxError as exc:
             return [TemplateProblem(first_line + (exc.lineno or 1) - 1, f"syntax error: {exc.message}")]
-        unsafe = list(_unsafe_nodes(tree))
+        unsafe = list(unsafe_nodes(tree))
         problems = [
             TemplateProblem(first_line + line - 1, message)
-            for line, message in [*unsafe, *_unknown_names(tree, undeclared), *budget.static_problems(tree)]
+            for line, message in [*unsafe, *unknown_names(tree, undeclared), *budget.static_problems(tree)]
         ]
         if kind != "subject":
-            problems += _block_problems(tree)
+            problems += block_problems(tree)
         if not unsafe:
             try:
                 # Unknown filters and tests only show when compiling; the compiled template is cached, so
@@ -255,7 +273,7 @@ class TemplateRenderer:
                 self._compiled(name, source, kind)
             except _RenderFailed as exc:
                 problems.append(TemplateProblem(first_line + exc.line - 1, exc.reason))
-        return sorted(set(problems))
+        return sorted_problems(problems)
 
     def _try_samples(self, parsed: ParsedTemplate) -> list[TemplateProblem]:
         # Rendering for a fully known and a barely known prospect catches what reading cannot: a field used
@@ -281,7 +299,7 @@ class TemplateRenderer:
         filename = f"<template {name}.{kind}>"
         try:
             tree = _parse(self._env, source, name=f"{name}.{kind}", filename=filename)
-            unsafe = list(_unsafe_nodes(tree))
+            unsafe = list(unsafe_nodes(tree))
             if unsafe:
                 line, message = unsafe[0]
                 raise _RenderFailed(name, line, message)
@@ -328,12 +346,6 @@ def _in_subject(parsed: ParsedTemplate) -> Iterator[None]:
     except _RenderFailed as exc:  # the subject's own line 1 is the front matter's subject line
         line = parsed.subject_line + exc.line - 1
         raise type(exc)(parsed.meta.name, line, f"in the subject: {exc.reason}") from exc
-
-
-class _Problem(InvalidContent):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}", details={"line": line})
-        self.problem = TemplateProblem(line, message)
 
 
 # -- the sandbox ------------------------------------------------------------------------------------------
@@ -491,146 +503,6 @@ MINIMAL_SAMPLE = RenderContext(
 )
 
 
-# -- the file format --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Split:
-    front_matter: str
-    body: str  # front matter lines replaced by blank lines, so Jinja's line numbers are the file's
-    subject_line: int  # where the subject field sits, for errors in the subject's Jinja
-
-
-def _normalise(source: str) -> str:
-    return source.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _split(source: str) -> _Split:
-    lines = _normalise(source).split("\n")
-    if lines[0].strip() != "---":
-        raise _Problem(1, "a template starts with a '---' line, then YAML front matter, then another '---'")
-    for close in range(1, len(lines)):
-        if lines[close].strip() == "---":
-            break
-    else:
-        raise _Problem(1, "the front matter opened on line 1 is never closed by a '---' line")
-    front = "\n".join(lines[1:close])
-    body = "\n" * (close + 1) + "\n".join(lines[close + 1 :])
-    subject_line = next((i + 1 for i in range(1, close) if _SUBJECT_KEY.match(lines[i])), 2)
-    return _Split(front_matter=front, body=body, subject_line=subject_line)
-
-
-def _read_front_matter(name: str, split: _Split, version: int) -> TemplateMeta:
-    try:
-        data = yaml.safe_load(split.front_matter) if split.front_matter.strip() else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise _Problem(mark.line + 2 if mark else 1, f"front matter is not valid YAML: {problem}") from exc
-    if not isinstance(data, dict):
-        raise _Problem(2, "front matter must be YAML fields (subject, topics, ...), one per line")
-    lines = _key_lines(split.front_matter)
-    try:
-        found = meta_from_front_matter(name, data, version=version)
-    except InvalidContent as exc:
-        where = exc.details.get("field") if isinstance(exc.details, dict) else None
-        raise _Problem(lines.get(str(where), 1), exc.message) from exc
-    return found
-
-
-def _key_lines(front_matter: str) -> dict[str, int]:
-    node = yaml.compose(front_matter, Loader=yaml.SafeLoader)
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {str(key.value): key.start_mark.line + 2 for key, _ in node.value}
-
-
-# -- reading the template ---------------------------------------------------------------------------------
-
-
-def _unsafe_nodes(tree: nodes.Template) -> Iterator[tuple[int, str]]:
-    for node in tree.find_all((*_FILE_ONLY, nodes.Macro, nodes.CallBlock, nodes.For, nodes.Pow)):
-        if isinstance(node, _FILE_ONLY):
-            yield node.lineno, "a template cannot include, import or extend other files"
-        elif isinstance(node, nodes.Macro | nodes.CallBlock):
-            yield node.lineno, "macros are not supported; repeat the markup or use a loop"
-        elif isinstance(node, nodes.Pow):
-            yield node.lineno, "the ** operator is not allowed in templates"
-        elif isinstance(node, nodes.For) and node.recursive:
-            yield node.lineno, "recursive loops are not supported"
-
-
-def _unknown_names(tree: nodes.Template, undeclared: set[str]) -> Iterator[tuple[int, str]]:
-    # `self` is never "undeclared" to Jinja, yet it reaches the template's internals.
-    flagged = undeclared | {"self"}
-    for node in tree.find_all(nodes.Name):
-        if node.ctx == "load" and node.name in flagged and node.name not in CONTEXT_NAMES:
-            yield node.lineno, f"unknown variable {node.name!r}; a template can use {_known_names()}"
-    for owner, fields in (("prospect", PROSPECT_FIELDS), ("sender", SENDER_FIELDS)):
-        for lineno, attribute in _attributes_of(tree, owner):
-            if attribute not in fields:
-                yield lineno, f"{owner} has no field {attribute!r}; it has {', '.join(sorted(fields))}"
-
-
-def _attributes_of(tree: nodes.Template, owner: str) -> Iterator[tuple[int, str]]:
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        target = getattr(node, "node", None)
-        if not (isinstance(target, nodes.Name) and target.name == owner):
-            continue
-        if isinstance(node, nodes.Getattr):
-            yield node.lineno, node.attr
-        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-            if isinstance(node.arg.value, str):
-                yield node.lineno, node.arg.value
-
-
-def _known_names() -> str:
-    return "prospect, sender, unsubscribe_url and link(url, topics=[...])"
-
-
-def _block_problems(tree: nodes.Template) -> list[TemplateProblem]:
-    problems: list[TemplateProblem] = []
-    blocks = {block.name: block for block in tree.find_all(nodes.Block)}
-    for block in blocks.values():
-        if block.name not in BLOCKS:
-            problems.append(TemplateProblem(block.lineno, f"unknown block {block.name!r}; use html and text"))
-    for wanted in BLOCKS:
-        found = blocks.get(wanted)
-        if found is None:
-            problems.append(
-                TemplateProblem(_last_line(tree), f"missing {{% block {wanted} %}}…{{% endblock %}}")
-            )
-        elif not _mentions(found, "unsubscribe_url"):
-            problems.append(
-                TemplateProblem(
-                    found.lineno, f"the {wanted} block needs an unsubscribe link: {{{{ unsubscribe_url }}}}"
-                )
-            )
-    problems.extend(_outside_blocks(tree))
-    return problems
-
-
-def _mentions(block: nodes.Block, variable: str) -> bool:
-    return any(node.name == variable and node.ctx == "load" for node in block.find_all(nodes.Name))
-
-
-def _outside_blocks(tree: nodes.Template) -> Iterator[TemplateProblem]:
-    for node in tree.body:
-        if isinstance(node, nodes.Block):
-            continue
-        if isinstance(node, nodes.Output) and all(
-            isinstance(item, nodes.TemplateData) and not item.data.strip() for item in node.nodes
-        ):
-            continue
-        yield TemplateProblem(
-            node.lineno, "content outside the html and text blocks is never sent; move it inside"
-        )
-
-
-def _last_line(tree: nodes.Template) -> int:
-    return max((node.lineno for node in tree.find_all(nodes.Node)), default=1)
-
-
 # -- module-level API -------------------------------------------------------------------------------------
 
 
@@ -639,14 +511,18 @@ def default_renderer() -> TemplateRenderer:
     return TemplateRenderer()
 
 
-def parse_template(name: str, source: str, *, version: int = 0) -> ParsedTemplate:
+def parse_template(
+    name: str, source: str, *, version: int = 0, topics: Collection[str] | None = None
+) -> ParsedTemplate:
     """A checked template, or InvalidContent listing every problem with its line (`details`)."""
-    return default_renderer().parse(name, source, version=version)
+    return default_renderer().parse(name, source, version=version, topics=topics)
 
 
-def validate_template(name: str, source: str) -> list[TemplateProblem]:
+def validate_template(
+    name: str, source: str, *, topics: Collection[str] | None = None
+) -> list[TemplateProblem]:
     """Every problem found, each with its line; [] when the template is fit to send."""
-    return default_renderer().validate(name, source)
+    return default_renderer().validate(name, source, topics=topics)
 
 
 def render(parsed: ParsedTemplate, context: RenderContext) -> RenderedEmail:

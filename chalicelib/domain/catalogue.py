@@ -9,10 +9,10 @@ mapping) into a checked `TemplateMeta`; the chooser reads only `TemplateMeta`, n
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.domain import lifecycle
 from chalicelib.errors import InvalidContent
@@ -45,6 +45,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _TOPIC = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _MAX_SUBJECT_CHARS = 500
 _MAX_COOLDOWN_DAYS = 3650
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,31 +64,66 @@ class TemplateMeta:
 def meta_from_front_matter(name: str, data: Mapping[str, Any], *, version: int = 0) -> TemplateMeta:
     """Check a template's front matter and build its `TemplateMeta`.
 
-    Raises InvalidContent naming the template and the offending field; `details["field"]` carries the
-    field name so a caller that knows the file can point at the line.
+    Raises InvalidContent naming the template and every offending field, so a marketer fixes them all in
+    one go: `details["field"]` is the first field, `details["problems"]` each `{"field", "message"}`, so a
+    caller that knows the file can point at the lines.
     """
+    problems: list[InvalidContent] = []
+
+    def checked(read: Callable[[], _T], fallback: _T) -> _T:
+        try:
+            return read()
+        except InvalidContent as exc:
+            problems.append(exc)
+            return fallback
+
     if not _NAME.fullmatch(name):
-        raise _field_error(
-            name, "name", "must be 1-64 lowercase letters, digits, '-' or '_', got " + repr(name)
+        problems.append(
+            _field_error(
+                name, "name", "must be 1-64 lowercase letters, digits, '-' or '_', got " + repr(name)
+            )
         )
-    unknown = sorted(str(key) for key in data if key not in FRONT_MATTER_FIELDS)
-    if unknown:
-        raise _field_error(
-            name, unknown[0], f"is not a known field; the fields are {', '.join(FRONT_MATTER_FIELDS)}"
+    for key in sorted(str(key) for key in data if key not in FRONT_MATTER_FIELDS):
+        problems.append(
+            _field_error(name, key, f"is not a known field; the fields are {', '.join(FRONT_MATTER_FIELDS)}")
         )
-    return TemplateMeta(
+    meta = TemplateMeta(
         name=name,
-        subject=_subject(name, data.get("subject")),
-        topics=_slugs(name, "topics", data.get("topics"), required=True),
-        stages=_stages(name, data.get("stages")),
-        personas=_members(name, "personas", data.get("personas"), PERSONAS),
-        priority=_whole_number(name, "priority", data.get("priority", 0), low=-100, high=100),
-        cooldown_days=_whole_number(
-            name, "cooldown_days", data.get("cooldown_days", 30), low=0, high=_MAX_COOLDOWN_DAYS
+        subject=checked(lambda: _subject(name, data.get("subject")), ""),
+        topics=checked(lambda: _slugs(name, "topics", data.get("topics"), required=True), ()),
+        stages=checked(lambda: _stages(name, data.get("stages")), ()),
+        personas=checked(lambda: _members(name, "personas", data.get("personas"), PERSONAS), ()),
+        priority=checked(
+            lambda: _whole_number(name, "priority", data.get("priority", 0), low=-100, high=100), 0
         ),
-        recycle_reasons=_members(name, "recycle_reasons", data.get("recycle_reasons"), RECYCLE_REASONS),
+        cooldown_days=checked(
+            lambda: _whole_number(
+                name, "cooldown_days", data.get("cooldown_days", 30), low=0, high=_MAX_COOLDOWN_DAYS
+            ),
+            30,
+        ),
+        recycle_reasons=checked(
+            lambda: _members(name, "recycle_reasons", data.get("recycle_reasons"), RECYCLE_REASONS), ()
+        ),
         version=version,
     )
+    if problems:
+        raise _all_problems(name, problems)
+    return meta
+
+
+def _all_problems(name: str, problems: list[InvalidContent]) -> InvalidContent:
+    listed = [{"field": _field_of(p), "message": p.message} for p in problems]
+    if len(problems) == 1:
+        message = problems[0].message
+    else:
+        each = "; ".join(p.message.removeprefix(f"template {name!r}: ") for p in problems)
+        message = f"template {name!r} has {len(problems)} front matter problems: {each}"
+    return InvalidContent(message, details={"field": listed[0]["field"], "problems": listed})
+
+
+def _field_of(problem: InvalidContent) -> str:
+    return str(problem.details.get("field")) if isinstance(problem.details, dict) else "(front matter)"
 
 
 def _field_error(name: str, field: str, problem: str) -> InvalidContent:

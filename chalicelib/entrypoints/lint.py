@@ -2,16 +2,17 @@
 
 With no PATH it checks what a deployment ships: every `templates/*.md.j2` and `chalicelib/default_rules.yaml`.
 A PATH may be a template file (`*.md.j2`), a folder of them, or a rules document (`.yaml`, `.yml`, `.json`).
-The checks are the very ones a save through the API runs (the sandboxed renderer, the rules parser), so what
-passes here can be saved and sent. Prints one `path:line: problem` per problem and a summary; exits 1 when
-anything is wrong, 2 when a PATH cannot be read.
+The checks are the very ones a save through the API runs (the sandboxed renderer, the rules parser, template
+topics against the rules' topics), so what passes here can be saved and sent. Template topics are checked
+against the rules document among the PATHs, or else the shipped default rules. Prints one `path:line: problem`
+per problem and a summary; exits 1 when anything is wrong, 2 when a PATH cannot be read.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -44,10 +45,13 @@ class Unreadable(Exception):
     pass
 
 
-def lint_template(path: Path, renderer: TemplateRenderer) -> list[Finding]:
+def lint_template(
+    path: Path, renderer: TemplateRenderer, topics: Collection[str] | None = None
+) -> list[Finding]:
     name = path.name.removesuffix(TEMPLATE_SUFFIX)
     source = _read(path)
-    return [Finding(path, problem.line, problem.message) for problem in renderer.validate(name, source)]
+    problems = renderer.validate(name, source, topics=topics)
+    return [Finding(path, problem.line, problem.message) for problem in problems]
 
 
 def lint_rules(path: Path) -> list[Finding]:
@@ -59,15 +63,25 @@ def lint_rules(path: Path) -> list[Finding]:
 def lint(paths: Sequence[Path]) -> Report:
     renderer = TemplateRenderer()
     report = Report()
-    for path in _expand(paths):
+    files = _expand(paths)
+    topics = _topic_vocabulary(files)
+    for path in files:
         if path.name.endswith(TEMPLATE_SUFFIX):
             report.templates += 1
-            found = lint_template(path, renderer)
+            found = lint_template(path, renderer, topics)
         else:
             report.rules += 1
             found = lint_rules(path)
         report.findings.extend(found)
     return report
+
+
+def _topic_vocabulary(files: Sequence[Path]) -> frozenset[str] | None:
+    """The topics of the rules being linted (the first rules document given), else of the shipped rules;
+    None when that document is itself broken (its own findings say why)."""
+    rules_path = next((f for f in files if not f.name.endswith(TEMPLATE_SUFFIX)), DEFAULT_RULES)
+    rules, _ = check_rules_text(_read(rules_path), as_json=rules_path.suffix == ".json")
+    return None if rules is None else frozenset(topic.topic for topic in rules.topics)
 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:

@@ -2,8 +2,10 @@
 
 Templates and rules are immutable versions in the ContentStore (`template#<name>`, `rules#default`); the files
 shipped with a deployment are version 0 and a saved version overrides them. A save goes through the very
-checks a send relies on (the sandboxed renderer, `parse_rules`), so nothing saved here can break a send; a
-refused save answers 422 with every problem and where it is (a template line, a rules field and its line).
+checks a send relies on (the sandboxed renderer, `parse_rules`, the rules' topics), so nothing saved here can
+break a send; a refused save answers 422 with every problem and where it is (a template line and field, a
+rules field and its line); a save of the text in force stores nothing. A template can be paused, resumed and
+deleted (retired, keeping its versions); template_library.py keeps the status and its lifecycle.
 After a save this process forgets its cached templates or rules at once; other processes reload within
 wiring's cache period. Checking rules text is also what `python -m chalicelib.entrypoints.lint` uses offline.
 """
@@ -21,14 +23,23 @@ import yaml
 
 from chalicelib.adapters.dynamo import ContentStore, ContentVersion
 from chalicelib.adapters.mail import OutgoingEmail
-from chalicelib.adapters.templates import ParsedTemplate, TemplateRenderer
+from chalicelib.adapters.template_checks import normalise
+from chalicelib.adapters.template_library import (
+    DELETED,
+    IllegalStatusChange,
+    read_status,
+    status_change,
+    status_history,
+    template_key,
+    write_status,
+)
+from chalicelib.adapters.templates import ParsedTemplate, TemplateRenderer, TemplateStatus
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
 from chalicelib.errors import ConcurrentUpdate, InvalidContent, MalformedInput, NotFound, TooLarge
 from chalicelib.ingest.headers import header
 
-TEMPLATE_PREFIX = "template#"
 RULES_KEY = "rules#default"
 SHIPPED_AUTHOR = "shipped"
 
@@ -45,10 +56,6 @@ class RulesProblem:
         return {"field": self.field, "message": self.message, "line": self.line}
 
 
-def template_key(name: str) -> str:
-    return f"{TEMPLATE_PREFIX}{name}"
-
-
 def meta_dict(meta: TemplateMeta) -> dict[str, Any]:
     return {
         "name": meta.name,
@@ -61,6 +68,10 @@ def meta_dict(meta: TemplateMeta) -> dict[str, Any]:
         "cooldown_days": meta.cooldown_days,
         "recycle_reasons": list(meta.recycle_reasons),
     }
+
+
+def listing_dict(template: ParsedTemplate) -> dict[str, Any]:
+    return {**meta_dict(template.meta), "status": template.status.value}
 
 
 # --- rules text ----------------------------------------------------------------------------------------
@@ -166,8 +177,14 @@ class MarketingService:
 
     # --- templates ---------------------------------------------------------------------------------------
 
+    def templates(self, status: str | None = None) -> list[dict[str, Any]]:
+        """The templates in force with their status: active and paused ones, or those with `status`."""
+        wanted = {_status(status)} if status else {TemplateStatus.ACTIVE, TemplateStatus.PAUSED}
+        return [listing_dict(t) for t in self._in_force().values() if t.status in wanted]
+
     def template(self, name: str, version: int | None = None) -> dict[str, Any]:
-        """The template in force (or one `version` of it): its source, front matter and version."""
+        """The template in force (or one `version` of it): its source, front matter, version and status."""
+        status = read_status(self._content, name).status
         if version is None:
             templates = self._in_force()
             if name not in templates:
@@ -175,22 +192,23 @@ class MarketingService:
             parsed = templates[name]
             saved = parsed.meta.version
             record = self._content.get(template_key(name), saved) if saved else None
-            return _template_answer(parsed.meta, parsed.source, record, in_force=True)
+            return _template_answer(parsed.meta, parsed.source, record, in_force=True, status=status)
         if version == 0:
             shipped = self._shipped().get(name)
             if shipped is None:
                 raise NotFound(f"template {name!r} has no shipped version 0")
-            current = self._in_force().get(name)
-            return _template_answer(shipped.meta, shipped.source, None, in_force=current is shipped)
+            in_force = self._content.latest(template_key(name)) is None
+            return _template_answer(shipped.meta, shipped.source, None, in_force=in_force, status=status)
         record = self._content.get(template_key(name), version)
         if record is None:
             raise NotFound(f"template {name!r} has no version {version}")
         meta = self._renderer.parse(name, record.body, version=version).meta
         latest = self._content.latest(template_key(name))
         in_force = latest is not None and latest.version == version
-        return _template_answer(meta, record.body, record, in_force=in_force)
+        return _template_answer(meta, record.body, record, in_force=in_force, status=status)
 
     def template_versions(self, name: str) -> dict[str, Any]:
+        """Every version, newest first, and every status change (who paused or deleted it, when)."""
         saved = self._content.versions(template_key(name))
         shipped = name in self._shipped()
         if not saved and not shipped:
@@ -200,7 +218,17 @@ class MarketingService:
         ]
         if shipped:
             versions.append({"version": 0, "author": SHIPPED_AUTHOR, "saved_at": None})
-        return {"name": name, "in_force": versions[0]["version"], "versions": versions}
+        changes = [
+            {"status": c.status.value, "author": c.author, "at": c.at.isoformat() if c.at else None}
+            for c in status_history(self._content, name)
+        ]
+        return {
+            "name": name,
+            "in_force": versions[0]["version"],
+            "status": changes[0]["status"] if changes else TemplateStatus.ACTIVE.value,
+            "versions": versions,
+            "status_changes": changes,
+        }
 
     def save_template(
         self, name: str, source: str, author: str, *, expected_version: int | None = None
@@ -208,28 +236,98 @@ class MarketingService:
         """Check `source` as a send would use it; store it as the next version, which is then in force.
 
         Raises InvalidContent (every problem, each with its line) and stores nothing when it is refused;
-        ConcurrentUpdate when `expected_version` is no longer the latest.
+        ConcurrentUpdate when `expected_version` is no longer the latest; IllegalStatusChange for a deleted
+        template. The text in force saved again stores nothing and answers its version, `unchanged`.
         """
-        parsed = self._renderer.parse(name, source)
-        now = self._clock()
-        with _stale_edit(f"template {name!r}", expected_version):
-            version = self._content.save(
-                template_key(name), parsed.source, author, now, expected_latest=expected_version
-            )
-        self._forget_templates()
+        status = read_status(self._content, name).status
+        if status is DELETED:
+            raise IllegalStatusChange(name, status, status)
+        parsed = self._renderer.parse(name, source, topics=self._topics())
+        current = self._current_source(name)
+        # A stale If-Match is refused even when the text matches: the editor's base is not what is in force.
+        stale = expected_version is not None and expected_version != (current[0] if current else 0)
+        if current is not None and not stale and normalise(current[1]) == parsed.source:
+            version, saved_at, unchanged = current[0], None, True
+        else:
+            now = self._clock()
+            with _stale_edit(f"template {name!r}", expected_version):
+                version = self._content.save(
+                    template_key(name), parsed.source, author, now, expected_latest=expected_version
+                )
+            self._forget_templates()
+            saved_at, unchanged = now.isoformat(), False
         meta = replace(parsed.meta, version=version)
         return {
             "name": name,
             "version": version,
+            "unchanged": unchanged,
+            "status": status.value,
             "author": author,
-            "saved_at": now.isoformat(),
+            "saved_at": saved_at,
             "meta": meta_dict(meta),
         }
+
+    def set_template_status(self, name: str, wanted: str, author: str) -> dict[str, Any]:
+        """Pause, resume or delete a template: nurture never chooses a paused or deleted one. NotFound for
+        an unknown name, IllegalStatusChange (409) when the lifecycle does not allow it."""
+        status = _status(wanted)
+        if self._current_source(name) is None:
+            raise NotFound(f"no template named {name!r}")
+        current = read_status(self._content, name)
+        change = status_change(name, current.status, status)
+        if change is None:
+            return {"name": name, "status": status.value, "unchanged": True}
+        now = self._clock()
+        with _stale_edit(f"the status of template {name!r}", current.version):
+            write_status(self._content, name, status, author, now, replaces=current.version)
+        self._forget_templates()
+        return {
+            "name": name,
+            "status": status.value,
+            "unchanged": False,
+            "changed_by": author,
+            "at": now.isoformat(),
+        }
+
+    def preview_saved(self, name: str, prospect: Prospect) -> dict[str, Any]:
+        """What the template in force (active or paused) would send to `prospect` now."""
+        templates = self._in_force()
+        if name not in templates:
+            raise NotFound(f"no template named {name!r}; known: {', '.join(sorted(templates))}")
+        parsed = templates[name]
+        email = self._compose(prospect, parsed)
+        return {
+            "template": name,
+            "version": parsed.meta.version,
+            "status": parsed.status.value,
+            "to": email.to,
+            "from": email.sender,
+            "subject": email.subject,
+            "html": email.html,
+            "text": email.text,
+            "headers": email.headers,
+        }
+
+    def _current_source(self, name: str) -> tuple[int, str] | None:
+        """The version in force and its text, read from the store (not a cache another process may hold)."""
+        latest = self._content.latest(template_key(name))
+        if latest is not None:
+            return latest.version, latest.body
+        shipped = self._shipped().get(name)
+        return (0, shipped.source) if shipped is not None else None
+
+    def _topics(self) -> frozenset[str]:
+        """The topic vocabulary of the rules in force: a template topic outside it never matches."""
+        record = self._content.latest(RULES_KEY)
+        parsed, _ = check_rules_text(record.body if record is not None else self._default_rules_text())
+        if parsed is None:  # stored rules that no longer pass: the shipped ones are what is in force
+            parsed, _ = check_rules_text(self._default_rules_text())
+        return frozenset(topic.topic for topic in parsed.topics) if parsed is not None else frozenset()
 
     def preview_draft(self, name: str, source: str, prospect: Prospect) -> dict[str, Any]:
         """What an unsaved `source` would send to `prospect`, through the send path's composer; nothing is
         stored. Refused like a save (InvalidContent with every line) when the draft could not be saved."""
-        parsed = self._renderer.parse(name, source)
+        parsed = self._renderer.parse(name, source, topics=self._topics())
         email = self._compose(prospect, parsed)
         return {
             "template": name,
@@ -303,18 +401,27 @@ class MarketingService:
 
 
 def _template_answer(
-    meta: TemplateMeta, source: str, record: ContentVersion | None, *, in_force: bool
+    meta: TemplateMeta, source: str, record: ContentVersion | None, *, in_force: bool, status: TemplateStatus
 ) -> dict[str, Any]:
     return {
         "name": meta.name,
         "version": meta.version,
         "in_force": in_force,
+        "status": status.value,
         "origin": "saved" if meta.version else SHIPPED_AUTHOR,
         "author": record.author if record is not None else SHIPPED_AUTHOR,
         "saved_at": record.created_at.isoformat() if record is not None else None,
         "meta": meta_dict(meta),
         "source": source,
     }
+
+
+def _status(value: str) -> TemplateStatus:
+    try:
+        return TemplateStatus(value)
+    except ValueError:
+        known = ", ".join(status.value for status in TemplateStatus)
+        raise MalformedInput(f"status must be one of {known}, got {value!r}") from None
 
 
 # --- reading request bodies -----------------------------------------------------------------------------

@@ -44,6 +44,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("GET", "/templates"): ("/templates", READERS),
     ("GET", "/templates/{name}"): ("/templates/welcome-product-tour", READERS),
     ("PUT", "/templates/{name}"): ("/templates/welcome-product-tour", MARKETING),
+    ("PATCH", "/templates/{name}"): ("/templates/no-such-template", MARKETING),
+    ("DELETE", "/templates/{name}"): ("/templates/no-such-template", MARKETING),
     ("GET", "/templates/{name}/versions"): ("/templates/welcome-product-tour/versions", READERS),
     ("POST", "/templates/{name}/preview"): ("/templates/welcome-product-tour/preview", MARKETING),
     ("GET", "/rules"): ("/rules", READERS),

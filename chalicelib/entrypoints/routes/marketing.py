@@ -1,4 +1,5 @@
-"""Marketing routes: templates (list, read, save with validation and versions, preview) and rules."""
+"""Marketing routes: templates (list, read, save with validation and versions, pause/resume, delete,
+preview) and rules."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from chalicelib.entrypoints.http import (
 )
 from chalicelib.errors import MalformedInput
 from chalicelib.usecases.auth import READERS
-from chalicelib.usecases.marketing import body_text, expected_version, is_json_request, meta_dict
+from chalicelib.usecases.marketing import body_text, expected_version, is_json_request
 
 routes = Blueprint(__name__)
 
@@ -55,8 +56,9 @@ def _etag(answer: dict[str, Any]) -> dict[str, str]:
 @answers
 def list_templates() -> Response:
     wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
-    templates = wiring.catalogue().all()
-    return json_response({"templates": [meta_dict(t.meta) for t in templates.values()]})
+    params = routes.current_request.query_params
+    status = params.get("status") if params else None
+    return json_response({"templates": wiring.marketing_service().templates(status)})
 
 
 @routes.route("/templates/{name}", methods=["GET"], content_types=ANY_BODY)
@@ -87,6 +89,27 @@ def save_template(name: str) -> Response:
     return json_response(answer, headers=_etag(answer))
 
 
+@routes.route("/templates/{name}", methods=["PATCH"], content_types=ANY_BODY)
+@answers
+def change_template_status(name: str) -> Response:
+    """{"status": "paused"} stops nurture choosing the template; {"status": "active"} resumes it."""
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), EDITORS)
+    status = json_body(_raw()).get("status")
+    if not isinstance(status, str):
+        raise MalformedInput('the body needs "status": "paused" or "active"')
+    service = wiring.marketing_service()
+    return json_response(service.set_template_status(template_name(name), status, principal.name))
+
+
+@routes.route("/templates/{name}", methods=["DELETE"], content_types=ANY_BODY)
+@answers
+def delete_template(name: str) -> Response:
+    """Retires the template: never chosen again; its versions stay readable for audit."""
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), EDITORS)
+    service = wiring.marketing_service()
+    return json_response(service.set_template_status(template_name(name), "deleted", principal.name))
+
+
 @routes.route("/templates/{name}/versions", methods=["GET"], content_types=ANY_BODY)
 @answers
 def template_versions(name: str) -> Response:
@@ -108,8 +131,8 @@ def preview_template(name: str) -> Response:
     else:
         raise MalformedInput("give either 'lead_id' or a 'sample' object")
     draft = body.get("source")
-    if draft is None:
-        return json_response(wiring.nurture_service().preview(name, prospect))
+    if draft is None:  # a paused template can be previewed too, before it is resumed
+        return json_response(wiring.marketing_service().preview_saved(name, prospect))
     if not isinstance(draft, str):
         raise MalformedInput("'source' must be the whole template text")
     return json_response(wiring.marketing_service().preview_draft(name, draft, prospect))
