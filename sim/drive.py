@@ -137,11 +137,13 @@ STAGE_ORDER = {stage.value: n for n, stage in enumerate(Stage)}
 
 
 def drip_order(metas: Sequence[TemplateMeta]) -> list[str]:
-    """A marketer's fixed drip: awareness templates first, then consideration, decision, re-engagement."""
-    return [
-        m.name
-        for m in sorted(metas, key=lambda m: (min((STAGE_ORDER[s] for s in m.stages), default=9), m.name))
-    ]
+    """A marketer's fixed drip: awareness templates first, then consideration, decision, re-engagement; within
+    a stage the marketer's priority, then the name."""
+
+    def place(m: TemplateMeta) -> tuple[int, int, str]:
+        return (min((STAGE_ORDER[s] for s in m.stages), default=len(STAGE_ORDER)), -m.priority, m.name)
+
+    return [m.name for m in sorted(metas, key=place)]
 
 
 def drip_chooser(order: Sequence[str]) -> Callable[..., Choice | NoChoice]:
