@@ -12,6 +12,7 @@ from chalice import Chalice, CORSConfig, Rate, Response
 from chalicelib import wiring
 from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, verify
 from chalicelib.commands import SALES_ACTIONS, parse_command
+from chalicelib.console.routes import routes as console_routes
 from chalicelib.domain.lifecycle import State
 from chalicelib.effects.dispatch import perform_streamed
 from chalicelib.entrypoints.http import (
@@ -42,6 +43,7 @@ app.register_blueprint(marketing_routes)
 app.register_blueprint(sales_ops_routes)
 app.register_middleware(documented_errors, "http")  # Chalice's own 405 in the documented error body
 app.register_blueprint(bulk_routes)
+app.register_blueprint(console_routes)  # the console's HTML pages under /console
 app.register_blueprint(privacy_routes)
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 # infra/ points the deployed trigger at the prospects table's stream; this default only names one for Chalice.

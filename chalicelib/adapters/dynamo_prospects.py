@@ -152,6 +152,7 @@ class ProspectStore:
         limit: int,
         cursor: str | None,
         sla_status: str | None = None,
+        text: str | None = None,
     ) -> tuple[list[ProspectRow], str | None]:
         """One page of the pool, best score first within a state. Without a state the index is scanned,
         so pages then come in no particular order. The cursor is opaque; pass it back unchanged.
@@ -168,6 +169,13 @@ class ProspectStore:
         if sla_status is not None:
             wanted = self._model.sla_status == sla_status
             condition = wanted if condition is None else condition & wanted
+        if text:
+            # Search by email, name or company: a substring, as typed or lower-cased (DynamoDB's contains()
+            # is case-sensitive; emails are stored lower-case, names as the person wrote them).
+            found = self._model.email.contains(text.lower())
+            for attribute in (self._model.name, self._model.company):
+                found = found | attribute.contains(text) | attribute.contains(text.lower())
+            condition = found if condition is None else condition & found
         range_condition = None
         if min_score is not None:
             if state is not None:

@@ -48,6 +48,12 @@ class Delivery:
     detail: str
 
 
+def console_url(lead_url: str) -> str:
+    """The lead's page in the console (what a person opens), from its API URL `<public url>/leads/<id>`."""
+    base, found, lead_id = lead_url.rpartition("/leads/")
+    return f"{base}/console/leads/{lead_id}" if found else lead_url
+
+
 def slack_text(summary: dict[str, Any], why: str, lead_url: str) -> str:
     identity = summary["identity"]
     who = identity.get("name") or identity.get("email") or summary["id"]
@@ -58,7 +64,7 @@ def slack_text(summary: dict[str, Any], why: str, lead_url: str) -> str:
     return (
         f"*New sales-ready lead: {who}{company}*\nWhy now: {why}\n"
         f"Score: fit {scores['fit']:g}, engagement {scores['engagement']:g} ({top})\n"
-        f"Interests: {interests}\n<{lead_url}|Open the summary>"
+        f"Interests: {interests}\n<{console_url(lead_url)}|Open the lead in the console>"
     )
 
 
@@ -96,6 +102,7 @@ class SalesNotifier:
             "at": at.isoformat(),
             "why": why,
             "lead_url": lead_url,
+            "console_url": console_url(lead_url),  # for a person; lead_url is the API's JSON summary
             "lead": summary,
         }
         body = json.dumps(payload, default=str, indent=2).encode()
@@ -132,7 +139,8 @@ class SalesNotifier:
             to=owner,
             sender=self._sender,
             subject=f"New sales-ready lead for you: {who}",
-            html="<pre>" + html.escape(text) + "</pre>",
+            html=f"<pre>{html.escape(text)}</pre><p><a href=\"{html.escape(console_url(lead_url))}\">"
+            "Open the lead in the console</a></p>",
             text=text,
             tags={"lead_id": summary["id"], "kind": "sales_notification"},
         )

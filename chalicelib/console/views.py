@@ -1,0 +1,302 @@
+"""What the console's pages show, built from the same stores and use cases the JSON API reads: the sales
+inbox (a page of the pool, each lead with why and when it was routed, its SLA and when it was last seen) and
+the lead page (the summary, and one journey timeline merged from the profile and its activity records).
+
+No business logic lives here: scores, reasons and states come from the summary; this module only arranges
+them for reading.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from chalicelib.adapters.dynamo import ProspectRow, ProspectStore
+from chalicelib.domain.lifecycle import RECYCLE_REASONS, State
+from chalicelib.domain.prospect import Prospect, prospect_from_doc
+from chalicelib.errors import MalformedInput
+
+INBOX_STATES = (State.SALES_READY.value, State.ACCEPTED.value)
+PAGE_SIZE = 25
+SLA_FILTERS = ("waiting", "escalated")
+MAX_SEARCH_CHARS = 100
+
+# The documented recycle reasons (README "Recycling a lead"), in words a salesperson picks from.
+RECYCLE_LABELS = {
+    "not_ready": "Not ready to buy yet",
+    "no_budget": "No budget",
+    "no_authority": "Not the decision maker",
+    "no_need": "No need for the product",
+    "bad_timing": "Bad timing",
+    "unresponsive": "Did not respond",
+    "wrong_contact": "Wrong contact",
+    "other": "Other (say why in the note)",
+}
+assert set(RECYCLE_LABELS) == set(RECYCLE_REASONS), "every documented recycle reason has a label"
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    state: str | None = None  # None: both inbox states, sales-ready first
+    owner: str | None = None
+    sla: str | None = None
+    min_score: float | None = None
+    text: str | None = None
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> InboxFilters:
+        state = params.get("state") or None
+        if state is not None and state not in INBOX_STATES:
+            raise MalformedInput(f"the inbox shows {' or '.join(INBOX_STATES)} leads, not {state!r}")
+        sla = params.get("sla") or None
+        if sla is not None and sla not in SLA_FILTERS:
+            raise MalformedInput(f"SLA filter must be one of: {', '.join(SLA_FILTERS)}")
+        min_score = None
+        if params.get("min_score"):
+            try:
+                min_score = float(params["min_score"])
+            except ValueError:
+                raise MalformedInput("the minimum score must be a number") from None
+        text = (params.get("q") or "").strip() or None
+        if text is not None and len(text) > MAX_SEARCH_CHARS:
+            raise MalformedInput(f"search for at most {MAX_SEARCH_CHARS} characters")
+        owner = (params.get("owner") or "").strip() or None
+        return cls(state=state, owner=owner, sla=sla, min_score=min_score, text=text)
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    lead_id: str
+    name: str
+    email: str | None
+    company: str
+    state: str
+    owner: str | None
+    score: float
+    why: str | None
+    routed_at: datetime | None
+    sla_status: str | None
+    sla_due_at: datetime | None
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    rows: list[InboxRow]
+    next_cursor: str | None
+
+
+def _encode_cursor(state: str, inner: str | None) -> str:
+    return base64.urlsafe_b64encode(f"{state}\n{inner or ''}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str | None]:
+    try:
+        state, _, inner = base64.urlsafe_b64decode(cursor.encode()).decode().partition("\n")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise MalformedInput("that page link is damaged; start again from the first page") from None
+    if state not in INBOX_STATES:
+        raise MalformedInput("that page link is damaged; start again from the first page")
+    return state, inner or None
+
+
+def inbox(store: ProspectStore, filters: InboxFilters, cursor: str | None, now: datetime) -> InboxPage:
+    """One page of the inbox: sales-ready leads, then accepted ones (or the one state filtered on), best
+    score first within a state, as the pool's index keeps them. The cursor walks across both states."""
+    states = [filters.state] if filters.state else list(INBOX_STATES)
+    state, inner = _decode_cursor(cursor) if cursor else (states[0], None)
+    if state not in states:
+        raise MalformedInput("that page link belongs to another filter; start again from the first page")
+    rows: list[ProspectRow] = []
+    next_cursor: str | None = None
+    for position in range(states.index(state), len(states)):
+        current = states[position]
+        found, inner = store.list(
+            state=current,
+            owner=filters.owner,
+            min_score=filters.min_score,
+            sla_status=filters.sla,
+            text=filters.text,
+            limit=PAGE_SIZE - len(rows),
+            cursor=inner,
+        )
+        rows.extend(found)
+        if inner is not None:
+            next_cursor = _encode_cursor(current, inner)
+            break
+        if position + 1 < len(states):
+            next_cursor = _encode_cursor(states[position + 1], None)
+            if len(rows) >= PAGE_SIZE:
+                break
+        else:
+            next_cursor = None
+        inner = None
+    return InboxPage(_with_profiles(store, rows), next_cursor)
+
+
+def _with_profiles(store: ProspectStore, rows: Sequence[ProspectRow]) -> list[InboxRow]:
+    """Each row with what only the profile knows (one BatchGet for the page): why and when it was routed,
+    its SLA clock and when the person was last seen."""
+    docs = store.get_many([row.lead_id for row in rows]) if rows else {}
+    shown = []
+    for row in rows:
+        stored = docs.get(row.lead_id)
+        p = prospect_from_doc(stored.doc) if stored is not None else None
+        routed = _routing(p) if p is not None else None
+        shown.append(
+            InboxRow(
+                lead_id=row.lead_id,
+                name=row.name,
+                email=row.email,
+                company=row.company,
+                state=row.state,
+                owner=row.owner,
+                score=row.score,
+                why=routed.reason if routed is not None else None,
+                routed_at=routed.at if routed is not None else None,
+                sla_status=p.sla.status if p is not None and p.sla is not None else row.sla_status,
+                sla_due_at=p.sla.due_at if p is not None and p.sla is not None else None,
+                last_seen=p.last_activity_at if p is not None else None,
+            )
+        )
+    return shown
+
+
+def _routing(p: Prospect) -> Any:
+    return next((t for t in reversed(p.history) if t.to_state is State.SALES_READY), None)
+
+
+# --- the lead page ---
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # page | event | email | transition | activity
+    title: str
+    details: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def timeline(summary: Mapping[str, Any]) -> list[TimelineEntry]:
+    """The journey in order, oldest first: pages read, events and key moments, emails with their outcomes,
+    state transitions, and the activity records (sales actions, notifications, SLA events)."""
+    entries: list[TimelineEntry] = []
+    for page in summary.get("pages") or []:
+        entries.append(_entry(page["at"], "page", f"Read {page['path']}", [("title", page.get("title"))]))
+    for moment in summary.get("key_moments") or []:
+        entries.append(_entry(moment["at"], "event", moment["text"], [("kind", moment["kind"])]))
+    for message in summary.get("messages") or []:
+        outcomes = ", ".join(f"{name} {count}" for name, count in (message.get("outcomes") or {}).items())
+        entries.append(
+            _entry(
+                message["at"],
+                "email",
+                f"Email {message['template']} v{message['version']} ({message.get('status') or 'sent'})",
+                [
+                    ("why", message.get("why")),
+                    ("outcomes", outcomes or "none yet"),
+                    ("error", message.get("error")),
+                ],
+            )
+        )
+    for change in summary.get("history") or []:
+        entries.append(
+            _entry(
+                change["at"],
+                "transition",
+                f"{_words(change['from'])} → {_words(change['to'])}",
+                [
+                    ("by", change.get("actor")),
+                    ("trigger", _words(change.get("trigger"))),
+                    ("reason", change.get("reason")),
+                    ("note", change.get("note")),
+                ],
+            )
+        )
+    for record in summary.get("activity") or []:
+        data = {k: v for k, v in record.items() if k not in ("at", "kind", "actor")}
+        entries.append(
+            _entry(
+                record["at"],
+                "activity",
+                _words(record["kind"]).capitalize(),
+                [("by", record.get("actor")), *sorted((k, _text(v)) for k, v in data.items())],
+            )
+        )
+    return sorted(entries, key=lambda entry: entry.at)
+
+
+def _entry(at: str, kind: str, title: str, details: Iterable[tuple[str, Any]]) -> TimelineEntry:
+    moment = _at(at)
+    assert moment is not None
+    return TimelineEntry(moment, kind, title, [(k, _text(v)) for k, v in details if v not in (None, "")])
+
+
+def _words(value: Any) -> str:
+    return str(value or "").replace("_", " ")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_text(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+# Which actions a lead page offers in each state (the lifecycle refuses the rest with a 409 all the same).
+ACTIONS_BY_STATE: dict[str, tuple[str, ...]] = {
+    State.SALES_READY.value: ("accept", "recycle", "disqualify", "reassign"),
+    State.ACCEPTED.value: ("opportunity", "won", "lost", "recycle", "disqualify", "reassign"),
+    State.OPPORTUNITY.value: ("won", "lost", "recycle", "reassign"),
+}
+
+
+def actions_for(state: str) -> tuple[str, ...]:
+    return ACTIONS_BY_STATE.get(state, ())
+
+
+def command_fields(action: str, form: Mapping[str, str], today: date) -> dict[str, Any]:
+    """A lead page form as the JSON body the sales API takes (commands.parse_command validates it)."""
+    body: dict[str, Any] = {}
+    for name in ("note", "owner", "reason"):
+        if form.get(name, "").strip():
+            body[name] = form[name].strip()
+    if form.get("amount", "").strip():
+        try:
+            body["amount"] = float(form["amount"].replace(",", ""))
+        except ValueError:
+            raise MalformedInput("the amount must be a number, like 12000") from None
+    if action == "recycle" and form.get("revisit_on", "").strip():
+        body["revisit_in_days"] = _days_until(form["revisit_on"].strip(), today)
+    return body
+
+
+def _days_until(value: str, today: date) -> int:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise MalformedInput("the revisit date must be a date, like 2026-12-01") from None
+    if day < today:
+        raise MalformedInput("the revisit date must be today or later")
+    return (day - today).days
+
+
+# What the lead page says after an action went through (the action's name is the only thing in the URL).
+ACTION_DONE = {
+    "accept": "Accepted: the lead is yours to work.",
+    "recycle": "Recycled: the lead is back in nurture with your reason.",
+    "disqualify": "Disqualified.",
+    "opportunity": "Marked as an open opportunity.",
+    "won": "Marked won.",
+    "lost": "Marked lost.",
+    "reassign": "Reassigned to the new owner.",
+}
