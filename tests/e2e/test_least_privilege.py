@@ -175,6 +175,9 @@ def test_each_function_makes_only_calls_its_role_allows(
             loop.client.http.get("/metrics", headers={"Authorization": "Bearer dev-sales-key"}).status_code
             == 200
         )
+        admin = {"Authorization": "Bearer dev-admin-key"}
+        assert loop.client.http.get(f"/leads/{lead_id}/export", headers=admin).status_code == 200
+        assert loop.client.http.delete(f"/leads/{lead_id}", headers=admin).status_code == 200
     loop.drain_stream()
 
     roles = {role for role, _, _ in recorder.calls}

@@ -103,7 +103,14 @@ PERMISSIONS = [
     # function (so an illegal transition is a 409 at once): it writes profiles. A CSV import (POST
     # /leads/import) creates leads, so it claims their emails: PutItem on identities, for keys `email:*` only.
     ("ApiHandlerRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", True),
-    ("ApiHandlerRole", "dynamodb:DeleteItem", "${ProspectsTable.Arn}", False),
+    # Erasing a person (DELETE /leads/{id}, admin) deletes the profile, its identities and old effect marks.
+    ("ApiHandlerRole", "dynamodb:DeleteItem", "${ProspectsTable.Arn}", True),
+    ("ApiHandlerRole", "dynamodb:DeleteItem", "${IdentitiesTable.Arn}", True),
+    ("ApiHandlerRole", "dynamodb:Scan", "${NoncesTable.Arn}", True),
+    ("ApiHandlerRole", "dynamodb:BatchWriteItem", "${NoncesTable.Arn}", True),
+    # Nurture refuses an address on the suppression list of erased people (kept in the identities table).
+    ("SendDueTouchesRole", "dynamodb:GetItem", "${IdentitiesTable.Arn}", True),
+    ("SendDueTouchesRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", False),
     ("ApiHandlerRole", "dynamodb:PutItem", "${IdentitiesTable.Arn}", True),
     ("ApiHandlerRole", "dynamodb:PutItem", "${ContentTable.Arn}", True),
     # Tracking and webhooks run in the ingest function: the API function does not enqueue.
@@ -115,7 +122,6 @@ PERMISSIONS = [
     ("ApiHandlerRole", "dynamodb:PutItem", "${NoncesTable.Arn}", True),
     ("ApiHandlerRole", "dynamodb:UpdateItem", "${CountersTable.Arn}", True),
     ("ApiHandlerRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, True),
-    ("ApiHandlerRole", "dynamodb:DeleteItem", "${NoncesTable.Arn}", False),
     ("ApplyEventsRole", "dynamodb:GetItem", "${NoncesTable.Arn}", True),
     ("ApplyEventsRole", "dynamodb:PutItem", "${NoncesTable.Arn}", True),
     ("ApplyEventsRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, True),
