@@ -28,6 +28,7 @@ from chalicelib.entrypoints.http import (
     query_number,
     wants_html,
 )
+from chalicelib.entrypoints.routes.accounts import routes as account_routes
 from chalicelib.entrypoints.routes.bulk import routes as bulk_routes
 from chalicelib.entrypoints.routes.marketing import routes as marketing_routes
 from chalicelib.entrypoints.routes.privacy import routes as privacy_routes
@@ -43,6 +44,7 @@ app.register_blueprint(marketing_routes)
 app.register_blueprint(sales_ops_routes)
 app.register_middleware(documented_errors, "http")  # Chalice's own 405 in the documented error body
 app.register_blueprint(bulk_routes)
+app.register_blueprint(account_routes)
 app.register_blueprint(console_routes)  # the console's HTML pages under /console
 app.register_blueprint(privacy_routes)
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")

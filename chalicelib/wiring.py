@@ -29,6 +29,7 @@ from chalicelib.adapters.dynamo import (
     ProspectStore,
     Tables,
 )
+from chalicelib.adapters.dynamo_accounts import DynamoAccounts
 from chalicelib.adapters.dynamo_privacy import DynamoPersonRecords, DynamoSuppressionList
 from chalicelib.adapters.dynamo_repository import DynamoProspects
 from chalicelib.adapters.local_copies import JournalCopies, OutboxCopies
@@ -46,6 +47,7 @@ from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.effects.dispatch import Dispatcher
+from chalicelib.usecases.accounts import AccountService
 from chalicelib.usecases.auth import Authenticator
 from chalicelib.usecases.intake import IntakeService
 from chalicelib.usecases.leads import LeadService
@@ -114,6 +116,11 @@ def nonces() -> NonceStore:
 @cache
 def keys() -> KeyStore:
     return KeyStore(tables())
+
+
+@cache
+def accounts() -> DynamoAccounts:
+    return DynamoAccounts(tables())
 
 
 @cache
@@ -241,6 +248,7 @@ def dispatcher() -> Dispatcher:
         workflow=workflow(),
         rules=rules(),
         lead_url=lead_url,
+        accounts=accounts(),
     )
 
 
@@ -257,7 +265,13 @@ def lead_service() -> LeadService:
         public_url=s.public_url,
         clock=utc_now,
         erased=erased_addresses(),
+        accounts=accounts(),
     )
+
+
+@cache
+def account_service() -> AccountService:
+    return AccountService(accounts=accounts(), prospects=prospect_repository(), rules=rules(), clock=utc_now)
 
 
 @cache

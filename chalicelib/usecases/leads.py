@@ -37,7 +37,9 @@ from chalicelib.domain.suppression import ERASED, SuppressedAddress
 from chalicelib.effects.dispatch import Dispatcher, SavedWrite
 from chalicelib.effects.outbox import plan
 from chalicelib.errors import ConcurrentUpdate, InvalidContent, NotFound, StorageUnavailable
+from chalicelib.usecases.accounts import account_counts
 from chalicelib.usecases.ports import (
+    AccountDirectory,
     ActivityRecords,
     IdentityIndex,
     ProspectRepository,
@@ -125,8 +127,10 @@ class LeadService:
         new_id: Callable[[], str] = new_lead_id,
         pause: Callable[[float], None] = time.sleep,
         erased: Callable[[str], SuppressedAddress | None] | None = None,
+        accounts: AccountDirectory | None = None,  # the summary's account counts (none: not read)
     ) -> None:
         self._pause = pause
+        self._accounts = accounts
         self._erased = erased  # the suppression list of erased people's addresses (None: not kept)
         self._prospects = prospects
         self._identities = identities
@@ -173,7 +177,9 @@ class LeadService:
 
     def summary(self, ref: str) -> dict[str, Any]:
         p = self.find(ref)
-        result = summarize(p, self._rules(), self._clock())
+        now = self._clock()
+        counts = account_counts(self._accounts, p, now.date()) if self._accounts is not None else None
+        result = summarize(p, self._rules(), now, account_counts=counts)
         result["activity"] = [
             {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, **e.data}
             for e in self._activity.for_lead(p.lead_id, limit=50)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from chalicelib.domain.accounts import AccountRecord, Member
 from chalicelib.domain.activity import ActivityEntry
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.suppression import SuppressedAddress
@@ -117,4 +118,23 @@ class PersonRecords(Protocol):
     def forget_marks(self, lead_ids: Sequence[str], *, now: datetime) -> tuple[int, int]:
         """Delete the effect marks and counter markers naming the leads; returns (deleted, kept): marks of
         writes a stream record may still deliver are kept until they expire (see README)."""
+        ...
+
+
+class AccountDirectory(Protocol):
+    """Accounts (group calls' groupIds) and their member lists (chalicelib.domain.accounts)."""
+
+    def record(self, account: AccountRecord, member: Member, *, lead_version: int) -> None:
+        """Idempotent, and never older over newer: the account's traits are written unless the stored ones
+        came from a later group call; the member row unless a later write of the lead wrote it."""
+        ...
+
+    def get(self, account_id: str) -> AccountRecord | None: ...
+
+    def members(self, account_id: str, limit: int) -> tuple[list[Member], bool]:
+        """Up to `limit` members, and whether there are more."""
+        ...
+
+    def remove_member(self, lead_id: str, account_ids: Sequence[str]) -> None:
+        """Forget one lead's rows in these accounts' member lists (erasing the person); idempotent."""
         ...
