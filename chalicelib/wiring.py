@@ -290,6 +290,7 @@ def nurture_service() -> NurtureService:
         signing_secret=s.signing_secret,
         clock=utc_now,
         erased=erased_addresses(),
+        counters=counters(),
     )
 
 

@@ -44,7 +44,7 @@ from chalicelib.domain.lifecycle import (
     Trigger,
     can,
 )
-from chalicelib.domain.messaging import plan_next_touch
+from chalicelib.domain.messaging import credit_hand_raise, learns_from, plan_next_touch
 from chalicelib.domain.profiling import event_location, topics_of
 from chalicelib.domain.prospect import (
     MAX_ANONYMOUS_IDS,
@@ -163,7 +163,8 @@ def _apply_email(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effe
     sent = next((m for m in reversed(p.messages) if send_id and m.send_id == send_id), None)
     if sent is not None:
         sent.outcomes[outcome] = sent.outcomes.get(outcome, 0) + 1
-        effects.append(EmailOutcome(template=sent.template, outcome=outcome))
+        learn_in = learns_from(sent, outcome, machine_open=bool(props.get("machine_open")))
+        effects.append(EmailOutcome(template=sent.template, outcome=outcome, learn_in=learn_in))
     elif props.get("template"):
         effects.append(EmailOutcome(template=str(props["template"]), outcome=outcome))
     if outcome == EmailEventName.OPENED and props.get("machine_open"):
@@ -217,6 +218,7 @@ def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[E
             add_to_bucket(p.engagement, _hand_raise_rule(rules), day, _hand_raise_points(rules))
             p.pending_hand_raise = clip(p, "key_moments", event.name, MAX_LABEL_CHARS)
             moment(p, event.at, "hand_raise", f"raised a hand: {event.name}")
+            return list(credit_hand_raise(p, event.at))  # the nurture send it answers, if recent
         elif _is_notable(event, rules):
             moment(p, event.at, "event", event.name)
     return []

@@ -39,7 +39,11 @@ FRONT_MATTER_FIELDS: tuple[str, ...] = (
     "priority",
     "cooldown_days",
     "recycle_reasons",
+    "requires",
 )
+# `requires:` keys: what a prospect must be for the template to go to them at all (a hard requirement;
+# `stages` and `personas` are only preferences).
+REQUIREMENTS: tuple[str, ...] = ("stage", "persona")
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _TOPIC = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -59,6 +63,8 @@ class TemplateMeta:
     cooldown_days: int = 30  # never resend the same template to a prospect within this
     recycle_reasons: tuple[str, ...] = ()
     version: int = 0
+    requires_stages: tuple[Stage, ...] = ()  # empty = no requirement (`requires: {stage: [...]}`)
+    requires_personas: tuple[str, ...] = ()
 
 
 def meta_from_front_matter(name: str, data: Mapping[str, Any], *, version: int = 0) -> TemplateMeta:
@@ -87,6 +93,8 @@ def meta_from_front_matter(name: str, data: Mapping[str, Any], *, version: int =
         problems.append(
             _field_error(name, key, f"is not a known field; the fields are {', '.join(FRONT_MATTER_FIELDS)}")
         )
+    nothing: tuple[tuple[Stage, ...], tuple[str, ...]] = ((), ())
+    required = checked(lambda: _requires(name, data.get("requires")), nothing)
     meta = TemplateMeta(
         name=name,
         subject=checked(lambda: _subject(name, data.get("subject")), ""),
@@ -106,6 +114,8 @@ def meta_from_front_matter(name: str, data: Mapping[str, Any], *, version: int =
             lambda: _members(name, "recycle_reasons", data.get("recycle_reasons"), RECYCLE_REASONS), ()
         ),
         version=version,
+        requires_stages=required[0],
+        requires_personas=required[1],
     )
     if problems:
         raise _all_problems(name, problems)
@@ -178,6 +188,19 @@ def _members(name: str, field: str, value: Any, allowed: frozenset[str]) -> tupl
 def _stages(name: str, value: Any) -> tuple[Stage, ...]:
     allowed = frozenset(stage.value for stage in Stage)
     return tuple(Stage(item) for item in _members(name, "stages", value, allowed))
+
+
+def _requires(name: str, value: Any) -> tuple[tuple[Stage, ...], tuple[str, ...]]:
+    if value is None:
+        return (), ()
+    if not isinstance(value, Mapping):
+        raise _field_error(name, "requires", f"must be a mapping like {{stage: [decision]}}, got {value!r}")
+    unknown = sorted(str(key) for key in value if key not in REQUIREMENTS)
+    if unknown:
+        raise _field_error(name, "requires", f"has unknown key {unknown[0]!r}; the keys are stage, persona")
+    allowed = frozenset(stage.value for stage in Stage)
+    stages = tuple(Stage(item) for item in _members(name, "requires", value.get("stage"), allowed))
+    return stages, _members(name, "requires", value.get("persona"), PERSONAS)
 
 
 def _whole_number(name: str, field: str, value: Any, *, low: int, high: int) -> int:

@@ -93,6 +93,9 @@ class Assigned:
 class EmailOutcome:
     template: str
     outcome: str
+    # The send's context when this outcome teaches the nurture chooser (chalicelib.domain.bandit): the first
+    # of its kind for the send, never a machine open. None: it counts on the scoreboard only.
+    learn_in: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,14 @@
 """Nurture cadence and next-message choice: when a prospect may hear from us, and what they hear.
 
-The chooser ranks the templates a prospect is eligible for (not suppressed, not sent within the template's
-cooldown, cadence and frequency cap respected) by how well each matches the prospect's interests, buying
-stage and persona, and the reason sales last recycled them. It is deterministic for the same inputs and
-always says why it chose what it chose, or why it chose nothing.
+Relevance first: a template is a candidate only when it is eligible (not sent to this prospect before,
+unless the rules allow repeats after its cooldown; any hard requirement of its front matter met) and
+relevant: it covers one of the prospect's stronger interests, or answers the reason sales recycled them, or
+the prospect has shown no interest yet. Stage and persona are preferences, not gates. When nothing
+relevant is eligible the chooser waits (`rules.nurture.wait_for_relevant`, on by default) and says why,
+rather than send filler. Among the candidates it learns what works: Thompson sampling over each template's
+Beta posterior in the send's context, the prior set by the marketer's priority and the preferences
+(`chalicelib.domain.bandit`). Deterministic for the same inputs and seed; it always says why it chose what
+it chose ("best so far (...)" or "exploring (...)"), or why it chose nothing.
 
 A touch is claimed before it is sent (`claim_touch`, stored with a version-checked write), then marked sent
 (`mark_sent`) or failed (`record_failure`). A claimed message counts as sent for cadence and cooldown; while
@@ -17,11 +22,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
+from chalicelib.domain.bandit import (
+    LEARNED_MEASURE,
+    Evidence,
+    Posteriors,
+    context_of,
+    prior_mean,
+    thompson,
+)
 from chalicelib.domain.catalogue import TemplateMeta
+from chalicelib.domain.decisions import EmailOutcome
 from chalicelib.domain.lifecycle import NURTURED
 from chalicelib.domain.profiling import buying_stage, persona_of
-from chalicelib.domain.prospect import MAX_KEY_MOMENTS, MAX_MESSAGES, KeyMoment, Prospect, SentMessage
+from chalicelib.domain.prospect import (
+    MAX_KEY_MOMENTS,
+    MAX_LABEL_CHARS,
+    MAX_MESSAGES,
+    KeyMoment,
+    Prospect,
+    SentMessage,
+)
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores, interest_weights, score
 
@@ -37,19 +59,23 @@ MAX_TRIES = len(RETRY_AFTER) + 1  # the last try's failure parks the prospect
 # A claim whose last try is older than this (the lead left nurture, then came back) is not sent any more.
 CLAIM_MAX_AGE = timedelta(days=2)
 
-# How much each kind of match weighs in a template's rank.
-TOPIC_WEIGHT = 3.0
-STAGE_WEIGHT = 2.0
-PERSONA_WEIGHT = 1.5
-RECYCLE_WEIGHT = 4.0
-PREFERRED_TOPIC_WEIGHT = 2.0
+# An interest is one the chooser answers when it is at least this share of the prospect's strongest.
+RELEVANT_SHARE = 0.5
+# How each preference moves a template's prior response rate (chalicelib.domain.bandit.prior_mean).
+STAGE_MATCH, STAGE_MISMATCH = 1.5, 0.5
+PERSONA_MATCH, PERSONA_MISMATCH = 1.25, 0.6
+ANSWERS_RECYCLE = 2.0
+PREFERRED_TOPIC = 1.5
+# A hand-raise this soon after a send counts as a response to it.
+HAND_RAISE_CREDIT = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
 class Choice:
     template: TemplateMeta
-    rank: float
+    rank: float  # the winning draw (Thompson sampling)
     why: str
+    context: str = ""  # the situation it was chosen for, "topic/stage" (chalicelib.domain.bandit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +123,17 @@ def plan_next_touch(p: Prospect, rules: Rules, now: datetime) -> datetime | None
 
 
 def choose_next_message(
-    p: Prospect, catalogue: Sequence[TemplateMeta], rules: Rules, now: datetime, scores: Scores | None = None
+    p: Prospect,
+    catalogue: Sequence[TemplateMeta],
+    rules: Rules,
+    now: datetime,
+    scores: Scores | None = None,
+    *,
+    evidence: Posteriors | None = None,
+    seed: str | None = None,
 ) -> Choice | NoChoice:
+    """The next message for `p`, as the module says. `evidence`: what each template did in each context
+    (loaded once per scheduler tick); `seed`: the send id the choice is for (the same seed, the same pick)."""
     unreachable = why_not_emailed(p)
     if unreachable is not None:
         return NoChoice(unreachable)
@@ -116,48 +151,134 @@ def choose_next_message(
     stage = buying_stage(p, scores, rules, now)
     persona = persona_of(p, rules)
     interests = interest_weights(p, rules, now)
-    strongest = max(interests.values(), default=0.0) or 1.0
+    strongest = max(interests.values(), default=0.0)
+    wanted = {t: w for t, w in interests.items() if w >= RELEVANT_SHARE * strongest}
     recycle = p.current_recycle
-    treatment = rules.recycle.get(recycle.reason) if recycle else None
+    reason = recycle.reason if recycle is not None else None
+    treatment = rules.recycle.get(reason) if reason is not None else None
+    preferred = treatment.prefer_topics if treatment is not None else ()
+    preferred_set = frozenset(preferred)
+    settings = rules.nurture
     last_sent = {m.template: m.at for m in sent}
-    ranked: list[tuple[float, str, TemplateMeta, list[str]]] = []
+    relevant: list[_Candidate] = []
+    filler: list[_Candidate] = []
+    keep_filler = not settings.wait_for_relevant
+    contexts: dict[str | None, str] = {}
     for template in catalogue:
         sent_at = last_sent.get(template.name)
-        if sent_at is not None and now - sent_at < timedelta(days=template.cooldown_days):
+        if sent_at is not None and (
+            not settings.allow_repeats or now - sent_at < timedelta(days=template.cooldown_days)
+        ):
             continue
-        if template.stages and stage not in template.stages:
+        if template.requires_stages and stage not in template.requires_stages:
             continue
-        if template.personas and persona not in template.personas:
+        if template.requires_personas and persona not in template.requires_personas:
             continue
-        reasons: list[str] = []
-        rank = template.priority * 0.1
-        matched = [(topic, interests[topic]) for topic in template.topics if topic in interests]
-        if matched:
-            rank += TOPIC_WEIGHT * sum(weight for _, weight in matched) / strongest
-            reasons.append("interests " + ", ".join(f"{topic} ({weight:g})" for topic, weight in matched))
+        # Relevance is decided first and cheaply: most templates are off-topic for most prospects.
+        topic = None
+        if wanted and not wanted.keys().isdisjoint(template.topics):
+            topic = max((t for t in template.topics if t in wanted), key=wanted.__getitem__)
+        answers = called_for = False
+        if reason is not None:
+            answers = reason in template.recycle_reasons
+            called_for = not preferred_set.isdisjoint(template.topics)
+        is_relevant = topic is not None or answers or called_for or not wanted
+        if not is_relevant and not keep_filler:
+            continue
+        fit = wanted[topic] / strongest if topic is not None else 1.0
+        if answers:
+            fit *= ANSWERS_RECYCLE
+        if called_for:
+            fit *= PREFERRED_TOPIC
         if template.stages:
-            rank += STAGE_WEIGHT
-            reasons.append(f"stage {stage}")
+            fit *= STAGE_MATCH if stage in template.stages else STAGE_MISMATCH
         if template.personas:
-            rank += PERSONA_WEIGHT
-            reasons.append(f"persona {persona}")
-        if recycle is not None and recycle.reason in template.recycle_reasons:
-            rank += RECYCLE_WEIGHT
-            reasons.append(f"answers recycle reason {recycle.reason}")
-        if treatment is not None:
-            preferred = [topic for topic in template.topics if topic in treatment.prefer_topics]
-            if preferred:
-                rank += PREFERRED_TOPIC_WEIGHT
-                reasons.append(f"{recycle.reason if recycle else ''} calls for {', '.join(preferred)}")
-        ranked.append((round(rank, 4), template.name, template, reasons))
-    if not ranked:
-        return NoChoice(
-            f"no eligible template for stage {stage}, persona {persona} (all in cooldown or unsuited)"
-        )
-    ranked.sort(key=lambda item: (-item[0], item[1]))
-    rank, _, template, reasons = ranked[0]
-    why = "; ".join(reasons) if reasons else "general fit (no specific match)"
-    return Choice(template=template, rank=rank, why=f"{template.name}: {why}")
+            fit *= PERSONA_MATCH if persona in template.personas else PERSONA_MISMATCH
+        context = contexts.get(topic)
+        if context is None:
+            context = contexts[topic] = context_of(topic, stage)
+        found = evidence.get((template.name, context)) if evidence else None
+        candidate = _Candidate(template, topic, context, prior_mean(template.priority, fit), found)
+        (relevant if is_relevant else filler).append(candidate)
+    if not relevant and (settings.wait_for_relevant or not filler):
+        if not wanted:
+            return NoChoice(f"no eligible template for stage {stage}, persona {persona} (all sent or unfit)")
+        topics = ", ".join(sorted(wanted, key=lambda t: (-wanted[t], t))[:3])
+        why = f"waiting for a relevant template: none eligible on {topics} (stage {stage}, persona {persona})"
+        return NoChoice(why[:MAX_LABEL_CHARS])
+    pool = relevant or filler
+    pick = thompson([(c.template.name, c.prior_mean, c.evidence) for c in pool], seed or _seed(p))
+    chosen = pool[pick.index]
+    template = chosen.template
+    reasons = [_learning_why(chosen, pick.exploring)]
+    if not relevant:
+        reasons.append("nothing on the prospect's interests; general fit")
+    if chosen.topic is not None:
+        reasons.append(f"interest {chosen.topic} ({wanted[chosen.topic]:g})")
+    if reason is not None and reason in template.recycle_reasons:
+        reasons.append(f"answers recycle reason {reason}")
+    called = [t for t in template.topics if t in preferred]
+    if called:
+        reasons.append(f"{reason} calls for {', '.join(called)}")
+    if template.stages:
+        reasons.append(f"stage {stage}" if stage in template.stages else f"meant for {template.stages[0]}")
+    if persona in template.personas:
+        reasons.append(f"persona {persona}")
+    why = f"{template.name}: {'; '.join(reasons)}"
+    return Choice(template=template, rank=round(pick.value, 6), why=why, context=chosen.context)
+
+
+def stage_fit(template: TemplateMeta, stage: str) -> float:
+    """How the template's stage preference moves its prior for a prospect at `stage`."""
+    if not template.stages:
+        return 1.0
+    return STAGE_MATCH if stage in template.stages else STAGE_MISMATCH
+
+
+def _seed(p: Prospect) -> str:
+    return f"{p.lead_id}-{len(p.messages) + 1}"
+
+
+class _Candidate(NamedTuple):
+    template: TemplateMeta
+    topic: str | None  # the prospect's interest it answers (the strongest it covers)
+    context: str
+    prior_mean: float
+    evidence: Evidence | None
+
+
+def _learning_why(candidate: _Candidate, exploring: bool) -> str:
+    found = candidate.evidence
+    if found is not None and found.sent > 0:
+        clicked = min(found.clicked, found.sent)
+        record = f"clicked {clicked:g} of {found.sent:g} in {candidate.context}"
+    else:
+        record = f"no sends yet in {candidate.context}, priority {candidate.template.priority}"
+    return f"{'exploring' if exploring else 'best so far'} ({record})"
+
+
+# --- learning from outcomes ---------------------------------------------------------------------------------
+
+
+def learns_from(sent: SentMessage, outcome: str, *, machine_open: bool = False) -> str | None:
+    """The context in which this outcome of `sent` teaches the chooser, or None (a machine open, a measure
+    this send already taught, an outcome that teaches nothing, a send from before learning). Marks it."""
+    measure = LEARNED_MEASURE.get(outcome)
+    if measure is None or measure == "sent" or sent.context is None or measure in sent.learned:
+        return None
+    if machine_open and outcome == "opened":
+        return None  # Apple Mail privacy, link scanners: says nothing about the person
+    sent.learned.append(measure)
+    return sent.context
+
+
+def credit_hand_raise(p: Prospect, at: datetime) -> list[EmailOutcome]:
+    """A hand-raise soon after a nurture send is that send's response (once per send)."""
+    last = next((m for m in reversed(p.messages) if m.status == SENT), None)
+    if last is None or not last.at <= at <= last.at + HAND_RAISE_CREDIT:
+        return []
+    context = learns_from(last, "hand_raise")
+    return [EmailOutcome(last.template, "hand_raise", context)] if context else []
 
 
 # --- claiming, sending, failing -----------------------------------------------------------------------------
@@ -188,10 +309,19 @@ def parked(p: Prospect) -> SentMessage | None:
     return last
 
 
-def claim_touch(p: Prospect, send_id: str, template: TemplateMeta, why: str, now: datetime) -> SentMessage:
+def claim_touch(
+    p: Prospect, send_id: str, template: TemplateMeta, why: str, now: datetime, context: str | None = None
+) -> SentMessage:
     claim = SentMessage(
-        send_id=send_id, template=template.name, version=template.version, at=now, reason=why, status=CLAIMED
+        send_id=send_id,
+        template=template.name,
+        version=template.version,
+        at=now,
+        reason=why,
+        status=CLAIMED,
+        context=context,
     )
+    p.nurture_waiting = None
     p.messages.append(claim)
     del p.messages[: max(0, len(p.messages) - MAX_MESSAGES)]
     return claim

@@ -103,6 +103,10 @@ class SentMessage:
     status: str = "sent"  # claimed | sent | failed (see chalicelib.domain.messaging)
     tries: int = 1
     error: str | None = None
+    # The situation it was chosen for ("pricing/decision", chalicelib.domain.bandit) and the measures its
+    # outcomes have already taught the chooser (each counts once per send). None: sent before learning.
+    context: str | None = None
+    learned: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -202,6 +206,7 @@ class Prospect:
     recycles: list[Recycle] = field(default_factory=list)
     sla: SlaTimer | None = None
     next_touch_at: datetime | None = None
+    nurture_waiting: str | None = None  # why the last look found no email to send (None: one was sent)
     seen: list[str] = field(default_factory=list)
     last_activity_at: datetime | None = None
     amount: float | None = None
@@ -327,6 +332,8 @@ def prospect_to_doc(p: Prospect) -> dict[str, Any]:
                     **({"st": m.status} if m.status != "sent" else {}),
                     **({"n": m.tries} if m.tries != 1 else {}),
                     **({"err": m.error} if m.error else {}),
+                    **({"ctx": m.context} if m.context else {}),
+                    **({"lrn": m.learned} if m.learned else {}),
                 }
                 for m in p.messages
             ],
@@ -358,6 +365,7 @@ def prospect_to_doc(p: Prospect) -> dict[str, Any]:
             if p.sla
             else None,
             "next": _t(p.next_touch_at),
+            "wait": p.nurture_waiting,
             "seen": p.seen,
             "last": _t(p.last_activity_at),
             "amount": p.amount,
@@ -413,6 +421,8 @@ def prospect_from_doc(doc: dict[str, Any]) -> Prospect:
                 status=m.get("st", "sent"),
                 tries=m.get("n", 1),
                 error=m.get("err"),
+                context=m.get("ctx"),
+                learned=list(m.get("lrn", [])),
             )
             for m in doc.get("msgs", [])
         ],
@@ -446,6 +456,7 @@ def prospect_from_doc(doc: dict[str, Any]) -> Prospect:
         if sla
         else None,
         next_touch_at=_dt(doc.get("next")),
+        nurture_waiting=doc.get("wait"),
         seen=list(doc.get("seen", [])),
         last_activity_at=_dt(doc.get("last")),
         amount=doc.get("amount"),

@@ -140,6 +140,16 @@ class Cadence(_Strict):
     max_per_30_days: int = Field(ge=1)
 
 
+class Nurture(_Strict):
+    """How the nurture chooser may fill a touch (chalicelib.domain.messaging)."""
+
+    # Nothing on the prospect's interests is eligible: wait and look again after a cadence interval
+    # (the reason is on the profile) rather than send an off-topic email.
+    wait_for_relevant: bool = True
+    # A template already sent to a prospect may go again once its cooldown has passed.
+    allow_repeats: bool = False
+
+
 class RecycleTreatment(_Strict):
     hold_days: int = Field(default=0, ge=0)  # no nurture email until then (revisit_in_days overrides)
     prefer_topics: tuple[str, ...] = ()
@@ -218,6 +228,7 @@ class Rules(_Strict):
     default_persona: str
     stages: StageRules
     cadence: Cadence
+    nurture: Nurture = Nurture()
     recycle: dict[str, RecycleTreatment] = {}
     sla: Sla
     assignment: Assignment | None = None  # without it, routed leads wait unassigned until accepted

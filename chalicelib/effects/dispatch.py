@@ -25,12 +25,14 @@ from chalicelib.adapters.dynamo_stream import writes_with_effects
 from chalicelib.adapters.notify import SalesNotifier
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.accounts import AccountRecord, Member, engaged_on
+from chalicelib.domain.bandit import LEARNING_PERIOD
 from chalicelib.domain.prospect import Prospect, prospect_from_doc
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoreboard import by_period
 from chalicelib.domain.summary import summarize
 from chalicelib.effects.outbox import (
     CountOnScoreboard,
+    LearnFromOutcomes,
     NotifyOwner,
     OutboxEffect,
     RecordActivity,
@@ -208,6 +210,15 @@ def update_accounts(d: Dispatcher, write: SavedWrite, updates: Sequence[OutboxEf
             d.accounts.record(account, member, lead_version=write.version)
 
 
+def learn_from_outcomes(d: Dispatcher, write: SavedWrite, counts: Sequence[OutboxEffect]) -> None:
+    """The nurture chooser's evidence, one counter item per template, context and measure (no hot key:
+    one send moves one item), moved once per write like the scoreboard's."""
+    for n, effect in enumerate(counts):
+        if isinstance(effect, LearnFromOutcomes):
+            increments = {(LEARNING_PERIOD, name): amount for name, amount in effect.increments.items()}
+            d.counters.add_once(f"learn#{write.key}#{n}", increments, expires_at=_mark_expiry(write))
+
+
 E = TypeVar("E", NotifyOwner, ReleaseSlaClock)
 
 
@@ -235,6 +246,7 @@ HANDLERS: dict[type, Handler] = {
     StartSlaClock: start_sla_clock,
     ReleaseSlaClock: release_sla_clock,
     UpdateAccounts: update_accounts,
+    LearnFromOutcomes: learn_from_outcomes,
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.bandit import LEARNED_MEASURE, counter_name
 from chalicelib.domain.decisions import (
     AccountsTouched,
     Assigned,
@@ -89,8 +90,23 @@ class UpdateAccounts:
     account_ids: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class LearnFromOutcomes:
+    """Evidence counters of the nurture chooser to move, once (chalicelib.domain.bandit: one counter per
+    template, context and measure, in the LEARNING_PERIOD; no per-day copies)."""
+
+    at: datetime
+    increments: dict[str, float]
+
+
 OutboxEffect = (
-    RecordActivity | CountOnScoreboard | NotifyOwner | StartSlaClock | ReleaseSlaClock | UpdateAccounts
+    RecordActivity
+    | CountOnScoreboard
+    | NotifyOwner
+    | StartSlaClock
+    | ReleaseSlaClock
+    | UpdateAccounts
+    | LearnFromOutcomes
 )
 
 _TYPES: dict[str, type[OutboxEffect]] = {
@@ -100,6 +116,7 @@ _TYPES: dict[str, type[OutboxEffect]] = {
     "sla_start": StartSlaClock,
     "sla_release": ReleaseSlaClock,
     "accounts": UpdateAccounts,
+    "learn": LearnFromOutcomes,
 }
 _NAMES = {kind: name for name, kind in _TYPES.items()}
 
@@ -109,6 +126,7 @@ def plan(p: Prospect, effects: Iterable[Effect], now: datetime) -> list[OutboxEf
     activity: list[RecordActivity] = []
     increments: dict[str, float] = {}
     work: list[OutboxEffect] = []
+    learned: dict[str, float] = {}
     accounts: dict[str, None] = {}  # every account a unit of work touched, written once
 
     def count(name: str, amount: float = 1.0) -> None:
@@ -142,6 +160,9 @@ def plan(p: Prospect, effects: Iterable[Effect], now: datetime) -> list[OutboxEf
             work.append(ReleaseSlaClock(now, effect.task_token, effect.outcome))
         elif isinstance(effect, EmailOutcome):
             count(f"template:{effect.template}:{effect.outcome}")
+            if effect.learn_in:
+                name = counter_name(effect.template, effect.learn_in, LEARNED_MEASURE[effect.outcome])
+                learned[name] = learned.get(name, 0.0) + 1.0
         elif isinstance(effect, Noted):
             activity.append(RecordActivity(now, effect.kind, effect.actor, _clean(effect.data)))
             if effect.kind == "sla_escalated":
@@ -154,6 +175,8 @@ def plan(p: Prospect, effects: Iterable[Effect], now: datetime) -> list[OutboxEf
     planned: list[OutboxEffect] = list(ordered)
     if any(increments.values()):
         planned.append(CountOnScoreboard(now, {k: v for k, v in increments.items() if v}))
+    if learned:
+        planned.append(LearnFromOutcomes(now, learned))
     # Handlers of the remaining effects write their own feed entries (notified, sla_started...): they come
     # after this write's entries, in the order decided.
     last = ordered[-1].at if ordered else None

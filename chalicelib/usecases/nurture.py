@@ -29,6 +29,7 @@ from chalicelib.adapters.templates import (
     TemplateRenderer,
 )
 from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, sign
+from chalicelib.domain.bandit import LEARNING_PERIOD, Posteriors, evidence_from_counters
 from chalicelib.domain.decisions import Effect, EmailOutcome, Noted
 from chalicelib.domain.messaging import (
     CLAIM_MAX_AGE,
@@ -49,7 +50,7 @@ from chalicelib.domain.messaging import (
     why_not_emailed,
 )
 from chalicelib.domain.profiling import buying_stage, persona_of
-from chalicelib.domain.prospect import Prospect, SentMessage
+from chalicelib.domain.prospect import MAX_LABEL_CHARS, Prospect, SentMessage
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import score, top_interests
 from chalicelib.domain.suppression import SuppressedAddress
@@ -62,7 +63,7 @@ from chalicelib.errors import (
     UnreadableRecord,
 )
 from chalicelib.usecases.leads import LeadService
-from chalicelib.usecases.ports import ProspectRepository, Versioned
+from chalicelib.usecases.ports import ProspectRepository, ScoreboardCounters, Versioned
 
 log = logging.getLogger("leadloop.nurture")
 
@@ -101,7 +102,10 @@ class NurtureService:
         signing_secret: str,
         clock: Callable[[], datetime],
         erased: Callable[[str], SuppressedAddress | None] | None = None,
+        counters: ScoreboardCounters | None = None,
     ) -> None:
+        """`counters`: where the outcomes of past sends are counted (the chooser's evidence); without them
+        the chooser has only the marketer's priorities to go on."""
         self._leads = leads
         self._prospects = prospects
         self._catalogue = catalogue
@@ -114,6 +118,7 @@ class NurtureService:
         self._secret = signing_secret
         self._clock = clock
         self._erased = erased  # the suppression list of erased people's addresses (None: not kept)
+        self._counters = counters
 
     def compose(
         self, p: Prospect, template: ParsedTemplate, rules: Rules, now: datetime, send_id: str | None = None
@@ -185,18 +190,27 @@ class NurtureService:
     def choose(self, p: Prospect, now: datetime) -> Choice | None:
         rules = self._rules()
         metas = [t.meta for t in self._catalogue.all().values()]
-        choice = choose_next_message(p, metas, rules, now)
+        choice = choose_next_message(p, metas, rules, now, evidence=self.evidence())
         return choice if isinstance(choice, Choice) else None
+
+    def evidence(self) -> Posteriors:
+        """What each template's sends did in each context so far: one read of the learning counters."""
+        if self._counters is None:
+            return {}
+        return evidence_from_counters(self._counters.read(LEARNING_PERIOD))
 
     def send_due(self, limit: int = 500) -> dict[str, int]:
         """Send every touch now due. Items read grow with the number due, not with the pool. One prospect's
         failure is recorded on it and the sweep goes on; only storage trouble stops it (every prospect
         would fail alike; the next tick tries again)."""
         counts = {"due": 0, "sent": 0, "skipped": 0, "failed": 0}
+        evidence: Posteriors | None = None
         for lead_id in self._prospects.due(self._clock(), limit):
             counts["due"] += 1
+            if evidence is None:  # once per tick, and only when someone is due
+                evidence = self.evidence()
             try:
-                outcome = self._touch(lead_id)
+                outcome = self._touch(lead_id, evidence)
             except StorageUnavailable:
                 raise
             except Exception:
@@ -208,7 +222,7 @@ class NurtureService:
             counts[outcome] += 1
         return counts
 
-    def _touch(self, lead_id: str) -> str:
+    def _touch(self, lead_id: str, evidence: Posteriors) -> str:
         """One due prospect: claim the touch (a version-checked write), send it, mark it sent."""
         now = self._clock()
         try:
@@ -240,8 +254,10 @@ class NurtureService:
             retry_claim(claim, now)
         else:
             metas = [t.meta for t in self._catalogue.all().values()]
-            choice = choose_next_message(p, metas, rules, now)
+            send_id = f"{lead_id}-{len(p.messages) + 1}-{now:%Y%m%d%H%M}"
+            choice = choose_next_message(p, metas, rules, now, evidence=evidence, seed=send_id)
             if not isinstance(choice, Choice):
+                p.nurture_waiting = choice.why[:MAX_LABEL_CHARS]  # on the lead's page: why no email
                 planned = plan_next_touch(p, rules, now)
                 # Nothing fits today: look again after one cadence interval rather than on every tick.
                 p.next_touch_at = (
@@ -249,8 +265,7 @@ class NurtureService:
                 )
                 self._quiet_save(stored, p, rules, now)
                 return "skipped"
-            send_id = f"{lead_id}-{len(p.messages) + 1}-{now:%Y%m%d%H%M}"
-            claim = claim_touch(p, send_id, choice.template, choice.why, now)
+            claim = claim_touch(p, send_id, choice.template, choice.why, now, choice.context)
         p.next_touch_at = plan_next_touch(p, rules, now)  # the lease's end
         try:
             version = self._save(p, rules, stored.version, now)
@@ -291,7 +306,7 @@ class NurtureService:
             if message.tries > 1:
                 data["tries"] = message.tries
             return [
-                EmailOutcome(template=message.template, outcome="sent"),
+                EmailOutcome(template=message.template, outcome="sent", learn_in=message.context),
                 Noted("email_sent", "leadloop", data),
             ]
 

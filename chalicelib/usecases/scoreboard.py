@@ -21,6 +21,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.dynamo import ContentStore, Counters
+from chalicelib.domain.bandit import LEARNING_PERIOD, evidence_from_counters, posterior, prior, prior_mean
+from chalicelib.domain.catalogue import TemplateMeta
+from chalicelib.domain.messaging import stage_fit
 from chalicelib.domain.scoreboard import ATTRIBUTED_MEASURES
 from chalicelib.errors import InvalidContent, MalformedInput
 
@@ -244,15 +247,62 @@ def _revenue(won: float, by_month: Mapping[str, Mapping[str, float]], costs: lis
     }
 
 
-class Scoreboard:
-    """Reads the counters for a date range and the costs entered; records costs."""
+def learning_report(
+    counters: Mapping[str, float], templates: Mapping[str, TemplateMeta]
+) -> list[dict[str, Any]]:
+    """What the nurture chooser has learnt (all time): per template and context ("topic/stage"), its sends,
+    first human opens and responses (clicks, or a hand-raise within a week), and its Beta posterior of the
+    response rate. The prior shown is the template's priority and stage preference; the chooser's own also
+    weighs each prospect's interest strength, persona and recycle reason (chalicelib.domain.messaging)."""
+    rows = []
+    for (name, context), evidence in sorted(evidence_from_counters(counters).items()):
+        meta = templates.get(name)
+        topic, _, stage = context.rpartition("/")
+        fit = stage_fit(meta, stage) if meta is not None else 1.0
+        belief = posterior(prior(prior_mean(meta.priority if meta is not None else 0, fit)), evidence)
+        rows.append(
+            {
+                "template": name,
+                "context": context,
+                "topic": topic,
+                "stage": stage,
+                "sent": evidence.sent,
+                "opened": evidence.opened,
+                "clicked": evidence.clicked,
+                "click_rate": _ratio(evidence.clicked, evidence.sent),
+                "posterior": {
+                    "alpha": round(belief.alpha, 3),
+                    "beta": round(belief.beta, 3),
+                    "mean": round(belief.mean, 4),
+                },
+            }
+        )
+    return rows
 
-    def __init__(self, counters: Counters, content: ContentStore, clock: Callable[[], datetime]) -> None:
+
+class Scoreboard:
+    """Reads the counters for a date range and the costs entered; records costs. `templates`: the
+    templates in force, for the priors of what the nurture chooser learnt (`learning`)."""
+
+    def __init__(
+        self,
+        counters: Counters,
+        content: ContentStore,
+        clock: Callable[[], datetime],
+        templates: Callable[[], Mapping[str, TemplateMeta]] | None = None,
+    ) -> None:
         self._counters = counters
         self._content = content
         self._clock = clock
+        self._templates = templates
 
     def report(self, start: date | None = None, end: date | None = None) -> dict[str, Any]:
+        answer = self._report(start, end)
+        templates = self._templates() if self._templates is not None else {}
+        answer["learning"] = learning_report(self._counters.read(LEARNING_PERIOD), templates)
+        return answer
+
+    def _report(self, start: date | None, end: date | None) -> dict[str, Any]:
         costs = self._costs()
         if start is None and end is None:
             months = sorted({cost.month for cost in costs} | {f"{self._clock():%Y-%m}"})

@@ -52,7 +52,13 @@ def _moment(value: str | None, name: str) -> datetime | None:
 
 def _scoreboard() -> Scoreboard:
     # Built per request from wiring's cached stores, so wiring.reset() never leaves a stale one behind.
-    return Scoreboard(wiring.counters(), wiring.content(), wiring.utc_now)
+    templates = wiring.catalogue()
+    return Scoreboard(
+        wiring.counters(),
+        wiring.content(),
+        wiring.utc_now,
+        templates=lambda: {name: t.meta for name, t in templates.all().items()},
+    )
 
 
 @routes.route("/activity", methods=["GET"], content_types=ANY_BODY)
