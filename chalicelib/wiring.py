@@ -334,6 +334,7 @@ def privacy_service() -> PrivacyService:
         salt=s.suppression_salt,
         clock=utc_now,
         archive=JournalCopies(s.local_journal_dir) if s.local_journal_dir is not None else None,
+        memberships=accounts(),
     )
 
 

@@ -121,7 +121,7 @@ class PrivacyService:
             },
             "accounts": [
                 {"account_id": link.account_id, "at": link.at.isoformat(), "traits": link.traits}
-                for link in getattr(p, "accounts", None) or []
+                for link in p.accounts
             ],
         }
         self._audit(p.lead_id, now, "exported", actor, {"activity_entries": len(answer["activity"])})
@@ -220,8 +220,8 @@ def _emails(p: Prospect, owners: dict[str, str]) -> list[str]:
 
 
 def _account_ids(p: Prospect) -> set[str]:
-    """The accounts the lead belongs to (chalicelib.domain.accounts), on profiles that keep them."""
-    return {str(link.account_id) for link in getattr(p, "accounts", None) or []}
+    """The accounts the lead belongs to (chalicelib.domain.accounts)."""
+    return {link.account_id for link in p.accounts}
 
 
 def _add(removed: dict[str, int], name: str, count: int) -> None:

@@ -42,7 +42,9 @@ def _identify(message_id: str, anon: str, email: str = EMAIL) -> dict[str, Any]:
 def _person(loop: Loop) -> tuple[str, str]:
     """Erin: a laptop visit and identify, a nurture email, a phone visit merged in, a hand-raise routed to
     sales (a notification in the outbox). Returns (lead id, the merged-away lead id)."""
-    loop.track("/v1/batch", {"batch": [_page("e-p1", "/pricing", ANON), _identify("e-i1", ANON)]})
+    group = {"type": "group", "messageId": "e-g1", "anonymousId": ANON, "userId": "user-erin",
+             "groupId": "acct-erin", "traits": {"name": "BigCo Ltd", "employees": 800}}  # fmt: skip
+    loop.track("/v1/batch", {"batch": [_page("e-p1", "/pricing", ANON), _identify("e-i1", ANON), group]})
     loop.drain()
     lead_id = loop.sales("GET", f"/leads/{EMAIL}").json_body["id"]
     loop.make_due(lead_id)
@@ -96,6 +98,7 @@ def test_export_answers_everything_held_and_only_admins_may_ask(loop: Loop) -> N
     (message,) = export["messages"]
     assert message["status"] == "sent" and message["send_id"]
     assert export["suppression"] == {"profile": None, "contactable": True, "on_erasure_list": False}
+    assert [account["account_id"] for account in export["accounts"]] == ["acct-erin"]
 
     feed = loop.client.http.get(f"/activity?lead={lead_id}", headers=ADMIN).json_body["entries"]
     (exported,) = [entry for entry in feed if entry["kind"] == "exported"]
