@@ -157,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
     started = time.perf_counter()
-    if args.jobs > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    if args.jobs > 1 and len(seeds) > 1:
+        with ProcessPoolExecutor(max_workers=min(args.jobs, len(seeds))) as pool:
             runs = list(pool.map(run_seed, seeds, [args.prospects] * len(seeds), [args.days] * len(seeds)))
     else:
         runs = []

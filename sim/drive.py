@@ -246,6 +246,7 @@ class Simulation:
             public_url=PUBLIC_URL,
             signing_secret=SECRET,
             clock=self.clock,
+            counters=dispatcher.counters,  # what the chooser learns from (sends, opens, clicks per template)
         )
         self.by_email = {person.email: person for person in people}
         self.visitors = {
