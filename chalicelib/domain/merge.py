@@ -9,6 +9,7 @@ budget).
 
 from __future__ import annotations
 
+from chalicelib.domain.accounts import absorb_accounts
 from chalicelib.domain.attribution import absorb_touches
 from chalicelib.domain.bounds import set_trait
 from chalicelib.domain.lifecycle import State
@@ -49,6 +50,7 @@ def absorb_profile(p: Prospect, other: Prospect) -> None:
     if other.created_at < p.created_at:
         p.created_at = other.created_at
         p.source = other.source or p.source
+    absorb_accounts(p, other)  # the person belongs to every account either half was linked to
     absorb_touches(p, other)  # the earlier first touch wins: the person's first visit, whichever half saw it
     if other.last_activity_at and (p.last_activity_at is None or other.last_activity_at > p.last_activity_at):
         p.last_activity_at = other.last_activity_at

@@ -287,3 +287,16 @@ def test_member_rows_are_not_rewritten_for_every_page_view() -> None:
     store.leads.apply_events([page(4, "/docs"), page(5, "/pricing")])  # the same day: already counted engaged
     later = store.prospects.writes[writes:]
     assert later and not any(type(e).__name__ == "UpdateAccounts" for w in later for e in w.effects)
+
+
+def test_a_merged_profile_keeps_the_accounts_either_half_was_linked_to() -> None:
+    from chalicelib.domain.merge import absorb_profile
+
+    known = fold(identify(1, name="Jo Smith"), group(2, "acct-9", name="Contoso Ltd"))
+    visitor = Prospect(lead_id="L2", created_at=NOW - timedelta(hours=2))
+    apply_event(visitor, group(3, "acct-7", who="visitor", name="Fabrikam"), RULES)
+
+    absorb_profile(known, visitor)
+
+    assert sorted(a.account_id for a in known.accounts) == ["acct-7", "acct-9"]
+    assert known.traits.get("name") == "Jo Smith"
