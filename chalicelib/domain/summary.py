@@ -96,6 +96,7 @@ def summarize(
         if recycle
         else None,
         "next_touch_at": _iso(p.next_touch_at),
+        "nurture_waiting": p.nurture_waiting,  # why the last look sent no email (None: it sent one)
         "history": [
             {
                 "at": _iso(t.at),
