@@ -14,7 +14,7 @@ PORT ?= 8000
 STAGE ?= dev
 export PORT
 
-.PHONY: help venv dynamodb-local test lint run demo bench sim soak report replay keys package deploy clean
+.PHONY: help venv dynamodb-local browser test lint run demo bench sim soak report replay keys package deploy clean
 
 help:
 	@echo "make run      local stack on http://127.0.0.1:$(PORT) (DynamoDB Local, moto, runner, chalice local)"
@@ -42,6 +42,11 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt
 dynamodb-local:
 	bash scripts/install_dynamodb_local.sh >/dev/null
 
+# Debian's Chromium (apt-get when /usr/bin/chromium is missing) and the pinned axe-core of package-lock.json,
+# for the console's real-browser tests (tests/browser); Playwright never downloads a browser.
+browser:
+	bash scripts/install_chromium.sh >/dev/null
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -49,7 +54,7 @@ lint: venv
 # Every check runs even when an earlier one fails, so one CI run shows all that is wrong; any failure fails.
 # pytest runs on both cores (pytest-xdist), a test file to a worker: files that boot a stack or DynamoDB Local
 # pick free ports, so the two workers never collide.
-test: venv dynamodb-local
+test: venv dynamodb-local browser
 	@failed=(); \
 	check() { echo "==> $$*"; "$$@" || failed+=("$$*"); }; \
 	check $(VENV)/bin/ruff check .; \
@@ -59,7 +64,7 @@ test: venv dynamodb-local
 	check $(VENV)/bin/pytest -m "not slow" -n 2 --dist loadfile; \
 	if [ $${#failed[@]} -gt 0 ]; then printf 'make test FAILED: %s\n' "$${failed[@]}" >&2; exit 1; fi
 
-run: venv dynamodb-local
+run: venv dynamodb-local browser
 	$(PY) scripts/local_stack.py
 
 # PORT only when given: without it, the demo and the report find the running stack wherever it listens.

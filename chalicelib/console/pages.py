@@ -88,6 +88,8 @@ def ago(moment: datetime | None, now: datetime) -> str:
     seconds = int((moment - now).total_seconds())
     minutes = abs(seconds) // 60
     days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if minutes == 0:
+        return "just now"
     text = f"{days}d {hours}h" if days else f"{hours}h {mins}m" if hours else f"{mins}m"
     return f"in {text}" if seconds >= 0 else f"{text} ago"
 

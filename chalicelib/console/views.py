@@ -189,11 +189,13 @@ def timeline(summary: Mapping[str, Any]) -> list[TimelineEntry]:
     """The journey in order, oldest first: pages read, events and key moments, emails with their outcomes,
     state transitions, and the activity records (sales actions, notifications, SLA events)."""
     entries: list[TimelineEntry] = []
-    for page in summary.get("pages") or []:
+    # The summary lists pages, moments and messages newest first: oldest first here, so that entries at the
+    # same instant (one batch) keep the order they happened in once sorted.
+    for page in reversed(summary.get("pages") or []):
         entries.append(_entry(page["at"], "page", f"Read {page['path']}", [("title", page.get("title"))]))
-    for moment in summary.get("key_moments") or []:
+    for moment in reversed(summary.get("key_moments") or []):
         entries.append(_entry(moment["at"], "event", moment["text"], [("kind", moment["kind"])]))
-    for message in summary.get("messages") or []:
+    for message in reversed(summary.get("messages") or []):
         outcomes = ", ".join(f"{name} {count}" for name, count in (message.get("outcomes") or {}).items())
         entries.append(
             _entry(
@@ -221,8 +223,11 @@ def timeline(summary: Mapping[str, Any]) -> list[TimelineEntry]:
                 ],
             )
         )
-    for record in summary.get("activity") or []:
-        data = {k: v for k, v in record.items() if k not in ("at", "kind", "actor")}
+    for record in reversed(summary.get("activity") or []):
+        if record["kind"] in TRANSITION_RECORDS:  # the profile's history above already shows the move
+            continue
+        data = {k: _delivered(v) if k == "deliveries" else v for k, v in record.items()}
+        data = {k: v for k, v in data.items() if k not in ("at", "kind", "actor")}
         entries.append(
             _entry(
                 record["at"],
@@ -232,6 +237,23 @@ def timeline(summary: Mapping[str, Any]) -> list[TimelineEntry]:
             )
         )
     return sorted(entries, key=lambda entry: entry.at)
+
+
+TRANSITION_RECORDS = frozenset({"transition"})
+
+
+def _delivered(deliveries: Any) -> str:
+    """A notification's deliveries as 'outbox: ok, slack: failed (...)', without local file paths."""
+    if not isinstance(deliveries, list):
+        return _text(deliveries)
+    shown = []
+    for item in deliveries:
+        if isinstance(item, dict):
+            ok = item.get("ok")
+            shown.append(
+                f"{item.get('channel')}: {'ok' if ok else 'failed (' + str(item.get('detail')) + ')'}"
+            )
+    return ", ".join(shown)
 
 
 def _entry(at: str, kind: str, title: str, details: Iterable[tuple[str, Any]]) -> TimelineEntry:
