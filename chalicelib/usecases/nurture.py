@@ -255,7 +255,9 @@ class NurtureService:
         else:
             metas = [t.meta for t in self._catalogue.all().values()]
             send_id = f"{lead_id}-{len(p.messages) + 1}-{now:%Y%m%d%H%M}"
-            choice = choose_next_message(p, metas, rules, now, evidence=evidence, seed=send_id)
+            # Seeded by the lead and the touch's number (the default), not the send id's minute: a preview of
+            # the next touch (`choose`) picks what the sweep will send.
+            choice = choose_next_message(p, metas, rules, now, evidence=evidence)
             if not isinstance(choice, Choice):
                 p.nurture_waiting = choice.why[:MAX_LABEL_CHARS]  # on the lead's page: why no email
                 planned = plan_next_touch(p, rules, now)
