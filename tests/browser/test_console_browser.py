@@ -81,6 +81,16 @@ class Console:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             self.page.screenshot(path=str(SCREENSHOTS / f"{screenshot}.png"), full_page=True)
 
+    def first_load_bytes(self, path: str) -> int:
+        """What a first visit to `path` transfers: the page and every file it loads, with an empty cache."""
+        sizes: list[int] = []
+        self.page.on("response", lambda response: sizes.append(len(response.body())))
+        self.page.route("**/*", lambda route: route.continue_())  # bypasses the HTTP cache
+        self.go(path)
+        self.page.wait_for_load_state("load")
+        self.page.unroute("**/*")
+        return sum(sizes)
+
     def fits_the_screen(self) -> bool:
         return bool(self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
@@ -109,6 +119,7 @@ def test_sales_finds_a_batch_lead_reads_its_journey_and_recycles_it(
     console.check("sign-in")
     console.sign_in("dev-sales-key")
     console.check("inbox")
+    assert 2_000 < console.first_load_bytes("/console/leads") <= 250 * 1024  # the page, its CSS and JS
 
     console.open_lead("Recyclo", "Grace Hopper")
     page = console.page
