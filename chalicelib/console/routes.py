@@ -26,6 +26,7 @@ from chalicelib.entrypoints.http import ANY_BODY, lead_ref
 from chalicelib.errors import (
     Conflict,
     Forbidden,
+    InvalidContent,
     LeadloopError,
     MalformedInput,
     NotFound,
@@ -255,7 +256,7 @@ def lead_action(ref: str, action: str) -> Response:
         body = views.command_fields(action, form, wiring.utc_now().date())
         command = parse_command(action, body)
         summary = wiring.lead_service().command(lead, action, command.properties(), principal.name)
-    except (Conflict, MalformedInput) as error:  # shown on the lead page, in the salesperson's words
+    except (Conflict, MalformedInput, InvalidContent) as error:  # on the lead page, in sales' words
         return _lead(principal, session, lead, refusal=error.message, status=error.status)
     return pages.redirect("/console/leads/" + quote(summary["id"], safe="") + f"?done={action}")
 

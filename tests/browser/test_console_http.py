@@ -155,3 +155,44 @@ def test_the_owner_notification_links_to_the_console_lead_page(loop: Loop) -> No
     assert payload["console_url"] == f"https://leads.example.test/console/leads/{lead_id}"
     mails = [p.read_text() for p in loop.outbox.glob("*.eml")]
     assert mails and f"/console/leads/{lead_id}" in mails[0]
+
+
+def test_the_inbox_pages_through_sales_ready_then_accepted_leads_once_each(
+    loop: Loop, monkeypatch: Any
+) -> None:
+    from chalicelib.console import views
+
+    cookie, csrf = sign_in(loop, "dev-sales-key")
+    for name in ("ann", "bob", "cy"):
+        batch = journey(email=f"{name}@example.com", anon=f"anon-{name}")
+        assert loop.track("/v1/batch", batch).status_code == 200
+    loop.drain()
+    first = loop.sales("GET", "/leads?state=sales_ready").json_body["leads"][0]["id"]
+    assert loop.sales("POST", f"/leads/{first}/accept", {}).status_code == 200
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    seen: list[str] = []
+    path: str | None = "/console/leads"
+    while path is not None:
+        page = loop.client.http.get(path, headers={"Cookie": cookie}).body.decode()
+        seen += re.findall(r'href="/console/leads/([^"?/]+)"', page)
+        found = re.search(r'class="button" href="([^"]+)"', page)
+        path = found.group(1).replace("&amp;", "&") if found else None
+    assert len(seen) == 3 and len(set(seen)) == 3
+    assert seen[-1] == first, "accepted leads come after the sales-ready ones"
+
+
+def test_a_tampered_or_expired_session_cookie_is_no_session() -> None:
+    from chalicelib.console import sessions
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    session = sessions.signed_in("a" * 64, now)
+    value = sessions.encode(session, "secret")
+    assert sessions.decode(value, "secret", now) == session
+    assert sessions.decode(value, "another secret", now) is None
+    _, mac = value.split(".")
+    forged = sessions.encode(
+        sessions.Session(csrf=session.csrf, expires=session.expires, key_hash="b" * 64), "x"
+    )
+    assert sessions.decode(forged.split(".")[0] + "." + mac, "secret", now) is None
+    later = datetime.fromtimestamp(session.expires + 1, UTC)
+    assert sessions.decode(value, "secret", later) is None
