@@ -1,6 +1,6 @@
 """The local stack's child processes: started with their output to a log, made to die with the stack (Linux's
 parent-death signal, so `kill -9` of the stack leaves no orphan holding a port), waited on until they
-listen, and stopped politely then firmly."""
+listen, and stopped politely then firmly. Also where the stack's own in-process chatter is sent to a log."""
 
 from __future__ import annotations
 
@@ -103,6 +103,19 @@ def _die_with_parent() -> Callable[[], None] | None:
             os._exit(1)
 
     return arm
+
+
+def quiet_to_log(logger: logging.Logger, path: Path, *, terminal_level: int = logging.WARNING) -> None:
+    """Everything `logger` says goes to `path`; only `terminal_level` and above still reach the terminal
+    (the handlers it had, such as chalice's stdout handler for `app.log`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not logger.handlers and not logger.propagate:
+        logger.addHandler(logging.StreamHandler(sys.stderr))
+    for handler in logger.handlers:
+        handler.setLevel(max(handler.level, terminal_level))
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(to_file)
 
 
 def wait_until_listening(child: Child, port: int, timeout_s: float = STARTUP_TIMEOUT_S) -> None:

@@ -42,7 +42,14 @@ from typing import Any
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import dynamodb_local  # noqa: E402
 from local_journal import EventJournal, requeue  # noqa: E402
-from local_processes import STOP_TIMEOUT_S, Child, StackError, spawn, wait_until_listening  # noqa: E402
+from local_processes import (  # noqa: E402
+    STOP_TIMEOUT_S,
+    Child,
+    StackError,
+    quiet_to_log,
+    spawn,
+    wait_until_listening,
+)
 from local_runner import REGION, QueueRunner, Ticker  # noqa: E402
 from local_streams import StreamPoller  # noqa: E402
 
@@ -338,7 +345,7 @@ class LocalStack:
 
     layout: StackLayout
     env: dict[str, str]
-    chalice_log: Path | None = None  # None: chalice local writes to our own terminal (make run)
+    chalice_log: Path | None = None  # None: chalice local writes to this terminal
     children: list[Child] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     resources: dict[str, Any] = field(default_factory=dict)
@@ -436,6 +443,8 @@ class LocalStack:
 
         import app as leadloop
 
+        # The app's INFO lines (each nurture sweep) go to runner.log; warnings and errors still show here.
+        quiet_to_log(leadloop.app.log, self.layout.log_dir / "runner.log")
         journal = EventJournal(self.layout.journal_dir)
         self.queue_runner = QueueRunner(
             self._sqs(), self.resources["queue_url"], leadloop.apply_events, journal
@@ -479,7 +488,12 @@ class LocalStack:
         assert chalice is not None, "wait() before start()"
         while not stop_requested.wait(0.2):
             if not chalice.alive():
-                log.error("chalice local exited with code %s", chalice.process.returncode)
+                log.error(
+                    "chalice local exited with code %s (log: %s)\n%s",
+                    chalice.process.returncode,
+                    chalice.log_path,
+                    chalice.log_tail(),
+                )
                 return chalice.process.returncode or 1
         return 0
 
@@ -540,7 +554,9 @@ class LocalStack:
         return (
             f"\nLeadloop local stack: {self.layout.public_url}\n"
             f"dev keys (tracking: Basic '<write key>:'; sales/marketing/admin: 'Bearer <key>'):\n{keys}\n"
-            f"outbox: {self.layout.outbox_dir}   logs: {self.layout.log_dir}\n"
+            f"outbox: {self.layout.outbox_dir}\n"
+            f"logs: {self.layout.log_dir} (chalice.log: requests and server errors; runner.log: queue and"
+            " nurture sweeps)\n"
             f"{unconfigured}"
             "Ctrl-C stops everything.\n"
         )
@@ -555,7 +571,9 @@ def main() -> int:
         signal.signal(signum, lambda *_: stop_requested.set())
     stack: LocalStack | None = None
     try:
-        stack = LocalStack.from_env(os.environ)
+        # Startup chatter (chalice local's "Serving on", PynamoDB's settings notice, request lines) goes to
+        # .local/logs so the banner is the last thing printed; a failed start prints the log's tail.
+        stack = LocalStack.from_env(os.environ, chalice_to_log=True)
         with _interruptible(stop_requested):
             stack.start()
         print(stack.banner(), flush=True)
