@@ -63,6 +63,7 @@ from chalicelib.domain.prospect import (
     event_fingerprint,
     is_reserved_trait,
 )
+from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, Route, hand_raise_route, qualified_route
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.sales_actions import apply_command
 from chalicelib.domain.scoring import Scores, add_to_bucket, day_of, prune_buckets, score
@@ -139,18 +140,40 @@ def _route(p: Prospect, trigger: Trigger, at: datetime, why: str, rules: Rules, 
 
 
 def _engage(p: Prospect, event: Event, kind: str, rules: Rules, day: int) -> None:
-    location = event_location(event)
-    name = event.name.lower()
-    for rule in rules.engagement_by_kind.get(kind, ()):
-        if rule.name is not None and rule.name.lower() != name:
-            continue
-        if rule.path_pattern is not None and not rule.path_pattern.search(location):
-            continue
-        add_to_bucket(p.engagement, rule.id, day, rule.points)
+    for rule_id, points in _engagement_rules(rules, kind, event_location(event), event.name.lower()):
+        add_to_bucket(p.engagement, rule_id, day, points)
+
+
+def _engagement_rules(rules: Rules, kind: str, location: str, name: str) -> tuple[tuple[str, float], ...]:
+    """The engagement rules an event matches; sites repeat a few hundred paths: remembered per document."""
+    key = (kind, location, name)
+    cache = rules.engagement_cache
+    found = cache.get(key)
+    if found is None:
+        found = tuple(
+            (rule.id, rule.points)
+            for rule in rules.engagement_by_kind.get(kind, ())
+            if (rule.name is None or rule.name.lower() == name)
+            and (rule.path_pattern is None or rule.path_pattern.search(location))
+        )
+        if len(cache) >= ENGAGEMENT_CACHE_SIZE:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+ENGAGEMENT_CACHE_SIZE = 8192
 
 
 def _interest(p: Prospect, event: Event, rules: Rules, day: int) -> None:
+    daily_cap = rules.interest.daily_cap
     for topic, weight in topics_of(event, rules):
+        if daily_cap is not None:
+            # One long session is one day's interest: repeated interest means coming back on other days.
+            so_far = p.interests.get(topic, {}).get(day, 0.0)
+            weight = min(weight, daily_cap - so_far)
+            if weight <= 0:
+                continue
         if admit_topic(p, topic):  # links and events may declare topics of their own: bounded
             add_to_bucket(p.interests, topic, day, weight)
 
@@ -275,14 +298,14 @@ def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -
     scores = score(p, rules, now)
     if p.state in NURTURED:
         if p.pending_hand_raise:
-            effects += _route(p, Trigger.HAND_RAISE, now, f"hand-raise: {p.pending_hand_raise}", rules, turn)
+            route: Route | None = hand_raise_route(p, scores, rules, now)
+        else:
+            route = qualified_route(p, scores, rules, now)
+        if route is not None:
+            if route.path == LOW_FIT_HAND_RAISE:  # routed all the same (buyers decide), flagged for sales
+                moment(p, now, LOW_FIT_HAND_RAISE, route.why)
+            effects += _route(p, route.trigger, now, route.why, rules, turn)
             scores = score(p, rules, now)
-        elif _qualifies(p, scores, rules, now):
-            why = (
-                f"qualified: fit {scores.fit:g} ≥ {rules.thresholds.fit:g}, "
-                f"engagement {scores.engagement:g} ≥ {rules.thresholds.engagement:g}"
-            )
-            effects += _route(p, Trigger.QUALIFIED, now, why, rules, turn)
     elif p.pending_hand_raise and not can(p.state, Trigger.HAND_RAISE) and p.state is not State.ANONYMOUS:
         p.pending_hand_raise = (
             None  # already with sales (or closed): the moment is recorded, nothing to route
@@ -294,26 +317,6 @@ def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -
     prune_buckets(p.interests, today)
     effects += sync_accounts(p)  # member rows follow the person's engagement, at most once a day
     return scores, effects
-
-
-def _qualifies(p: Prospect, scores: Scores, rules: Rules, now: datetime) -> bool:
-    recycle = p.current_recycle
-    if recycle is not None and recycle.revisit_at is not None and now < recycle.revisit_at:
-        return False  # sales asked us to wait; only the buyer raising a hand overrides that
-    if recycle is not None and not _engaged_since(p, recycle.at):
-        return False  # the score that sent it to sales last time does not count twice
-    last = p.history[-1] if p.history else None
-    if last is not None and last.trigger is Trigger.SLA_EXPIRED and not _engaged_since(p, last.at):
-        return False  # nobody worked it: re-routing the same score at once would only miss again
-    return scores.fit >= rules.thresholds.fit and scores.engagement >= rules.thresholds.engagement
-
-
-def _engaged_since(p: Prospect, moment: datetime) -> bool:
-    return (
-        p.last_activity_at is not None
-        and p.last_activity_at > moment
-        and any(page.at > moment for page in p.pages)
-    )
 
 
 def record_send(p: Prospect, send_id: str, template: str, version: int, at: datetime, why: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.prospect import Prospect
-from chalicelib.domain.rules import Rules
+from chalicelib.domain.rules import Rules, topic_key
 from chalicelib.domain.scoring import Scores, interest_weights
 
 AWARENESS, CONSIDERATION, DECISION, REENGAGEMENT = "awareness", "consideration", "decision", "reengagement"
@@ -18,43 +20,78 @@ def event_location(event: Event) -> str:
     return str(props.get("path") or props.get("url") or "")
 
 
+# What a tracked event (a download, a webinar) may say about what it is about, as real sources spell it:
+# a declared topic or category, the asset's name or title, the asset's URL.
+DECLARED_FIELDS = ("topic", "category")
+NAME_FIELDS = ("name", "title", "asset", "asset_name", "content_name", "file_name")
+URL_FIELDS = ("asset_url", "file_url", "href", "url", "path")
+
+
 def topics_of(event: Event, rules: Rules) -> list[tuple[str, float]]:
-    """Topics (with weights) an event shows interest in; links may declare theirs explicitly."""
+    """Topics (with weights) an event shows interest in; links may declare theirs explicitly. A weight is
+    the topic rule's weight times what the signal is worth (`interest.signals`: a page seen, a link
+    clicked in our email, a tracked event such as a download)."""
+    signals = rules.interest.signals
+    kind = event.kind
+    props = event.properties
+    if kind is EventKind.TRACK:
+        signal = signals.event
+        words = _texts(props, DECLARED_FIELDS + NAME_FIELDS)
+        locations = _texts(props, URL_FIELDS)
+        key: tuple[str, ...] = ("t", event.name.lower(), *words, "\n", *locations)
+    else:
+        signal = signals.click if kind is EventKind.EMAIL else signals.page
+        category = props.get("category")
+        words = (category,) if isinstance(category, str) and category else ()
+        location, url = event_location(event), str(props.get("url") or "")
+        locations = (location, url) if url and url != location else (location,) if location else ()
+        key = ("p", *words, "\n", *locations)
     found: dict[str, float] = {}
-    declared = event.properties.get("topics")
+    declared = props.get("topics")
     if isinstance(declared, list | tuple):
         for topic in declared:
             if isinstance(topic, str) and topic:
-                found[topic] = found.get(topic, 0.0) + 1.0
-    location = event_location(event)
-    url = str(event.properties.get("url") or "")
-    for topic, weight in _rule_topics(
-        rules, event.kind is EventKind.TRACK, location, url, event.name.lower()
-    ):
-        found[topic] = found.get(topic, 0.0) + weight
+                found[topic] = found.get(topic, 0.0) + signal
+    for topic, weight in _rule_topics(rules, key, words, locations, event.name.lower()):
+        found[topic] = found.get(topic, 0.0) + weight * signal
     return list(found.items())
 
 
+def _texts(props: Mapping[str, Any], fields: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(value for name in fields if isinstance(value := props.get(name), str) and value)
+
+
 def _rule_topics(
-    rules: Rules, is_track: bool, location: str, url: str, name: str
+    rules: Rules, key: tuple[str, ...], words: tuple[str, ...], locations: tuple[str, ...], name: str
 ) -> tuple[tuple[str, float], ...]:
-    """The rules' topics for one location and event name; sites repeat a few hundred paths: remembered."""
+    """The rules' topics for what an event says it is about and where it points; sites repeat a few hundred
+    paths and assets: remembered."""
     cache = rules.topic_cache
-    key = (is_track, location, url, name)
-    if key in cache:
-        return cache[key]
-    hits = []
+    hits = cache.get(key)
+    if hits is not None:
+        return hits
+    vocabulary = rules.topic_names
+    named = {vocabulary[topic_key(word)] for word in words if topic_key(word) in vocabulary}
+    is_track = key[0] == "t"
+    found = []
     for rule in rules.topics:
-        pattern = rule.url_pattern
-        hit = pattern is not None and bool(pattern.search(location) or (url and pattern.search(url)))
-        if not hit and is_track:
+        hit = rule.topic in named
+        url, content = rule.url_pattern, rule.content_pattern
+        if not hit and url is not None:
+            hit = any(url.search(location) for location in locations)
+        if not hit and content is not None:
+            # A track event's URL names its asset ("/assets/soc-2-checklist.pdf"): read it as words too.
+            hit = any(content.search(text) for text in words) or (
+                is_track and any(content.search(location) for location in locations)
+            )
+        if not hit and is_track and rule.events:
             hit = any(name == wanted.lower() for wanted in rule.events)
         if hit:
-            hits.append((rule.topic, rule.weight))
+            found.append((rule.topic, rule.weight))
     if len(cache) >= TOPIC_CACHE_SIZE:
         cache.clear()
-    cache[key] = tuple(hits)
-    return cache[key]
+    hits = cache[key] = tuple(found)
+    return hits
 
 
 TOPIC_CACHE_SIZE = 8192

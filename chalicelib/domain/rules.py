@@ -62,16 +62,27 @@ class FitRule(_Strict):
     matches: str | None = None
     one_of: tuple[str, ...] | None = None
     between: tuple[float, float] | None = None
+    # Email or web domains (a subdomain counts): the email's part after @, or a website trait's host.
+    domains: tuple[str, ...] | None = None
     points: float
+    # Rules of one dimension (seniority, role...) are alternatives: one line counts, the one against if any
+    # matches (an intern's title), else the one worth most; rules without a dimension all count.
+    dimension: str | None = Field(default=None, min_length=1)
+    label: str | None = Field(default=None, min_length=1)  # what a person reads: "executive title"
 
     _check = field_validator("matches")(_check_pattern)
     _check_traits = field_validator("trait", "fallback")(_check_trait)
 
     @model_validator(mode="after")
     def _one_condition(self) -> FitRule:
-        if sum(x is not None for x in (self.matches, self.one_of, self.between)) != 1:
-            raise ValueError("give exactly one of matches, one_of, between")
+        conditions = (self.matches, self.one_of, self.between, self.domains)
+        if sum(x is not None for x in conditions) != 1:
+            raise ValueError("give exactly one of matches, one_of, between, domains")
         return self
+
+    @cached_property
+    def domain_set(self) -> frozenset[str]:
+        return frozenset(domain.lower().strip(".") for domain in self.domains or ())
 
     @cached_property
     def pattern(self) -> re.Pattern[str] | None:
@@ -89,8 +100,9 @@ class EngagementRule(_Strict):
     kind: Literal["page", "screen", "track", "identify", "email", "hand_raise"]
     name: str | None = None  # track event name or email event name (exact, case-insensitive)
     path: str | None = None  # regular expression on the page path / clicked URL
-    points: float
-    cap: float | None = None
+    points: float  # negative for a signal against buying (job openings read); `cap` then bounds the loss
+    cap: float | None = Field(default=None, ge=0)
+    label: str | None = Field(default=None, min_length=1)  # what a person reads: "read the pricing page"
 
     _check = field_validator("path")(_check_pattern)
 
@@ -103,13 +115,62 @@ class TopicRule(_Strict):
     topic: str
     url: str | None = None  # regular expression on page path, page URL or clicked link
     events: tuple[str, ...] = ()  # track event names that show this interest
+    # Regular expression on what an event says it is about: a download's topic, category, name or title.
+    content: str | None = None
     weight: float = 1.0
 
-    _check = field_validator("url")(_check_pattern)
+    _check = field_validator("url", "content")(_check_pattern)
 
     @cached_property
     def url_pattern(self) -> re.Pattern[str] | None:
         return _compile(self.url)
+
+    @cached_property
+    def content_pattern(self) -> re.Pattern[str] | None:
+        return _compile(self.content)
+
+
+class InterestSignals(_Strict):
+    """How much one sign of interest weighs, by what the prospect did."""
+
+    page: float = Field(default=1.0, ge=0)  # a page or screen viewed
+    click: float = Field(default=1.0, ge=0)  # a link clicked in one of our emails
+    event: float = Field(default=1.0, ge=0)  # a tracked event: a download, a webinar, a calculator used
+
+
+class Interest(_Strict):
+    signals: InterestSignals = InterestSignals()
+    # At most this much interest per topic per day (None: no limit): one long session is one day's interest.
+    daily_cap: float | None = Field(default=None, gt=0)
+
+
+class Confirmer(_Strict):
+    """Recent intent: the engagement rules `rules` matched `times` times in all, on `days` different days,
+    within the intent window."""
+
+    rules: tuple[str, ...] = Field(min_length=1)
+    times: int = Field(default=1, ge=1)
+    days: int = Field(default=1, ge=1)
+
+
+class Intent(_Strict):
+    within_days: int = Field(ge=1, le=90)
+    confirmers: tuple[Confirmer, ...] = Field(min_length=1)
+
+
+class RecycleSurge(_Strict):
+    """A held lead is re-routed when the engagement points it earned since the recycle, within the last
+    `within_days` days (each rule's cap applied, not decayed), reach `points`."""
+
+    within_days: int = Field(ge=1, le=90)
+    points: float = Field(gt=0)
+
+
+class Routing(_Strict):
+    # Without `intent`, fit and engagement alone qualify a lead (documents from before routing had it).
+    intent: Intent | None = None
+    # Without `recycle_surge`, a held lead waits for its revisit date or a hand-raise.
+    recycle_surge: RecycleSurge | None = None
 
 
 class PersonaRule(_Strict):
@@ -233,6 +294,8 @@ class Rules(_Strict):
     sla: Sla
     assignment: Assignment | None = None  # without it, routed leads wait unassigned until accepted
     lost_reopen_days: int = Field(ge=0)
+    interest: Interest = Interest()
+    routing: Routing = Routing()
 
     @field_validator("recycle")
     @classmethod
@@ -262,8 +325,22 @@ class Rules(_Strict):
         return {kind: tuple(rules) for kind, rules in grouped.items()}
 
     @cached_property
+    def engagement_by_id(self) -> dict[str, EngagementRule]:
+        return {rule.id: rule for rule in self.engagement}
+
+    @cached_property
+    def topic_names(self) -> dict[str, str]:
+        """Topics by their name as an event may spell it: "Case Studies", "case-studies" -> case_studies."""
+        return {topic_key(rule.topic): rule.topic for rule in self.topics}
+
+    @cached_property
     def fit_cache(self) -> dict[Any, Any]:
         """Fit lines by trait values, for this document only (scoring.fit_lines fills it)."""
+        return {}
+
+    @cached_property
+    def engagement_cache(self) -> dict[Any, Any]:
+        """Engagement rules matched by (kind, location, event name), for this document (apply fills it)."""
         return {}
 
     @cached_property
@@ -276,15 +353,41 @@ class Rules(_Strict):
         return {rule.id: rule.cap for rule in self.engagement}
 
 
+def topic_key(name: str) -> str:
+    return "_".join(name.lower().replace("-", " ").split())
+
+
 def parse_rules(data: Mapping[str, Any]) -> Rules:
     """Validate a rules document; raise RulesError naming every bad field."""
     if not isinstance(data, Mapping):
         raise RulesError([{"field": "(document)", "message": "the rules document must be a mapping"}])
     try:
-        return Rules.model_validate(dict(data))
+        rules = Rules.model_validate(dict(data))
     except ValidationError as error:
         problems = [
             {"field": ".".join(str(part) for part in issue["loc"]) or "(document)", "message": issue["msg"]}
             for issue in error.errors()
         ]
         raise RulesError(problems) from None
+    problems = _references(rules)
+    if problems:
+        raise RulesError(problems)
+    return rules
+
+
+def _references(rules: Rules) -> list[dict[str, str]]:
+    """Fields that name another part of the document by id, each checked against it."""
+    problems: list[dict[str, str]] = []
+    intent = rules.routing.intent
+    for index, confirmer in enumerate(intent.confirmers if intent else ()):
+        for position, rule_id in enumerate(confirmer.rules):
+            rule = rules.engagement_by_id.get(rule_id)
+            if rule is None or not rule.points:
+                problems.append(
+                    {
+                        "field": f"routing.intent.confirmers.{index}.rules.{position}",
+                        "message": f"{rule_id!r} is not an engagement rule that earns points; "
+                        f"engagement rules: {sorted(rules.engagement_by_id)}",
+                    }
+                )
+    return problems

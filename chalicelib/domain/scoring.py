@@ -98,7 +98,20 @@ def _fit_points(rule: FitRule, value: Any) -> float:
             return 0.0
         low, high = rule.between
         return rule.points if low <= number <= high else 0.0
+    if rule.domains is not None:
+        return rule.points if _in_domains(str(value), rule.domain_set) else 0.0
     return rule.points if str(value).lower() in rule.choices else 0.0
+
+
+def _in_domains(value: str, domains: frozenset[str]) -> bool:
+    """Whether an email address's or a website's domain is one of `domains` or under one of them."""
+    host = value.rpartition("@")[2] if "@" in value else value.split("//")[-1].split("/")[0]
+    host = host.strip().strip(".").lower()
+    while host:
+        if host in domains:
+            return True
+        host = host.partition(".")[2]
+    return False
 
 
 def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
@@ -112,11 +125,21 @@ def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
     cache = rules.fit_cache
     if key is not None and key in cache:
         return cache[key]
-    lines = tuple(
-        ScoreLine(rule.id, "fit", points)
-        for rule, value in zip(rules.fit, values, strict=True)
-        if (points := _fit_points(rule, value))
-    )
+    found: list[ScoreLine] = []
+    best: dict[str, int] = {}  # dimension -> index in `found` of the one line that counts for it
+    for rule, value in zip(rules.fit, values, strict=True):
+        points = _fit_points(rule, value)
+        if not points:
+            continue
+        line = ScoreLine(rule.id, "fit", points)
+        if rule.dimension is None:
+            found.append(line)
+        elif rule.dimension not in best:
+            best[rule.dimension] = len(found)
+            found.append(line)
+        elif _outranks(points, found[best[rule.dimension]].points):
+            found[best[rule.dimension]] = line
+    lines = tuple(found)
     if key is not None:
         if len(cache) >= FIT_CACHE_SIZE:
             cache.clear()
@@ -125,6 +148,13 @@ def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
 
 
 FIT_CACHE_SIZE = 4096
+
+
+def _outranks(points: float, held: float) -> bool:
+    """Within a dimension, a line against (an intern's title) wins over any line for; else the largest."""
+    if (points < 0) != (held < 0):
+        return points < 0
+    return abs(points) > abs(held)
 
 
 def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
@@ -142,8 +172,8 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
         for day, earned in buckets.items():
             points += earned * _decay(today - day, half_life)
         cap = caps[rule_id]
-        if cap is not None and points > cap:
-            points = cap
+        if cap is not None and (points > cap or points < -cap):  # a negative rule's cap bounds its loss
+            points = cap if points > 0 else -cap
         points = round(points, 1)
         if points:
             lines.append(ScoreLine(rule_id, "engagement", points))
@@ -152,6 +182,27 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
     return Scores(
         fit=fit, engagement=round(engagement, 1), breakdown=tuple(lines), rules_version=rules.version
     )
+
+
+def engagement_since(prospect: Prospect, rules: Rules, first_day: int, today: int, *, decay: bool) -> float:
+    """The engagement points earned from `first_day` on (each rule's cap applied): decayed to `today`, or
+    as earned (`decay=False`: a velocity). Only for leads a recycle holds: never on the per-event path."""
+    total = 0.0
+    half_life = rules.engagement_half_life_days
+    caps = rules.caps
+    for rule_id, buckets in prospect.engagement.items():
+        if rule_id not in caps:
+            continue
+        points = sum(
+            earned * (_decay(today - day, half_life) if decay else 1.0)
+            for day, earned in buckets.items()
+            if day >= first_day
+        )
+        cap = caps[rule_id]
+        if cap is not None and (points > cap or points < -cap):
+            points = cap if points > 0 else -cap
+        total += points
+    return round(total, 1)
 
 
 def _line_order(line: ScoreLine) -> tuple[float, str]:

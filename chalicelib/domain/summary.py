@@ -11,12 +11,24 @@ from chalicelib.domain.assignment import team_of
 from chalicelib.domain.attribution import touch_as_dict
 from chalicelib.domain.profiling import buying_stage, persona_of
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.reasons import line_text
+from chalicelib.domain.routing import routed_as
 from chalicelib.domain.rules import Rules
-from chalicelib.domain.scoring import Scores, score, top_interests
+from chalicelib.domain.scoring import Scores, day_of, score, top_interests
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def _scores_in_words(p: Prospect, rules: Rules, scores: Scores, now: datetime) -> dict[str, Any]:
+    """The scores with each breakdown line in plain words beside its rule ("read the pricing page 3 times
+    this week, most recently yesterday")."""
+    answer = scores.as_dict()
+    today = day_of(now)
+    for line, shown in zip(scores.breakdown, answer["breakdown"], strict=True):
+        shown["text"] = line_text(p, rules, line, today)
+    return answer
 
 
 def summarize(
@@ -59,8 +71,10 @@ def summarize(
         "last_activity_at": _iso(p.last_activity_at),
         "persona": persona_of(p, rules),
         "stage": buying_stage(p, scores, rules, now),
-        "scores": scores.as_dict(),
+        "scores": _scores_in_words(p, rules, scores, now),
         "why_sales": next((t.reason for t in reversed(p.history) if t.to_state.value == "sales_ready"), None),
+        # hand_raise | low_fit_hand_raise (routed, flagged) | qualified | requalified | recycle_surge
+        "routed_as": routed_as(p),
         "interests": [{"topic": topic, "weight": weight} for topic, weight in top_interests(p, rules, now)],
         "pages": [{"at": _iso(v.at), "path": v.path, "title": v.title} for v in reversed(p.pages)],
         "key_moments": [{"at": _iso(k.at), "kind": k.kind, "text": k.text} for k in reversed(p.key_moments)],

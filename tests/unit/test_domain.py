@@ -116,8 +116,8 @@ def test_hand_raise_routes_at_once_and_names_itself(rules: Rules) -> None:
 def test_qualification_needs_both_fit_and_engagement(rules: Rules) -> None:
     p = Prospect(lead_id="L1", created_at=NOW)
     apply_event(p, identify(1, title="CEO", company="BigCo", company_size=300), rules)
-    for n in range(2, 8):
-        apply_event(p, page(n, "/pricing"), rules)
+    for n in range(2, 8):  # on two days: a return to pricing is the recent intent routing also asks for
+        apply_event(p, page(n, "/pricing", NOW - timedelta(days=1) if n == 2 else NOW), rules)
     reassess(p, rules, NOW)
     assert p.state is State.NURTURING  # fit 50, engagement 30 < 35
     apply_event(p, page(20, "/docs/api"), rules)
