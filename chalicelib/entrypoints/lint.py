@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from chalicelib.adapters.templates import SHIPPED_TEMPLATES_DIR, TEMPLATE_SUFFIX, TemplateRenderer
-from chalicelib.usecases.marketing import check_rules_text
+from chalicelib.usecases.rules_text import check_rules_text
 
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "default_rules.yaml"
 RULES_SUFFIXES = (".yaml", ".yml", ".json")

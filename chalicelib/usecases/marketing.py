@@ -7,7 +7,7 @@ break a send; a refused save answers 422 with every problem and where it is (a t
 rules field and its line); a save of the text in force stores nothing. A template can be paused, resumed and
 deleted (retired, keeping its versions); template_library.py keeps the status and its lifecycle.
 After a save this process forgets its cached templates or rules at once; other processes reload within
-wiring's cache period. Checking rules text is also what `python -m chalicelib.entrypoints.lint` uses offline.
+wiring's cache period. Rules text is read and checked by rules_text.py, which the offline lint uses too.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
-
-import yaml
 
 from chalicelib.adapters.dynamo import ContentStore, ContentVersion
 from chalicelib.adapters.mail import OutgoingEmail
@@ -36,24 +34,14 @@ from chalicelib.adapters.template_library import (
 from chalicelib.adapters.templates import ParsedTemplate, TemplateRenderer, TemplateStatus
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.prospect import Prospect
-from chalicelib.domain.rules import Rules, RulesError, parse_rules
-from chalicelib.errors import ConcurrentUpdate, InvalidContent, MalformedInput, NotFound, TooLarge
+from chalicelib.errors import ConcurrentUpdate, MalformedInput, NotFound, TooLarge
 from chalicelib.ingest.headers import header
+from chalicelib.usecases.rules_text import check_rules_text, rules_error
 
 RULES_KEY = "rules#default"
 SHIPPED_AUTHOR = "shipped"
 
 Compose = Callable[[Prospect, ParsedTemplate], OutgoingEmail]  # the send path's own composer
-
-
-@dataclass(frozen=True, slots=True)
-class RulesProblem:
-    field: str  # dotted path, e.g. "fit.2.points"; "(document)" for the whole text
-    message: str
-    line: int | None  # 1-based line in the text, when it can be found
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "message": self.message, "line": self.line}
 
 
 def meta_dict(meta: TemplateMeta) -> dict[str, Any]:
@@ -72,80 +60,6 @@ def meta_dict(meta: TemplateMeta) -> dict[str, Any]:
 
 def listing_dict(template: ParsedTemplate) -> dict[str, Any]:
     return {**meta_dict(template.meta), "status": template.status.value}
-
-
-# --- rules text ----------------------------------------------------------------------------------------
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors' aliases: `*x` repeated inside lists is the billion-laughs bomb; rules never
-    need it."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in rules", mark)
-        return super().compose_node(parent, index)
-
-
-def check_rules_text(text: str, *, as_json: bool = False) -> tuple[Rules | None, list[RulesProblem]]:
-    """Parse and validate a rules document (YAML, or JSON when `as_json`); every problem with its line.
-
-    A `version` in the document is ignored: versions are given by the store when a document is saved.
-    """
-    try:
-        if as_json:
-            document = json.loads(text)
-        else:
-            document = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    except json.JSONDecodeError as error:
-        return None, [RulesProblem("(document)", f"not valid JSON: {error.msg}", error.lineno)]
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error)
-        line = mark.line + 1 if mark is not None else None
-        return None, [RulesProblem("(document)", f"not valid YAML: {problem}", line)]
-    except RecursionError:
-        return None, [RulesProblem("(document)", "the document is nested too deeply", None)]
-    if not isinstance(document, Mapping):
-        return None, [RulesProblem("(document)", "the rules document must be a mapping of fields", 1)]
-    try:
-        return parse_rules({**document, "version": 0}), []
-    except RulesError as error:
-        lines = _field_line_finder(text, as_json=as_json)
-        return None, [RulesProblem(p["field"], p["message"], lines(p["field"])) for p in error.problems]
-
-
-def _field_line_finder(text: str, *, as_json: bool) -> Callable[[str], int | None]:
-    """field path -> the line of the deepest part of it found in the text (JSON is YAML enough for this)."""
-    try:
-        root = yaml.compose(text, Loader=_NoAliasLoader)
-    except yaml.YAMLError:
-        root = None
-
-    def find(path: str) -> int | None:
-        node, line = root, None
-        for part in path.split("."):
-            if isinstance(node, yaml.MappingNode):
-                found = next(((k, v) for k, v in node.value if str(k.value) == part), None)
-                if found is None:
-                    break
-                line, node = found[0].start_mark.line + 1, found[1]
-            elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-                node = node.value[int(part)]
-                line = node.start_mark.line + 1
-            else:
-                break
-        return line
-
-    return find
-
-
-def rules_error(problems: list[RulesProblem]) -> InvalidContent:
-    listing = "; ".join(f"{p.field}{f' (line {p.line})' if p.line else ''}: {p.message}" for p in problems)
-    return InvalidContent(
-        f"the rules have {len(problems)} problem(s): {listing}", details=[p.as_dict() for p in problems]
-    )
 
 
 # --- the use cases --------------------------------------------------------------------------------------

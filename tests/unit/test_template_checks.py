@@ -19,7 +19,7 @@ from chalicelib.adapters.template_library import (
 from chalicelib.adapters.templates import TemplateStatus, parse_template, validate_template
 from chalicelib.entrypoints.lint import DEFAULT_RULES, main
 from chalicelib.errors import InvalidContent
-from chalicelib.usecases.marketing import check_rules_text
+from chalicelib.usecases.rules_text import check_rules_text
 from tests.unit.test_templates import GOOD
 
 KNOWN = frozenset({"pricing", "reporting", "roi"})
