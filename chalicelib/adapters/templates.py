@@ -6,7 +6,7 @@ exactly two blocks, `{% block html %}…{% endblock %}` and `{% block text %}…
 
     ---
     subject: "{{ prospect.first_name | default('Hi') }}, what a week of reporting costs"
-    topics: [pricing, roi]          # required; what the message is about (matched to interests)
+    topics: [pricing, roi]          # required; what it is about: topics the rules know (save and lint check)
     stages: [consideration]         # awareness | consideration | decision | reengagement; omit = any
     personas: [executive]           # executive | practitioner | technical; omit = any
     priority: 10                    # -100..100, higher wins a tie (default 0)
