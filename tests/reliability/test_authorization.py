@@ -28,6 +28,7 @@ READERS = {"none": NO, "write": NO, "sales": OK, "marketing": OK, "admin": OK}
 SALES = {"none": NO, "write": NO, "sales": OK, "marketing": DENY, "admin": OK}
 MARKETING = {"none": NO, "write": NO, "sales": DENY, "marketing": OK, "admin": OK}
 BOTH_TEAMS = {"none": NO, "write": NO, "sales": OK, "marketing": OK, "admin": OK}
+ADMIN = {"none": NO, "write": NO, "sales": DENY, "marketing": DENY, "admin": OK}
 
 # (method, route as the app declares it) -> (concrete path, expected outcome per caller)
 MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
@@ -37,6 +38,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("POST", "/webhooks/crm/hubspot"): ("/webhooks/crm/hubspot", SIGNED),
     ("GET", "/leads"): ("/leads", READERS),
     ("GET", "/leads/{ref}"): ("/leads/nobody@example.com", READERS),
+    ("DELETE", "/leads/{ref}"): ("/leads/nobody@example.com", ADMIN),
+    ("GET", "/leads/{ref}/export"): ("/leads/nobody@example.com/export", ADMIN),
     ("POST", "/leads/import"): ("/leads/import", MARKETING),
     ("GET", "/leads/export.csv"): ("/leads/export.csv", READERS),
     ("POST", "/leads/{ref}/{action}"): ("/leads/nobody@example.com/accept", SALES),
