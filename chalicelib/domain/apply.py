@@ -166,14 +166,9 @@ ENGAGEMENT_CACHE_SIZE = 8192
 
 
 def _interest(p: Prospect, event: Event, rules: Rules, day: int) -> None:
-    daily_cap = rules.interest.daily_cap
+    # Stored as shown; `interest.daily_cap` applies when read (scoring.interest_weights), so merges and
+    # redeliveries in any order give the same interests.
     for topic, weight in topics_of(event, rules):
-        if daily_cap is not None:
-            # One long session is one day's interest: repeated interest means coming back on other days.
-            so_far = p.interests.get(topic, {}).get(day, 0.0)
-            weight = min(weight, daily_cap - so_far)
-            if weight <= 0:
-                continue
         if admit_topic(p, topic):  # links and events may declare topics of their own: bounded
             add_to_bucket(p.interests, topic, day, weight)
 

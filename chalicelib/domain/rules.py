@@ -140,7 +140,8 @@ class InterestSignals(_Strict):
 
 class Interest(_Strict):
     signals: InterestSignals = InterestSignals()
-    # At most this much interest per topic per day (None: no limit): one long session is one day's interest.
+    # At most this much interest per topic per day, applied when read (None: no limit): one long session is
+    # one day's interest; repeated interest means coming back on other days.
     daily_cap: float | None = Field(default=None, gt=0)
 
 

@@ -210,9 +210,18 @@ def _line_order(line: ScoreLine) -> tuple[float, str]:
 
 
 def interest_weights(prospect: Prospect, rules: Rules, now: datetime) -> dict[str, float]:
+    """Each topic's interest now: its days decayed, each day counted up to `interest.daily_cap` (applied
+    here, at read time, so the answer does not depend on the order events arrived in or on merges)."""
     today = day_of(now)
+    half_life = rules.interest_half_life_days
+    cap = rules.interest.daily_cap
     weights = {
-        topic: round(decayed(buckets, rules.interest_half_life_days, today), 2)
+        topic: round(
+            decayed(buckets, half_life, today)
+            if cap is None
+            else sum(min(points, cap) * _decay(today - day, half_life) for day, points in buckets.items()),
+            2,
+        )
         for topic, buckets in prospect.interests.items()
     }
     return {topic: weight for topic, weight in weights.items() if weight > 0}
