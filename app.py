@@ -12,6 +12,8 @@ from chalice import Chalice, CORSConfig, Rate, Response
 from chalicelib import wiring
 from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, verify
 from chalicelib.commands import SALES_ACTIONS, parse_command
+from chalicelib.console.board_routes import routes as console_board_routes
+from chalicelib.console.marketing_routes import routes as console_marketing_routes
 from chalicelib.console.routes import routes as console_routes
 from chalicelib.domain.lifecycle import State
 from chalicelib.effects.dispatch import perform_streamed
@@ -46,6 +48,8 @@ app.register_middleware(documented_errors, "http")  # Chalice's own 405 in the d
 app.register_blueprint(bulk_routes)
 app.register_blueprint(account_routes)
 app.register_blueprint(console_routes)  # the console's HTML pages under /console
+app.register_blueprint(console_board_routes)  # the scoreboard and activity feed pages
+app.register_blueprint(console_marketing_routes)  # templates, rules and nurture pages (marketing, admin)
 app.register_blueprint(privacy_routes)
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 # infra/ points the deployed trigger at the prospects table's stream; this default only names one for Chalice.
@@ -230,7 +234,9 @@ def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=10)
 def apply_events(event: Any) -> dict[str, Any]:
-    return handle_sqs_batch(event.to_dict(), wiring.lead_service(), wiring.dead_letters())
+    return handle_sqs_batch(
+        event.to_dict(), wiring.lead_service(), wiring.dead_letters(), wiring.event_archive()
+    )
 
 
 @app.on_dynamodb_record(stream_arn=PROSPECTS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")

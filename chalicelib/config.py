@@ -93,6 +93,10 @@ class Settings:
     # HMAC key of the suppression list's address hashes; None on a deployed stage whose secrets parameter
     # lacks `suppression_salt` (erase then answers 503 and, nothing erased, nothing is looked up).
     suppression_salt: str | None = field(default=None, repr=False)
+    # The event archive (README "Rules lab"): an S3 bucket (AWS), else a folder (the local stack), else none.
+    archive_bucket: str | None = None
+    archive_dir: Path | None = None
+    archive_retention_days: int = 400
 
     @property
     def is_local(self) -> bool:
@@ -201,4 +205,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_secrets=_webhook_secrets(secrets),
         suppression_salt=secrets.get("suppression_salt")
         or (LOCAL_SUPPRESSION_SALT if stage in ("local", "test") else None),
+        archive_bucket=env.get("LEADLOOP_ARCHIVE_BUCKET") or None,
+        archive_dir=Path(env["LEADLOOP_ARCHIVE_DIR"]) if env.get("LEADLOOP_ARCHIVE_DIR") else None,
+        archive_retention_days=_retention_days(env.get("LEADLOOP_ARCHIVE_RETENTION_DAYS", "400")),
     )
+
+
+def _retention_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 3650:
+        raise ConfigurationError(f"LEADLOOP_ARCHIVE_RETENTION_DAYS must be 1..3650 days, got {text!r}")
+    return days

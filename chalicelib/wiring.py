@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import yaml
 
+from chalicelib.adapters.archive import EventArchive, FolderBlobs, S3Blobs
 from chalicelib.adapters.certificates import CachedCertificateFetcher
 from chalicelib.adapters.dynamo import (
     ActivityLog,
@@ -230,6 +231,17 @@ def workflow() -> SlaWorkflow:
 
 
 @cache
+def event_archive() -> EventArchive | None:
+    """The event archive: the S3 bucket on AWS, the folder on the local stack, none when neither is set."""
+    s = settings()
+    if s.archive_bucket:
+        return EventArchive(S3Blobs(aws("s3"), s.archive_bucket), retention_days=s.archive_retention_days)
+    if s.archive_dir is not None:
+        return EventArchive(FolderBlobs(s.archive_dir), retention_days=s.archive_retention_days)
+    return None
+
+
+@cache
 def prospect_repository() -> DynamoProspects:
     return DynamoProspects(prospects())
 
@@ -335,6 +347,7 @@ def privacy_service() -> PrivacyService:
         clock=utc_now,
         archive=JournalCopies(s.local_journal_dir) if s.local_journal_dir is not None else None,
         memberships=accounts(),
+        events=event_archive(),
     )
 
 

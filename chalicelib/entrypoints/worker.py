@@ -9,6 +9,10 @@ many prospects' events):
 - a prospect that can never be applied (its record would exceed what DynamoDB stores, a bug) is parked: its
   events alone are set aside on the dead-letter queue with the lead and the reason, and the records succeed.
 A record that can never be read is set aside the same way instead of being retried.
+
+The events applied are then archived (README "Rules lab"): one object per day and shard for the whole batch,
+keyed by the lead each was applied to. An archive that cannot be written fails the records it would have
+kept, so SQS redelivers them: applying them again changes nothing, and the archive gets them then.
 """
 
 from __future__ import annotations
@@ -18,17 +22,23 @@ import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.queue import DeadLetters, pack
 from chalicelib.domain.events import Event, EventKind, event_from_wire, internal_id
-from chalicelib.usecases.leads import FailedProspect, LeadService
+from chalicelib.errors import StorageUnavailable
+from chalicelib.lab.layout import ArchivedEvent
+from chalicelib.usecases.leads import BatchOutcome, FailedProspect, LeadService
 
 log = logging.getLogger("leadloop.worker")
 
 SLA_MESSAGES = ("sla_started", "sla_escalated", "sla_expired")
+
+
+class BatchArchive(Protocol):
+    def write(self, events: list[ArchivedEvent]) -> int: ...
 
 
 class Unreadable(ValueError):
@@ -71,7 +81,9 @@ def _sla_event(message: Mapping[str, Any]) -> Event:
     )
 
 
-def handle_sqs_batch(raw: Mapping[str, Any], leads: LeadService, dead_letters: DeadLetters) -> dict[str, Any]:
+def handle_sqs_batch(
+    raw: Mapping[str, Any], leads: LeadService, dead_letters: DeadLetters, archive: BatchArchive | None = None
+) -> dict[str, Any]:
     readable: list[tuple[str, list[Event]]] = []
     for record in raw.get("Records", []):
         message_id, body = record["messageId"], record.get("body", "")
@@ -99,7 +111,31 @@ def handle_sqs_batch(raw: Mapping[str, Any], leads: LeadService, dead_letters: D
         for failed in outcome.failed:
             if failed.retryable or not _park(failed, dead_letters):
                 failures.extend(_records_holding(records, failed.events))
+    if archive is not None:
+        failures += _archive(archive, outcomes)
     return {"batchItemFailures": [{"itemIdentifier": m} for m in dict.fromkeys(failures)]}
+
+
+Outcomes = list[tuple[list[tuple[str, list[Event]]], BatchOutcome]]
+
+
+def _archive(archive: BatchArchive, outcomes: Outcomes) -> list[str]:
+    """Archive what was applied; the records holding it fail (and come back) when the archive cannot."""
+    kept = [
+        ArchivedEvent(lead_id, e)
+        for _, outcome in outcomes
+        for lead_id, events in outcome.applied
+        for e in events
+    ]
+    if not kept:
+        return []
+    try:
+        archive.write(kept)
+    except StorageUnavailable as error:
+        log.warning("archive unavailable, the batch's records come back: %s", error)
+        records = [record for records, _ in outcomes for record in records]
+        return _records_holding(records, [item.event for item in kept])
+    return []
 
 
 def _park(failed: FailedProspect, dead_letters: DeadLetters) -> bool:

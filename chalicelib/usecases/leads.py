@@ -102,6 +102,8 @@ class FailedProspect:
 class BatchOutcome:
     written: int = 0
     failed: list[FailedProspect] = field(default_factory=list)
+    # Each prospect applied (or found applied already) with its events: what the event archive keeps.
+    applied: list[tuple[str, list[Event]]] = field(default_factory=list)
 
 
 @dataclass
@@ -236,6 +238,7 @@ class LeadService:
                 outcome.failed.append(FailedProspect(item.lead_id, item.events, error))
             else:
                 outcome.written += 1
+                outcome.applied.append((item.lead_id, item.events))
         return outcome
 
     def command(self, ref: str, action: str, args: dict[str, Any], actor: str) -> dict[str, Any]:

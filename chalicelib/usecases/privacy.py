@@ -4,8 +4,9 @@ A person is a lead and every lead merged into it: their ids are found by followi
 forwards back (`PersonRecords.identities_of`). Erase removes, in an order that a retry can finish after any
 failure (the profile goes last, so the same DELETE finds the person again): the address goes on the
 suppression list first (a keyed hash only, so the address is never emailed again), the SLA workflow is
-released, then the activity, the effect marks, the mail copies, the journal's bodies, the account
-memberships, the identities, and the profile with its pending outbox. A second DELETE answers 404.
+released, then the activity, the effect marks, the mail copies, the journal's bodies, the events in the
+rules lab's archive (kept by lead id: the person's lead ids find them), the account memberships, the
+identities, and the profile with its pending outbox. A second DELETE answers 404.
 
 Both erase and export leave an entry on the activity feed under the lead id: who, when, and counts only,
 never what was erased.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.activity import ActivityEntry
@@ -59,6 +60,12 @@ class EventArchive(Protocol):
     def forget(self, identifiers: Sequence[str]) -> int: ...
 
 
+class LeadEvents(Protocol):
+    """The rules lab's event archive (chalicelib/adapters/archive.py), which keeps events by lead id."""
+
+    def forget_leads(self, lead_ids: Sequence[str], today: date) -> int: ...
+
+
 class SlaRelease(Protocol):
     def resolve(self, task_token: str, outcome: str) -> bool: ...
 
@@ -82,7 +89,9 @@ class PrivacyService:
         clock: Callable[[], datetime],
         archive: EventArchive | None = None,
         memberships: Memberships | None = None,
+        events: LeadEvents | None = None,
     ) -> None:
+        self._events = events
         self._leads = leads
         self._prospects = prospects
         self._records = records
@@ -162,6 +171,8 @@ class PrivacyService:
             identifiers = [*lead_ids, *emails, *p.anonymous_ids, *([p.user_id] if p.user_id else [])]
             identifiers += [key.split(":", 1)[1] for key in owners if key.startswith(("anon:", "user:"))]
             _add(removed, "journal_bodies", self._archive.forget(sorted(set(identifiers))))
+        if self._events is not None:
+            _add(removed, "archived_events", self._events.forget_leads(lead_ids, now.date()))
         if self._memberships is not None and _account_ids(p):
             self._memberships.remove_member(p.lead_id, sorted(_account_ids(p)))
         # The profile's own identities too, in case a trimmed list left one the scan has not seen yet.

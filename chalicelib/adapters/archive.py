@@ -1,0 +1,177 @@
+"""The event archive's storage: S3 on AWS (and moto's S3 in tests), a folder on the local stack.
+
+`EventArchive` writes a worker batch as one gzipped JSON-lines object per day and shard (chalicelib/lab/
+layout.py), reads a window of days back for the backtest, and forgets a person: the objects of their
+shards that hold their lead ids are rewritten without them (or deleted when nothing else is left).
+Retention is S3's lifecycle rule on AWS (infra/resources.yaml, `ArchiveRetentionDays`); the folder store
+deletes days older than the retention when it writes, so `make run` never grows without bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import StorageUnavailable
+from chalicelib.lab.layout import (
+    DEFAULT_SHARDS,
+    PREFIX,
+    ArchivedEvent,
+    day_in_key,
+    day_prefix,
+    decode,
+    encode,
+    group_objects,
+    shard_of,
+    shard_prefix,
+)
+
+log = logging.getLogger("leadloop.archive")
+
+
+class Blobs(Protocol):
+    def put(self, key: str, body: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
+    def keys(self, prefix: str) -> list[str]: ...
+
+
+class S3Blobs:
+    """Objects in one bucket; the client comes in built (wiring), so moto can be running first."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def put(self, key: str, body: bytes) -> None:
+        try:
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/x-ndjson",
+                ContentEncoding="gzip",
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"archive write failed: {error}") from error
+
+    def get(self, key: str) -> bytes:
+        try:
+            body: bytes = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"archive read failed: {error}") from error
+        return body
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self._bucket, Key=key)
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"archive delete failed: {error}") from error
+
+    def keys(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=prefix
+            ):
+                found += [item["Key"] for item in page.get("Contents", [])]
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"archive listing failed: {error}") from error
+        return sorted(found)
+
+
+class FolderBlobs:
+    """The same objects as files under a folder (the local stack: .local/archive)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def put(self, key: str, body: bytes) -> None:
+        path = self._root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".partial")
+        partial.write_bytes(body)
+        partial.replace(path)  # a reader never sees half an object
+
+    def get(self, key: str) -> bytes:
+        return (self._root / key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        (self._root / key).unlink(missing_ok=True)
+
+    def keys(self, prefix: str) -> list[str]:
+        base = self._root / prefix
+        folder = base if prefix.endswith("/") else base.parent
+        if not folder.is_dir():
+            return []
+        found = (p.relative_to(self._root).as_posix() for p in folder.rglob("*.jsonl.gz"))
+        return sorted(key for key in found if key.startswith(prefix))
+
+    def expire_before(self, day: date) -> None:
+        events = self._root / PREFIX
+        if not events.is_dir():
+            return
+        for folder in events.iterdir():
+            kept = day_in_key(folder.name)
+            if kept is not None and kept < day:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+class EventArchive:
+    def __init__(self, blobs: Blobs, *, retention_days: int, shards: int = DEFAULT_SHARDS) -> None:
+        self._blobs = blobs
+        self.retention_days = retention_days
+        self.shards = shards
+
+    def write(self, events: Sequence[ArchivedEvent]) -> int:
+        """One object per day and shard of the batch; the same batch again rewrites the same keys."""
+        objects = group_objects(events, self.shards)
+        for key, held in objects.items():
+            self._blobs.put(key, encode(held))
+        return len(objects)
+
+    def expire(self, today: date) -> None:
+        """The folder store's retention (S3's lifecycle rule does this on AWS)."""
+        if isinstance(self._blobs, FolderBlobs):
+            self._blobs.expire_before(today - timedelta(days=self.retention_days))
+
+    def shard_keys(self, start: date, end: date, shard: str | None = None) -> list[str]:
+        """The objects of days start..end (inclusive), of one shard or all."""
+        keys: list[str] = []
+        day = start
+        while day <= end:
+            keys += self._blobs.keys(shard_prefix(day, shard) if shard else day_prefix(day))
+            day += timedelta(days=1)
+        return keys
+
+    def read(self, keys: Sequence[str]) -> Iterator[ArchivedEvent]:
+        for key in keys:
+            yield from decode(self._blobs.get(key))
+
+    def forget_leads(self, lead_ids: Sequence[str], today: date) -> int:
+        """Remove every archived event of these leads (a person and the leads merged into them) within the
+        retention; returns how many events were removed."""
+        wanted = set(lead_ids)
+        removed = 0
+        for shard in sorted({shard_of(lead_id, self.shards) for lead_id in wanted}):
+            for key in self.shard_keys(
+                today - timedelta(days=self.retention_days + 1), today + timedelta(days=1), shard
+            ):
+                held = list(decode(self._blobs.get(key)))
+                kept = [item for item in held if item.lead_id not in wanted]
+                if len(kept) == len(held):
+                    continue
+                removed += len(held) - len(kept)
+                # Rewritten under the same key: its name is the batch's, a redelivery of that batch was
+                # applied and skipped long before an erase can run.
+                if kept:
+                    self._blobs.put(key, encode(kept))
+                else:
+                    self._blobs.delete(key)
+        return removed

@@ -1,0 +1,94 @@
+"""Where an archived event lives and how a batch of them is written: pure, no I/O.
+
+An object holds one worker batch's events of one day and one shard:
+`events/day=<YYYY-MM-DD>/shard=<xx>/<batch id>.jsonl.gz`, one JSON line per event, `{"lead": <lead id>,
+"event": <wire form>}`. Events are archived after identity resolution, keyed by the lead they were applied
+to, so every event of one lead (before and after it identified itself) lands in the shard of that lead id:
+a shard holds whole histories (a backtest replays a shard alone) and an erase finds a person's events in
+the shards of their lead ids. The batch id is a hash of the object's event ids, so a redelivered batch
+writes the same key with the same bytes (idempotent).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from chalicelib.domain.events import Event, event_from_wire, event_to_wire
+
+PREFIX = "events/"
+DEFAULT_SHARDS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedEvent:
+    lead_id: str
+    event: Event
+
+
+def shard_of(lead_id: str, shards: int = DEFAULT_SHARDS) -> str:
+    """The shard of a lead: a stable hash, so the same lead always lands in the same shard."""
+    digest = int.from_bytes(hashlib.blake2b(lead_id.encode(), digest_size=4).digest(), "big")
+    return f"{digest % shards:02x}"
+
+
+def day_prefix(day: date) -> str:
+    return f"{PREFIX}day={day.isoformat()}/"
+
+
+def shard_prefix(day: date, shard: str) -> str:
+    return f"{day_prefix(day)}shard={shard}/"
+
+
+def object_key(day: date, shard: str, events: Sequence[ArchivedEvent]) -> str:
+    ids = "\n".join(sorted(item.event.message_id for item in events))
+    batch = hashlib.blake2b(ids.encode(), digest_size=12).hexdigest()
+    return f"{shard_prefix(day, shard)}{batch}.jsonl.gz"
+
+
+def shard_in_key(key: str) -> str | None:
+    for part in key.split("/"):
+        if part.startswith("shard="):
+            return part.removeprefix("shard=")
+    return None
+
+
+def day_in_key(key: str) -> date | None:
+    for part in key.split("/"):
+        if part.startswith("day="):
+            try:
+                return date.fromisoformat(part.removeprefix("day="))
+            except ValueError:
+                return None
+    return None
+
+
+def group_objects(
+    events: Iterable[ArchivedEvent], shards: int = DEFAULT_SHARDS
+) -> dict[str, list[ArchivedEvent]]:
+    """key -> the events that object holds: one object per (day, shard) of the batch."""
+    grouped: dict[tuple[date, str], list[ArchivedEvent]] = {}
+    for item in events:
+        day = item.event.at.date()  # event times are UTC-aware (Event.__post_init__)
+        grouped.setdefault((day, shard_of(item.lead_id, shards)), []).append(item)
+    return {object_key(day, shard, held): held for (day, shard), held in grouped.items()}
+
+
+def encode(events: Sequence[ArchivedEvent]) -> bytes:
+    lines = (
+        json.dumps({"lead": item.lead_id, "event": event_to_wire(item.event)}, separators=(",", ":"))
+        for item in sorted(events, key=lambda item: (item.lead_id, item.event.at, item.event.message_id))
+    )
+    # mtime=0: the same events give the same bytes, whichever process wrote them.
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6, mtime=0)
+
+
+def decode(body: bytes) -> Iterator[ArchivedEvent]:
+    for line in gzip.decompress(body).decode().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            yield ArchivedEvent(record["lead"], event_from_wire(record["event"]))
