@@ -51,7 +51,11 @@ class NavItem:
 
 # The console's sections, each shown only to the roles that may use it. Marketing's pages (templates, rules,
 # nurture view), the scoreboard and the activity feed join this list as they are built.
-NAV: tuple[NavItem, ...] = (NavItem("Inbox", "/console/leads", ("sales", "marketing", "admin")),)
+NAV: tuple[NavItem, ...] = (
+    NavItem("Inbox", "/console/leads", ("sales", "marketing", "admin")),
+    NavItem("Scoreboard", "/console/scoreboard", ("sales", "marketing", "admin")),
+    NavItem("Activity", "/console/activity", ("sales", "marketing", "admin")),
+)
 
 
 @cache
