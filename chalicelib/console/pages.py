@@ -53,6 +53,9 @@ class NavItem:
 # nurture view), the scoreboard and the activity feed join this list as they are built.
 NAV: tuple[NavItem, ...] = (
     NavItem("Inbox", "/console/leads", ("sales", "marketing", "admin")),
+    NavItem("Templates", "/console/templates", ("marketing", "admin")),
+    NavItem("Rules", "/console/rules", ("marketing", "admin")),
+    NavItem("Nurture", "/console/nurture", ("marketing", "admin")),
     NavItem("Scoreboard", "/console/scoreboard", ("sales", "marketing", "admin")),
     NavItem("Activity", "/console/activity", ("sales", "marketing", "admin")),
 )
