@@ -187,6 +187,30 @@ def unknown_names(tree: nodes.Template, undeclared: set[str]) -> Iterator[tuple[
                 yield lineno, f"{owner} has no field {attribute!r}; it has {', '.join(sorted(fields))}"
 
 
+def unknown_link_topics(tree: nodes.Template, known: Collection[str]) -> Iterator[tuple[int, str]]:
+    """Topics a `link(url, topics=[...])` names that the rules do not know: a click on that link would record
+    an interest no template and no rule can ever match (nurture would wait on it for good)."""
+    for call in tree.find_all(nodes.Call):
+        if not (isinstance(call.node, nodes.Name) and call.node.name == "link"):
+            continue
+        given = [kw.value for kw in call.kwargs if kw.key == "topics"] + call.args[1:2]
+        for value in given:
+            items = value.items if isinstance(value, nodes.List | nodes.Tuple) else [value]
+            names = [
+                item.value for item in items if isinstance(item, nodes.Const) and isinstance(item.value, str)
+            ]
+            unknown = [name for name in dict.fromkeys(names) if name not in known]
+            if unknown:
+                listed = ", ".join(repr(name) for name in unknown)
+                yield (
+                    call.lineno,
+                    (
+                        f"link topic {listed} is not among the rules' topics, so a click on it records "
+                        f"an interest nothing can match; the rules' topics are {', '.join(sorted(known))}"
+                    ),
+                )
+
+
 def _attributes_of(tree: nodes.Template, owner: str) -> Iterator[tuple[int, str]]:
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         target = getattr(node, "node", None)

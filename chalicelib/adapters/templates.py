@@ -77,6 +77,7 @@ from chalicelib.adapters.template_checks import (
     read_front_matter,
     sorted_problems,
     split_source,
+    unknown_link_topics,
     unknown_names,
     unsafe_nodes,
 )
@@ -240,7 +241,7 @@ class TemplateRenderer:
             return None, [exc.problem]
         # Every stage is checked whatever the others found, so one answer lists every problem.
         front = read_front_matter(name, split, version=version, topics=topics)
-        jinja = self._check_jinja(name, split.body, kind="text", first_line=1)
+        jinja = self._check_jinja(name, split.body, kind="text", first_line=1, topics=topics)
         if front.subject is not None:
             jinja += self._check_jinja(name, front.subject, kind="subject", first_line=split.subject_line)
         if jinja or front.subject is None:
@@ -252,9 +253,13 @@ class TemplateRenderer:
         problems = sorted_problems([*front.problems, *self._try_samples(parsed)])
         return (None if problems else parsed), problems
 
-    def _check_jinja(self, name: str, source: str, *, kind: str, first_line: int) -> list[TemplateProblem]:
+    def _check_jinja(
+        self, name: str, source: str, *, kind: str, first_line: int, topics: Collection[str] | None = None
+    ) -> list[TemplateProblem]:
         try:
             tree = _parse(self._env, source)
+            # Read before the code generator below walks (and rewrites) the tree.
+            link_topics = list(unknown_link_topics(tree, topics)) if topics is not None else []
             # Finding undeclared names runs Jinja's code generator, which also refuses unknown filters.
             undeclared = meta.find_undeclared_variables(tree)
         except TemplateSyntaxError as exc:
@@ -266,6 +271,7 @@ class TemplateRenderer:
         ]
         if kind != "subject":
             problems += block_problems(tree)
+        problems += [TemplateProblem(first_line + line - 1, message) for line, message in link_topics]
         if not unsafe:
             try:
                 # Unknown filters and tests only show when compiling; the compiled template is cached, so

@@ -114,3 +114,13 @@ def test_only_active_templates_are_choosable() -> None:
     good = parse_template("good", GOOD)
     templates = {"a": good, "p": replace(good, status=PAUSED), "d": replace(good, status=DELETED)}
     assert list(choosable(templates)) == ["a"]
+
+
+def test_a_link_topic_outside_the_rules_vocabulary_is_named_at_its_line() -> None:
+    # A click on such a link records an interest no template or rule can match: nurture would wait on it.
+    link = "{{ link('https://example.com/dashboards', topics=['dashboards', 'reporting']) }}"
+    source = GOOD.replace("{% block html %}", "{% block html %}\n" + link, 1)
+    [problem] = validate_template("t", source, topics=KNOWN)
+    assert "'dashboards'" in problem.message and "'reporting'" not in problem.message.split(";")[0]
+    assert source.splitlines()[problem.line - 1].strip() == link
+    assert validate_template("t", source) == []  # loading what is stored is never refused
