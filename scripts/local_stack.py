@@ -185,6 +185,7 @@ def stack_environment(layout: StackLayout, environ: Mapping[str, str]) -> dict[s
             "LEADLOOP_AWS_ENDPOINT": layout.moto_url,
             "LEADLOOP_OUTBOX_DIR": str(layout.outbox_dir),
             "LEADLOOP_LOCAL_JOURNAL": str(layout.journal_dir),
+            "LEADLOOP_ARCHIVE_DIR": str(layout.state_dir / "archive"),  # the rules lab's event archive
             "LEADLOOP_PUBLIC_URL": layout.public_url,
             "LEADLOOP_SIGNING_SECRET": signing_secret(layout.state_dir),
             "AWS_DEFAULT_REGION": REGION,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -128,9 +128,14 @@ class EventArchive:
         self._blobs = blobs
         self.retention_days = retention_days
         self.shards = shards
+        self._expired_on: date | None = None
 
     def write(self, events: Sequence[ArchivedEvent]) -> int:
         """One object per day and shard of the batch; the same batch again rewrites the same keys."""
+        today = datetime.now(UTC).date()
+        if self._expired_on != today:  # the folder's retention, once a day per process
+            self._expired_on = today
+            self.expire(today)
         objects = group_objects(events, self.shards)
         for key, held in objects.items():
             self._blobs.put(key, encode(held))

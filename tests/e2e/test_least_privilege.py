@@ -88,6 +88,11 @@ def needs(service: str, operation: str, params: dict[str, Any]) -> list[tuple[st
                 for kind, body in item.items()
             ]
         return [(f"dynamodb:{operation}", table_resource(params["TableName"], params.get("IndexName")))]
+    if service == "s3":
+        bucket = "${EventArchiveBucket.Arn}"
+        if operation == "ListObjectsV2":
+            return [("s3:ListBucket", bucket)]
+        return [(f"s3:{operation}", f"{bucket}/{params['Key']}")]
     if service == "sqs":
         action = "sqs:SendMessage" if operation == "SendMessageBatch" else f"sqs:{operation}"
         return [(action, queue_resource(params["QueueUrl"]))]
@@ -123,6 +128,17 @@ def recorder(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> CallRecorder:
     return recorder
 
 
+def _archive_in_s3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event archive on (as deployed): the worker writes it, an erase reads and rewrites it."""
+    import boto3
+
+    from chalicelib import wiring
+
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="leadloop-ci-events")
+    monkeypatch.setenv("LEADLOOP_ARCHIVE_BUCKET", "leadloop-ci-events")
+    wiring.reset()
+
+
 def _stream_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """No fast path: the writers leave every effect to the stream, as when each inline attempt fails."""
     from chalicelib.usecases.leads import LeadService
@@ -142,6 +158,7 @@ def test_each_function_makes_only_calls_its_role_allows(
 
     if not fast_path:
         _stream_only(monkeypatch)
+    _archive_in_s3(monkeypatch)
     visit = journey("grace@bigco.example", "anon-lp")
     visit["batch"] = visit["batch"][:4]  # no hand-raise yet: the lead is nurtured first
     with recorder.acting_as("IngestRole"):
@@ -180,6 +197,7 @@ def test_each_function_makes_only_calls_its_role_allows(
         assert loop.client.http.delete(f"/leads/{lead_id}", headers=admin).status_code == 200
     loop.drain_stream()
 
+    assert ("ApplyEventsRole", "s3:PutObject") in {(role, action) for role, action, _ in recorder.calls}
     roles = {role for role, _, _ in recorder.calls}
     assert roles == {
         "IngestRole",

@@ -83,6 +83,26 @@ def test_no_role_grants_a_wildcard_where_the_resource_is_known(template: dict[st
     assert problems == []
 
 
+def test_the_event_archive_is_private_encrypted_and_expires_after_the_retention(
+    template: dict[str, Any],
+) -> None:
+    bucket = template["Resources"]["EventArchiveBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}
+    worker_env = template["Resources"]["ApplyEvents"]["Properties"]["Environment"]["Variables"]
+    assert worker_env["LEADLOOP_ARCHIVE_BUCKET"] == {"Ref": "EventArchiveBucket"}
+    assert worker_env["LEADLOOP_ARCHIVE_RETENTION_DAYS"] == {"Ref": "ArchiveRetentionDays"}
+
+
 def test_every_function_has_its_own_role(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Serverless::Function")
     assert {name: fn["Properties"]["Role"] for name, fn in functions.items()} == {
@@ -94,6 +114,7 @@ def test_every_function_has_its_own_role(template: dict[str, Any]) -> None:
 SECRETS_PARAMETER_ARN = (
     "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/leadloop/${Stage}/secrets"
 )
+ARCHIVED = "${EventArchiveBucket.Arn}/events/day=2026-11-30/shard=0a/batch.jsonl.gz"
 PERMISSIONS = [
     # role, action, resource, allowed
     ("ApiHandlerRole", "dynamodb:GetItem", "${KeysTable.Arn}", True),
@@ -211,6 +232,18 @@ PERMISSIONS = [
     ("ApiHandlerRole", "dynamodb:GetRecords", PROSPECTS_STREAM, False),
     ("ApplyEventsRole", "sqs:SendMessage", "${EffectsDeadLetterQueue.Arn}", False),
     ("IngestRole", "dynamodb:PutItem", "${ActivityTable.Arn}", False),
+    # The rules lab's event archive: the worker only adds objects; the API reads them (backtest) and rewrites
+    # a person's shard objects on erase; nobody else touches it.
+    ("ApplyEventsRole", "s3:PutObject", ARCHIVED, True),
+    ("ApplyEventsRole", "s3:GetObject", ARCHIVED, False),
+    ("ApplyEventsRole", "s3:DeleteObject", ARCHIVED, False),
+    ("ApiHandlerRole", "s3:GetObject", ARCHIVED, True),
+    ("ApiHandlerRole", "s3:DeleteObject", ARCHIVED, True),
+    ("ApiHandlerRole", "s3:ListBucket", "${EventArchiveBucket.Arn}", True),
+    ("ApiHandlerRole", "s3:PutBucketPolicy", "${EventArchiveBucket.Arn}", False),
+    ("IngestRole", "s3:PutObject", ARCHIVED, False),
+    ("SendDueTouchesRole", "s3:GetObject", ARCHIVED, False),
+    ("DispatchEffectsRole", "s3:PutObject", ARCHIVED, False),
 ]
 
 
