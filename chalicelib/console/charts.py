@@ -31,9 +31,9 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
-def _open(title: str, height: float, width: float = WIDTH) -> str:
+def _open(title: str, height: float, width: float = WIDTH, css: str = "chart") -> str:
     return (
-        f'<svg class="chart" role="img" viewBox="0 0 {width:g} {height:g}" '
+        f'<svg class="{css}" role="img" viewBox="0 0 {width:g} {height:g}" '
         f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(title)}</title>"
     )
@@ -128,6 +128,7 @@ def line(
     *,
     mark_x: float | None = None,
     x_labels: Sequence[tuple[float, str]] = (),
+    css: str = "chart",
 ) -> Markup:
     """A line through (x, y) points, with an optional vertical mark (today) and labels on the x axis."""
     if len(points) < 2:
@@ -141,7 +142,7 @@ def line(
         across = left + (width - left - 10) * (x - low) / ((high - low) or 1)
         return f"{across:.1f},{base - (base - 14) * max(y, 0) / top:.1f}"
 
-    parts = [_open(title, height, width)]
+    parts = [_open(title, height, width, css)]
     parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}"/>')
     parts.append(
         f'<text class="chart-label" x="{left - 4}" y="18" text-anchor="end">'

@@ -225,13 +225,17 @@ def _lead(
     status: int = 200,
 ) -> Response:
     summary = wiring.lead_service().summary(ref)
+    prospect = wiring.lead_service().prospect(summary["id"])
+    now = wiring.utc_now()
     may_act = principal.role in SALES_WRITERS
     context = {
         **_base(principal, session),
         "lead": summary,
         "href": "/console/leads/" + quote(summary["id"], safe=""),
         "timeline": views.timeline(summary),
-        "now": wiring.utc_now(),
+        "now": now,
+        "next_touch": views.next_touch(prospect, wiring.nurture_service().choose, now),
+        "decay": views.decay_chart(prospect, wiring.rules()(), now),
         "actions": views.actions_for(summary["state"]) if may_act else (),
         "may_act": may_act,
         "recycle_reasons": [(reason, views.RECYCLE_LABELS[reason]) for reason in RECYCLE_REASONS],

@@ -1,6 +1,7 @@
 """What the console's pages show, built from the same stores and use cases the JSON API reads: the sales
 inbox (a page of the pool, each lead with why and when it was routed, its SLA and when it was last seen) and
-the lead page (the summary, and one journey timeline merged from the profile and its activity records).
+the lead page (the summary, one journey timeline merged from the profile and its activity records, the next
+planned touch with the chooser's why, and a chart of how engagement decays).
 
 No business logic lives here: scores, reasons and states come from the summary; this module only arranges
 them for reading.
@@ -10,14 +11,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from markupsafe import Markup
+
 from chalicelib.adapters.dynamo import ProspectRow, ProspectStore
+from chalicelib.console import charts
+from chalicelib.domain.engagement_curve import engagement_curve
 from chalicelib.domain.lifecycle import RECYCLE_REASONS, State
+from chalicelib.domain.messaging import Choice, why_not_emailed
 from chalicelib.domain.prospect import Prospect, prospect_from_doc
+from chalicelib.domain.rules import Rules
 from chalicelib.errors import MalformedInput
 
 INBOX_STATES = (State.SALES_READY.value, State.ACCEPTED.value)
@@ -322,3 +329,53 @@ ACTION_DONE = {
     "lost": "Marked lost.",
     "reassign": "Reassigned to the new owner.",
 }
+
+
+# --- the lead page: what goes next, and how engagement cools ---
+
+
+@dataclass(frozen=True)
+class NextTouch:
+    at: datetime | None
+    template: str | None  # None: no email is planned
+    why: str
+
+
+def next_touch(
+    p: Prospect, choose: Callable[[Prospect, datetime], Choice | None], now: datetime
+) -> NextTouch:
+    """The next planned email and the chooser's why (NurtureService.choose, seeded as the sweep is, so this
+    is what the sweep will send if nothing changes before then); or why none is planned."""
+    unreachable = why_not_emailed(p)
+    if unreachable is not None:
+        return NextTouch(None, None, unreachable)
+    at = max(now, p.next_touch_at) if p.next_touch_at is not None else now
+    choice = choose(p, at)
+    if choice is None:
+        return NextTouch(p.next_touch_at, None, p.nurture_waiting or "no template fits this lead yet")
+    return NextTouch(at, choice.template.name, choice.why)
+
+
+@dataclass(frozen=True)
+class DecayChart:
+    svg: Markup
+    half_life_days: float
+    rows: list[tuple[str, str]]  # (day, engagement): the chart as a table
+
+
+def decay_chart(p: Prospect, rules: Rules, now: datetime) -> DecayChart:
+    curve = engagement_curve(p, rules, now)
+    points = [(float(point.offset_days), point.engagement) for point in curve]
+    first, last = curve[0].offset_days, curve[-1].offset_days
+    svg = charts.line(
+        f"Engagement by day, {-first} days back to {last} days ahead if nothing new happens",
+        points,
+        mark_x=0.0,
+        x_labels=[(float(first), f"{first}d"), (0.0, "today"), (float(last), f"+{last}d")],
+        css="chart decay",
+    )
+    rows = [
+        ("today" if point.offset_days == 0 else f"{point.offset_days:+d} d", f"{point.engagement:g}")
+        for point in curve[:: max(1, len(curve) // 8)]
+    ]
+    return DecayChart(svg, rules.engagement_half_life_days, rows)

@@ -235,11 +235,39 @@ def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[E
         if event.name.lower() in rules.hand_raise_names:
             add_to_bucket(p.engagement, _hand_raise_rule(rules), day, _hand_raise_points(rules))
             p.pending_hand_raise = clip(p, "key_moments", event.name, MAX_LABEL_CHARS)
-            moment(p, event.at, "hand_raise", f"raised a hand: {event.name}")
+            moment(p, event.at, "hand_raise", f"raised a hand: {_about(event)}")
             return list(credit_hand_raise(p, event.at))  # the nurture send it answers, if recent
         elif _is_notable(event, rules):
-            moment(p, event.at, "event", event.name)
+            moment(p, event.at, "event", _about(event))
     return []
+
+
+# The few properties that say what an event was about (the webinar's name, the asset downloaded): the profile
+# keeps no event's properties otherwise, so the key moment carries them, bounded by its text limit (README
+# "Profile bounds") and shown as text on the lead page.
+MOMENT_PROPERTIES = (
+    "webinar_name",
+    "webinar",
+    "asset_name",
+    "asset",
+    "content_name",
+    "file_name",
+    "title",
+    "name",
+)
+MOMENT_PROPERTY_CHARS = 80
+
+
+def _about(event: Event) -> str:
+    shown = []
+    for key in MOMENT_PROPERTIES:
+        value = event.properties.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value).strip():
+            text = " ".join(str(value).split())[:MOMENT_PROPERTY_CHARS]
+            shown.append(f"{key.replace('_', ' ')}: {text}")
+        if len(shown) == 3:
+            break
+    return f"{event.name} ({'; '.join(shown)})" if shown else event.name
 
 
 def _hand_raise_rule(rules: Rules) -> str:
