@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from chalicelib.console import charts
 from chalicelib.console.charts import Bar
+from chalicelib.console.views import _delivered  # as the lead page shows them: channels, no local paths
 from chalicelib.errors import MalformedInput
 from chalicelib.usecases.scoreboard import parse_day
 
@@ -310,7 +311,7 @@ def feed_page(read: FeedReader, filters: FeedFilters, cursor: str | None) -> Fee
 
 def _row(entry: Mapping[str, Any]) -> FeedRow:
     details = [
-        (name, _text(value))
+        (name, _delivered(value) if name == "deliveries" else _text(value))
         for name, value in sorted(entry.items())
         if name not in ("at", "lead_id", "kind", "actor") and value not in (None, "", [], {})
     ]
