@@ -14,7 +14,6 @@ from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, verify
 from chalicelib.commands import SALES_ACTIONS, parse_command
 from chalicelib.console.board_routes import routes as console_board_routes
 from chalicelib.console.marketing_routes import routes as console_marketing_routes
-from chalicelib.console.board_routes import routes as console_board_routes
 from chalicelib.console.routes import routes as console_routes
 from chalicelib.domain.lifecycle import State
 from chalicelib.effects.dispatch import perform_streamed
@@ -49,7 +48,6 @@ app.register_middleware(documented_errors, "http")  # Chalice's own 405 in the d
 app.register_blueprint(bulk_routes)
 app.register_blueprint(account_routes)
 app.register_blueprint(console_routes)  # the console's HTML pages under /console
-app.register_blueprint(console_board_routes)  # the scoreboard and activity feed pages
 app.register_blueprint(console_board_routes)  # the scoreboard and activity feed pages
 app.register_blueprint(console_marketing_routes)  # templates, rules and nurture pages (marketing, admin)
 app.register_blueprint(privacy_routes)
