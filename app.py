@@ -32,6 +32,7 @@ from chalicelib.entrypoints.http import (
 )
 from chalicelib.entrypoints.routes.accounts import routes as account_routes
 from chalicelib.entrypoints.routes.bulk import routes as bulk_routes
+from chalicelib.entrypoints.routes.lab import routes as lab_routes
 from chalicelib.entrypoints.routes.marketing import routes as marketing_routes
 from chalicelib.entrypoints.routes.privacy import routes as privacy_routes
 from chalicelib.entrypoints.routes.sales_ops import routes as sales_ops_routes
@@ -51,6 +52,7 @@ app.register_blueprint(console_routes)  # the console's HTML pages under /consol
 app.register_blueprint(console_board_routes)  # the scoreboard and activity feed pages
 app.register_blueprint(console_marketing_routes)  # templates, rules and nurture pages (marketing, admin)
 app.register_blueprint(privacy_routes)
+app.register_blueprint(lab_routes)  # the rules lab: backtests of a rules draft
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 # infra/ points the deployed trigger at the prospects table's stream; this default only names one for Chalice.
 PROSPECTS_STREAM_ARN = os.environ.get(

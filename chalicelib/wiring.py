@@ -50,6 +50,7 @@ from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.usecases.accounts import AccountService
 from chalicelib.usecases.auth import Authenticator
+from chalicelib.usecases.backtest import BacktestJobs, BacktestService
 from chalicelib.usecases.intake import IntakeService
 from chalicelib.usecases.leads import LeadService
 from chalicelib.usecases.marketing import MarketingService
@@ -239,6 +240,22 @@ def event_archive() -> EventArchive | None:
     if s.archive_dir is not None:
         return EventArchive(FolderBlobs(s.archive_dir), retention_days=s.archive_retention_days)
     return None
+
+
+@cache
+def backtest_service() -> BacktestService:
+    def profile(lead_id: str) -> Any:
+        stored = prospect_repository().get(lead_id)
+        return stored.item if stored is not None else None
+
+    return BacktestService(
+        archive=event_archive(),
+        published=lambda: rules()(),
+        rules_source=lambda version: str(marketing_service().rules(version)["source"]),
+        profile=profile,
+        jobs=BacktestJobs(),
+        clock=utc_now,
+    )
 
 
 @cache

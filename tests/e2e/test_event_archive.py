@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,3 +114,42 @@ def test_an_erase_removes_the_persons_events_and_keeps_everyone_elses(archived: 
     after = [line for held in _objects().values() for line in held]
     assert [line["event"]["message_id"] for line in after] == ["seg:o-1"]
     assert "erin" not in json.dumps(after)
+
+
+def test_a_backtest_over_the_archive_shows_a_draft_that_routes_fewer(archived: Loop) -> None:
+    from tests.e2e.conftest import MARKETING
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    identify = {"type": "identify", "messageId": "b-1", "anonymousId": "anon-bo",
+                "timestamp": now.isoformat(), "traits": {"email": "bo@bigco.example"}}  # fmt: skip
+    demo = {"type": "track", "messageId": "b-2", "anonymousId": "anon-bo", "event": "Demo Requested",
+            "timestamp": now.isoformat()}  # fmt: skip
+    archived.track("/v1/batch", {"batch": [identify, demo]})
+    archived.drain()
+    bo = archived.sales("GET", "/leads/bo@bigco.example").json_body
+    assert bo["state"] == "sales_ready"
+
+    rules = archived.client.http.get("/rules", headers=MARKETING).json_body["source"]
+    draft = rules.replace('"Demo Requested", ', "")
+    assert draft != rules
+    body = {"rules": draft, "from": now.date().isoformat(), "to": now.date().isoformat()}
+    started = archived.client.http.post("/rules/backtest", headers=MARKETING, body=json.dumps(body))
+    assert started.status_code == 202, started.body
+    job_id = started.json_body["id"]
+    assert archived.sales("POST", "/rules/backtest", body).status_code == 403
+    for _ in range(600):  # the local runner is a thread: poll, as the console would
+        job = archived.client.http.get(f"/rules/backtest/{job_id}", headers=MARKETING).json_body
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    assert job["status"] == "done", job
+    report = job["report"]
+    assert (report["published"]["routed"], report["draft"]["routed"]) == (1, 0)
+    assert [lead["lead"] for lead in report["lost"]["top"]] == [bo["id"]]
+
+    broken = {**body, "rules": rules.replace("  fit: 40", "  fit: lots")}
+    answer = archived.client.http.post("/rules/backtest", headers=MARKETING, body=json.dumps(broken))
+    put = archived.client.http.put("/rules", headers={**MARKETING, "Content-Type": "application/yaml"},
+                                   body=broken["rules"])  # fmt: skip
+    assert answer.status_code == put.status_code == 422
+    assert answer.json_body["error"]["details"] == put.json_body["error"]["details"]

@@ -54,6 +54,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("GET", "/rules"): ("/rules", READERS),
     ("PUT", "/rules"): ("/rules", MARKETING),
     ("GET", "/rules/versions"): ("/rules/versions", READERS),
+    ("POST", "/rules/backtest"): ("/rules/backtest", MARKETING),
+    ("GET", "/rules/backtest/{job_id}"): ("/rules/backtest/bt-unknown", MARKETING),
     ("GET", "/accounts/{account_id}"): ("/accounts/acct-unknown", READERS),
     ("GET", "/activity"): ("/activity", READERS),
     ("GET", "/metrics"): ("/metrics", READERS),

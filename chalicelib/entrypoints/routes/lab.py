@@ -1,0 +1,27 @@
+"""Rules lab routes: start a backtest of a rules draft and read its status and report (README "Rules lab")."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib import wiring
+from chalicelib.entrypoints.http import ANY_BODY, answers, headers_of, json_body, json_response
+
+routes = Blueprint(__name__)
+
+LAB_USERS = ("marketing", "admin")
+
+
+@routes.route("/rules/backtest", methods=["POST"], content_types=ANY_BODY)
+@answers
+def start_backtest() -> Response:
+    wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
+    answer = wiring.backtest_service().start(json_body(routes.current_request.raw_body))
+    return json_response(answer, status=202)
+
+
+@routes.route("/rules/backtest/{job_id}", methods=["GET"], content_types=ANY_BODY)
+@answers
+def read_backtest(job_id: str) -> Response:
+    wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
+    return json_response(wiring.backtest_service().status(job_id))

@@ -1,0 +1,184 @@
+"""Backtest replay and report on a hand-built history whose answer is known (README "Rules lab"): a draft
+that stops treating one request as a hand-raise loses that lead, one that adds another gains a lead, and
+each side is judged against what sales did afterwards; the shards replayed apart and merged give the same
+report as one replay of everything."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.archive import EventArchive, FolderBlobs
+from chalicelib.domain.events import Event, EventKind
+from chalicelib.domain.lifecycle import State, Trigger
+from chalicelib.domain.prospect import Prospect, Transition
+from chalicelib.errors import InvalidContent, MalformedInput
+from chalicelib.lab.layout import ArchivedEvent, shard_in_key
+from chalicelib.lab.replay import replay_shard
+from chalicelib.lab.report import build_report, outcome_of
+from chalicelib.usecases.backtest import BacktestJobs, BacktestService
+from chalicelib.wiring import DEFAULT_RULES, load_default_rules
+
+DAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+PUBLISHED_HAND_RAISES = 'hand_raise_events: ["Demo Requested", "Contact Sales Requested"]'
+DRAFT_TEXT = DEFAULT_RULES.read_text().replace(
+    PUBLISHED_HAND_RAISES, 'hand_raise_events: ["Demo Requested", "Webinar Attended"]'
+)
+
+
+def _events(lead: str, asked: str, at: datetime) -> list[ArchivedEvent]:
+    identify = Event(f"seg:{lead}-i", EventKind.IDENTIFY, at, "segment", email=f"{lead}@bigco.example")
+    track = Event(f"seg:{lead}-t", EventKind.TRACK, at + timedelta(hours=2), "segment", name=asked,
+                  email=f"{lead}@bigco.example")  # fmt: skip
+    return [ArchivedEvent(lead, identify), ArchivedEvent(lead, track)]
+
+
+def _profile(lead: str, *changes: tuple[State, State, Trigger, str | None]) -> Prospect:
+    p = Prospect(lead_id=lead, created_at=DAY, source="segment")
+    p.history = [
+        Transition(DAY + timedelta(days=n + 1), a, b, trigger, "rep@x.example", reason)
+        for n, (a, b, trigger, reason) in enumerate(changes)
+    ]
+    return p
+
+
+PROFILES = {
+    "won": _profile(
+        "won",
+        (State.NURTURING, State.SALES_READY, Trigger.HAND_RAISE, None),
+        (State.SALES_READY, State.ACCEPTED, Trigger.ACCEPT, None),
+        (State.ACCEPTED, State.OPPORTUNITY, Trigger.OPPORTUNITY, None),
+        (State.OPPORTUNITY, State.WON, Trigger.WON, None),
+    ),
+    "bad": _profile(
+        "bad",
+        (State.NURTURING, State.SALES_READY, Trigger.HAND_RAISE, None),
+        (State.SALES_READY, State.NURTURING, Trigger.RECYCLE, "no_need"),
+    ),
+    "new": _profile("new"),
+}
+HISTORY = [
+    *_events("won", "Demo Requested", DAY),
+    *_events("bad", "Contact Sales Requested", DAY + timedelta(days=1)),
+    *_events("new", "Webinar Attended", DAY + timedelta(days=2)),
+]
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> EventArchive:
+    store = EventArchive(FolderBlobs(tmp_path), retention_days=4000)
+    store.write(HISTORY)
+    return store
+
+
+def _service(archive: EventArchive | None, versions: dict[int, str] | None = None) -> BacktestService:
+    return BacktestService(
+        archive=archive,
+        published=load_default_rules,
+        rules_source=lambda version: (versions or {})[version],
+        profile=PROFILES.get,
+        jobs=BacktestJobs(),
+        run=lambda work: work(),  # in the caller's thread: the test reads the finished report
+        clock=lambda: DAY + timedelta(days=30),
+    )
+
+
+def _report(service: BacktestService, body: dict[str, Any]) -> dict[str, Any]:
+    job = service.status(service.start(body)["id"])
+    assert job["status"] == "done", job
+    assert job["progress"] == 1.0
+    return job["report"]
+
+
+def test_a_draft_that_changes_the_hand_raises_gains_one_lead_and_loses_another(archive: EventArchive) -> None:
+    report = _report(_service(archive), {"rules": DRAFT_TEXT, "from": "2026-11-01", "to": "2026-11-30"})
+    assert (report["events"], report["leads"]) == (6, 3)
+    published, draft = report["published"], report["draft"]
+    assert (published["routed"], draft["routed"]) == (2, 2)
+    assert [lead["lead"] for lead in report["gained"]["top"]] == ["new"]
+    assert [lead["lead"] for lead in report["lost"]["top"]] == ["bad"]
+    assert "Webinar Attended" in report["gained"]["top"][0]["why"]
+    # Judged against what sales did: the won lead is good, the one recycled as no_need bad, the new unjudged.
+    assert published["outcomes"] == {"good": 1, "bad": 1, "unjudged": 0}
+    assert draft["outcomes"] == {"good": 1, "bad": 0, "unjudged": 1}
+    assert (published["precision"], draft["precision"]) == (0.5, 1.0)
+    assert (
+        published["won"]
+        == draft["won"]
+        == {"later_won": 1, "routed": 1, "median_days_routed_before_won": round(4 - 2 / 24, 2)}
+    )
+    assert published["by_reason"] == {"hand_raise": 2}
+    assert published["median_days_first_touch_to_routing"] == round(2 / 24, 2)
+    assert report["unjudged_leads"] == 1
+
+
+def test_a_draft_that_routes_fewer_says_so(archive: EventArchive) -> None:
+    fewer = DEFAULT_RULES.read_text().replace(PUBLISHED_HAND_RAISES, 'hand_raise_events: ["Demo Requested"]')
+    report = _report(_service(archive), {"rules": fewer, "from": "2026-11-01", "to": "2026-11-30"})
+    assert (report["published"]["routed"], report["draft"]["routed"]) == (2, 1)
+    assert report["gained"]["count"] == 0 and report["lost"]["count"] == 1
+
+
+def test_a_saved_version_can_be_the_draft(archive: EventArchive) -> None:
+    report = _report(
+        _service(archive, {3: DRAFT_TEXT}), {"version": 3, "from": "2026-11-01", "to": "2026-11-30"}
+    )
+    assert report["gained"]["count"] == 1
+
+
+def test_an_invalid_draft_is_refused_with_the_rules_problems(archive: EventArchive) -> None:
+    broken = DEFAULT_RULES.read_text().replace("  fit: 40", "  fit: lots")
+    with pytest.raises(InvalidContent) as refused:
+        _service(archive).start({"rules": broken, "from": "2026-11-01", "to": "2026-11-30"})
+    assert refused.value.status == 422
+    assert any(problem["field"] == "thresholds.fit" and problem["line"] for problem in refused.value.details)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"from": "2026-11-01", "to": "2026-11-30"},
+        {"rules": DRAFT_TEXT, "version": 1, "from": "2026-11-01", "to": "2026-11-30"},
+        {"rules": DRAFT_TEXT, "from": "yesterday", "to": "2026-11-30"},
+        {"rules": DRAFT_TEXT, "to": "2026-11-30"},
+    ],
+)
+def test_a_request_without_a_draft_or_window_is_malformed(
+    archive: EventArchive, body: dict[str, Any]
+) -> None:
+    with pytest.raises(MalformedInput):
+        _service(archive).start(body)
+
+
+def test_a_window_backwards_is_refused(archive: EventArchive) -> None:
+    with pytest.raises(InvalidContent):
+        _service(archive).start({"rules": DRAFT_TEXT, "from": "2026-11-30", "to": "2026-11-01"})
+
+
+def test_an_empty_window_says_so(archive: EventArchive) -> None:
+    report = _report(_service(archive), {"rules": DRAFT_TEXT, "from": "2025-01-01", "to": "2025-01-31"})
+    assert report["empty"] is True
+    assert report["events"] == 0
+    assert "no archived events" in report["message"]
+
+
+def test_shards_replayed_apart_and_merged_equal_one_replay(archive: EventArchive) -> None:
+    published = load_default_rules()
+    from chalicelib.usecases.rules_text import check_rules_text
+
+    draft, _ = check_rules_text(DRAFT_TEXT)
+    assert draft is not None
+    keys = archive.shard_keys(date(2026, 11, 1), date(2026, 11, 30))
+    outcomes = {lead: outcome_of(p) for lead, p in PROFILES.items()}
+    whole = build_report(replay_shard(archive.read(keys), published, draft), outcomes, window={})
+    shards = sorted({shard_in_key(key) for key in keys})
+    assert len(shards) > 1  # three leads, sixteen shards: the history is spread
+    rows = [
+        row
+        for shard in shards
+        for row in replay_shard(archive.read([k for k in keys if shard_in_key(k) == shard]), published, draft)
+    ]
+    assert build_report(rows, outcomes, window={}) == whole
