@@ -4,7 +4,8 @@ them).
 
 Sections: domain core speed (one core), storage units and requests per event (moto, metered per call),
 cost per million events (list prices in bench/cost.py), scheduler sweep scale, hand-raise → sales
-notification latency on the local stack (bench/latency.py). `--quick` shrinks the domain stream, skips the
+notification latency on the local stack (bench/latency.py), a console lead page's render there
+(bench/console.py). `--quick` shrinks the domain stream, skips the
 100,000-prospect sweep and sends 20 hand-raises instead of 100 (for a smoke run, not for publishing).
 """
 
@@ -22,12 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, crosscheck, domain, latency, scale, storage
+from bench import console, cost, crosscheck, domain, latency, scale, storage
 from bench.report import render
 from bench.stream import Shape, generate, mix
 
 RESULTS = Path(__file__).with_name("results.json")
-SECTIONS = ("domain", "storage", "cost", "scale", "latency")
+SECTIONS = ("domain", "storage", "cost", "scale", "latency", "console")
 
 
 def _commit() -> str | None:
@@ -86,6 +87,9 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
             file=sys.stderr,
         )
         results["latency"] = latency.measure(hand_raises=hand_raises)
+    if "console" in sections:
+        print("console: a lead page rendered on the local stack ...", file=sys.stderr)
+        results["console"] = console.measure(renders=10 if quick else console.RENDERS)
     return results
 
 
@@ -112,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     print(render(results))
     if "latency" in results:  # bench/report.py has no latency table yet
         print("\n" + latency.render(results["latency"]).rstrip())
+    if "console" in results:
+        print(console.render(results["console"]))
     print(f"\nwritten to {args.output}")
     return 0
 
