@@ -84,7 +84,7 @@ def encode(events: Sequence[ArchivedEvent]) -> bytes:
         for item in sorted(events, key=lambda item: (item.lead_id, item.event.at, item.event.message_id))
     )
     # mtime=0: the same events give the same bytes, whichever process wrote them.
-    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6, mtime=0)
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1, mtime=0)
 
 
 def decode(body: bytes) -> Iterator[ArchivedEvent]:
