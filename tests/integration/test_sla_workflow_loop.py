@@ -142,7 +142,7 @@ def test_an_unworked_lead_escalates_to_the_team_lead_then_returns_to_nurture_as_
     notes = [
         json.loads(p.read_text()) for p in sorted((sla_loop.loop.outbox / "notifications").glob("*.json"))
     ]
-    assert [n["why"] for n in notes][0] == "hand-raise: Demo Requested"
+    assert "hand-raise: Demo Requested" in notes[0]["why"]  # flagged low-fit: a VP, company unknown
     assert "alex@example.com" in notes[-1]["why"] and "sam@example.com" in notes[-1]["why"]
 
     returned = sla_loop.drain_until(lead_id, lambda s: s["state"] == "nurturing")

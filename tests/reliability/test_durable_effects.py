@@ -82,7 +82,7 @@ def test_an_effect_that_fails_once_is_performed_again_and_everything_happens_exa
     assert len(routed) == 1
     assert len(notify_calls) == 2 and len(start_calls) == 2  # failed once, then done once
     notes = [json.loads(p.read_text()) for p in (loop.outbox / "notifications").glob("*.json")]
-    assert [n["why"] for n in notes] == ["hand-raise: Demo Requested"]
+    assert len(notes) == 1 and "hand-raise: Demo Requested" in notes[0]["why"]  # low fit: company unknown
     executions = sla_loop.sfn.list_executions(stateMachineArn=sla_loop.state_machine_arn)["executions"]
     assert len(executions) == 1
     board = loop.sales("GET", "/metrics").json_body
@@ -203,5 +203,5 @@ def test_effects_the_local_stack_set_aside_are_performed_by_make_replay(
 
     assert result["replayed"] >= 1 and result["still_failing"] == 0
     notes = [json.loads(p.read_text()) for p in (loop.outbox / "notifications").glob("*.json")]
-    assert [n["why"] for n in notes] == ["hand-raise: Demo Requested"]
+    assert len(notes) == 1 and "hand-raise: Demo Requested" in notes[0]["why"]  # low fit: company unknown
     assert poller.dead_letter_path.read_text() == ""
