@@ -60,7 +60,10 @@ def slack_text(summary: dict[str, Any], why: str, lead_url: str) -> str:
     company = f" at {identity['company']}" if identity.get("company") else ""
     interests = ", ".join(item["topic"] for item in summary.get("interests", [])[:3]) or "none yet"
     scores = summary["scores"]
-    top = "; ".join(f"{line['rule']} {line['points']:+g}" for line in scores["breakdown"][:5])
+    # Plain words for the salesperson, the points beside them (the rule id where a line has no text).
+    top = "; ".join(
+        f"{line.get('text') or line['rule']} ({line['points']:+g})" for line in scores["breakdown"][:5]
+    )
     return (
         f"*New sales-ready lead: {who}{company}*\nWhy now: {why}\n"
         f"Score: fit {scores['fit']:g}, engagement {scores['engagement']:g} ({top})\n"
