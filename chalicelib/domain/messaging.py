@@ -350,7 +350,10 @@ def record_failure(p: Prospect, claim: SentMessage, error: str, now: datetime) -
     return True
 
 
-def abandon_claim(claim: SentMessage, now: datetime) -> None:
-    """A claim left over from before the lead left nurture: not sent now, so long after it was chosen."""
+def abandon_claim(claim: SentMessage, now: datetime, why: str | None = None) -> None:
+    """A claim not to be sent any more: left over from before the lead left nurture (so long after it was
+    chosen), or its template paused or deleted since (`why`)."""
     claim.status = FAILED
-    claim.error = f"abandoned {now:%Y-%m-%d}: no try for {CLAIM_MAX_AGE.days} days after the last one"
+    claim.error = f"abandoned {now:%Y-%m-%d}: " + (
+        why or f"no try for {CLAIM_MAX_AGE.days} days after the last one"
+    )

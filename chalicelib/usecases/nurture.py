@@ -248,6 +248,10 @@ class NurtureService:
         if claim is not None and now - claim.at > CLAIM_MAX_AGE:
             abandon_claim(claim, now)
             claim = None
+        if claim is not None and claim.template not in self._catalogue.all():
+            # Paused or deleted since it was chosen: marketing stopped it, so it is not sent; a fresh choice.
+            abandon_claim(claim, now, f"template {claim.template} was paused or deleted before it was sent")
+            claim = None
         if claim is not None:
             if claim.tries >= MAX_TRIES:  # the last try died without a word
                 return self._fail(p, stored.version, claim, "interrupted: the last try never finished", now)

@@ -320,3 +320,33 @@ def test_the_outbox_writes_one_file_per_send_id(tmp_path: Path) -> None:
     second = mailer.send(message, now + timedelta(minutes=20))
     assert first == second
     assert len(list(tmp_path.glob("*.eml"))) == 1
+
+
+def test_a_claimed_touch_whose_template_is_paused_before_its_retry_is_not_sent(
+    loop: Loop, service: NurtureService, later: Callable[[timedelta], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.test_template_lifecycle import set_status
+
+    lead_id = nurtured(loop, "bob@bigco.example")["bob@bigco.example"]
+    loop.make_due(lead_id)
+    mailer = service._mailer
+    real_send = mailer.send
+    crashes = [Crash()]
+
+    def send(message: Any, at: datetime) -> str:
+        if crashes:
+            raise crashes.pop()
+        return real_send(message, at)
+
+    monkeypatch.setattr(mailer, "send", send)
+    with pytest.raises(Crash):
+        service.send_due()
+    [claimed] = prospect(lead_id).messages
+    assert set_status(loop, claimed.template, "paused").status_code == 200
+
+    later(timedelta(minutes=30))  # the lease is over: the retry finds the template paused
+    service.send_due()
+    messages = prospect(lead_id).messages
+    assert messages[0].status == "failed" and "paused" in (messages[0].error or "")
+    assert all(m.template != claimed.template for m in messages if m.status == "sent")
+    assert all(sent["X-Leadloop-Send-Id"] != claimed.send_id for sent in outbox(loop))
