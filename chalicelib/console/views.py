@@ -202,6 +202,11 @@ def timeline(summary: Mapping[str, Any]) -> list[TimelineEntry]:
         entries.append(_entry(page["at"], "page", f"Read {page['path']}", [("title", page.get("title"))]))
     for moment in reversed(summary.get("key_moments") or []):
         entries.append(_entry(moment["at"], "event", moment["text"], [("kind", moment["kind"])]))
+    for other in reversed(summary.get("other_events") or []):  # events no rule scores, with what they were
+        properties = [
+            (key.replace("_", " "), value) for key, value in (other.get("properties") or {}).items()
+        ]
+        entries.append(_entry(other["at"], "event", other["name"], [("kind", "not scored"), *properties]))
     for message in reversed(summary.get("messages") or []):
         outcomes = ", ".join(f"{name} {count}" for name, count in (message.get("outcomes") or {}).items())
         entries.append(

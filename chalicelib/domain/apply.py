@@ -49,12 +49,16 @@ from chalicelib.domain.profiling import event_location, topics_of
 from chalicelib.domain.prospect import (
     MAX_ANONYMOUS_IDS,
     MAX_CRM_IDS,
+    MAX_EVENT_PROPERTIES,
     MAX_LABEL_CHARS,
     MAX_MESSAGES,
+    MAX_OTHER_EVENTS,
     MAX_PAGES,
     MAX_PATH_CHARS,
+    MAX_PROPERTY_CHARS,
     MAX_SEEN_EVENTS,
     MAX_TITLE_CHARS,
+    OtherEvent,
     PageVisit,
     Prospect,
     SentMessage,
@@ -239,6 +243,10 @@ def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[E
             return list(credit_hand_raise(p, event.at))  # the nurture send it answers, if recent
         elif _is_notable(event, rules):
             moment(p, event.at, "event", _about(event))
+        else:
+            # No rule scores it, so no key moment says it happened: the timeline still shows it (issue 13).
+            name = clip(p, "other_events", event.name, MAX_LABEL_CHARS)
+            push(p.other_events, OtherEvent(event.at, name, _picked_properties(event)), MAX_OTHER_EVENTS)
     return []
 
 
@@ -255,18 +263,24 @@ MOMENT_PROPERTIES = (
     "title",
     "name",
 )
-MOMENT_PROPERTY_CHARS = 80
+MOMENT_PROPERTY_CHARS = MAX_PROPERTY_CHARS
 
 
-def _about(event: Event) -> str:
-    shown = []
+def _picked_properties(event: Event) -> list[tuple[str, str]]:
+    """The first few of MOMENT_PROPERTIES the event carries, as (name, value) pairs, each value on one line
+    and within MAX_PROPERTY_CHARS."""
+    picked: list[tuple[str, str]] = []
     for key in MOMENT_PROPERTIES:
         value = event.properties.get(key)
         if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value).strip():
-            text = " ".join(str(value).split())[:MOMENT_PROPERTY_CHARS]
-            shown.append(f"{key.replace('_', ' ')}: {text}")
-        if len(shown) == 3:
+            picked.append((key, " ".join(str(value).split())[:MOMENT_PROPERTY_CHARS]))
+        if len(picked) == MAX_EVENT_PROPERTIES:
             break
+    return picked
+
+
+def _about(event: Event) -> str:
+    shown = [f"{key.replace('_', ' ')}: {text}" for key, text in _picked_properties(event)]
     return f"{event.name} ({'; '.join(shown)})" if shown else event.name
 
 

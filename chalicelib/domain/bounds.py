@@ -23,6 +23,7 @@ from chalicelib.domain.prospect import (
     MAX_ANONYMOUS_IDS,
     MAX_BUCKET_DAYS,
     MAX_CRM_IDS,
+    MAX_EVENT_PROPERTIES,
     MAX_HISTORY,
     MAX_ID_CHARS,
     MAX_INTEREST_TOPICS,
@@ -30,9 +31,11 @@ from chalicelib.domain.prospect import (
     MAX_LABEL_CHARS,
     MAX_MESSAGES,
     MAX_MOMENT_CHARS,
+    MAX_OTHER_EVENTS,
     MAX_PAGES,
     MAX_PATH_CHARS,
     MAX_PROFILE_BYTES,
+    MAX_PROPERTY_CHARS,
     MAX_RECYCLES,
     MAX_SEEN_EVENTS,
     MAX_TITLE_CHARS,
@@ -241,6 +244,18 @@ def enforce_limits(p: Prospect) -> None:
     for moment in p.key_moments:
         moment.kind = clip(p, "key_moments", moment.kind, MAX_LABEL_CHARS)
         moment.text = clip(p, "key_moments", moment.text, MAX_MOMENT_CHARS)
+    for other in p.other_events:
+        other.name = clip(p, "other_events", other.name, MAX_LABEL_CHARS)
+        if len(other.properties) > MAX_EVENT_PROPERTIES:
+            note(p, "other_events", len(other.properties) - MAX_EVENT_PROPERTIES)
+            del other.properties[MAX_EVENT_PROPERTIES:]
+        other.properties = [
+            (
+                clip(p, "other_events", key, MAX_LABEL_CHARS),
+                clip(p, "other_events", value, MAX_PROPERTY_CHARS),
+            )
+            for key, value in other.properties
+        ]
     for change in p.history:
         change.actor = clip(p, "history", change.actor, MAX_OWNER_CHARS)
         change.reason = clip_optional(p, "history", change.reason, MAX_LABEL_CHARS)
@@ -255,6 +270,7 @@ def enforce_limits(p: Prospect) -> None:
     for name, items, limit in (
         ("pages", p.pages, MAX_PAGES),
         ("key_moments", p.key_moments, MAX_KEY_MOMENTS),
+        ("other_events", p.other_events, MAX_OTHER_EVENTS),
         ("history", p.history, MAX_HISTORY),
         ("recycles", p.recycles, MAX_RECYCLES),
         ("messages", p.messages, MAX_MESSAGES),
@@ -293,6 +309,8 @@ def size_upper_bound(p: Prospect) -> int:
     chars += _chars(m.reason for m in p.messages) + _chars(m.error for m in p.messages)
     chars += sum(_chars(m.outcomes) for m in p.messages)
     chars += _chars(k.kind for k in p.key_moments) + _chars(k.text for k in p.key_moments)
+    chars += _chars(e.name for e in p.other_events)
+    chars += sum(_chars(text for pair in e.properties for text in pair) for e in p.other_events)
     chars += _chars(v.path for v in p.pages) + _chars(v.title for v in p.pages)
     chars += _chars(r.actor for r in p.recycles) + _chars(r.reason for r in p.recycles)
     chars += _chars(r.note for r in p.recycles)
@@ -308,7 +326,7 @@ def size_upper_bound(p: Prospect) -> int:
         chars += _chars(str(value) for value in link.traits.values())
     # Everything else is keys, numbers and timestamps: at most this many bytes per item that holds them.
     items = len(p.history) + len(p.messages) + len(p.key_moments) + len(p.pages) + len(p.recycles) + 2
-    items += len(p.accounts)
+    items += len(p.accounts) + len(p.other_events) + sum(len(e.properties) for e in p.other_events)
     days = sum(map(len, p.engagement.values())) + sum(map(len, p.interests.values()))
     counts = sum(len(m.outcomes) for m in p.messages)
     return 2048 + _WORST_BYTES_PER_CHAR * chars + 200 * items + 40 * days + 24 * counts
@@ -386,6 +404,7 @@ def _shedders(keep: Collection[str]) -> list[tuple[str, Shed]]:
         ("traits", _shed_traits(keep)),
         ("accounts", _shed_account_traits(keep)),
         ("pages", lambda p: _halve(p.pages)),
+        ("other_events", lambda p: _halve(p.other_events)),
         ("key_moments", lambda p: _halve(p.key_moments)),
         ("anonymous_ids", lambda p: _halve(p.anonymous_ids, floor=1)),
         ("crm_ids", lambda p: _halve(p.crm_ids, floor=1)),

@@ -25,6 +25,9 @@ MAX_SEEN_EVENTS = 300
 MAX_HISTORY = 50
 MAX_MESSAGES = 30
 MAX_KEY_MOMENTS = 25
+MAX_OTHER_EVENTS = 15  # recent events no rule scores (no key moment), for the journey timeline
+MAX_EVENT_PROPERTIES = 3  # properties kept per key moment or other event (what it was about)
+MAX_PROPERTY_CHARS = 80  # a longer property value is cut
 MAX_PAGES = 25
 MAX_RECYCLES = 10
 MAX_ANONYMOUS_IDS = 50
@@ -117,6 +120,16 @@ class KeyMoment:
 
 
 @dataclass(slots=True)
+class OtherEvent:
+    """A track event no rule scores (it made no key moment), kept so the journey timeline shows every event
+    with what it was about: its name and up to MAX_EVENT_PROPERTIES (name, value) pairs, in picking order."""
+
+    at: datetime
+    name: str
+    properties: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class PageVisit:
     at: datetime
     path: str
@@ -202,6 +215,7 @@ class Prospect:
     suppression: Suppression | None = None
     messages: list[SentMessage] = field(default_factory=list)
     key_moments: list[KeyMoment] = field(default_factory=list)
+    other_events: list[OtherEvent] = field(default_factory=list)  # oldest first, the newest kept
     pages: list[PageVisit] = field(default_factory=list)
     recycles: list[Recycle] = field(default_factory=list)
     sla: SlaTimer | None = None
@@ -338,6 +352,11 @@ def prospect_to_doc(p: Prospect) -> dict[str, Any]:
                 for m in p.messages
             ],
             "km": [{"at": _t(k.at), "kind": k.kind, "text": k.text} for k in p.key_moments],
+            # Properties as pairs, not an object: the store sorts object keys, and the picking order matters.
+            "oev": [
+                _drop_none({"at": _t(e.at), "n": e.name, "p": [list(pair) for pair in e.properties]})
+                for e in p.other_events
+            ],
             "pages": [{"at": _t(v.at), "path": v.path, "title": v.title} for v in p.pages],
             "recycles": [
                 _drop_none(
@@ -429,6 +448,14 @@ def prospect_from_doc(doc: dict[str, Any]) -> Prospect:
         key_moments=[
             KeyMoment(at=datetime.fromisoformat(k["at"]), kind=k["kind"], text=k["text"])
             for k in doc.get("km", [])
+        ],
+        other_events=[
+            OtherEvent(
+                at=datetime.fromisoformat(e["at"]),
+                name=e["n"],
+                properties=[(str(k), str(v)) for k, v in e.get("p", [])],
+            )
+            for e in doc.get("oev", [])
         ],
         pages=[
             PageVisit(at=datetime.fromisoformat(v["at"]), path=v["path"], title=v.get("title", ""))

@@ -78,6 +78,11 @@ def summarize(
         "interests": [{"topic": topic, "weight": weight} for topic, weight in top_interests(p, rules, now)],
         "pages": [{"at": _iso(v.at), "path": v.path, "title": v.title} for v in reversed(p.pages)],
         "key_moments": [{"at": _iso(k.at), "kind": k.kind, "text": k.text} for k in reversed(p.key_moments)],
+        # Events no rule scores (so no key moment), newest first, with the properties that say what they were.
+        "other_events": [
+            {"at": _iso(e.at), "name": e.name, "properties": dict(e.properties)}
+            for e in reversed(p.other_events)
+        ],
         "messages": [
             {
                 "send_id": m.send_id,

@@ -100,6 +100,12 @@ def test_whatever_a_prospect_is_fed_its_stored_profile_stays_under_the_bound(rul
             properties={"topics": [f"{WIDE * 60}{n}-{i}" for i in range(5)]},
         )
         feed(EventKind.EMAIL, days_ago=n, name="clicked", properties={"url": f"https://x.example/{huge}"})
+        feed(  # no rule scores it: kept among the other events, name and properties bounded
+            EventKind.TRACK,
+            days_ago=n,
+            name=f"Unscored {WIDE * 500}{n}",
+            properties={"webinar_name": huge, "asset": huge, "title": huge, "name": huge},
+        )
         feed(EventKind.IDENTIFY, traits={f"late{n}": huge})
     for n in range(40):  # sales and the CRM: long notes, owners and ids, every round trip through sales
         feed(
