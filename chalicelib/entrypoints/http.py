@@ -187,6 +187,12 @@ def query_number(params: Mapping[str, str] | None, name: str, *, low: float, hig
     return number
 
 
+def body_bytes(request: Any) -> bytes:
+    """The request's raw body as bytes (Chalice hands text bodies over as str)."""
+    raw = request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else bytes(raw)
+
+
 def headers_of(request: Any) -> Mapping[str, str]:
     """A request's headers as Chalice gives them: case-insensitive already, so never copied into a dict."""
     return request.headers or {}

@@ -19,7 +19,7 @@ from tests.e2e.test_lead_loop import journey
 EDITOR_TEXT = {"Authorization": "Bearer dev-marketing-key", "Content-Type": "text/plain"}
 SALES_TEXT = {"Authorization": "Bearer dev-sales-key", "Content-Type": "text/plain"}
 MARKER = "Spring update"
-NEW_TOPIC = "webinars"
+NEW_TOPIC = "reporting"  # a topic the rules know (a link may declare no other) the lead has not shown
 WEBINAR_URL = "https://acmeanalytics.example/webinar"
 
 

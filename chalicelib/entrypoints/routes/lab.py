@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib import wiring
-from chalicelib.entrypoints.http import ANY_BODY, answers, headers_of, json_body, json_response
+from chalicelib.entrypoints.http import ANY_BODY, answers, body_bytes, headers_of, json_body, json_response
 
 routes = Blueprint(__name__)
 
@@ -16,7 +16,7 @@ LAB_USERS = ("marketing", "admin")
 @answers
 def start_backtest() -> Response:
     wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
-    answer = wiring.backtest_service().start(json_body(routes.current_request.raw_body))
+    answer = wiring.backtest_service().start(json_body(body_bytes(routes.current_request)))
     return json_response(answer, status=202)
 
 

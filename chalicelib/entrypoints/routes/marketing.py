@@ -15,6 +15,7 @@ from chalicelib.entrypoints.http import (
     ANY_BODY,
     MAX_API_BODY_BYTES,
     answers,
+    body_bytes,
     headers_of,
     json_body,
     json_response,
@@ -30,8 +31,7 @@ EDITORS = ("marketing", "admin")
 
 
 def _raw() -> bytes:
-    raw = routes.current_request.raw_body or b""
-    return raw.encode() if isinstance(raw, str) else raw
+    return body_bytes(routes.current_request)
 
 
 def _version_param() -> int | None:

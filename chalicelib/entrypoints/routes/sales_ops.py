@@ -13,6 +13,7 @@ from chalicelib.commands import parse_command
 from chalicelib.entrypoints.http import (
     ANY_BODY,
     answers,
+    body_bytes,
     headers_of,
     json_body,
     json_response,
@@ -34,8 +35,7 @@ def _params() -> dict[str, str]:
 
 
 def _body() -> dict[str, Any]:
-    raw = routes.current_request.raw_body or b""
-    return json_body(raw.encode() if isinstance(raw, str) else raw)
+    return json_body(body_bytes(routes.current_request))
 
 
 def _moment(value: str | None, name: str) -> datetime | None:
