@@ -30,6 +30,7 @@ from chalicelib.adapters.dynamo_tables import (
     due_shard,
     due_shards,
     is_condition_failure,
+    iso,
     models_for,
     storage_errors,
 )
@@ -49,9 +50,13 @@ class ProspectRow:
     company: str
     updated_at: str
     sla_status: str | None = None
+    # When the lead was last routed, only while it is in sales' inbox: the write then puts it in the sparse
+    # inbox index (dynamo_tables.InboxIndex); None takes it out.
+    routed_at: datetime | None = None
 
 
 LeadIds = list[str]  # named because ProspectStore.list shadows the builtin inside the class
+InboxItems = list["InboxItem"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,14 @@ class StoredProspect:
     lead_id: str
     doc: dict[str, Any]
     version: int
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A lead of the inbox: its profile and the score it was stored with."""
+
+    stored: StoredProspect
+    score: float
 
 
 @contextmanager
@@ -131,6 +144,11 @@ class ProspectStore:
             # Rounded up so a touch is never found due before its time.
             item.next_touch_at = math.ceil(next_touch_at.timestamp())
             item.due_shard = due_shard(lead_id)
+        if row.routed_at is not None:
+            # Both stay the same while the lead stays in one inbox state, so a save that changes only the
+            # score or the profile writes no index row (README "Console").
+            item.inbox = row.state
+            item.routed_key = f"{iso(row.routed_at)}#{lead_id}"
         condition: Condition | None = None
         if expected_version is None:
             condition = self._model.lead_id.does_not_exist()
@@ -163,19 +181,7 @@ class ProspectStore:
             raise MalformedInput(f"limit must be at least 1, got {limit}")
         last = _decode_cursor(cursor, state) if cursor else None
         index = self._model.by_state
-        condition: Condition | None = None
-        if owner is not None:
-            condition = self._model.owner == owner
-        if sla_status is not None:
-            wanted = self._model.sla_status == sla_status
-            condition = wanted if condition is None else condition & wanted
-        if text:
-            # Search by email, name or company: a substring, as typed or lower-cased (DynamoDB's contains()
-            # is case-sensitive; emails are stored lower-case, names as the person wrote them).
-            found = self._model.email.contains(text.lower())
-            for attribute in (self._model.name, self._model.company):
-                found = found | attribute.contains(text) | attribute.contains(text.lower())
-            condition = found if condition is None else condition & found
+        condition = _list_filter(self._model, owner, sla_status, text)
         range_condition = None
         if min_score is not None:
             if state is not None:
@@ -204,6 +210,50 @@ class ProspectStore:
                 if not last or len(rows) >= limit:
                     break
         return rows, (_encode_cursor(last) if last else None)
+
+    def inbox(
+        self,
+        state: str,
+        *,
+        owner: str | None,
+        sla_status: str | None,
+        text: str | None,
+        min_score: float | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[InboxItems, str | None]:
+        """One page of sales' inbox in `state`, newest routing first, from the sparse inbox index; each lead
+        with its profile (one BatchGet a round). Owner, SLA and search filter on the index; the score is not
+        in it (so a score change writes no index row) and is checked on the items read, so a minimum score
+        reads the profiles it skips. A page is filled by reading on, as `list` does."""
+        if limit < 1:
+            raise MalformedInput(f"limit must be at least 1, got {limit}")
+        last = _decode_inbox_cursor(cursor, state) if cursor else None
+        condition = _list_filter(self._model, owner, sla_status, text)
+        found: InboxItems = []
+        with storage_errors("list the inbox"):
+            while True:
+                results = self._model.inbox_index.query(
+                    state,
+                    filter_condition=condition,
+                    scan_index_forward=False,
+                    limit=limit - len(found),
+                    last_evaluated_key=last,
+                )
+                keys = [item.lead_id for item in results]
+                last = results.last_evaluated_key
+                items = {i.lead_id: i for i in self._model.batch_get(set(keys))} if keys else {}
+                for lead_id in keys:
+                    item = items.get(lead_id)
+                    # The index is eventually consistent: a lead that left the inbox a moment ago is skipped.
+                    if item is None or getattr(item, "inbox", None) != state:
+                        continue
+                    if min_score is not None and float(item.score) < min_score:
+                        continue
+                    found.append(InboxItem(_stored(item), float(item.score)))
+                if not last or len(found) >= limit:
+                    break
+        return found, (_encode_cursor(last) if last else None)
 
     def due(self, now: datetime, limit: int) -> LeadIds:
         """Lead ids whose next touch is at or before `now`, earliest first. Reads only the sparse due index
@@ -247,6 +297,26 @@ class IdentityStore:
         """Re-point unconditionally: a merge moves identities from the absorbed lead to the survivor."""
         with storage_errors(f"point identity {identity}"):
             self._model(identity, lead_id=lead_id).save()
+
+
+def _list_filter(
+    model: type[ProspectModel], owner: str | None, sla_status: str | None, text: str | None
+) -> Condition | None:
+    """The filters both lists apply to their index's projected columns."""
+    condition: Condition | None = None
+    if owner is not None:
+        condition = model.owner == owner
+    if sla_status is not None:
+        wanted = model.sla_status == sla_status
+        condition = wanted if condition is None else condition & wanted
+    if text:
+        # Search by email, name or company: a substring, as typed or lower-cased (DynamoDB's contains()
+        # is case-sensitive; emails are stored lower-case, names as the person wrote them).
+        found = model.email.contains(text.lower())
+        for attribute in (model.name, model.company):
+            found = found | attribute.contains(text) | attribute.contains(text.lower())
+        condition = found if condition is None else condition & found
+    return condition
 
 
 def _moved(lead_id: str, expected_version: int | None) -> str:
@@ -316,5 +386,27 @@ def _decode_cursor(cursor: str, state: str | None) -> dict[str, dict[str, str]]:
     except InvalidOperation:
         raise bad from None
     if not score.is_finite():
+        raise bad
+    return key
+
+
+_INBOX_CURSOR_KEYS = ("lead_id", "inbox", "routed_key")
+
+
+def _decode_inbox_cursor(cursor: str, state: str) -> dict[str, dict[str, str]]:
+    """The inbox index's LastEvaluatedKey inside a cursor, checked as `_decode_cursor` checks the pool's."""
+    bad = MalformedInput("cursor is not one this list returned; start again without a cursor")
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise bad from None
+    if not isinstance(key, dict) or set(key) != set(_INBOX_CURSOR_KEYS):
+        raise bad
+    for name in _INBOX_CURSOR_KEYS:
+        value = key[name]
+        if not isinstance(value, dict) or list(value) != ["S"] or not isinstance(value["S"], str):
+            raise bad
+    if not key["lead_id"]["S"] or key["inbox"]["S"] != state or not key["routed_key"]["S"]:
         raise bad
     return key

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from chalicelib.adapters.dynamo_prospects import ProspectRow, ProspectStore
+from chalicelib.adapters.dynamo_prospects import ProspectRow, ProspectStore, StoredProspect
 from chalicelib.domain.lifecycle import State
-from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc, routed_at
 from chalicelib.effects.outbox import OutboxEffect, encode
 from chalicelib.errors import UnreadableRecord
-from chalicelib.usecases.ports import Versioned
+from chalicelib.usecases.ports import InboxLead, InboxQuery, InboxSlice, Versioned
 
 
 def pool_row(p: Prospect, score: float, now: datetime) -> ProspectRow:
@@ -30,6 +30,7 @@ def pool_row(p: Prospect, score: float, now: datetime) -> ProspectRow:
         updated_at=now.isoformat(),
         # Only while the lead waits on sales: the pool can then be filtered by SLA status.
         sla_status=p.sla.status if p.sla is not None and p.state is State.SALES_READY else None,
+        routed_at=routed_at(p),
     )
 
 
@@ -41,10 +42,15 @@ class DynamoProspects:
         stored = self._store.get(lead_id, consistent=consistent)
         if stored is None:
             return None
+        return Versioned(self._prospect(stored), stored.version)
+
+    @staticmethod
+    def _prospect(stored: StoredProspect) -> Prospect:
         try:
-            return Versioned(prospect_from_doc(stored.doc), stored.version)
+            return prospect_from_doc(stored.doc)
         except (KeyError, ValueError, TypeError) as error:
-            raise UnreadableRecord(f"the stored profile of {lead_id} cannot be read: {error!r}") from error
+            detail = f"the stored profile of {stored.lead_id} cannot be read: {error!r}"
+            raise UnreadableRecord(detail) from error
 
     def exists(self, lead_ids: Sequence[str]) -> set[str]:
         return set(self._store.get_many(lead_ids)) if lead_ids else set()
@@ -72,3 +78,21 @@ class DynamoProspects:
 
     def due(self, now: datetime, limit: int) -> list[str]:
         return self._store.due(now, limit)
+
+    def inbox(self, query: InboxQuery, *, limit: int, cursor: str | None) -> InboxSlice:
+        items, next_cursor = self._store.inbox(
+            query.state,
+            owner=query.owner,
+            sla_status=query.sla_status,
+            text=query.text,
+            min_score=query.min_score,
+            limit=limit,
+            cursor=cursor,
+        )
+        leads = []
+        for item in items:
+            prospect = self._prospect(item.stored)
+            routed = routed_at(prospect)
+            if routed is not None:
+                leads.append(InboxLead(prospect, item.score, routed))
+        return InboxSlice(leads, next_cursor)

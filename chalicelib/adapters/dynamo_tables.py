@@ -77,6 +77,20 @@ class ByStateIndex(GlobalSecondaryIndex["ProspectModel"]):
     score = NumberAttribute(range_key=True)
 
 
+class InboxIndex(GlobalSecondaryIndex["ProspectModel"]):
+    """Sparse: only leads with sales (sales_ready or accepted) carry `inbox` (their state) and `routed_key`
+    (when they were last routed, then the lead id), so the inbox lists newest routing first and pages by
+    key. The score is deliberately not projected: an index row is written when a lead is routed, accepted or
+    leaves the inbox (or its owner, SLA status or name changes), never on a score change."""
+
+    class Meta:
+        index_name = "inbox"
+        projection = IncludeProjection(["owner", "email", "name", "company", "sla_status"])
+
+    inbox = UnicodeAttribute(hash_key=True)
+    routed_key = UnicodeAttribute(range_key=True)
+
+
 class DueIndex(GlobalSecondaryIndex["ProspectModel"]):
     """Sparse: only prospects with a scheduled touch carry `due_shard`, so a sweep reads only those."""
 
@@ -102,11 +116,14 @@ class ProspectModel(Model):
     sla_status = UnicodeAttribute(null=True)  # waiting | escalated | met | late | missed; changes with state
     next_touch_at = NumberAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
+    inbox = UnicodeAttribute(null=True)  # the state, only while sales_ready or accepted (InboxIndex)
+    routed_key = UnicodeAttribute(null=True)  # "<routed at, iso()>#<lead id>", only with `inbox`
     # The effects this write decided (chalicelib.effects.outbox), zlib JSON; absent when it decided none.
     # Written in the same conditional write as the decision; the table's stream hands it to the dispatcher.
     outbox = BinaryAttribute(null=True, legacy_encoding=False)
     by_state = ByStateIndex()
     due = DueIndex()
+    inbox_index = InboxIndex()
 
 
 class IdentityModel(Model):

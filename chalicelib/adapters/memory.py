@@ -11,23 +11,38 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.dynamo_prospects import pack_doc
+from chalicelib.adapters.dynamo_tables import iso
 from chalicelib.domain.accounts import AccountRecord, Member
 from chalicelib.domain.activity import ActivityEntry
-from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.domain.lifecycle import State
+from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc, routed_at
 from chalicelib.effects.dispatch import SavedWrite
 from chalicelib.effects.outbox import OutboxEffect, decode, encode
-from chalicelib.errors import ConcurrentUpdate
-from chalicelib.usecases.ports import Versioned
+from chalicelib.errors import ConcurrentUpdate, MalformedInput
+from chalicelib.usecases.ports import InboxLead, InboxQuery, InboxSlice, Versioned
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """What the inbox index holds for a lead in sales' inbox (and the score the store keeps beside it)."""
+
+    state: str
+    routed_key: str  # as the DynamoDB store writes it: "<routed at>#<lead id>", sorting in time order
+    score: float
+    owner: str | None
+    sla_status: str | None
+    searchable: tuple[str, ...]  # email, name, company
 
 
 class InMemoryProspects:
     def __init__(self) -> None:
         self._items: dict[str, tuple[str, int, int | None]] = {}  # lead id -> (doc JSON, version, due at)
+        self._inbox: dict[str, _Listed] = {}  # sparse, as the inbox index: only leads in sales' inbox
         self.writes: list[SavedWrite] = []  # every successful save, as the stream would carry it
 
     def get(self, lead_id: str, *, consistent: bool = True) -> Versioned[Prospect] | None:
@@ -57,6 +72,7 @@ class InMemoryProspects:
         due = math.ceil(prospect.next_touch_at.timestamp()) if prospect.next_touch_at else None
         self._items[prospect.lead_id] = (doc, version, due)
         as_written = prospect_from_doc(json.loads(doc))
+        self._index(as_written, score)
         self.writes.append(SavedWrite(prospect.lead_id, version, as_written, tuple(decode(encoded))))
         return version
 
@@ -65,6 +81,48 @@ class InMemoryProspects:
         if held is None or held[1] != expected:
             raise ConcurrentUpdate(f"prospect {lead_id} changed after version {expected}")
         del self._items[lead_id]
+        self._inbox.pop(lead_id, None)
+
+    def _index(self, p: Prospect, score: float) -> None:
+        routed = routed_at(p)
+        if routed is None:
+            self._inbox.pop(p.lead_id, None)
+            return
+        self._inbox[p.lead_id] = _Listed(
+            state=p.state.value,
+            routed_key=f"{iso(routed)}#{p.lead_id}",
+            score=score,
+            owner=p.owner,
+            sla_status=p.sla.status if p.sla is not None and p.state is State.SALES_READY else None,
+            searchable=(p.email or "", p.name, p.company),
+        )
+
+    def inbox(self, query: InboxQuery, *, limit: int, cursor: str | None) -> InboxSlice:
+        if limit < 1:
+            raise MalformedInput(f"limit must be at least 1, got {limit}")
+        text = query.text
+        matching = sorted(
+            (
+                (listed.routed_key, lead_id)
+                for lead_id, listed in self._inbox.items()
+                if listed.state == query.state
+                and (query.owner is None or listed.owner == query.owner)
+                and (query.sla_status is None or listed.sla_status == query.sla_status)
+                and (query.min_score is None or listed.score >= query.min_score)
+                and (not text or any(text in v or text.lower() in v for v in listed.searchable))
+                and (cursor is None or listed.routed_key < cursor)
+            ),
+            reverse=True,
+        )
+        page = matching[:limit]
+        leads = []
+        for _, lead_id in page:
+            p = prospect_from_doc(json.loads(self._items[lead_id][0]))
+            routed = routed_at(p)
+            assert routed is not None  # indexed only while routed
+            leads.append(InboxLead(p, self._inbox[lead_id].score, routed))
+        more = len(matching) > limit
+        return InboxSlice(leads, page[-1][0] if more else None)
 
     def due(self, now: datetime, limit: int) -> list[str]:
         cutoff = math.floor(now.timestamp())

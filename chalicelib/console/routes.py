@@ -186,7 +186,7 @@ def inbox() -> Response:
         sessions.check_csrf(session, params.get("csrf"))
     filters = views.InboxFilters.parse(params)
     now = wiring.utc_now()
-    page = views.inbox(wiring.prospects(), filters, params.get("cursor") or None, now)
+    page = views.inbox(wiring.prospect_repository(), filters, params.get("cursor") or None, now)
     query = {k: v for k, v in params.items() if k in ("state", "owner", "sla", "min_score") and v}
     context = {
         **_base(principal, session),

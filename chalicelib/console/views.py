@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from markupsafe import Markup
 
-from chalicelib.adapters.dynamo import ProspectRow, ProspectStore
 from chalicelib.console import charts
 from chalicelib.domain.engagement_curve import engagement_curve
 from chalicelib.domain.lifecycle import RECYCLE_REASONS, State
 from chalicelib.domain.messaging import Choice, why_not_emailed
-from chalicelib.domain.prospect import Prospect, prospect_from_doc
+from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
 from chalicelib.errors import MalformedInput
+from chalicelib.usecases.ports import InboxLead, InboxQuery, ProspectRepository
 
 INBOX_STATES = (State.SALES_READY.value, State.ACCEPTED.value)
 PAGE_SIZE = 25
@@ -111,66 +111,60 @@ def _decode_cursor(cursor: str) -> tuple[str, str | None]:
     return state, inner or None
 
 
-def inbox(store: ProspectStore, filters: InboxFilters, cursor: str | None, now: datetime) -> InboxPage:
-    """One page of the inbox: sales-ready leads, then accepted ones (or the one state filtered on), best
-    score first within a state, as the pool's index keeps them. The cursor walks across both states."""
+def inbox(
+    prospects: ProspectRepository, filters: InboxFilters, cursor: str | None, now: datetime
+) -> InboxPage:
+    """One page of the inbox: sales-ready leads, then accepted ones (or the one state filtered on), newest
+    routing first within a state, from the sparse inbox index. The cursor walks across both states."""
     states = [filters.state] if filters.state else list(INBOX_STATES)
     state, inner = _decode_cursor(cursor) if cursor else (states[0], None)
     if state not in states:
         raise MalformedInput("that page link belongs to another filter; start again from the first page")
-    rows: list[ProspectRow] = []
+    leads: list[InboxLead] = []
     next_cursor: str | None = None
     for position in range(states.index(state), len(states)):
         current = states[position]
-        found, inner = store.list(
+        query = InboxQuery(
             state=current,
             owner=filters.owner,
-            min_score=filters.min_score,
             sla_status=filters.sla,
+            min_score=filters.min_score,
             text=filters.text,
-            limit=PAGE_SIZE - len(rows),
-            cursor=inner,
         )
-        rows.extend(found)
+        found = prospects.inbox(query, limit=PAGE_SIZE - len(leads), cursor=inner)
+        leads.extend(found.leads)
+        inner = found.cursor
         if inner is not None:
             next_cursor = _encode_cursor(current, inner)
             break
         if position + 1 < len(states):
             next_cursor = _encode_cursor(states[position + 1], None)
-            if len(rows) >= PAGE_SIZE:
+            if len(leads) >= PAGE_SIZE:
                 break
         else:
             next_cursor = None
         inner = None
-    return InboxPage(_with_profiles(store, rows), next_cursor)
+    return InboxPage([_inbox_row(lead) for lead in leads], next_cursor)
 
 
-def _with_profiles(store: ProspectStore, rows: Sequence[ProspectRow]) -> list[InboxRow]:
-    """Each row with what only the profile knows (one BatchGet for the page): why and when it was routed,
-    its SLA clock and when the person was last seen."""
-    docs = store.get_many([row.lead_id for row in rows]) if rows else {}
-    shown = []
-    for row in rows:
-        stored = docs.get(row.lead_id)
-        p = prospect_from_doc(stored.doc) if stored is not None else None
-        routed = _routing(p) if p is not None else None
-        shown.append(
-            InboxRow(
-                lead_id=row.lead_id,
-                name=row.name,
-                email=row.email,
-                company=row.company,
-                state=row.state,
-                owner=row.owner,
-                score=row.score,
-                why=routed.reason if routed is not None else None,
-                routed_at=routed.at if routed is not None else None,
-                sla_status=p.sla.status if p is not None and p.sla is not None else row.sla_status,
-                sla_due_at=p.sla.due_at if p is not None and p.sla is not None else None,
-                last_seen=p.last_activity_at if p is not None else None,
-            )
-        )
-    return shown
+def _inbox_row(lead: InboxLead) -> InboxRow:
+    """A lead as the inbox shows it: why and when it was routed, its SLA clock, when last seen."""
+    p = lead.prospect
+    routed = _routing(p)
+    return InboxRow(
+        lead_id=p.lead_id,
+        name=p.name,
+        email=p.email,
+        company=p.company,
+        state=p.state.value,
+        owner=p.owner,
+        score=lead.score,
+        why=routed.reason if routed is not None else None,
+        routed_at=lead.routed_at,
+        sla_status=p.sla.status if p.sla is not None else None,
+        sla_due_at=p.sla.due_at if p.sla is not None else None,
+        last_seen=p.last_activity_at,
+    )
 
 
 def _routing(p: Prospect) -> Any:

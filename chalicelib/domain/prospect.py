@@ -264,6 +264,22 @@ class Prospect:
         return keys
 
 
+# The states of sales' inbox: routed to sales and not yet an opportunity or closed.
+INBOX_STATES = (State.SALES_READY, State.ACCEPTED)
+
+
+def routed_at(p: Prospect) -> datetime | None:
+    """When the lead was last routed to sales, while it is in sales' inbox; None when it is not. Taken from
+    the last move into sales_ready (stable across later saves, so the inbox index is written only when this
+    changes); a history shed past that move falls back to the SLA clock's start, then to creation."""
+    if p.state not in INBOX_STATES:
+        return None
+    routed = next((t.at for t in reversed(p.history) if t.to_state is State.SALES_READY), None)
+    if routed is None and p.sla is not None:
+        routed = p.sla.started_at
+    return routed or p.created_at
+
+
 def event_fingerprint(message_id: str) -> str:
     """A short, stable stand-in for an event id: 64 bits is plenty for a few hundred recent ids."""
     return hashlib.blake2b(message_id.encode(), digest_size=8).hexdigest()

@@ -27,6 +27,30 @@ class Versioned(Generic[T]):
     version: int
 
 
+@dataclass(frozen=True)
+class InboxQuery:
+    """Which of sales' inbox to list: one inbox state (sales_ready or accepted) and optional filters."""
+
+    state: str
+    owner: str | None = None
+    sla_status: str | None = None  # waiting | escalated
+    min_score: float | None = None
+    text: str | None = None  # a substring of the email, name or company
+
+
+@dataclass(frozen=True)
+class InboxLead:
+    prospect: Prospect
+    score: float  # as stored with the profile's last write
+    routed_at: datetime
+
+
+@dataclass(frozen=True)
+class InboxSlice:
+    leads: list[InboxLead]
+    cursor: str | None  # opaque; None: nothing more
+
+
 class ProspectRepository(Protocol):
     def get(self, lead_id: str, *, consistent: bool = True) -> Versioned[Prospect] | None: ...
 
@@ -50,6 +74,12 @@ class ProspectRepository(Protocol):
     def delete(self, lead_id: str, *, expected: int) -> None: ...
 
     def due(self, now: datetime, limit: int) -> list[str]: ...
+
+    def inbox(self, query: InboxQuery, *, limit: int, cursor: str | None) -> InboxSlice:
+        """Up to `limit` leads of one inbox state, newest routing first (ties by lead id), each once across
+        the pages a cursor walks; a lead leaves it as soon as a write moves it out of the state. Costs reads
+        that grow with the page, not with the number of leads."""
+        ...
 
 
 class IdentityIndex(Protocol):
