@@ -231,6 +231,21 @@ def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app(event, context)
 
 
+# --- the rules lab's backtest workflow on AWS (infra/backtest_workflow.asl.json) ---
+
+
+@app.lambda_function(name="backtest_shard")
+def backtest_shard(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One Distributed Map child: one archive shard's slice of leads replayed, its rows written to S3."""
+    return wiring.backtest_service().run_part(str(event["job"]), str(event["shard"]), int(event["slice"]))
+
+
+@app.lambda_function(name="backtest_merge")
+def backtest_merge(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The workflow's last step: the parts merged into the job's report, or the Map's failure recorded."""
+    return wiring.backtest_service().merge(str(event["job"]), event.get("error"))
+
+
 # --- event handlers ---
 
 

@@ -97,6 +97,10 @@ class Settings:
     archive_bucket: str | None = None
     archive_dir: Path | None = None
     archive_retention_days: int = 400
+    # The backtest state machine (infra/backtest_workflow.asl.json): set on AWS, where POST /rules/backtest
+    # starts it; unset (the local stack) a backtest runs in a thread of the API process.
+    backtest_state_machine_arn: str | None = None
+    backtest_slices: int = 1  # Map children per archive shard (more: less memory and time per child)
 
     @property
     def is_local(self) -> bool:
@@ -208,7 +212,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         archive_bucket=env.get("LEADLOOP_ARCHIVE_BUCKET") or None,
         archive_dir=Path(env["LEADLOOP_ARCHIVE_DIR"]) if env.get("LEADLOOP_ARCHIVE_DIR") else None,
         archive_retention_days=_retention_days(env.get("LEADLOOP_ARCHIVE_RETENTION_DAYS", "400")),
+        backtest_state_machine_arn=env.get("LEADLOOP_BACKTEST_STATE_MACHINE_ARN") or None,
+        backtest_slices=_slices(env.get("LEADLOOP_BACKTEST_SLICES", "1")),
     )
+
+
+def _slices(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise ConfigurationError(f"LEADLOOP_BACKTEST_SLICES must be 1..64, got {text!r}")
+    return int(text)
 
 
 def _retention_days(text: str) -> int:

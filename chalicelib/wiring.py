@@ -17,7 +17,8 @@ from typing import Any
 import boto3
 import yaml
 
-from chalicelib.adapters.archive import EventArchive, FolderBlobs, S3Blobs
+from chalicelib.adapters.archive import Blobs, EventArchive, FolderBlobs, S3Blobs
+from chalicelib.adapters.backtest_jobs import StepFunctionsLauncher, StoredJobs
 from chalicelib.adapters.certificates import CachedCertificateFetcher
 from chalicelib.adapters.dynamo import (
     ActivityLog,
@@ -232,18 +233,28 @@ def workflow() -> SlaWorkflow:
 
 
 @cache
-def event_archive() -> EventArchive | None:
-    """The event archive: the S3 bucket on AWS, the folder on the local stack, none when neither is set."""
+def archive_blobs() -> Blobs | None:
+    """The archive's store: the S3 bucket on AWS, the folder on the local stack, none when neither is set."""
     s = settings()
     if s.archive_bucket:
-        return EventArchive(S3Blobs(aws("s3"), s.archive_bucket), retention_days=s.archive_retention_days)
+        return S3Blobs(aws("s3"), s.archive_bucket)
     if s.archive_dir is not None:
-        return EventArchive(FolderBlobs(s.archive_dir), retention_days=s.archive_retention_days)
+        return FolderBlobs(s.archive_dir)
     return None
 
 
 @cache
+def event_archive() -> EventArchive | None:
+    blobs = archive_blobs()
+    if blobs is None:
+        return None
+    return EventArchive(blobs, retention_days=settings().archive_retention_days)
+
+
+@cache
 def backtest_service() -> BacktestService:
+    s = settings()
+
     def profile(lead_id: str) -> Any:
         stored = prospect_repository().get(lead_id)
         return stored.item if stored is not None else None
@@ -253,7 +264,12 @@ def backtest_service() -> BacktestService:
         published=lambda: rules()(),
         rules_source=lambda version: str(marketing_service().rules(version)["source"]),
         profile=profile,
-        jobs=BacktestJobs(),
+        # Beside the archive (backtests/), so any invocation reads a job; in memory when there is none.
+        jobs=StoredJobs(blobs) if (blobs := archive_blobs()) is not None else BacktestJobs(),
+        launch=StepFunctionsLauncher(aws("stepfunctions"), s.backtest_state_machine_arn)
+        if s.backtest_state_machine_arn and blobs is not None
+        else None,
+        slices=s.backtest_slices,
         clock=utc_now,
     )
 

@@ -38,6 +38,7 @@ log = logging.getLogger("leadloop.archive")
 class Blobs(Protocol):
     def put(self, key: str, body: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
+    def find(self, key: str) -> bytes | None: ...
     def delete(self, key: str) -> None: ...
     def keys(self, prefix: str) -> list[str]: ...
 
@@ -65,6 +66,18 @@ class S3Blobs:
         try:
             body: bytes = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"archive read failed: {error}") from error
+        return body
+
+    def find(self, key: str) -> bytes | None:
+        """The object, or None when there is none (a backtest job nobody started)."""
+        try:
+            body: bytes = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise StorageUnavailable(f"archive read failed: {error}") from error
+        except BotoCoreError as error:
             raise StorageUnavailable(f"archive read failed: {error}") from error
         return body
 
@@ -102,6 +115,12 @@ class FolderBlobs:
     def get(self, key: str) -> bytes:
         return (self._root / key).read_bytes()
 
+    def find(self, key: str) -> bytes | None:
+        try:
+            return (self._root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
     def delete(self, key: str) -> None:
         (self._root / key).unlink(missing_ok=True)
 
@@ -110,7 +129,10 @@ class FolderBlobs:
         folder = base if prefix.endswith("/") else base.parent
         if not folder.is_dir():
             return []
-        found = (p.relative_to(self._root).as_posix() for p in folder.rglob("*.jsonl.gz"))
+        found = (
+            p.relative_to(self._root).as_posix()
+            for p in folder.rglob("*.gz")  # archived events and backtest jobs; never a .partial
+        )
         return sorted(key for key in found if key.startswith(prefix))
 
     def expire_before(self, day: date) -> None:

@@ -36,6 +36,13 @@ def shard_of(lead_id: str, shards: int = DEFAULT_SHARDS) -> str:
     return f"{digest % shards:02x}"
 
 
+def slice_of(lead_id: str, slices: int) -> int:
+    """Which of `slices` parts of its shard a lead falls in (another bit of the hash than the shard's), so a
+    large shard is replayed by several Map children, each holding whole histories of fewer leads."""
+    digest = int.from_bytes(hashlib.blake2b(lead_id.encode(), digest_size=8).digest()[4:], "big")
+    return digest % slices
+
+
 def day_prefix(day: date) -> str:
     return f"{PREFIX}day={day.isoformat()}/"
 

@@ -4,9 +4,15 @@
 the archive's retention) and queues a job; the job reads the window's archived events, replays them with
 the published rules and with the draft (chalicelib/lab/replay.py), reads what actually happened to the
 leads from their current profiles and merges it all into the report (chalicelib/lab/report.py).
-Jobs run where `run` puts them: a background thread in the process that was asked (the local stack); their
-status is kept in `BacktestJobs`, in that process's memory. A deployed stage needs a shared job store and
-the Step Functions replay over the shards (not built yet: README says so).
+
+Two ways to run a job, one store for its status (`JobStore`: chalicelib/adapters/backtest_jobs.py keeps it
+under `backtests/` of the archive's store, so any API invocation reads it; `BacktestJobs` is the in-memory
+one of tests and of a stage without an archive):
+- in-process (the local stack, `launch` unset): a background thread replays everything and merges;
+- on AWS (`launch` set): `start` writes the job's spec (both rule sets' text, the window) and starts the
+  backtest state machine (infra/backtest_workflow.asl.json), whose Distributed Map runs `run_part` once per
+  archive shard and slice of it (app.backtest_shard) and then `merge` (app.backtest_merge). Progress is the
+  share of parts written.
 """
 
 from __future__ import annotations
@@ -21,14 +27,16 @@ from typing import Any, Protocol
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
 from chalicelib.errors import InvalidContent, LeadloopError, MalformedInput, NotFound
-from chalicelib.lab.layout import ArchivedEvent
+from chalicelib.lab.layout import DEFAULT_SHARDS, ArchivedEvent, slice_of
 from chalicelib.lab.replay import replay_shard
 from chalicelib.lab.report import Outcome, build_report, outcome_of
 from chalicelib.usecases.rules_text import check_rules_text, rules_error
 
 log = logging.getLogger("leadloop.backtest")
 
-MAX_JOBS = 50  # finished reports kept per process; the oldest are forgotten first
+MAX_JOBS = 50  # finished reports kept per process by the in-memory store; the oldest are forgotten first
+MERGE_SHARE = 0.9  # progress when every event is replayed; the rest is reading outcomes and merging
+PROGRESS_STEP = 0.05  # the thread writes progress this often, not per lead (a store write each)
 
 
 class ArchiveNotConfigured(LeadloopError):
@@ -42,8 +50,24 @@ class ArchiveReader(Protocol):
     def read(self, keys: Sequence[str]) -> Iterator[ArchivedEvent]: ...
 
 
+class JobStore(Protocol):
+    def put(self, job_id: str, **fields: Any) -> None: ...
+    def get(self, job_id: str) -> dict[str, Any] | None: ...
+
+
+class PartStore(JobStore, Protocol):
+    """What the AWS path needs beside status: the spec the parts replay and their rows."""
+
+    def put_spec(self, job_id: str, spec: dict[str, Any]) -> None: ...
+    def spec(self, job_id: str) -> dict[str, Any]: ...
+    def put_part(self, job_id: str, part: str, rows: list[dict[str, Any]]) -> None: ...
+    def parts_done(self, job_id: str) -> int: ...
+    def parts(self, job_id: str) -> Iterator[list[dict[str, Any]]]: ...
+
+
 class BacktestJobs:
-    """Job id -> status, progress and report, in this process (thread-safe)."""
+    """Job id -> status, progress and report, in this process (thread-safe): tests, and a stage with no
+    archive (whose backtests are refused anyway)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -73,8 +97,10 @@ class BacktestService:
         published: Callable[[], Rules],
         rules_source: Callable[[int], str],
         profile: Callable[[str], Prospect | None],
-        jobs: BacktestJobs,
+        jobs: JobStore,
         run: Callable[[Callable[[], None]], None] = in_thread,
+        launch: Callable[[str, dict[str, Any]], None] | None = None,
+        slices: int = 1,
         clock: Callable[[], datetime],
     ) -> None:
         self._archive = archive
@@ -83,27 +109,116 @@ class BacktestService:
         self._profile = profile
         self._jobs = jobs
         self._run = run
+        self._launch = launch
+        self._slices = max(1, slices)
         self._clock = clock
 
     def start(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Check the request and queue the job; its id to poll."""
-        draft = self._draft(body)
+        draft, draft_text = self._draft(body)
         if self._archive is None:
             raise ArchiveNotConfigured("no event archive on this stage: set LEADLOOP_ARCHIVE_BUCKET or _DIR")
         start, end = self._window(body, self._archive.retention_days)
         job_id = "bt-" + secrets.token_hex(8)
-        self._jobs.put(job_id, id=job_id, status="queued", progress=0.0, report=None)
         published = self._published()
-        self._run(lambda: self._replay(job_id, published, draft, start, end))
+        if self._launch is not None:
+            self._start_distributed(job_id, published, draft_text, start, end)
+        else:
+            self._jobs.put(job_id, id=job_id, status="queued", progress=0.0, report=None)
+            self._run(lambda: self._replay(job_id, published, draft, start, end))
         return {"id": job_id}
 
     def status(self, job_id: str) -> dict[str, Any]:
         job = self._jobs.get(job_id)
         if job is None:
-            raise NotFound(f"no backtest {job_id!r} (reports are kept in the process that ran them)")
+            raise NotFound(f"no backtest {job_id!r}")
+        parts = job.pop("parts", None)
+        if job["status"] in ("queued", "running") and parts and self._is_part_store():
+            done = self._parts().parts_done(job_id)
+            job["progress"] = round(MERGE_SHARE * min(1.0, done / parts), 3)
+            job["status"] = "running" if done else job["status"]
         return job
 
-    def _draft(self, body: Mapping[str, Any]) -> Rules:
+    # --- the AWS path: a Distributed Map of parts, then a merge ---
+
+    def _is_part_store(self) -> bool:
+        return hasattr(self._jobs, "put_part")
+
+    def _parts(self) -> PartStore:
+        assert self._is_part_store(), "the distributed path needs the stored jobs (adapters/backtest_jobs)"
+        return self._jobs  # type: ignore[return-value]
+
+    def _start_distributed(
+        self, job_id: str, published: Rules, draft_text: str, start: date, end: date
+    ) -> None:
+        assert self._launch is not None
+        items = [
+            {"job": job_id, "shard": f"{shard:02x}", "slice": index}
+            for shard in range(DEFAULT_SHARDS)
+            for index in range(self._slices)
+        ]
+        self._parts().put_spec(
+            job_id,
+            {
+                "published": self._rules_source(published.version),
+                "published_version": published.version,
+                "draft": draft_text,
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "slices": self._slices,
+            },
+        )
+        self._jobs.put(job_id, id=job_id, status="queued", progress=0.0, report=None, parts=len(items))
+        self._launch(job_id, {"job": job_id, "parts": items})
+
+    def run_part(self, job_id: str, shard: str, index: int) -> dict[str, Any]:
+        """One Map child: the whole histories of one shard's slice of leads, replayed with both rule sets,
+        written as one part; a small summary back to the state machine."""
+        if self._archive is None:
+            raise ArchiveNotConfigured("no event archive on this stage")
+        store = self._parts()
+        spec = store.spec(job_id)
+        published, draft = _parsed(spec["published"]), _parsed(spec["draft"])
+        start, end = date.fromisoformat(spec["from"]), date.fromisoformat(spec["to"])
+        slices = int(spec["slices"])
+        items = [
+            item
+            for item in self._archive.read(self._archive.shard_keys(start, end, shard))
+            if start <= item.event.at.date() <= end
+            and (slices == 1 or slice_of(item.lead_id, slices) == index)
+        ]
+        rows = replay_shard(items, published, draft)
+        store.put_part(job_id, f"{shard}-{index}", rows)
+        return {"job": job_id, "shard": shard, "slice": index, "leads": len(rows),
+                "events": sum(row["events"] for row in rows)}  # fmt: skip
+
+    def merge(self, job_id: str, error: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The final step: every part's rows judged and merged into the job's report (or the failure)."""
+        if error is not None:
+            cause = str(error.get("Cause") or error.get("Error") or "the backtest workflow failed")
+            self._jobs.put(job_id, status="failed", error=cause[:500])
+            return {"job": job_id, "status": "failed"}
+        store = self._parts()
+        spec = store.spec(job_id)
+        rows = [row for part in store.parts(job_id) for row in part]
+        rows.sort(key=lambda row: row["lead"])
+        window = {"from": spec["from"], "to": spec["to"]}
+        self._finish(job_id, rows, window, int(spec["published_version"]))
+        return {"job": job_id, "status": "done", "leads": len(rows)}
+
+    def _finish(
+        self, job_id: str, rows: Sequence[dict[str, Any]], window: dict[str, Any], version: int
+    ) -> None:
+        outcomes: dict[str, Outcome] = {}
+        for row in rows:
+            p = self._profile(row["lead"])
+            if p is not None:
+                outcomes[row["lead"]] = outcome_of(p)
+        report = build_report(rows, outcomes, window=window)
+        report["rules"] = {"published_version": version}
+        self._jobs.put(job_id, status="done", progress=1.0, report=report)
+
+    def _draft(self, body: Mapping[str, Any]) -> tuple[Rules, str]:
         text, version = body.get("rules"), body.get("version")
         if (text is None) == (version is None):
             raise MalformedInput("send the draft as 'rules' (the rules text) or 'version' (a saved version)")
@@ -116,7 +231,7 @@ class BacktestService:
         parsed, problems = check_rules_text(text)  # JSON is YAML: the same problems as PUT /rules
         if parsed is None:
             raise rules_error(problems)
-        return parsed
+        return parsed, text
 
     def _window(self, body: Mapping[str, Any], retention_days: int) -> tuple[date, date]:
         days: list[date] = []
@@ -147,23 +262,26 @@ class BacktestService:
                 for item in self._archive.read(keys)
                 if start <= item.event.at.date() <= end  # an object's day is its events' day
             ]
-            total, done = max(1, len(items)), 0
+            total, done, told = max(1, len(items)), 0, 0.0
 
             def advance(events: int) -> None:
-                nonlocal done
+                nonlocal done, told
                 done += events
-                self._jobs.put(job_id, progress=round(0.9 * min(1.0, done / total), 3))
+                progress = round(MERGE_SHARE * min(1.0, done / total), 3)
+                if progress - told >= PROGRESS_STEP:
+                    told = progress
+                    self._jobs.put(job_id, progress=progress)
 
             rows = replay_shard(items, published, draft, advance)
-            outcomes: dict[str, Outcome] = {}
-            for row in rows:
-                p = self._profile(row["lead"])
-                if p is not None:
-                    outcomes[row["lead"]] = outcome_of(p)
             window = {"from": start.isoformat(), "to": end.isoformat(), "objects": len(keys)}
-            report = build_report(rows, outcomes, window=window)
-            report["rules"] = {"published_version": published.version}
-            self._jobs.put(job_id, status="done", progress=1.0, report=report)
+            self._finish(job_id, rows, window, published.version)
         except Exception as error:  # noqa: BLE001 - the outermost edge of a background job: reported, logged
             log.exception("backtest %s failed", job_id)
             self._jobs.put(job_id, status="failed", error=f"{type(error).__name__}: {error}")
+
+
+def _parsed(text: str) -> Rules:
+    parsed, problems = check_rules_text(text)
+    if parsed is None:  # checked when the job started; only a change to the checks could fail it here
+        raise rules_error(problems)
+    return parsed
