@@ -1,11 +1,11 @@
 """The console's marketing routes: the templates list, the template editor (live checks and preview, save with
 its version, versions with a diff and restore, pause/resume/delete, a test send to yourself), the rules
-editor and the nurture view. Marketing and admin keys only: a sales session is refused (403) on every one,
-and pages.NAV shows them no entry.
+editor with a backtest of its draft (the rules lab's report beside it) and the nurture view. Marketing and
+admin keys only: a sales session is refused (403) on every one, and pages.NAV shows them no entry.
 
 Each route reads the session, calls the same use case the JSON API calls (usecases/marketing.py,
-usecases/nurture_view.py) and renders a page; the plumbing (session, CSRF, forms, refusal pages) is
-routes.py's. Only ids and version numbers travel in URLs; a lead's email is POSTed.
+usecases/nurture_view.py, usecases/backtest.py) and renders a page; the plumbing (session, CSRF, forms,
+refusal pages) is routes.py's. Only ids and version numbers travel in URLs; a lead's email is POSTed.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from chalicelib.entrypoints.routes.marketing import template_name
 from chalicelib.errors import Conflict, InvalidContent, MalformedInput, NotFound
 from chalicelib.usecases import nurture_view
 from chalicelib.usecases.auth import Principal
+from chalicelib.usecases.backtest import ArchiveNotConfigured
 from chalicelib.usecases.scoreboard import Scoreboard
 
 routes = Blueprint(__name__)
@@ -290,6 +291,8 @@ def _rules_page(
     done: bool = False,
     refusal: str | None = None,
     status: int = 200,
+    window: tuple[str, str] | None = None,
+    backtest: dict[str, Any] | None = None,
 ) -> Response:
     service = wiring.marketing_service()
     current = service.rules()
@@ -314,6 +317,8 @@ def _rules_page(
         "b": b,
         "done": done,
         "refusal": refusal,
+        "window": window or mv.backtest_window(wiring.utc_now().date()),
+        "backtest": backtest,
     }
     return pages.render("rules.html.j2", context, status=status)
 
@@ -323,7 +328,13 @@ def _rules_page(
 def rules_editor() -> Response:
     principal, session = _editor()
     params = console._params()
-    return _rules_page(principal, session, params=params, done=params.get("done") == "saved")
+    backtest, source = None, None
+    if params.get("backtest"):
+        job_id = mv.backtest_id(params["backtest"])
+        source = BACKTEST_DRAFTS.get(job_id)  # None: forgotten, the editor shows the rules in force
+        backtest = mv.backtest_panel(job_id, _backtest_job(job_id), draft_kept=source is not None)
+    done = params.get("done") == "saved"
+    return _rules_page(principal, session, source=source, params=params, done=done, backtest=backtest)
 
 
 @routes.route("/console/rules", methods=["POST"], content_types=ANY_BODY)
@@ -346,6 +357,61 @@ def rules_save() -> Response:
 def rules_check() -> Response:
     _, _, form = _posted()
     return _json({"problems": mv.rules_problems(form.get("source", ""))})
+
+
+# --- the rules lab: a backtest of the draft in the editor, its report beside it ---
+
+BACKTEST_DRAFTS = mv.BacktestDrafts()
+
+
+def _backtest_job(job_id: str) -> dict[str, Any] | None:
+    try:
+        return wiring.backtest_service().status(job_id)
+    except NotFound:
+        return None  # forgotten (or kept by another process): the panel says so
+
+
+@routes.route("/console/rules/backtest", methods=["POST"], content_types=ANY_BODY)
+@console.console_page
+def rules_backtest() -> Response:
+    """Start a backtest of the draft in the editor through the API's own use case, then show it (POST, then
+    GET: a reload never starts another). A refused draft or window is shown on the editor, the draft kept."""
+    principal, session, form = _posted()
+    source, base = form.get("source", ""), mv.version_param(form, "version")
+    window = (form.get("from", "").strip(), form.get("to", "").strip())
+    try:
+        started = wiring.backtest_service().start({"rules": source, "from": window[0], "to": window[1]})
+    except InvalidContent as error:
+        why = (
+            "Not backtested: the draft has problems, each shown at its line below."
+            if isinstance(error.details, list)
+            else f"Not backtested: {error.message}"
+        )
+        return _rules_page(
+            principal, session, source=source, base=base, refusal=why, status=422, window=window
+        )
+    except (MalformedInput, ArchiveNotConfigured) as error:
+        return _rules_page(
+            principal, session, source=source, base=base, refusal=f"Not backtested: {error.message}",
+            status=error.status, window=window,
+        )  # fmt: skip
+    BACKTEST_DRAFTS.put(started["id"], source)
+    return pages.redirect("/console/rules?backtest=" + quote(started["id"], safe=""))
+
+
+@routes.route("/console/rules/backtest/{job_id}", methods=["GET"], content_types=ANY_BODY)
+@console.console_page
+def rules_backtest_status(job_id: str) -> Response:
+    """What console.js polls: the job's status and progress, and once it ends the panel to show (the same
+    template the page renders, so the report is drawn in one place)."""
+    _editor()
+    job_id = mv.backtest_id(job_id)
+    job = _backtest_job(job_id)
+    panel = mv.backtest_panel(job_id, job, draft_kept=BACKTEST_DRAFTS.get(job_id) is not None)
+    body: dict[str, Any] = {"status": panel["status"], "progress": panel["percent"] / 100}
+    if not panel["running"]:
+        body["panel"] = pages.environment().get_template("_backtest.html.j2").render(backtest=panel)
+    return _json(body)
 
 
 # --- the nurture view ---

@@ -150,3 +150,35 @@ if (editorForm instanceof HTMLFormElement && editorForm.dataset.check) {
   source.addEventListener("input", later);
   editorForm.querySelector("#lead")?.addEventListener("change", later);
 }
+
+// --- the rules lab: a running backtest's progress, then its report in place ---
+
+// The panel polls the console's status endpoint while the job runs; when it ends, the server's own panel
+// (the template the page renders, escaped there) replaces this one, so the draft being edited stays put.
+// Without this script the panel's Refresh link shows the same.
+const backtestPanel = document.querySelector("#backtest[data-poll]");
+if (backtestPanel instanceof HTMLElement) {
+  const poll = async () => {
+    try {
+      const answer = await fetch(backtestPanel.dataset.poll, { credentials: "same-origin" });
+      if (!answer.ok) return; // signed out or refused: the Refresh link says why
+      const found = await answer.json();
+      if (found.panel) {
+        const parsed = new DOMParser().parseFromString(found.panel, "text/html").getElementById("backtest");
+        if (parsed) {
+          parsed.dataset.finished = found.status; // lets a test wait for the report, not for time
+          backtestPanel.replaceWith(document.adoptNode(parsed));
+          return;
+        }
+      }
+      const percent = Math.round(100 * Number(found.progress || 0));
+      document.getElementById("backtest-progress")?.setAttribute("value", String(percent));
+      const shown = document.getElementById("backtest-percent");
+      if (shown) shown.textContent = String(percent);
+    } catch {
+      // the server is restarting: try again on the next tick
+    }
+    setTimeout(poll, 1000);
+  };
+  setTimeout(poll, 300);
+}
