@@ -112,7 +112,7 @@ def test_a_backtest_of_the_draft_shows_its_report_beside_the_draft(lab: Loop) ->
     assert f'<a href="/console/leads/{cy}">{cy}</a>' in lost[0]
     assert "&lt;b&gt;Call me&lt;/b&gt;" in gained[0] and ODD not in page  # the why, as text
     assert "Leads gained: 1" in page and "Leads lost: 1" in page
-    assert 'id="backtest-unjudged">Unjudged: 2 of 3 leads' in page
+    assert 'id="backtest-unjudged">Unjudged: 2 of 3 lead' in page
     assert "cannot know what sales would have done" in page
     assert '<svg class="chart"' in page and 'id="backtest-scores"' in page
 
