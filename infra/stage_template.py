@@ -25,7 +25,10 @@ import yaml
 INFRA_DIR = Path(__file__).resolve().parent
 RESOURCES_TEMPLATE = INFRA_DIR / "resources.yaml"
 # Logical id of a state machine -> its definition file, relative to infra/.
-WORKFLOWS = {"SlaStateMachine": "sla_workflow.asl.json"}
+WORKFLOWS = {
+    "SlaStateMachine": "sla_workflow.asl.json",
+    "BacktestStateMachine": "backtest_workflow.asl.json",
+}
 PSEUDO_PREFIX = "AWS::"
 
 

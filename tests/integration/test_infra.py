@@ -31,12 +31,15 @@ from tests.packaged import as_list, grants, packaged_template, resource_text, re
 REGION = "us-east-1"
 STAGE = "ci"
 WORKFLOW = REPO_ROOT / "infra" / "sla_workflow.asl.json"
+BACKTEST_WORKFLOW = REPO_ROOT / "infra" / "backtest_workflow.asl.json"
 FUNCTIONS = {
     "APIHandler": "ApiHandlerRole",
     "Ingest": "IngestRole",
     "ApplyEvents": "ApplyEventsRole",
     "SendDueTouches": "SendDueTouchesRole",
     "DispatchEffects": "DispatchEffectsRole",
+    "BacktestShard": "BacktestShardRole",
+    "BacktestMerge": "BacktestMergeRole",
 }
 # The SES identities and configuration set every mailing role is limited to (policy-scheduler.json).
 SES_CONFIGURATION_SET = (
@@ -95,9 +98,11 @@ def test_the_event_archive_is_private_encrypted_and_expires_after_the_retention(
     }
     (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
-    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
-    assert rule["Status"] == "Enabled"
-    assert rule["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}
+    rules = {rule["Prefix"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert set(rules) == {"events/", "backtests/"}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    assert rules["events/"]["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}
+    assert 0 < rules["backtests/"]["ExpirationInDays"] <= 90  # jobs' reports and parts
     worker_env = template["Resources"]["ApplyEvents"]["Properties"]["Environment"]["Variables"]
     assert worker_env["LEADLOOP_ARCHIVE_BUCKET"] == {"Ref": "EventArchiveBucket"}
     assert worker_env["LEADLOOP_ARCHIVE_RETENTION_DAYS"] == {"Ref": "ArchiveRetentionDays"}
@@ -115,6 +120,10 @@ SECRETS_PARAMETER_ARN = (
     "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/leadloop/${Stage}/secrets"
 )
 ARCHIVED = "${EventArchiveBucket.Arn}/events/day=2026-11-30/shard=0a/batch.jsonl.gz"
+BACKTEST_OBJECT = "${EventArchiveBucket.Arn}/backtests/bt-0123456789abcdef/parts/0a-0.json.gz"
+BACKTEST_MACHINE = (
+    "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:leadloop-${Stage}-backtest"
+)
 PERMISSIONS = [
     # role, action, resource, allowed
     ("ApiHandlerRole", "dynamodb:GetItem", "${KeysTable.Arn}", True),
@@ -244,6 +253,39 @@ PERMISSIONS = [
     ("IngestRole", "s3:PutObject", ARCHIVED, False),
     ("SendDueTouchesRole", "s3:GetObject", ARCHIVED, False),
     ("DispatchEffectsRole", "s3:PutObject", ARCHIVED, False),
+    # The backtest workflow (infra/backtest_workflow.asl.json): the API keeps jobs under backtests/ and starts
+    # the state machine; a shard function reads archived events and writes its part; the merge reads parts
+    # and outcomes (profiles) and writes the report; the state machine invokes those two functions only.
+    ("ApiHandlerRole", "s3:PutObject", BACKTEST_OBJECT, True),
+    ("ApiHandlerRole", "s3:GetObject", BACKTEST_OBJECT, True),
+    ("ApiHandlerRole", "states:StartExecution", "${BacktestStateMachine}", True),
+    ("ApiHandlerRole", "states:StopExecution", "${BacktestStateMachine}", False),
+    ("BacktestShardRole", "s3:GetObject", ARCHIVED, True),
+    ("BacktestShardRole", "s3:ListBucket", "${EventArchiveBucket.Arn}", True),
+    ("BacktestShardRole", "s3:PutObject", ARCHIVED, False),
+    ("BacktestShardRole", "s3:DeleteObject", ARCHIVED, False),
+    ("BacktestShardRole", "s3:GetObject", BACKTEST_OBJECT, True),
+    ("BacktestShardRole", "s3:PutObject", BACKTEST_OBJECT, True),
+    ("BacktestShardRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", False),
+    ("BacktestShardRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
+    ("BacktestShardRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
+    ("BacktestShardRole", "states:StartExecution", "${BacktestStateMachine}", False),
+    ("BacktestMergeRole", "s3:GetObject", BACKTEST_OBJECT, True),
+    ("BacktestMergeRole", "s3:PutObject", BACKTEST_OBJECT, True),
+    ("BacktestMergeRole", "s3:GetObject", ARCHIVED, False),
+    ("BacktestMergeRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", True),
+    ("BacktestMergeRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
+    ("BacktestMergeRole", "dynamodb:UpdateItem", "${ProspectsTable.Arn}", False),
+    ("BacktestMergeRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, False),
+    ("BacktestStateMachineRole", "lambda:InvokeFunction", "${BacktestShard.Arn}", True),
+    ("BacktestStateMachineRole", "lambda:InvokeFunction", "${BacktestMerge.Arn}", True),
+    ("BacktestStateMachineRole", "lambda:InvokeFunction", "${APIHandler.Arn}", False),
+    ("BacktestStateMachineRole", "states:StartExecution", BACKTEST_MACHINE, True),
+    ("BacktestStateMachineRole", "states:StartExecution", "${SlaStateMachine}", False),
+    ("BacktestStateMachineRole", "s3:GetObject", ARCHIVED, False),
+    ("SlaStateMachineRole", "lambda:InvokeFunction", "${BacktestShard.Arn}", False),
+    ("IngestRole", "s3:GetObject", BACKTEST_OBJECT, False),
+    ("ApplyEventsRole", "s3:PutObject", BACKTEST_OBJECT, False),
 ]
 
 
@@ -542,6 +584,24 @@ def test_ses_events_reach_the_ses_webhook(template: dict[str, Any]) -> None:
     assert subscription["Protocol"] == "https"
     assert subscription["TopicArn"] == {"Ref": "SesEventsTopic"}
     assert subscription["Endpoint"]["Fn::Sub"].endswith(".${AWS::URLSuffix}/api/webhooks/ses")
+
+
+def test_backtest_state_machine_runs_the_reviewed_definition(template: dict[str, Any]) -> None:
+    machine = template["Resources"]["BacktestStateMachine"]["Properties"]
+    definition = json.loads(BACKTEST_WORKFLOW.read_text())
+    assert machine["Definition"] == definition
+    assert machine["DefinitionSubstitutions"] == {
+        "BacktestShardArn": {"Fn::GetAtt": ["BacktestShard", "Arn"]},
+        "BacktestMergeArn": {"Fn::GetAtt": ["BacktestMerge", "Arn"]},
+    }
+    assert machine["RoleArn"] == {"Fn::GetAtt": ["BacktestStateMachineRole", "Arn"]}
+    assert machine["StateMachineName"] == {"Fn::Sub": "leadloop-${Stage}-backtest"}
+    replay = definition["States"]["ReplayParts"]
+    assert replay["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    # A failed Map or merge is recorded on the job (the merge function, given the error), never left queued.
+    assert [c["Next"] for c in replay["Catch"] + definition["States"]["Merge"]["Catch"]] == ["RecordFailure"] * 2
+    api = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api["LEADLOOP_BACKTEST_STATE_MACHINE_ARN"] == {"Ref": "BacktestStateMachine"}
 
 
 def test_every_function_keeps_logs_for_a_bounded_time(template: dict[str, Any]) -> None:
