@@ -5,7 +5,8 @@ them).
 Sections: domain core speed (one core), storage units and requests per event (moto, metered per call),
 cost per million events (list prices in bench/cost.py), scheduler sweep scale, hand-raise → sales
 notification latency on the local stack (bench/latency.py), a console lead page's render there
-(bench/console.py). `--quick` shrinks the domain stream, skips the
+(bench/console.py), the rules lab's replay speed per core and a 100-million-event backtest's projected wall
+time and cost on AWS (bench/lab.py). `--quick` shrinks the domain stream, skips the
 100,000-prospect sweep and sends 20 hand-raises instead of 100 (for a smoke run, not for publishing).
 """
 
@@ -23,12 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import console, cost, crosscheck, domain, latency, scale, storage
+from bench import console, cost, crosscheck, domain, lab, latency, scale, storage
 from bench.report import render
 from bench.stream import Shape, generate, mix
 
 RESULTS = Path(__file__).with_name("results.json")
-SECTIONS = ("domain", "storage", "cost", "scale", "latency", "console")
+SECTIONS = ("domain", "storage", "cost", "scale", "latency", "console", "lab")
 
 
 def _commit() -> str | None:
@@ -90,6 +91,9 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
     if "console" in sections:
         print("console: a lead page rendered on the local stack ...", file=sys.stderr)
         results["console"] = console.measure(renders=10 if quick else console.RENDERS)
+    if "lab" in sections:
+        print("lab: archive encoding and the backtest replay, one core ...", file=sys.stderr)
+        results["lab"] = lab.measure()
     return results
 
 
@@ -118,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + latency.render(results["latency"]).rstrip())
     if "console" in results:
         print(console.render(results["console"]))
+    if "lab" in results:
+        print("\n" + lab.render(results["lab"]))
     print(f"\nwritten to {args.output}")
     return 0
 

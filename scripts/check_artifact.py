@@ -99,6 +99,11 @@ def check(zip_path: str, runtime: str) -> list[str]:
     if dispatched != {"writes": 0}:
         problems.append(f"the dispatcher answered {dispatched} to a stream record with no effects")
 
+    # The backtest workflow's two functions (infra/backtest_workflow.asl.json names their handlers).
+    for handler in ("backtest_shard", "backtest_merge"):
+        if not callable(getattr(app, handler, None)):
+            problems.append(f"app.{handler}, which the backtest workflow invokes, is missing")
+
     from chalicelib.entrypoints import (
         lint,  # the shipped templates and rules, through the sandbox and the rules parser
     )

@@ -36,6 +36,7 @@ log = logging.getLogger("leadloop.backtest")
 
 MAX_JOBS = 50  # finished reports kept per process by the in-memory store; the oldest are forgotten first
 MERGE_SHARE = 0.9  # progress when every event is replayed; the rest is reading outcomes and merging
+PART_READERS = 32  # objects a Map child fetches at once (S3 round trips, not CPU)
 PROGRESS_STEP = 0.05  # the thread writes progress this often, not per lead (a store write each)
 
 
@@ -47,7 +48,7 @@ class ArchiveReader(Protocol):
     retention_days: int
 
     def shard_keys(self, start: date, end: date, shard: str | None = None) -> list[str]: ...
-    def read(self, keys: Sequence[str]) -> Iterator[ArchivedEvent]: ...
+    def read(self, keys: Sequence[str], readers: int = 1) -> Iterator[ArchivedEvent]: ...
 
 
 class JobStore(Protocol):
@@ -183,7 +184,7 @@ class BacktestService:
         slices = int(spec["slices"])
         items = [
             item
-            for item in self._archive.read(self._archive.shard_keys(start, end, shard))
+            for item in self._archive.read(self._archive.shard_keys(start, end, shard), PART_READERS)
             if start <= item.event.at.date() <= end
             and (slices == 1 or slice_of(item.lead_id, slices) == index)
         ]
