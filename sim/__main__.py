@@ -18,25 +18,30 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from chalicelib.adapters.templates import TemplateRenderer, load_shipped_templates
+from chalicelib.domain.rules import parse_rules
 from chalicelib.wiring import load_default_rules
-from sim import measure
+from sim import diagnose, measure
 from sim.baselines import NAMES, baseline_routes
 from sim.drive import Simulation
-from sim.population import make_population
+from sim.population import POPULATIONS, make_population
 from sim.site import site_map
 
 ARMS = ("tailored", "drip")
 
 
-def run_seed(seed: int, prospects: int, days: int) -> dict[str, Any]:
-    """Both arms of one seed and every measure of it."""
+def run_seed(
+    seed: int, prospects: int, days: int, population: str = "base", rules_file: str | None = None
+) -> dict[str, Any]:
+    """Both arms of one seed and every measure of it (with the default rules, or a rules document's)."""
     started = time.perf_counter()
-    rules = load_default_rules()
+    rules = parse_rules(yaml.safe_load(Path(rules_file).read_text())) if rules_file else load_default_rules()
     templates = load_shipped_templates()
     renderer = TemplateRenderer()
     site = site_map(rules)
-    people = make_population(seed, prospects, site.topics, days)
+    people = make_population(seed, prospects, site.topics, days, POPULATIONS[population])
     logs = {}
     for arm in ARMS:
         arm_started = time.perf_counter()
@@ -50,6 +55,7 @@ def run_seed(seed: int, prospects: int, days: int) -> dict[str, Any]:
     result: dict[str, Any] = {
         "seed": seed,
         "routing": {"leadloop": measure.routing(people, tailored.routes, days)},
+        "diagnosis": diagnose.diagnosis(people, tailored.routes, tailored.events, rules, days),
         "nurture": {arm: measure.nurture(logs[arm].sends) for arm in ARMS},
         "sales_answers": tailored.sales_answers,
         "population": _population(people),
@@ -88,7 +94,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         for arm in ARMS
     }
     nurture["lift"] = measure.spread([run["nurture"]["lift"] for run in runs])  # type: ignore[assignment]
-    return {"routing": routing, "nurture": nurture}
+    return {
+        "routing": routing,
+        "nurture": nurture,
+        "diagnosis": diagnose.merge([run["diagnosis"] for run in runs]),
+    }
 
 
 def _commit() -> str | None:
@@ -115,7 +125,8 @@ def render(report: dict[str, Any]) -> str:
     s = report["summary"]
     lines = [
         f"Leadloop simulation at {report['commit']}: seeds {report['seeds']}, "
-        f"{report['prospects']} prospects, {report['days']} days, {report['seconds']:.0f} s",
+        f"{report['prospects']} prospects, {report['days']} days, population {report['population']}, "
+        f"{report['seconds']:.0f} s",
         "",
         "routing                 precision             recall                median days to route   routes",
     ]
@@ -137,6 +148,7 @@ def render(report: dict[str, Any]) -> str:
             f"{_fmt(n['topic_match'], pct=True, digits=1):<21} {_fmt(n['repeats'], digits=0)}"
         )
     lines.append(f"  tailored / drip clicks {_fmt(s['nurture']['lift'])}")
+    lines += ["", *_diagnosis_lines(s["diagnosis"])]
     lines += ["", "per seed (leadloop routes by segment; sales answers):"]
     for run in report["runs"]:
         lines.append(
@@ -147,23 +159,52 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _diagnosis_lines(d: dict[str, Any]) -> list[str]:
+    """Leadloop's wrong routes and missed ready buyers, summed over the seeds."""
+
+    def counts(title: str, found: dict[str, int], top: int = 8) -> str:
+        shown = ", ".join(f"{name} {n}" for name, n in list(found.items())[:top])
+        return f"  {title:<22}{shown or '-'}"
+
+    wrong, missed = d["wrong_routes"], d["missed_buyers"]
+    return [
+        f"leadloop diagnosis (all seeds): {sum(wrong['path'].values())} wrong routes, "
+        f"{sum(missed['cause'].values())} missed ready buyers",
+        counts("wrong by path", wrong["path"]),
+        counts("wrong by segment", wrong["segment"]),
+        counts("wrong by timing", wrong["timing"]),
+        counts("wrong, top causes", wrong["detail"], top=6),
+        counts("right by path", d["right_routes_by_path"]),
+        counts("missed by cause", missed["cause"]),
+        counts("missed by segment", missed["segment"]),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated seeds (default 1,2,3,4,5)")
     parser.add_argument("--prospects", type=int, default=2000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--jobs", type=int, default=2, help="seeds run in parallel processes (default 2)")
+    parser.add_argument(
+        "--population", choices=sorted(POPULATIONS), default="base",
+        help="base (docs/simulation.md's model) or variant (other shares, timing, intent, traits, email)",
+    )  # fmt: skip
+    parser.add_argument("--rules", help="a rules document (YAML) to measure instead of the default rules")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     args = parser.parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
     started = time.perf_counter()
     if args.jobs > 1 and len(seeds) > 1:
         with ProcessPoolExecutor(max_workers=min(args.jobs, len(seeds))) as pool:
-            runs = list(pool.map(run_seed, seeds, [args.prospects] * len(seeds), [args.days] * len(seeds)))
+            n = len(seeds)
+            runs = list(
+                pool.map(run_seed, seeds, [args.prospects] * n, [args.days] * n, [args.population] * n)
+            )
     else:
         runs = []
         for seed in seeds:
-            runs.append(run_seed(seed, args.prospects, args.days))
+            runs.append(run_seed(seed, args.prospects, args.days, args.population, args.rules))
             print(f"seed {seed}: {runs[-1]['seconds']:.0f} s", file=sys.stderr)
     report = {
         "command": "python -m sim " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -171,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": seeds,
         "prospects": args.prospects,
         "days": args.days,
+        "population": args.population,
+        "rules": args.rules or "default",
         "seconds": round(time.perf_counter() - started, 1),
         "summary": summarize(runs),
         "runs": runs,

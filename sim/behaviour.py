@@ -44,10 +44,11 @@ def phase_of(person: Person, day: float) -> Phase:
 
 def visit_rate(person: Person, phase: Phase) -> float:
     """Sessions per day (at most one a day is drawn, plus a second when ready)."""
+    a = person.assumptions
     if phase.name == "researching":
-        return 0.06 + 0.22 * phase.progress
+        return a.research_visits[0] + a.research_visits[1] * phase.progress
     if phase.name == "ready":
-        return 0.4
+        return a.ready_visits
     if phase.name == "after":
         return 0.02
     return person.visit_rate
@@ -126,7 +127,9 @@ class Visitor:
             return rng.choice(site.docs if roll < 0.7 else site.generic)
         if segment == "student" and roll < 0.4:
             return rng.choice(site.docs)
-        intent = {"researching": 0.05 + 0.3 * phase.progress, "ready": 0.45}.get(phase.name, 0.05)
+        a = person.assumptions
+        researching = a.research_intent[0] + a.research_intent[1] * phase.progress
+        intent = {"researching": researching, "ready": a.ready_intent}.get(phase.name, 0.05)
         if roll < intent:
             return rng.choice(site.intent)
         if roll < intent + 0.45:
@@ -237,7 +240,9 @@ def react(
     opened_after = rng.expovariate(1 / 6)
     out.append(Reaction(opened_after, "open"))
     on_topic = relevant(template, person)
-    click = RELEVANT_CLICK_GIVEN_OPEN if on_topic else BASE_CLICK_GIVEN_OPEN
+    click = (
+        RELEVANT_CLICK_GIVEN_OPEN if on_topic else BASE_CLICK_GIVEN_OPEN
+    ) * person.assumptions.click_scale
     if phase.name in ("researching", "ready") and "decision" in template.stages and on_topic:
         click *= 1.3  # decision content for someone deciding
     if person.segment in ("student", "job_seeker"):

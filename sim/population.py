@@ -13,23 +13,86 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-# Segments: ideal-customer-profile buyers, individual contributors at ideal companies, poor fit, competitors,
-# students (free mailboxes), job seekers. Shares are an assumption (see docs/simulation.md).
-SEGMENT_SHARES: dict[str, float] = {
-    "icp_buyer": 0.22,
-    "ic_at_icp": 0.15,
-    "poor_fit": 0.30,
-    "competitor": 0.05,
-    "student": 0.16,
-    "job_seeker": 0.12,
-}
-# Chance that a person of the segment has a buying window (their company buys in the months simulated).
-WINDOW_CHANCE = {"icp_buyer": 0.55, "ic_at_icp": 0.45, "poor_fit": 0.25}
 FIT_SEGMENTS = frozenset({"icp_buyer", "ic_at_icp"})
-# Chance that a ready buyer asks for a demo or sales contact during their window (assumption).
-HAND_RAISE_CHANCE = {"icp_buyer": 0.45, "ic_at_icp": 0.30, "poor_fit": 0.40}
-# Hand-raises from people who will not buy: a competitor's demo for intel, a student's, a job seeker's.
-STRAY_HAND_RAISE_CHANCE = {"competitor": 0.15, "student": 0.04, "job_seeker": 0.03, "poor_fit": 0.03}
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """One population's modelling assumptions (docs/simulation.md). `BASE` is the model the figures are
+    quoted on; `VARIANT` changes every assumption a routing rule could be tuned to, so a change that only
+    helps one population shows."""
+
+    name: str
+    # Segments: ideal-customer-profile buyers, individual contributors at ideal companies, poor fit,
+    # competitors, students (free mailboxes), job seekers.
+    segment_shares: dict[str, float]
+    # Chance that a person of the segment has a buying window (their company buys in the months simulated).
+    window_chance: dict[str, float]
+    # Chance that a ready buyer asks for a demo or sales contact during their window.
+    hand_raise_chance: dict[str, float]
+    # Hand-raises from people who will not buy: a competitor's demo for intel, a student's, a job seeker's.
+    stray_hand_raise_chance: dict[str, float]
+    research_days: tuple[float, float]  # from first visit to the window's start
+    window_days: tuple[float, float]  # how long the window lasts
+    research_visits: tuple[float, float]  # sessions/day at the start of research, added by its end
+    ready_visits: float  # sessions/day while ready
+    research_intent: tuple[float, float]  # share of intent pages at the start of research, added by its end
+    ready_intent: float  # share of intent pages while ready
+    company_field_missing: float  # size and industry each missing this often (country a little less)
+    title_missing: float
+    open_rate: tuple[float, float]  # mean and sd of a person's own human open rate
+    click_scale: float  # multiplies every click-given-open chance
+
+
+BASE = Assumptions(
+    name="base",
+    segment_shares={
+        "icp_buyer": 0.22, "ic_at_icp": 0.15, "poor_fit": 0.30, "competitor": 0.05, "student": 0.16,
+        "job_seeker": 0.12,
+    },
+    window_chance={"icp_buyer": 0.55, "ic_at_icp": 0.45, "poor_fit": 0.25},
+    hand_raise_chance={"icp_buyer": 0.45, "ic_at_icp": 0.30, "poor_fit": 0.40},
+    stray_hand_raise_chance={"competitor": 0.15, "student": 0.04, "job_seeker": 0.03, "poor_fit": 0.03},
+    research_days=(10, 60),
+    window_days=(14, 42),
+    research_visits=(0.06, 0.22),
+    ready_visits=0.4,
+    research_intent=(0.05, 0.30),
+    ready_intent=0.45,
+    company_field_missing=0.3,
+    title_missing=0.15,
+    open_rate=(0.22, 0.09),
+    click_scale=1.0,
+)  # fmt: skip
+# A different market: fewer ideal buyers and more practitioners and competitors; longer research and shorter
+# windows; intent pages read as much early in research as late (flat, not rising), and less when ready;
+# sparser forms and enrichment; colder email; fewer hand-raises, more stray ones.
+VARIANT = Assumptions(
+    name="variant",
+    segment_shares={
+        "icp_buyer": 0.16, "ic_at_icp": 0.20, "poor_fit": 0.33, "competitor": 0.08, "student": 0.13,
+        "job_seeker": 0.10,
+    },
+    window_chance={"icp_buyer": 0.50, "ic_at_icp": 0.50, "poor_fit": 0.20},
+    hand_raise_chance={"icp_buyer": 0.35, "ic_at_icp": 0.25, "poor_fit": 0.30},
+    stray_hand_raise_chance={"competitor": 0.25, "student": 0.05, "job_seeker": 0.04, "poor_fit": 0.05},
+    research_days=(20, 75),
+    window_days=(10, 30),
+    research_visits=(0.10, 0.15),
+    ready_visits=0.33,
+    research_intent=(0.15, 0.15),
+    ready_intent=0.38,
+    company_field_missing=0.45,
+    title_missing=0.3,
+    open_rate=(0.16, 0.07),
+    click_scale=0.75,
+)  # fmt: skip
+POPULATIONS = {"base": BASE, "variant": VARIANT}
+# The base model's figures under their old names (docs/simulation.md quotes them).
+SEGMENT_SHARES = BASE.segment_shares
+WINDOW_CHANCE = BASE.window_chance
+HAND_RAISE_CHANCE = BASE.hand_raise_chance
+STRAY_HAND_RAISE_CHANCE = BASE.stray_hand_raise_chance
 
 EXEC_TITLES = (
     "VP Marketing", "VP of Operations", "Head of Analytics", "Director of Finance", "CFO", "COO",
@@ -80,6 +143,7 @@ class Person:
     )
     visit_rate: float  # sessions per day at rest
     notes: dict[str, Any] = field(default_factory=dict)
+    assumptions: Assumptions = BASE
 
     @property
     def fit(self) -> bool:
@@ -89,11 +153,13 @@ class Person:
         return self.window is not None and self.window[0] <= day < self.window[1]
 
 
-def _pick_segment(rng: random.Random) -> str:
-    return rng.choices(list(SEGMENT_SHARES), weights=list(SEGMENT_SHARES.values()))[0]
+def _pick_segment(rng: random.Random, shares: dict[str, float]) -> str:
+    return rng.choices(list(shares), weights=list(shares.values()))[0]
 
 
-def _company(rng: random.Random, pid: int, segment: str) -> tuple[str, str, dict[str, Any]]:
+def _company(
+    rng: random.Random, pid: int, segment: str, missing: float = 0.3
+) -> tuple[str, str, dict[str, Any]]:
     """Company name, email domain and company traits (each field missing with some chance)."""
     name = f"{rng.choice(('North', 'Blue', 'Iron', 'Bright', 'Silver', 'Oak'))}"
     name += f"{rng.choice(('wind', 'field', 'stone', 'path', 'line', 'works'))} {pid}"
@@ -111,19 +177,21 @@ def _company(rng: random.Random, pid: int, segment: str) -> tuple[str, str, dict
         industry = rng.choice(OTHER_INDUSTRIES + ICP_INDUSTRIES[:2])
         country = rng.choice(NOT_SERVED + SERVED[:4])
     # Forms ask for few fields; enrichment fills some of the rest (assumption: each missing 25-35%).
-    if rng.random() > 0.3:
+    if rng.random() > missing:
         traits["company_size"] = size
-    if rng.random() > 0.3:
+    if rng.random() > missing:
         traits["industry"] = industry
-    if rng.random() > 0.25:
+    if rng.random() > missing - 0.05:
         traits["country"] = country
     if rng.random() < 0.1:
         traits.pop("company")
     return name, domain, traits
 
 
-def make_person(pid: int, rng: random.Random, topics: tuple[str, ...], days: int) -> Person:
-    segment = _pick_segment(rng)
+def make_person(
+    pid: int, rng: random.Random, topics: tuple[str, ...], days: int, a: Assumptions = BASE
+) -> Person:
+    segment = _pick_segment(rng, a.segment_shares)
     first = rng.choice(FIRST_NAMES)
     traits: dict[str, Any] = {"first_name": first}
     if segment in ("student", "job_seeker"):
@@ -132,7 +200,7 @@ def make_person(pid: int, rng: random.Random, topics: tuple[str, ...], days: int
         if segment == "student" and rng.random() < 0.5:
             traits["company"] = f"University {pid % 40}"
     else:
-        _, domain, company = _company(rng, pid, segment)
+        _, domain, company = _company(rng, pid, segment, a.company_field_missing)
         traits.update(company)
         titles = {
             "icp_buyer": EXEC_TITLES,
@@ -144,7 +212,7 @@ def make_person(pid: int, rng: random.Random, topics: tuple[str, ...], days: int
         # Some people sign up with a personal mailbox even at work (assumption: 10%).
         mailbox = rng.choice(FREE_MAILBOXES) if rng.random() < 0.1 else domain
         email = f"{first.lower()}.{pid}@{mailbox}"
-    if title and rng.random() > 0.15:  # title left blank on some forms
+    if title and rng.random() > a.title_missing:  # title left blank on some forms
         traits["title"] = title
     interests = tuple(rng.sample(topics, k=1 if rng.random() < 0.5 or len(topics) < 2 else 2))
     arrival = rng.randint(0, int(days * 0.85))
@@ -152,13 +220,13 @@ def make_person(pid: int, rng: random.Random, topics: tuple[str, ...], days: int
     identify = arrival + (0 if rng.random() < 0.35 else min(int(rng.expovariate(1 / 8)), 45))
     window: tuple[float, float] | None = None
     hand_raise: float | None = None
-    if rng.random() < WINDOW_CHANCE.get(segment, 0.0):
-        research = rng.uniform(10, 60)  # independent research before they would talk to sales
+    if rng.random() < a.window_chance.get(segment, 0.0):
+        research = rng.uniform(*a.research_days)  # independent research before they would talk to sales
         start = arrival + research
-        window = (start, start + rng.uniform(14, 42))
-        if rng.random() < HAND_RAISE_CHANCE[segment]:
+        window = (start, start + rng.uniform(*a.window_days))
+        if rng.random() < a.hand_raise_chance[segment]:
             hand_raise = rng.uniform(window[0], window[0] + 0.7 * (window[1] - window[0]))
-    elif rng.random() < STRAY_HAND_RAISE_CHANCE.get(segment, 0.0):
+    elif rng.random() < a.stray_hand_raise_chance.get(segment, 0.0):
         hand_raise = rng.uniform(arrival, days)
     return Person(
         pid=pid,
@@ -171,12 +239,17 @@ def make_person(pid: int, rng: random.Random, topics: tuple[str, ...], days: int
         identify_day=identify,
         window=window,
         hand_raise_day=hand_raise,
-        open_rate=min(0.6, max(0.03, rng.gauss(0.22, 0.09))),
+        open_rate=min(0.6, max(0.03, rng.gauss(*a.open_rate))),
         machine_opens=rng.random() < 0.45,
         visit_rate={"competitor": 0.09, "student": 0.05, "job_seeker": 0.04}.get(segment, 0.035),
+        assumptions=a,
     )
 
 
-def make_population(seed: int, size: int, topics: tuple[str, ...], days: int) -> list[Person]:
-    rng = random.Random(f"population:{seed}")
-    return [make_person(pid, rng, topics, days) for pid in range(size)]
+def make_population(
+    seed: int, size: int, topics: tuple[str, ...], days: int, assumptions: Assumptions = BASE
+) -> list[Person]:
+    # The base population keeps its old stream (its figures stay comparable across commits).
+    tag = "" if assumptions is BASE else f"{assumptions.name}:"
+    rng = random.Random(f"population:{tag}{seed}")
+    return [make_person(pid, rng, topics, days, assumptions) for pid in range(size)]

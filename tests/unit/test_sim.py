@@ -11,10 +11,10 @@ import pytest
 from chalicelib.adapters.memory import InMemoryProspects
 from chalicelib.adapters.templates import TemplateRenderer, load_shipped_templates
 from chalicelib.wiring import load_default_rules
-from sim import measure
+from sim import diagnose, measure
 from sim.__main__ import run_seed
 from sim.drive import ArmLog, Route, Send, Simulation, drip_order
-from sim.population import Person, make_population
+from sim.population import BASE, VARIANT, Person, make_population
 from sim.site import site_map
 from sim.store import LiveProspects
 
@@ -131,3 +131,48 @@ def test_the_drip_arm_sends_every_prospect_the_templates_in_one_fixed_order() ->
     for sent in by_person.values():
         assert sent == [order[n % len(order)] for n in range(len(sent))]
     assert order[0] == "welcome-product-tour"  # awareness first, as a marketer's drip starts
+
+
+def test_the_diagnosis_says_which_path_and_when_each_wrong_route_came() -> None:
+    people = [person(0, (30, 50)), person(1, None), person(2, (10, 20))]
+    routes = [
+        Route(0, 12.0, "qualified: fit 55 ≥ 40, engagement 40 ≥ 35"),  # 18 days early
+        Route(0, 31.0, "re-qualified after recycle (not_ready, 19 days ago): new engagement 36 ≥ 35"),
+        Route(1, 5.0, "low-fit hand-raise: Demo Requested (fit 10 < 40: free mailbox)"),
+        Route(2, 25.0, "surge after recycle (not_ready, 3 days ago): 41 new points this week ≥ 40"),
+        Route(2, 15.0, "hand-raise: Demo Requested"),
+    ]
+
+    got = diagnose.wrong_routes(people, routes)
+
+    assert got["path"] == {"qualified": 1, "low_fit_hand_raise": 1, "recycle_surge": 1}
+    assert got["timing"] == {"8-21 days early": 1, "no window": 1, "after window": 1}
+    assert diagnose.right_routes_by_path(people, routes) == {"requalified": 1, "hand_raise": 1}
+    merged = diagnose.merge([{"wrong_routes": got}, {"wrong_routes": got}])
+    assert merged["wrong_routes"]["path"]["qualified"] == 2
+
+
+def test_a_missed_buyer_routed_before_the_window_is_told_apart_from_one_who_never_fit() -> None:
+    held, unknown = person(0, (30, 50)), person(1, (30, 50))
+    routes = [Route(0, 20.0, "qualified: fit 55 ≥ 40")]
+
+    assert diagnose.miss_cause(held, routes, [], RULES) == "routed before the window, held by the recycle"
+    assert diagnose.miss_cause(unknown, [], [], RULES) == "never identified"
+
+
+def test_the_variant_population_differs_in_its_assumptions() -> None:
+    site = site_map(RULES)
+    base = make_population(1, 400, site.topics, 90)
+    variant = make_population(1, 400, site.topics, 90, VARIANT)
+
+    def share(people: list[Person], segment: str) -> float:
+        return sum(p.segment == segment for p in people) / len(people)
+
+    def titled(people: list[Person]) -> float:
+        return sum("title" in p.traits for p in people) / len(people)
+
+    assert share(variant, "competitor") > share(base, "competitor")
+    assert titled(variant) < titled(base)
+    lengths = [p.window[1] - p.window[0] for p in variant if p.window is not None]
+    assert lengths and max(lengths) <= VARIANT.window_days[1] < BASE.window_days[1]
+    assert all(p.assumptions is VARIANT for p in variant)
