@@ -72,7 +72,7 @@ def qualified_route(p: Prospect, scores: Scores, rules: Rules, now: datetime) ->
         return None  # nobody worked it: re-routing the same score at once would only miss again
     if scores.engagement < thresholds.engagement:
         return None
-    intent = _intent(p, rules, day_of(now))
+    intent = intent_reason(p, rules, day_of(now))
     if intent is None:
         return None
     why = (
@@ -96,7 +96,7 @@ def _after_recycle(
         velocity = engagement_since(p, rules, start, today, decay=False)
         if velocity < surge.points:
             return None
-        intent = _intent(p, rules, today)
+        intent = intent_reason(p, rules, today)
         if intent is None:
             return None
         why = (
@@ -108,20 +108,28 @@ def _after_recycle(
     threshold = rules.thresholds.engagement
     if fresh < threshold:
         return None  # the score that sent it to sales last time does not count twice
-    intent = _intent(p, rules, today)
+    intent = intent_reason(p, rules, today)
     if intent is None:
         return None
     why = f"{OPENINGS[REQUALIFIED]} ({when}): new engagement {fresh:g} ≥ {threshold:g}{intent}"
     return Route(Trigger.QUALIFIED, REQUALIFIED, why)
 
 
-def _intent(p: Prospect, rules: Rules, today: int) -> str | None:
+def intent_reason(p: Prospect, rules: Rules, today: int) -> str | None:
     """The recent intent the rules ask for, as it reads at the end of a reason ("; recent intent this week:
     read the pricing page twice [pricing_page]"); "" when the rules ask for none; None when none is recent."""
     intent = rules.routing.intent
     if intent is None:
         return ""
     since = today - intent.within_days + 1
+    pace = ""
+    if intent.recent_points is not None:
+        # Accumulated points say how long someone has been researching; the week's pace says they are
+        # deciding now (a buyer close to a call comes back often, reads more per visit).
+        velocity = engagement_since(p, rules, since, today, decay=False)
+        if velocity < intent.recent_points:
+            return None
+        pace = f", {velocity:g} points earned {window(intent.within_days)} ≥ {intent.recent_points:g}"
     for confirmer in intent.confirmers:
         days: set[int] = set()
         seen: list[str] = []  # what was done and how often, rule by rule
@@ -139,7 +147,7 @@ def _intent(p: Prospect, rules: Rules, today: int) -> str | None:
         if count < confirmer.times or len(days) < confirmer.days or not seen:
             continue
         spread = f", on {len(days)} different days" if confirmer.days > 1 else ""
-        return f"; recent intent {window(intent.within_days)}: {', '.join(seen)}{spread}"
+        return f"; recent intent {window(intent.within_days)}: {', '.join(seen)}{spread}{pace}"
     return None
 
 

@@ -157,6 +157,9 @@ class Confirmer(_Strict):
 class Intent(_Strict):
     within_days: int = Field(ge=1, le=90)
     confirmers: tuple[Confirmer, ...] = Field(min_length=1)
+    # Velocity, beside a confirmer: the engagement points earned within the window (as earned, each rule's
+    # cap applied; not the decaying total) must reach this. None: no velocity asked for.
+    recent_points: float | None = Field(default=None, gt=0)
 
 
 class RecycleSurge(_Strict):

@@ -202,6 +202,44 @@ def test_a_second_visit_this_week_to_an_intent_page_confirms_intent(rules: Rules
     )
 
 
+def with_pace(points: float) -> Rules:
+    doc = document()
+    doc["routing"]["intent"]["recent_points"] = points
+    return parse_rules(doc)
+
+
+def test_a_researcher_with_old_points_waits_for_this_weeks_pace() -> None:
+    rules = with_pace(25)
+    month_ago = NOW - 20 * DAY
+    feed = strong_fit(Feed(rules), month_ago)
+    # Weeks of research: enough accumulated points (decayed, still above the threshold)...
+    for n in range(3):
+        feed.track("Content Downloaded", month_ago + n * DAY, topic="reporting")
+        feed.track("Webinar Attended", month_ago + n * DAY)
+    feed.page("/pricing", NOW - DAY).reassess(NOW - DAY)
+    # ...and a second pricing visit this week: intent, but this week's pace is two page reads.
+    feed.page("/pricing").reassess()
+    assert score(feed.p, rules, NOW).engagement >= rules.thresholds.engagement
+    assert feed.p.state is State.NURTURING
+    feed.page("/security").page("/integrations").track("Content Downloaded", NOW, topic="security")
+    feed.reassess()
+    assert feed.p.state is State.SALES_READY  # deciding now: 40 points this week
+    assert (feed.p.history[-1].reason or "").endswith("on 2 different days, 40 points earned this week ≥ 25")
+
+
+def test_without_recent_points_two_pricing_visits_this_week_route_a_researcher() -> None:
+    doc = document()
+    doc["routing"]["intent"].pop("recent_points", None)
+    rules = parse_rules(doc)
+    month_ago = NOW - 20 * DAY
+    feed = strong_fit(Feed(rules), month_ago)
+    for n in range(3):
+        feed.track("Content Downloaded", month_ago + n * DAY, topic="reporting")
+        feed.track("Webinar Attended", month_ago + n * DAY)
+    feed.page("/pricing", NOW - DAY).page("/pricing").reassess()
+    assert feed.p.state is State.SALES_READY  # a document without the setting routes as before
+
+
 def test_role_families_earn_fit_beside_seniority(rules: Rules) -> None:
     practitioner = Feed(rules).who(title="Data Engineer", company="BigCo", company_size=300)
     assert score(practitioner.p, rules, NOW).fit >= rules.thresholds.fit
@@ -292,6 +330,8 @@ def test_each_breakdown_line_reads_as_plain_words_beside_its_rule(rules: Rules) 
     [
         (("routing", "intent", "confirmers", 0, "rules", 0), "nope", "routing.intent.confirmers.0.rules.0"),
         (("routing", "recycle_surge", "points"), 0, "routing.recycle_surge.points"),
+        (("routing", "intent", "recent_points"), 0, "routing.intent.recent_points"),
+        (("routing", "intent", "recent_points"), "lots", "routing.intent.recent_points"),
         (("topics", 0, "content"), "(unclosed", "topics.0.content"),
         (("interest", "signals", "page"), -1, "interest.signals.page"),
         (("fit", 0, "dimension"), "", "fit.0.dimension"),
