@@ -73,7 +73,7 @@ class ConsoleStack:
 @pytest.fixture(scope="module")
 def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
     from chalice.config import Config
-    from chalice.local import create_local_server
+    from chalice.local import CustomLocalChalice, LocalDevServer, create_local_server
 
     tmp = tmp_path_factory.mktemp("console")
     port = _free_port()
@@ -99,9 +99,13 @@ def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleS
         wiring.reset()
         import app
 
-        server = create_local_server(
-            app.app, Config.create(chalice_app=app.app, app_name="leadloop"), "127.0.0.1", port
-        )
+        config = Config.create(chalice_app=app.app, app_name="leadloop")
+        if isinstance(app.app, CustomLocalChalice):
+            # chalice's create_local_server rebases the app's class once per process; a second browser test
+            # file in the same pytest worker reuses that class (rebasing again is an inheritance cycle).
+            server = LocalDevServer(app.app, config, "127.0.0.1", port)
+        else:
+            server = create_local_server(app.app, config, "127.0.0.1", port)
         thread = threading.Thread(target=server.serve_forever, name="console-server", daemon=True)
         thread.start()
         try:
