@@ -199,7 +199,14 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(max_workers=min(args.jobs, len(seeds))) as pool:
             n = len(seeds)
             runs = list(
-                pool.map(run_seed, seeds, [args.prospects] * n, [args.days] * n, [args.population] * n)
+                pool.map(
+                    run_seed,
+                    seeds,
+                    [args.prospects] * n,
+                    [args.days] * n,
+                    [args.population] * n,
+                    [args.rules] * n,
+                )  # fmt: skip
             )
     else:
         runs = []

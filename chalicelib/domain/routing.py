@@ -123,13 +123,24 @@ def intent_reason(p: Prospect, rules: Rules, today: int) -> str | None:
         return ""
     since = today - intent.within_days + 1
     pace = ""
+    if intent.recent_days is not None:
+        # Buyers close to a call come back day after day; a researcher drops by now and then.
+        active = {
+            day
+            for buckets in p.engagement.values()
+            for day, earned in buckets.items()
+            if day >= since and earned > 0
+        }
+        if len(active) < intent.recent_days:
+            return None
+        pace = f", active on {len(active)} days {window(intent.within_days)}"
     if intent.recent_points is not None:
         # Accumulated points say how long someone has been researching; the week's pace says they are
         # deciding now (a buyer close to a call comes back often, reads more per visit).
         velocity = engagement_since(p, rules, since, today, decay=False)
         if velocity < intent.recent_points:
             return None
-        pace = f", {velocity:g} points earned {window(intent.within_days)} ≥ {intent.recent_points:g}"
+        pace += f", {velocity:g} points earned {window(intent.within_days)} ≥ {intent.recent_points:g}"
     for confirmer in intent.confirmers:
         days: set[int] = set()
         seen: list[str] = []  # what was done and how often, rule by rule

@@ -160,6 +160,9 @@ class Intent(_Strict):
     # Velocity, beside a confirmer: the engagement points earned within the window (as earned, each rule's
     # cap applied; not the decaying total) must reach this. None: no velocity asked for.
     recent_points: float | None = Field(default=None, gt=0)
+    # Return visits, beside a confirmer: engagement on at least this many different days within the window
+    # (any engagement rule that earns points). None: not asked for.
+    recent_days: int | None = Field(default=None, ge=1, le=90)
 
 
 class RecycleSurge(_Strict):

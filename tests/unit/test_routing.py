@@ -227,6 +227,20 @@ def test_a_researcher_with_old_points_waits_for_this_weeks_pace() -> None:
     assert (feed.p.history[-1].reason or "").endswith("on 2 different days, 40 points earned this week ≥ 25")
 
 
+def test_a_lead_must_come_back_on_enough_days_this_week() -> None:
+    doc = document()
+    doc["routing"]["intent"]["recent_days"] = 3
+    rules = parse_rules(doc)
+    feed = strong_fit(Feed(rules), NOW - DAY)
+    feed.track("Content Downloaded", NOW - DAY, topic="reporting").track("Webinar Attended", NOW - DAY)
+    feed.page("/pricing", NOW - DAY).page("/pricing").reassess()
+    assert score(feed.p, rules, NOW).engagement >= rules.thresholds.engagement
+    assert feed.p.state is State.NURTURING  # pricing on 2 days, but active on 2 days only
+    feed.page("/pricing", NOW + DAY).reassess(NOW + DAY)
+    assert feed.p.state is State.SALES_READY
+    assert "on 3 different days, active on 3 days this week" in (feed.p.history[-1].reason or "")
+
+
 def test_without_recent_points_two_pricing_visits_this_week_route_a_researcher() -> None:
     doc = document()
     doc["routing"]["intent"].pop("recent_points", None)
@@ -332,6 +346,7 @@ def test_each_breakdown_line_reads_as_plain_words_beside_its_rule(rules: Rules) 
         (("routing", "recycle_surge", "points"), 0, "routing.recycle_surge.points"),
         (("routing", "intent", "recent_points"), 0, "routing.intent.recent_points"),
         (("routing", "intent", "recent_points"), "lots", "routing.intent.recent_points"),
+        (("routing", "intent", "recent_days"), 0, "routing.intent.recent_days"),
         (("topics", 0, "content"), "(unclosed", "topics.0.content"),
         (("interest", "signals", "page"), -1, "interest.signals.page"),
         (("fit", 0, "dimension"), "", "fit.0.dimension"),
