@@ -38,6 +38,7 @@ from chalicelib.adapters.local_copies import JournalCopies, OutboxCopies
 from chalicelib.adapters.mail import Mailer, OutboxMailer, SesMailer
 from chalicelib.adapters.notify import SalesNotifier
 from chalicelib.adapters.queue import DeadLetters, EventQueue, JournaledQueue
+from chalicelib.adapters.shadow_rows import DynamoShadowRows
 from chalicelib.adapters.template_library import choosable, load_templates_in_force
 from chalicelib.adapters.templates import (
     ParsedTemplate,
@@ -57,6 +58,7 @@ from chalicelib.usecases.leads import LeadService
 from chalicelib.usecases.marketing import MarketingService
 from chalicelib.usecases.nurture import NurtureService, TemplateCatalogue
 from chalicelib.usecases.privacy import ErasedAddresses, ErasureNotConfigured, PrivacyService
+from chalicelib.usecases.shadow import ShadowScoring, ShadowService
 
 log = logging.getLogger("leadloop.wiring")
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
@@ -311,6 +313,31 @@ def lead_service() -> LeadService:
         clock=utc_now,
         erased=erased_addresses(),
         accounts=accounts(),
+        shadow=shadow_scoring(),
+    )
+
+
+@cache
+def shadow_scoring() -> ShadowScoring:
+    """The rules shadow as the worker sees it: read from the content store at most every 30 s."""
+    return ShadowScoring(versions=content(), rows=DynamoShadowRows(tables()))
+
+
+@cache
+def shadow_service() -> ShadowService:
+    def profile(lead_id: str) -> Any:
+        stored = prospect_repository().get(lead_id)
+        return stored.item if stored is not None else None
+
+    return ShadowService(
+        versions=content(),
+        rows=DynamoShadowRows(tables()),
+        rules_source=lambda version: str(marketing_service().rules(version)["source"]),
+        save_rules=lambda text, author: marketing_service().save_rules(text, author),
+        profile=profile,
+        activity=activity(),
+        clock=utc_now,
+        forget=shadow_scoring().forget,  # this process sees a change at once; others within 30 s
     )
 
 

@@ -13,6 +13,7 @@ the merge still reach the survivor. Nurture (choose, render, send, preview) live
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import random
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.bounds import fit_traits, keep_within_budget
@@ -37,6 +38,7 @@ from chalicelib.domain.suppression import ERASED, SuppressedAddress
 from chalicelib.effects.dispatch import Dispatcher, SavedWrite
 from chalicelib.effects.outbox import plan
 from chalicelib.errors import ConcurrentUpdate, InvalidContent, NotFound, StorageUnavailable
+from chalicelib.lab.shadow import Shadow
 from chalicelib.usecases.accounts import account_counts
 from chalicelib.usecases.ports import (
     AccountDirectory,
@@ -130,7 +132,9 @@ class LeadService:
         pause: Callable[[float], None] = time.sleep,
         erased: Callable[[str], SuppressedAddress | None] | None = None,
         accounts: AccountDirectory | None = None,  # the summary's account counts (none: not read)
+        shadow: ShadowHook | None = None,  # a rules draft scored beside the live rules (usecases/shadow.py)
     ) -> None:
+        self._shadow = shadow
         self._pause = pause
         self._accounts = accounts
         self._erased = erased  # the suppression list of erased people's addresses (None: not kept)
@@ -398,6 +402,8 @@ class LeadService:
             email_before = p.email
             if absorb is not None:
                 absorb_profile(p, absorb)
+            shadow = self._shadow.current(now) if self._shadow is not None else None  # cached: no read
+            before = copy.deepcopy(p) if shadow is not None else None  # the shadow's copy, before the events
             effects: list[Effect] = []
             applied = 0
             for event in sorted(events, key=lambda e: e.at):
@@ -429,6 +435,8 @@ class LeadService:
                 # so that workers racing for one hot prospect stop colliding in lockstep.
                 self._pause(random.uniform(0, RETRY_PAUSE_SECONDS * (attempt + 1)))
                 continue
+            if self._shadow is not None and shadow is not None and before is not None:
+                self._shadow.observe(shadow, before, events, p, scores.total, now)
             return
         raise ConcurrentUpdate(f"lead {lead_id} kept changing under us; the batch will be retried")
 
@@ -465,6 +473,22 @@ class LeadService:
             self._effects.perform(write, just_written=True)
         except Exception as error:  # noqa: BLE001 - the stream dispatcher retries whatever failed
             log.warning("effects of %s left to the stream dispatcher: %s", write.key, error)
+
+
+class ShadowHook(Protocol):
+    """Scores a prospect's applied events with a rules draft too, recording comparison facts only."""
+
+    def current(self, now: datetime) -> Shadow | None: ...
+
+    def observe(
+        self,
+        shadow: Shadow,
+        before: Prospect,
+        events: Sequence[Event],
+        live: Prospect,
+        score: float,
+        now: datetime,
+    ) -> None: ...
 
 
 class _Turns:

@@ -25,3 +25,35 @@ def start_backtest() -> Response:
 def read_backtest(job_id: str) -> Response:
     wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
     return json_response(wiring.backtest_service().status(job_id))
+
+
+# --- shadow mode: a draft scored beside the live rules on live traffic (chalicelib/usecases/shadow.py) ---
+
+
+@routes.route("/rules/shadow", methods=["PUT"], content_types=ANY_BODY)
+@answers
+def start_shadow() -> Response:
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
+    body = json_body(body_bytes(routes.current_request))
+    return json_response(wiring.shadow_service().start(body, principal.name))
+
+
+@routes.route("/rules/shadow", methods=["GET"], content_types=ANY_BODY)
+@answers
+def read_shadow() -> Response:
+    wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
+    return json_response(wiring.shadow_service().status())
+
+
+@routes.route("/rules/shadow/promote", methods=["POST"], content_types=ANY_BODY)
+@answers
+def promote_shadow() -> Response:
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
+    return json_response(wiring.shadow_service().promote(principal.name))
+
+
+@routes.route("/rules/shadow", methods=["DELETE"], content_types=ANY_BODY)
+@answers
+def discard_shadow() -> Response:
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
+    return json_response(wiring.shadow_service().discard(principal.name))

@@ -1,0 +1,144 @@
+"""Shadow scoring of a rules draft on live traffic (README "Rules lab"): pure, no I/O.
+
+A shadow is a draft published beside the live rules for a number of days. After the worker applies a
+prospect's events with the live rules, `observe` applies the same events to a deep copy of the profile as
+it was before them, with the shadow's rules, and reassesses the copy: what the copy decided (effects, an
+owner, a touch) is thrown away; only comparison facts are kept, one row per lead: the first routing each
+rule set made since the shadow began (when, why) and both scores after the latest batch. Each batch starts
+the copy from the live profile, so the shadow sees the lifecycle sales actually drove, and a routing is
+counted once per lead and rule set however often it would repeat (the rows keep the first one).
+
+`comparison` turns the rows into the backtest's report (chalicelib/lab/report.py): `published` is the live
+rules, `draft` the shadow.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.decisions import InvalidCommand
+from chalicelib.domain.events import Event
+from chalicelib.domain.lifecycle import IllegalTransition, State
+from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, OPENINGS
+from chalicelib.domain.rules import Rules
+from chalicelib.lab.replay import ROUTED
+from chalicelib.lab.report import Outcome, build_report
+
+MAX_DAYS = 30
+WHY_CHARS = 300  # a routing's why, as kept in a row (bounded like every stored string)
+LIMITS = (
+    "Shadow scoring sees live traffic only since the shadow began. Each batch starts the shadow's copy "
+    "from the live profile, so a lead the live rules routed is sales_ready for the shadow too; the "
+    "shadow's own routings are never sent to sales, so their outcomes cannot be judged (unjudged)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Shadow:
+    id: str
+    rules: Rules
+    source: str  # the draft's text, as PUT /rules would store it
+    based_on: int | None  # the saved rules version the draft came from, if any
+    days: int
+    started_at: datetime
+    ends_at: datetime
+    author: str
+
+    def active(self, now: datetime) -> bool:
+        return self.started_at <= now < self.ends_at
+
+    def days_left(self, now: datetime) -> float:
+        return round(max(0.0, (self.ends_at - now) / timedelta(days=1)), 2)
+
+
+def _routing(p: Prospect, since: int) -> dict[str, Any] | None:
+    """The first routing among the transitions from index `since` on (those this batch added)."""
+    for change in p.history[since:]:
+        if change.trigger in ROUTED and change.to_state is State.SALES_READY:
+            why = change.reason or ""
+            reason = change.trigger.value
+            if why.startswith(OPENINGS[LOW_FIT_HAND_RAISE]):
+                reason = LOW_FIT_HAND_RAISE
+            return {"routed_at": change.at.isoformat(), "reason": reason, "why": why[:WHY_CHARS]}
+    return None
+
+
+def observe(
+    rules: Rules, before: Prospect, events: Sequence[Event], live: Prospect, live_score: float, now: datetime
+) -> dict[str, Any]:
+    """One lead's comparison facts for one batch: `before` is the profile as loaded (not mutated here),
+    `live` the same profile after the live rules applied `events`."""
+    shadow = copy.deepcopy(before)
+    for event in sorted(events, key=lambda e: e.at):
+        try:
+            apply_event(shadow, event, rules)
+        except (IllegalTransition, InvalidCommand):
+            continue  # as the worker does: noted and ignored
+    scores, _ = reassess(shadow, rules, now)  # its effects are decided and dropped: never performed
+    first = min((e.at for e in events), default=now)
+    return {
+        "first_touch": first.isoformat(),
+        "live_score": float(live_score),
+        "shadow_score": float(scores.total),
+        "live": _routing(live, len(before.history)),
+        "shadow": _routing(shadow, len(before.history)),
+        "at": now.isoformat(),
+    }
+
+
+def _side(row: Mapping[str, Any], which: str) -> dict[str, Any]:
+    routed = row.get(which) or {}
+    return {
+        "routed_at": routed.get("routed_at"),
+        "reason": routed.get("reason"),
+        "why": routed.get("why"),
+        "score": float(row.get(f"{which}_score") or 0.0),
+    }
+
+
+def as_report_rows(rows: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """lead id -> stored row, in the backtest's row shape (published = live, draft = shadow)."""
+    return [
+        {
+            "lead": lead,
+            "events": 0,
+            "first_touch": row.get("first_touch") or row.get("at"),
+            "published": _side(row, "live"),
+            "draft": _side(row, "shadow"),
+        }
+        for lead, row in sorted(rows.items())
+    ]
+
+
+def comparison(
+    shadow: Shadow, rows: Mapping[str, Mapping[str, Any]], outcomes: Mapping[str, Outcome], now: datetime
+) -> dict[str, Any]:
+    """The backtest's report over the leads the shadow saw, with the routing counts and the score shift."""
+    report_rows = as_report_rows(rows)
+    window = {"from": shadow.started_at.isoformat(), "to": min(now, shadow.ends_at).isoformat()}
+    report = build_report(report_rows, outcomes, window=window)
+    report.pop("events", None)  # the shadow counts leads, not events
+    report.pop("template_changes", None)
+    live = {r["lead"] for r in report_rows if r["published"]["routed_at"]}
+    shadowed = {r["lead"] for r in report_rows if r["draft"]["routed_at"]}
+    shifts = [r["draft"]["score"] - r["published"]["score"] for r in report_rows]
+    report["routed_by"] = {
+        "live_only": len(live - shadowed),
+        "shadow_only": len(shadowed - live),
+        "both": len(live & shadowed),
+    }
+    report["score_shift"] = {
+        "mean": round(sum(shifts) / len(shifts), 2) if shifts else None,
+        "raised": sum(1 for s in shifts if s > 0),
+        "lowered": sum(1 for s in shifts if s < 0),
+    }
+    if report.get("empty"):
+        report["message"] = "no events reached the worker since the shadow began"
+    report["limits"] = LIMITS
+    return report
