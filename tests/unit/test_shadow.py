@@ -29,7 +29,9 @@ class Versions:
     def __init__(self) -> None:
         self.saved: dict[str, list[Any]] = {}
 
-    def save(self, key: str, body: str, author: str, at: datetime, *, expected_latest: int | None = None) -> int:
+    def save(
+        self, key: str, body: str, author: str, at: datetime, *, expected_latest: int | None = None
+    ) -> int:
         class V:
             pass
 
@@ -59,7 +61,7 @@ class Lab:
             rows=self.rows,
             rules_source=lambda version: DRAFT,
             save_rules=self._save_rules,
-            profile=lambda lead: (found.item if (found := self.store.prospects.get(lead)) else None),
+            profile=lambda lead: found.item if (found := self.store.prospects.get(lead)) else None,
             activity=self.activity,
             clock=lambda: self.now,
         )
@@ -72,10 +74,22 @@ class Lab:
 def webinar(email: str, n: int = 0) -> list[Event]:
     traits = {"title": "VP Engineering", "company": "BigCo"}
     return [
-        Event(f"seg:{email}:i{n}", EventKind.IDENTIFY, NOW - timedelta(minutes=5), "website",
-              email=email, traits=traits),  # fmt: skip
-        Event(f"seg:{email}:w{n}", EventKind.TRACK, NOW - timedelta(minutes=4), "website",
-              name="Webinar Attended", email=email),  # fmt: skip
+        Event(
+            f"seg:{email}:i{n}",
+            EventKind.IDENTIFY,
+            NOW - timedelta(minutes=5),
+            "website",
+            email=email,
+            traits=traits,
+        ),  # fmt: skip
+        Event(
+            f"seg:{email}:w{n}",
+            EventKind.TRACK,
+            NOW - timedelta(minutes=4),
+            "website",
+            name="Webinar Attended",
+            email=email,
+        ),  # fmt: skip
     ]
 
 
@@ -134,7 +148,9 @@ def test_promote_publishes_the_draft_and_records_it_on_the_activity_feed() -> No
     answer = lab.service.promote("mia")
 
     assert lab.published == [DRAFT] and answer["version"] == 1
-    entries = lab.activity.feed(since=NOW - timedelta(days=1), until=NOW + timedelta(days=1), actor=None, limit=9)
+    entries = lab.activity.feed(
+        since=NOW - timedelta(days=1), until=NOW + timedelta(days=1), actor=None, limit=9
+    )
     assert [(e.kind, e.actor, e.data["version"]) for e in entries] == [("rules_promoted", "mia", 1)]
     with pytest.raises(NotFound):
         lab.service.status()  # the shadow ended: it is the live rules now
