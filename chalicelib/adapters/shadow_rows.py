@@ -14,13 +14,13 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamo_tables import Tables, _bind, storage_errors
+from chalicelib.adapters.dynamo_tables import Tables, models_for, storage_errors
 
 ROUTINGS = ("live", "shadow")
 
@@ -39,7 +39,14 @@ class ShadowRowModel(Model):
 
 @lru_cache(maxsize=16)
 def _model(tables: Tables) -> type[ShadowRowModel]:
-    return _bind(ShadowRowModel, tables, "counters")
+    counters = models_for(tables).counters
+    meta = type("Meta", (), {"table_name": counters.Meta.table_name, "host": tables.host,
+                             "region": tables.region})  # fmt: skip
+    body = {"Meta": meta, "__module__": __name__}
+    bound = cast(type[ShadowRowModel], type("ShadowRowModel", (ShadowRowModel,), body))
+    # The counters table's own connection (same keys): the shared one holds one schema per table name.
+    bound._connection = counters._get_connection()
+    return bound
 
 
 def _partition(shadow_id: str) -> str:
