@@ -27,8 +27,10 @@ from chalicelib.lab.layout import (
     day_in_key,
     day_prefix,
     decode,
+    decode_object,
     encode,
     group_objects,
+    is_compact,
     shard_of,
     shard_prefix,
 )
@@ -41,6 +43,7 @@ class Blobs(Protocol):
     def get(self, key: str) -> bytes: ...
     def find(self, key: str) -> bytes | None: ...
     def delete(self, key: str) -> None: ...
+    def delete_many(self, keys: Sequence[str]) -> None: ...
     def keys(self, prefix: str) -> list[str]: ...
 
 
@@ -88,6 +91,23 @@ class S3Blobs:
         except (BotoCoreError, ClientError) as error:
             raise StorageUnavailable(f"archive delete failed: {error}") from error
 
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """A thousand keys a request (compaction deletes a day's thousands of batch objects)."""
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": key} for key in keys[start : start + 1000]]
+            try:
+                answer = self._client.delete_objects(
+                    Bucket=self._bucket, Delete={"Objects": chunk, "Quiet": True}
+                )
+            except (BotoCoreError, ClientError) as error:
+                raise StorageUnavailable(f"archive delete failed: {error}") from error
+            if answer.get("Errors"):
+                failed = answer["Errors"][0]
+                raise StorageUnavailable(
+                    f"archive delete failed for {len(answer['Errors'])} keys: {failed.get('Key')}"
+                    f" {failed.get('Code')}"
+                )
+
     def keys(self, prefix: str) -> list[str]:
         found: list[str] = []
         try:
@@ -124,6 +144,10 @@ class FolderBlobs:
 
     def delete(self, key: str) -> None:
         (self._root / key).unlink(missing_ok=True)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.delete(key)
 
     def keys(self, prefix: str) -> list[str]:
         base = self._root / prefix
@@ -180,13 +204,38 @@ class EventArchive:
 
     def read(self, keys: Sequence[str], readers: int = 1) -> Iterator[ArchivedEvent]:
         """The objects' events in key order; `readers` > 1 fetches that many objects at once (a backtest
-        part reads thousands of small objects: one after another, it would wait on S3 most of its run)."""
+        part reads thousands of small objects: one after another, it would wait on S3 most of its run).
+        An object gone since the listing was compacted (chalicelib/lab/compaction.py): the compacted
+        objects that name it are read instead, once each, after the others (an event read twice is read
+        once by the replay); one erased or expired has nothing left to read."""
+        missing: list[str] = []
         if readers <= 1:
-            for key in keys:
-                yield from decode(self._blobs.get(key))
-            return
-        with ThreadPoolExecutor(max_workers=readers) as pool:
-            for body in pool.map(self._blobs.get, keys):
+            bodies: Iterator[bytes | None] = (self._blobs.find(key) for key in keys)
+            yield from self._decoded(keys, bodies, missing)
+        else:
+            with ThreadPoolExecutor(max_workers=readers) as pool:
+                yield from self._decoded(keys, pool.map(self._blobs.find, keys), missing)
+        listed = set(keys)
+        for folder in sorted({key.rsplit("/", 1)[0] + "/" for key in missing}):
+            gone = {key.rsplit("/", 1)[1] for key in missing if key.startswith(folder)}
+            for other in self._blobs.keys(folder):
+                if other in listed or not is_compact(other):
+                    continue
+                found = self._blobs.find(other)
+                if found is not None:
+                    names, events = decode_object(found)
+                    if gone & set(names):
+                        listed.add(other)
+                        yield from events
+
+    @staticmethod
+    def _decoded(
+        keys: Sequence[str], bodies: Iterator[bytes | None], missing: list[str]
+    ) -> Iterator[ArchivedEvent]:
+        for key, body in zip(keys, bodies, strict=True):
+            if body is None:
+                missing.append(key)
+            else:
                 yield from decode(body)
 
     def forget_leads(self, lead_ids: Sequence[str], today: date) -> int:
@@ -198,15 +247,19 @@ class EventArchive:
             for key in self.shard_keys(
                 today - timedelta(days=self.retention_days + 1), today + timedelta(days=1), shard
             ):
-                held = list(decode(self._blobs.get(key)))
+                body = self._blobs.find(key)
+                if body is None:
+                    continue  # compacted since the listing: the compacted object is in the listing too
+                replaces, held = decode_object(body)
                 kept = [item for item in held if item.lead_id not in wanted]
                 if len(kept) == len(held):
                     continue
                 removed += len(held) - len(kept)
                 # Rewritten under the same key: its name is the batch's, a redelivery of that batch was
-                # applied and skipped long before an erase can run.
-                if kept:
-                    self._blobs.put(key, encode(kept))
+                # applied and skipped long before an erase can run. A compacted object keeps the line naming
+                # what it replaced (even with no event left), so an unfinished compaction is still finished.
+                if kept or replaces:
+                    self._blobs.put(key, encode(kept, replaces))
                 else:
                     self._blobs.delete(key)
         return removed

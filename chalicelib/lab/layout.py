@@ -7,6 +7,11 @@ to, so every event of one lead (before and after it identified itself) lands in 
 a shard holds whole histories (a backtest replays a shard alone) and an erase finds a person's events in
 the shards of their lead ids. The batch id is a hash of the object's event ids, so a redelivered batch
 writes the same key with the same bytes (idempotent).
+
+A past day's batch objects of a shard are later merged (chalicelib/lab/compaction.py) into
+`compact-<hash>.jsonl.gz` objects in the same folder, whose first line names the keys they replaced
+(`{"replaces": [...]}`): a compaction that stopped between writing and deleting is finished by the next
+run, and a reader that finds a listed object gone reads the compact object that replaced it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from chalicelib.domain.events import Event, event_from_wire, event_to_wire
 
 PREFIX = "events/"
 DEFAULT_SHARDS = 16
+COMPACT = "compact-"  # the file-name prefix of a compacted object
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,16 @@ def object_key(day: date, shard: str, events: Sequence[ArchivedEvent]) -> str:
     return f"{shard_prefix(day, shard)}{batch}.jsonl.gz"
 
 
+def compact_key(day: date, shard: str, replaces: Sequence[str]) -> str:
+    """Named by what it replaces: the same merge again writes the same key."""
+    names = hashlib.blake2b("\n".join(sorted(replaces)).encode(), digest_size=12).hexdigest()
+    return f"{shard_prefix(day, shard)}{COMPACT}{names}.jsonl.gz"
+
+
+def is_compact(key: str) -> bool:
+    return key.rsplit("/", 1)[-1].startswith(COMPACT)
+
+
 def shard_in_key(key: str) -> str | None:
     for part in key.split("/"):
         if part.startswith("shard="):
@@ -85,17 +101,36 @@ def group_objects(
     return {object_key(day, shard, held): held for (day, shard), held in grouped.items()}
 
 
-def encode(events: Sequence[ArchivedEvent]) -> bytes:
-    lines = (
+def encode_lines(events: Sequence[ArchivedEvent]) -> list[str]:
+    """One JSON line per event, in the order every object keeps them (lead, time, id)."""
+    return [
         json.dumps({"lead": item.lead_id, "event": event_to_wire(item.event)}, separators=(",", ":"))
         for item in sorted(events, key=lambda item: (item.lead_id, item.event.at, item.event.message_id))
-    )
+    ]
+
+
+def encode(events: Sequence[ArchivedEvent], replaces: Sequence[str] = ()) -> bytes:
+    """An object's bytes; a compacted one (`replaces` given) starts with the line naming what it replaced."""
+    lines = encode_lines(events)
+    if replaces:
+        lines.insert(0, json.dumps({"replaces": sorted(replaces)}, separators=(",", ":")))
     # mtime=0: the same events give the same bytes, whichever process wrote them.
     return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1, mtime=0)
 
 
-def decode(body: bytes) -> Iterator[ArchivedEvent]:
+def decode_object(body: bytes) -> tuple[list[str], list[ArchivedEvent]]:
+    """(the keys a compacted object replaced, or [] for a batch object; its events)."""
+    replaces: list[str] = []
+    events: list[ArchivedEvent] = []
     for line in gzip.decompress(body).decode().splitlines():
         if line.strip():
             record = json.loads(line)
-            yield ArchivedEvent(record["lead"], event_from_wire(record["event"]))
+            if "lead" in record:
+                events.append(ArchivedEvent(record["lead"], event_from_wire(record["event"])))
+            else:
+                replaces = [str(key) for key in record.get("replaces", [])]
+    return replaces, events
+
+
+def decode(body: bytes) -> Iterator[ArchivedEvent]:
+    yield from decode_object(body)[1]

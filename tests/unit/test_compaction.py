@@ -1,0 +1,164 @@
+"""Archive compaction (chalicelib/lab/compaction.py, README "Rules lab"): a past day's batch objects of a
+shard become one object holding the same events, so a backtest reads the same report from far fewer objects; a
+re-run changes nothing; a run stopped between writing and deleting shows the replay no event twice and is
+finished by the next run; an erase still removes the person from compacted objects; today is left alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.archive import EventArchive, FolderBlobs
+from chalicelib.domain.events import Event, EventKind
+from chalicelib.lab.compaction import compact_archive
+from chalicelib.lab.layout import ArchivedEvent, decode_object, is_compact, shard_of
+from chalicelib.lab.replay import replay_shard
+from chalicelib.usecases.rules_text import check_rules_text
+from chalicelib.wiring import DEFAULT_RULES, load_default_rules
+
+TODAY = date(2026, 11, 20)
+YESTERDAY = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
+LEADS = [f"lead-{n}" for n in range(12)]
+
+
+def _batch(n: int, at: datetime) -> list[ArchivedEvent]:
+    """One worker batch: a page and a track event for each of four leads."""
+    items = []
+    for lead in LEADS[(n * 4) % len(LEADS) : (n * 4) % len(LEADS) + 4]:
+        items += [
+            ArchivedEvent(lead, Event(f"seg:{lead}-{n}-p", EventKind.PAGE, at, "segment",
+                                      email=f"{lead}@bigco.example", properties={"path": "/pricing"})),
+            ArchivedEvent(lead, Event(f"seg:{lead}-{n}-t", EventKind.TRACK, at + timedelta(minutes=5),
+                                      "segment", name="Demo Requested", email=f"{lead}@bigco.example")),
+        ]  # fmt: skip
+    return items
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> EventArchive:
+    store = EventArchive(FolderBlobs(tmp_path), retention_days=4000)
+    for n in range(9):  # nine batches over the day: several objects per shard
+        store.write(_batch(n, YESTERDAY + timedelta(hours=n)))
+    return store
+
+
+def _blobs(archive: EventArchive) -> FolderBlobs:
+    return archive._blobs  # type: ignore[return-value]
+
+
+def _rows(archive: EventArchive, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    draft, _ = check_rules_text(DEFAULT_RULES.read_text().replace("  engagement: 35", "  engagement: 45"))
+    assert draft is not None
+    day = YESTERDAY.date()
+    listed = archive.shard_keys(day, day) if keys is None else keys
+    return replay_shard(archive.read(listed), load_default_rules(), draft)
+
+
+def _keys(archive: EventArchive) -> list[str]:
+    return archive.shard_keys(YESTERDAY.date() - timedelta(days=1), TODAY)
+
+
+def _events(archive: EventArchive) -> list[tuple[str, str]]:
+    return sorted((item.lead_id, item.event.message_id) for item in archive.read(_keys(archive)))
+
+
+def test_a_days_batch_objects_become_one_per_shard_with_the_same_report(archive: EventArchive) -> None:
+    before_keys, before_rows, before_events = _keys(archive), _rows(archive), _events(archive)
+    shards = {shard_of(lead) for lead in LEADS}
+    assert len(before_keys) > len(shards)  # several batch objects per shard
+
+    counts = compact_archive(_blobs(archive), TODAY)
+
+    after = _keys(archive)
+    assert len(after) == len(shards) and all(is_compact(key) for key in after)
+    assert counts.objects_written == len(shards) and counts.objects_deleted == len(before_keys)
+    assert _events(archive) == before_events
+    assert _rows(archive) == before_rows
+    assert any(row["published"]["routed_at"] for row in before_rows)  # the report says something
+
+
+def test_a_second_run_changes_nothing(archive: EventArchive) -> None:
+    compact_archive(_blobs(archive), TODAY)
+    keys, bodies = _keys(archive), [_blobs(archive).get(key) for key in _keys(archive)]
+
+    again = compact_archive(_blobs(archive), TODAY)
+
+    assert (again.objects_read, again.objects_written, again.objects_deleted) == (0, 0, 0)
+    assert _keys(archive) == keys and [_blobs(archive).get(key) for key in keys] == bodies
+
+
+class StopsBeforeDeleting(FolderBlobs):
+    def delete_many(self, keys: Sequence[str]) -> None:
+        raise RuntimeError("the Lambda timed out")
+
+
+def test_a_run_stopped_between_write_and_delete_shows_no_event_twice_and_is_finished_next_time(
+    archive: EventArchive, tmp_path: Path
+) -> None:
+    before_rows, before_events = _rows(archive), _events(archive)
+    with pytest.raises(RuntimeError):
+        compact_archive(StopsBeforeDeleting(tmp_path), TODAY)
+    halfway = _keys(archive)
+    assert any(is_compact(key) for key in halfway) and not all(is_compact(key) for key in halfway)
+    assert _rows(archive) == before_rows  # the replay reads each event once
+
+    counts = compact_archive(_blobs(archive), TODAY)
+
+    assert counts.objects_deleted > 0
+    assert len(_keys(archive)) == len({shard_of(lead) for lead in LEADS})
+    assert _events(archive) == before_events
+    assert _rows(archive) == before_rows
+
+
+def test_a_backtest_that_listed_the_batch_objects_before_compaction_still_reads_every_event(
+    archive: EventArchive,
+) -> None:
+    listed, before_rows = _keys(archive), _rows(archive)
+    compact_archive(_blobs(archive), TODAY)
+    assert not set(listed) & set(_keys(archive))  # every listed object is gone
+    assert _rows(archive, listed) == before_rows
+
+
+def test_a_late_batch_of_a_compacted_day_is_merged_by_the_next_run(archive: EventArchive) -> None:
+    compact_archive(_blobs(archive), TODAY)
+    late = _batch(20, YESTERDAY + timedelta(hours=12))
+    archive.write(late)
+    expected = _events(archive)
+
+    compact_archive(_blobs(archive), TODAY)
+
+    assert len(_keys(archive)) == len({shard_of(lead) for lead in LEADS})
+    assert _events(archive) == expected
+
+
+def test_erase_after_compaction_removes_the_person_and_keeps_what_the_object_replaced(
+    archive: EventArchive,
+) -> None:
+    compact_archive(_blobs(archive), TODAY)
+    person = LEADS[0]
+    others = [event for event in _events(archive) if event[0] != person]
+
+    removed = archive.forget_leads([person], TODAY)
+
+    assert removed == 2 * 3  # nine batches of four of twelve leads: three batches held the person
+    assert _events(archive) == others
+    key = next(k for k in _keys(archive) if shard_of(person) in k.split("/")[2])
+    replaces, _ = decode_object(_blobs(archive).get(key))
+    assert replaces  # an unfinished compaction of that folder would still be finished
+
+
+def test_today_is_not_compacted(tmp_path: Path) -> None:
+    store = EventArchive(FolderBlobs(tmp_path), retention_days=4000)
+    now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    for n in range(6):
+        store.write(_batch(n, now + timedelta(minutes=n)))
+    keys = store.shard_keys(TODAY, TODAY)
+
+    counts = compact_archive(FolderBlobs(tmp_path), TODAY)
+
+    assert counts.objects_written == 0
+    assert store.shard_keys(TODAY, TODAY) == keys
