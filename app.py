@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import UTC, datetime
 from typing import Any
 
-from chalice import Chalice, CORSConfig, Rate, Response
+from chalice import Chalice, CORSConfig, Cron, Rate, Response
 
 from chalicelib import wiring
 from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, verify
@@ -38,6 +39,7 @@ from chalicelib.entrypoints.routes.privacy import routes as privacy_routes
 from chalicelib.entrypoints.routes.sales_ops import routes as sales_ops_routes
 from chalicelib.entrypoints.worker import handle_sqs_batch
 from chalicelib.errors import MalformedInput, NotFound
+from chalicelib.lab import compaction
 from chalicelib.usecases.auth import READERS
 from chalicelib.usecases.intake import public_request_url
 
@@ -244,6 +246,15 @@ def backtest_shard(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def backtest_merge(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The workflow's last step: the parts merged into the job's report, or the Map's failure recorded."""
     return wiring.backtest_service().merge(str(event["job"]), event.get("error"))
+
+
+@app.schedule(Cron(30, 3, "*", "*", "?", "*"))  # daily, well after midnight UTC: yesterday is complete
+def compact_archive(event: Any, context: Any) -> dict[str, object]:
+    """The archive's past days merged into one object per day and shard (chalicelib/lab/compaction.py)."""
+    blobs = wiring.archive_blobs()
+    if blobs is None:
+        return {"skipped": "no event archive on this stage"}
+    return compaction.compact_archive(blobs, datetime.now(UTC).date()).as_dict()
 
 
 # --- event handlers ---

@@ -40,6 +40,7 @@ FUNCTIONS = {
     "DispatchEffects": "DispatchEffectsRole",
     "BacktestShard": "BacktestShardRole",
     "BacktestMerge": "BacktestMergeRole",
+    "CompactArchive": "CompactArchiveRole",
 }
 # The SES identities and configuration set every mailing role is limited to (policy-scheduler.json).
 SES_CONFIGURATION_SET = (
@@ -286,6 +287,18 @@ PERMISSIONS = [
     ("SlaStateMachineRole", "lambda:InvokeFunction", "${BacktestShard.Arn}", False),
     ("IngestRole", "s3:GetObject", BACKTEST_OBJECT, False),
     ("ApplyEventsRole", "s3:PutObject", BACKTEST_OBJECT, False),
+    # The archive's daily compaction (app.compact_archive) merges a day's objects of a shard under events/
+    # and deletes what it merged; it touches nothing else.
+    ("CompactArchiveRole", "s3:GetObject", ARCHIVED, True),
+    ("CompactArchiveRole", "s3:PutObject", ARCHIVED, True),
+    ("CompactArchiveRole", "s3:DeleteObject", ARCHIVED, True),
+    ("CompactArchiveRole", "s3:ListBucket", "${EventArchiveBucket.Arn}", True),
+    ("CompactArchiveRole", "s3:GetObject", BACKTEST_OBJECT, False),
+    ("CompactArchiveRole", "s3:PutObject", BACKTEST_OBJECT, False),
+    ("CompactArchiveRole", "s3:PutBucketPolicy", "${EventArchiveBucket.Arn}", False),
+    ("CompactArchiveRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", False),
+    ("CompactArchiveRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
+    ("CompactArchiveRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, False),
 ]
 
 
