@@ -14,7 +14,7 @@ PORT ?= 8000
 STAGE ?= dev
 export PORT
 
-.PHONY: help venv dynamodb-local browser test lint run demo bench sim soak report replay keys package deploy clean
+.PHONY: help venv dynamodb-local browser test lint run demo bench sim soak report replay keys compact package deploy clean
 
 help:
 	@echo "make run      local stack on http://127.0.0.1:$(PORT) (DynamoDB Local, moto, runner, chalice local)"
@@ -27,6 +27,7 @@ help:
 	@echo "make report   the shared scoreboard from a running stack (GET /metrics)"
 	@echo "make replay   replay set-aside work once fixed: ARGS=events | ARGS=effects (see README)"
 	@echo "make keys     API keys: ARGS=\"create --role sales --name alice\" | ARGS=list | ARGS=\"revoke ID\""
+	@echo "make compact  merge the local event archive's past days into one object per day and shard"
 	@echo "make package  chalice package for STAGE=$(STAGE);  make deploy STAGE=<stage>"
 	@echo "make clean    remove caches, build output and local stack data (keeps .venv)"
 
@@ -102,6 +103,11 @@ keys: venv
 	if [ "$(KEYS_TARGET)" = local ]; then \
 	  $(PY) scripts/local_stack.py with-stack -- $(PY) -m chalicelib.entrypoints.keys $(ARGS); \
 	else LEADLOOP_TABLE_PREFIX=leadloop-$(STAGE)- $(PY) -m chalicelib.entrypoints.keys $(ARGS); fi
+
+# The rules lab's archive compaction (chalicelib/lab/compaction.py), daily on AWS (app.compact_archive); here
+# on the local stack's folder, or on LEADLOOP_ARCHIVE_DIR / LEADLOOP_ARCHIVE_BUCKET when set.
+compact: venv
+	LEADLOOP_ARCHIVE_DIR=$${LEADLOOP_ARCHIVE_DIR:-$${LEADLOOP_LOCAL_DIR:-.local}/archive} $(PY) -m chalicelib.lab.compaction
 
 package: venv
 	if [ -f scripts/package.sh ]; then bash scripts/package.sh $(STAGE); else echo "scripts/package.sh missing" >&2; exit 1; fi
