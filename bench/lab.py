@@ -9,7 +9,13 @@
   per-part figures (decode speed, bytes per archived event and per lead row) that project a
   100-million-event backtest on AWS (`project`): wall time and dollars of the Step Functions Distributed Map
   (infra/backtest_workflow.asl.json) at the functions' configured memory, from bench/cost.py's dated prices
-  plus the Step Functions and S3 prices in AWS_PRICES.
+  plus the Step Functions and S3 prices in AWS_PRICES;
+- compaction (chalicelib/lab/compaction.py), measured: the stream archived as the worker writes it (one
+  object per batch, day and shard, in a folder), compacted by the real code, objects counted before and
+  after, its CPU per event, and the read speed (fetch from disk and decode) per object of both layouts, plus
+  the decode speed of one compacted object of the size a day's shard has at 100 million events in a
+  90-day window; the projection is then run with the compacted layout (`project(..., compacted=...)`) and
+  the daily compaction's own cost at that size (`project_compaction`).
 """
 
 from __future__ import annotations
@@ -17,15 +23,21 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from bench.cost import PRICES
 from bench.stream import Shape, generate
+from chalicelib.adapters.archive import EventArchive, FolderBlobs
 from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.events import Event
 from chalicelib.domain.prospect import Prospect
+from chalicelib.lab.compaction import compact_archive
 from chalicelib.lab.layout import DEFAULT_SHARDS, ArchivedEvent, decode, encode, group_objects
 from chalicelib.lab.replay import replay_shard
 from chalicelib.usecases.rules_text import check_rules_text
@@ -50,6 +62,9 @@ AWS_PRICES: dict[str, Any] = {
     "s3_round_trip_ms": 30.0,
     "part_readers": 32,  # chalicelib/usecases/backtest.py PART_READERS: objects fetched at once
     "events_in_memory_bytes": 1500,  # a decoded Event and its share of the lead's history (assumed)
+    "s3_child_read_mb_per_s": 50.0,  # one child's GET throughput over its 32 connections (assumed, low)
+    "window_days": 90,  # the backtest window 100 M events span (one compacted object per day and shard)
+    "compact_memory_gb": 1.0,  # .chalice/config.json compact_archive
 }
 
 
@@ -111,11 +126,19 @@ def _replay(stream: Sequence[tuple[int, Event]]) -> dict[str, float]:
     }
 
 
-def project(replay: dict[str, float], events_per_object: float, events: int = 100_000_000) -> dict[str, Any]:
-    """A backtest of `events` archived events on AWS, from the measured per-part figures."""
+def project(
+    replay: dict[str, float],
+    events_per_object: float,
+    events: int = 100_000_000,
+    decode_per_second: float | None = None,
+    bytes_per_event: float | None = None,
+) -> dict[str, Any]:
+    """A backtest of `events` archived events on AWS, from the measured per-part figures; `decode_per_second`
+    and `bytes_per_event` of the objects as laid out (the compacted ones' are measured apart)."""
     p, lam = AWS_PRICES, PRICES
     replay_eps = replay["replayed_events_per_second_per_core_two_rule_sets"] * p["shard_vcpu"]
-    decode_eps = replay["decoded_events_per_second_per_core"] * p["shard_vcpu"]
+    decode_eps = (decode_per_second or replay["decoded_events_per_second_per_core"]) * p["shard_vcpu"]
+    stored = bytes_per_event or replay["archived_bytes_per_event"]
     per_shard = events / DEFAULT_SHARDS
     # Slices per shard: a child keeps its slice's histories in memory (half its memory at most) and a
     # shard's objects are read by every slice of it, so the fewest slices that fit.
@@ -127,6 +150,7 @@ def project(replay: dict[str, float], events_per_object: float, events: int = 10
         per_shard / decode_eps  # every slice decodes its whole shard, keeps its leads
         + per_shard / slices / replay_eps
         + objects_per_shard * p["s3_round_trip_ms"] / 1000 / p["part_readers"]
+        + per_shard * stored / 1e6 / p["s3_child_read_mb_per_s"]  # the bytes themselves
     )
     waves = math.ceil(children / p["map_max_concurrency"])
     leads = events / replay["events_per_lead"]
@@ -146,6 +170,7 @@ def project(replay: dict[str, float], events_per_object: float, events: int = 10
     }  # fmt: skip
     return {
         "events": events,
+        "events_per_object": round(events_per_object, 1),
         "slices_per_shard": slices,
         "map_children": children,
         "child_seconds": round(child_s, 1),
@@ -159,21 +184,119 @@ def project(replay: dict[str, float], events_per_object: float, events: int = 10
     }
 
 
+def _read_speed(archive: EventArchive, keys: Sequence[str]) -> dict[str, float]:
+    t0 = time.perf_counter()
+    events = sum(1 for _ in archive.read(keys))
+    elapsed = time.perf_counter() - t0
+    return {
+        "objects": len(keys),
+        "events_per_object": round(events / max(1, len(keys)), 1),
+        "read_events_per_second": round(events / elapsed),
+        "read_objects_per_second": round(len(keys) / elapsed),
+    }
+
+
+def _compaction(stream: Sequence[tuple[int, Event]]) -> dict[str, Any]:
+    """The stream archived batch by batch as the worker does, then compacted by the real code."""
+    with tempfile.TemporaryDirectory() as folder:
+        archive = EventArchive(FolderBlobs(Path(folder)), retention_days=3650)
+        for start in range(0, len(stream), BATCH):
+            archive.write([ArchivedEvent(f"L{who}", e) for who, e in stream[start : start + BATCH]])
+        first, last = stream[0][1].at.date(), max(e.at for _, e in stream).date()
+        small = archive.shard_keys(first, last)
+        small_read = _read_speed(archive, small)
+        t0 = time.process_time()
+        counts = compact_archive(
+            FolderBlobs(Path(folder)), last + timedelta(days=1), lookback_days=(last - first).days + 1
+        )
+        compact_s = time.process_time() - t0
+        compacted = archive.shard_keys(first, last)
+        compacted_read = _read_speed(archive, compacted)
+        stored = sum((Path(folder) / key).stat().st_size for key in compacted)
+    # One compacted object of a day's shard at 100 M events in the window (the stream's events renamed
+    # until there are that many), decoded: the per-object figure a Map child's reading is made of.
+    size = round(100_000_000 / DEFAULT_SHARDS / AWS_PRICES["window_days"])
+    items = [
+        ArchivedEvent(f"L{who}-{n}", replace(e, message_id=f"{e.message_id}-{n}"))
+        for n in range(math.ceil(size / len(stream)))
+        for who, e in stream
+    ][:size]
+    body = encode(items)
+    t0 = time.process_time()
+    decoded = sum(1 for _ in decode(body))
+    decode_s = time.process_time() - t0
+    return {
+        "days": (last - first).days + 1,
+        "objects_before": len(small),
+        "objects_after": len(compacted),
+        "compaction_cpu_us_per_event": round(1e6 * compact_s / len(stream), 2),
+        "counts": counts.as_dict() | {"days": len(counts.days)},
+        "batch_objects_read": small_read,
+        "compacted_objects_read": compacted_read,
+        "compacted_bytes_per_event": round(stored / len(stream), 1),
+        "day_shard_object_at_100m": {
+            "events": decoded,
+            "gzip_mb": round(len(body) / 1e6, 2),
+            "decode_seconds": round(decode_s, 2),
+            "decoded_events_per_second_per_core": round(decoded / decode_s),
+        },
+    }
+
+
+def project_compaction(replay: dict[str, float], compaction: dict[str, Any], events_per_object: float,
+                       events: int = 100_000_000) -> dict[str, Any]:  # fmt: skip
+    """The daily compaction of `events` archived over the window: each batch object read once."""
+    p, lam = AWS_PRICES, PRICES
+    per_day = events / p["window_days"]
+    objects = per_day / events_per_object
+    day_s = (
+        per_day * compaction["compaction_cpu_us_per_event"] / 1e6
+        + objects * p["s3_round_trip_ms"] / 1000 / p["part_readers"]
+    )
+    gb_s = day_s * p["compact_memory_gb"]
+    dollars_per_day = (
+        gb_s * lam["lambda_per_gb_second"]
+        + objects * p["s3_get_per_1000"] / 1000
+        + (DEFAULT_SHARDS + DEFAULT_SHARDS * 7 + objects / 1000) * p["s3_put_list_per_1000"] / 1000
+    )
+    return {
+        "events_per_day": round(per_day),
+        "batch_objects_per_day": round(objects),
+        "run_seconds": round(day_s, 1),
+        "fits_lambda_timeout": day_s < p["lambda_timeout_s"],
+        "dollars_per_day": round(dollars_per_day, 2),
+        "dollars_for_the_window": round(dollars_per_day * p["window_days"], 2),
+    }
+
+
 def measure() -> dict[str, Any]:
     stream = generate(Shape())
     replay = _replay(stream)
     archive = _archive_vs_domain(stream)
+    compaction = _compaction(stream)
+    at_100m = compaction["day_shard_object_at_100m"]
     return {
         "stream_events": len(stream),
         "archive_vs_domain": archive,
         "replay": replay,
+        "compaction": compaction,
         "target_events_per_second_per_core": 20_000,
         "projected_100m_on_aws": project(replay, archive["events_per_archived_object"]),
+        "projected_100m_on_aws_compacted": project(
+            replay,
+            at_100m["events"],
+            decode_per_second=at_100m["decoded_events_per_second_per_core"],
+            bytes_per_event=compaction["compacted_bytes_per_event"],
+        ),
+        "projected_daily_compaction_at_100m": project_compaction(
+            replay, compaction, archive["events_per_archived_object"]
+        ),
     }
 
 
 def render(results: dict[str, Any]) -> str:
     replay, aws = results["replay"], results["projected_100m_on_aws"]
+    packed, daily = results["projected_100m_on_aws_compacted"], results["projected_daily_compaction_at_100m"]
     return "\n".join(
         [
             "rules lab (one core, standard stream)",
@@ -184,6 +307,10 @@ def render(results: dict[str, Any]) -> str:
             f"  100 M events on AWS: {aws['map_children']} Map children of {aws['child_seconds']} s"
             f" (fits the Lambda timeout: {aws['child_fits_lambda_timeout']}), wall {aws['wall_seconds']} s,"
             f" ${aws['dollars']['total']} ({aws['prices']['as_of']})",
+            f"  compacted (measured): {packed['map_children']} Map children of {packed['child_seconds']} s"
+            f" (fits: {packed['child_fits_lambda_timeout']}), wall {packed['wall_seconds']} s,"
+            f" ${packed['dollars']['total']}; daily compaction {daily['run_seconds']} s,"
+            f" ${daily['dollars_per_day']}/day",
         ]
     )
 
