@@ -162,3 +162,24 @@ def test_today_is_not_compacted(tmp_path: Path) -> None:
 
     assert counts.objects_written == 0
     assert store.shard_keys(TODAY, TODAY) == keys
+
+
+def test_compaction_on_s3_deletes_the_batch_objects_it_merged() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.adapters.archive import S3Blobs
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="archive")
+        store = EventArchive(S3Blobs(client, "archive"), retention_days=4000)
+        for n in range(3):
+            store.write(_batch(n, YESTERDAY + timedelta(hours=n)))
+        before = sorted((i.lead_id, i.event.message_id) for i in store.read(_keys(store)))
+
+        compact_archive(S3Blobs(client, "archive"), TODAY)
+
+        listed = [item["Key"] for item in client.list_objects_v2(Bucket="archive")["Contents"]]
+        assert listed and all(is_compact(key) for key in listed)
+        assert sorted((i.lead_id, i.event.message_id) for i in store.read(_keys(store))) == before
