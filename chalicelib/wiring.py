@@ -408,6 +408,7 @@ def privacy_service() -> PrivacyService:
         archive=JournalCopies(s.local_journal_dir) if s.local_journal_dir is not None else None,
         memberships=accounts(),
         events=event_archive(),
+        shadow=shadow_scoring(),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -96,6 +96,14 @@ class DynamoShadowRows:
                     batch.delete(item)
         return len(keys)
 
+    def forget_leads(self, shadow_id: str, lead_ids: Sequence[str]) -> int:
+        m = self._model
+        with storage_errors("forget a person's shadow rows"):
+            with m.batch_write() as batch:
+                for lead_id in lead_ids:
+                    batch.delete(m(_partition(shadow_id), f"lead#{lead_id}"))
+        return len(lead_ids)
+
 
 class InMemoryShadowRows:
     """The same rules in memory (tests, and a stage without tables)."""
@@ -120,3 +128,8 @@ class InMemoryShadowRows:
     def forget(self, shadow_id: str) -> int:
         with self._lock:
             return len(self.rows.pop(shadow_id, {}))
+
+    def forget_leads(self, shadow_id: str, lead_ids: Sequence[str]) -> int:
+        with self._lock:
+            held = self.rows.get(shadow_id, {})
+            return sum(held.pop(lead_id, None) is not None for lead_id in lead_ids)

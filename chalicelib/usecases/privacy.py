@@ -74,6 +74,10 @@ class Memberships(Protocol):
     def remove_member(self, lead_id: str, account_ids: Sequence[str]) -> None: ...
 
 
+class ShadowComparison(Protocol):
+    def forget_leads(self, lead_ids: Sequence[str]) -> int: ...
+
+
 class PrivacyService:
     def __init__(
         self,
@@ -90,8 +94,10 @@ class PrivacyService:
         archive: EventArchive | None = None,
         memberships: Memberships | None = None,
         events: LeadEvents | None = None,
+        shadow: ShadowComparison | None = None,
     ) -> None:
         self._events = events
+        self._shadow = shadow
         self._leads = leads
         self._prospects = prospects
         self._records = records
@@ -173,6 +179,8 @@ class PrivacyService:
             _add(removed, "journal_bodies", self._archive.forget(sorted(set(identifiers))))
         if self._events is not None:
             _add(removed, "archived_events", self._events.forget_leads(lead_ids, now.date()))
+        if self._shadow is not None:  # a rules shadow's per-lead comparison row (scores, why it would route)
+            _add(removed, "shadow_rows", self._shadow.forget_leads(lead_ids))
         if self._memberships is not None and _account_ids(p):
             self._memberships.remove_member(p.lead_id, sorted(_account_ids(p)))
         # The profile's own identities too, in case a trimmed list left one the scan has not seen yet.

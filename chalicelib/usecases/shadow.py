@@ -57,6 +57,10 @@ class ShadowRows(Protocol):
 
     def forget(self, shadow_id: str) -> int: ...
 
+    def forget_leads(self, shadow_id: str, lead_ids: Sequence[str]) -> int:
+        """Delete these leads' rows (erasing a person); how many there were."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
@@ -120,6 +124,12 @@ class ShadowScoring:
 
     def forget(self) -> None:
         self._read_at = None
+
+    def forget_leads(self, lead_ids: Sequence[str]) -> int:
+        """Erasing a person: their rows in the stored shadow's comparison (active or ended, its report is
+        readable until discarded), read afresh rather than from the worker's cache."""
+        stored = _read(self._versions)
+        return 0 if stored is None else self._rows.forget_leads(stored.shadow.id, lead_ids)
 
     def observe(
         self,

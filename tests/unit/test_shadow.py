@@ -5,6 +5,7 @@ days; promote publishes it as the live rules (on the activity feed); discard end
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from chalicelib.adapters.memory import InMemoryActivity
 from chalicelib.adapters.shadow_rows import InMemoryShadowRows
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.errors import InvalidContent, MalformedInput, NotFound
+from chalicelib.usecases.privacy import PrivacyService
 from chalicelib.usecases.shadow import ShadowScoring, ShadowService
 from chalicelib.wiring import DEFAULT_RULES
 from tests.unit.test_lead_service import NOW, Store
@@ -177,3 +179,31 @@ def test_a_bad_draft_is_refused_as_put_rules_refuses_it() -> None:
         with pytest.raises(MalformedInput):
             lab.service.start({"rules": DRAFT, "days": days}, "mia")
     assert lab.versions.saved == {}
+
+
+def test_erasing_a_person_removes_their_row_from_the_shadow_comparison(tmp_path: Path) -> None:
+    from chalicelib.adapters.local_copies import OutboxCopies
+    from tests.unit.test_privacy import SALT, Records, Sla, Suppressions
+
+    lab = Lab()
+    lab.service.start({"rules": DRAFT, "days": 7}, "mia")
+    lab.store.leads.apply_events(webinar("ada@bigco.example") + webinar("bo@bigco.example"))
+    assert len(lab.rows.all(lab.service.status()["id"])) == 2
+    ada = lab.store.leads.find("ada@bigco.example").lead_id
+
+    answer = PrivacyService(
+        leads=lab.store.leads,
+        prospects=lab.store.prospects,
+        records=Records(lab.store),
+        suppressions=Suppressions(),
+        activity=lab.store.activity,
+        copies=OutboxCopies(tmp_path),
+        sla=Sla(),
+        salt=SALT,
+        clock=lambda: lab.now,
+        shadow=lab.scoring,
+    ).erase("ada@bigco.example", "admin-key")
+
+    assert answer["removed"]["shadow_rows"] == 1
+    rows = lab.rows.all(lab.service.status()["id"])
+    assert ada not in rows and len(rows) == 1
