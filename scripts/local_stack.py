@@ -554,6 +554,7 @@ class LocalStack:
         )
         return (
             f"\nLeadloop local stack: {self.layout.public_url}\n"
+            f"console: {self.layout.public_url}/console (sign in with the sales, marketing or admin key)\n"
             f"dev keys (tracking: Basic '<write key>:'; sales/marketing/admin: 'Bearer <key>'):\n{keys}\n"
             f"outbox: {self.layout.outbox_dir}\n"
             f"logs: {self.layout.log_dir} (chalice.log: requests and server errors; runner.log: queue and"

@@ -226,6 +226,7 @@ def test_make_runs_banner_names_the_unconfigured_webhooks_and_how_to_configure_t
     assert "LEADLOOP_SENDGRID_PUBLIC_KEY_B64" in banner and "LEADLOOP_POSTMARK_PASSWORD" in banner
     assert 'README "Configuring the webhook secrets"' in banner
     assert "s3cret" not in banner and "key-1" not in banner
+    assert "/console (sign in with" in banner  # a newcomer finds the console from the banner
 
 
 # ------------------------------------------------------------------ only SES/SNS confirms subscriptions
