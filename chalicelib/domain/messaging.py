@@ -133,7 +133,9 @@ def choose_next_message(
     seed: str | None = None,
 ) -> Choice | NoChoice:
     """The next message for `p`, as the module says. `evidence`: what each template did in each context
-    (loaded once per scheduler tick); `seed`: the send id the choice is for (the same seed, the same pick)."""
+    (loaded once per scheduler tick); `seed`: the send id the choice is for (the same seed, the same pick).
+    Asked about one template alone (the nurture view's question "why not this one?"), a refusal names that
+    template's own reason: sent already, a stage or persona it requires, or topics off the interests."""
     unreachable = why_not_emailed(p)
     if unreachable is not None:
         return NoChoice(unreachable)
@@ -164,15 +166,29 @@ def choose_next_message(
     filler: list[_Candidate] = []
     keep_filler = not settings.wait_for_relevant
     contexts: dict[str | None, str] = {}
+    alone = len(catalogue) == 1
     for template in catalogue:
         sent_at = last_sent.get(template.name)
         if sent_at is not None and (
             not settings.allow_repeats or now - sent_at < timedelta(days=template.cooldown_days)
         ):
+            if alone:
+                again = (
+                    f"its {template.cooldown_days}-day cooldown"
+                    if settings.allow_repeats
+                    else "the rules send a template once"
+                )
+                return NoChoice(f"{template.name} was sent on {sent_at:%Y-%m-%d} ({again})")
             continue
         if template.requires_stages and stage not in template.requires_stages:
+            if alone:
+                needed = ", ".join(template.requires_stages)
+                return NoChoice(f"{template.name} requires stage {needed}; the prospect is at {stage}")
             continue
         if template.requires_personas and persona not in template.requires_personas:
+            if alone:
+                needed = ", ".join(template.requires_personas)
+                return NoChoice(f"{template.name} requires persona {needed}; the prospect is {persona}")
             continue
         # Relevance is decided first and cheaply: most templates are off-topic for most prospects.
         topic = None
@@ -184,6 +200,14 @@ def choose_next_message(
             called_for = not preferred_set.isdisjoint(template.topics)
         is_relevant = topic is not None or answers or called_for or not wanted
         if not is_relevant and not keep_filler:
+            if alone:
+                shown = ", ".join(sorted(wanted, key=lambda t: (-wanted[t], t))[:3])
+                about = ", ".join(template.topics) or "no topic"
+                return NoChoice(
+                    f"{template.name} is about {about}, not the prospect's interests ({shown})"[
+                        :MAX_LABEL_CHARS
+                    ]
+                )
             continue
         fit = wanted[topic] / strongest if topic is not None else 1.0
         if answers:

@@ -92,7 +92,8 @@ def test_a_hard_requirement_in_the_front_matter_is_a_gate(rules: Rules) -> None:
     gated = meta_from_front_matter("api", data)
     assert gated.requires_stages == (Stage.DECISION,)
     refused = choose_next_message(p, [gated], rules, NOW)
-    assert isinstance(refused, NoChoice) and "waiting for a relevant template" in refused.why
+    assert isinstance(refused, NoChoice)
+    assert refused.why == "api requires stage decision; the prospect is at awareness"
     with pytest.raises(InvalidContent, match="requires"):
         meta_from_front_matter("api", {**data, "requires": {"stag": ["decision"]}})
 
@@ -106,6 +107,20 @@ def test_nothing_relevant_eligible_waits_and_says_why_instead_of_sending_filler(
 
     filler = choose_next_message(p, catalogue, rules_with(wait_for_relevant=False), NOW)
     assert isinstance(filler, Choice) and "general fit" in filler.why
+
+
+def test_asked_about_one_template_the_refusal_names_that_templates_own_reason(rules: Rules) -> None:
+    # The nurture view asks template by template why it is not next: the answer must be that template's.
+    p = prospect(rules, "/pricing", "/pricing")
+    off_topic = choose_next_message(p, [meta("api", "integrations")], rules, NOW)
+    assert isinstance(off_topic, NoChoice)
+    assert off_topic.why == "api is about integrations, not the prospect's interests (pricing)"
+    plans = meta("plans", "pricing")
+    send(p, choose_next_message(p, [plans], rules, NOW), NOW - timedelta(days=10))  # type: ignore[arg-type]
+    sent = choose_next_message(p, [plans], rules, NOW)
+    assert isinstance(sent, NoChoice)
+    day = f"{NOW - timedelta(days=10):%Y-%m-%d}"
+    assert sent.why == f"plans was sent on {day} (the rules send a template once)"
 
 
 def test_a_prospect_with_no_interest_yet_gets_the_best_general_fit(rules: Rules) -> None:
