@@ -180,7 +180,8 @@ def test_points_alone_do_not_route_without_recent_intent(rules: Rules) -> None:
     why = feed.p.history[-1].reason or ""
     assert why.startswith("qualified: fit")
     assert why.endswith(
-        "recent intent this week: read the pricing page twice [pricing_page], on 2 different days"
+        "recent intent this week: read the pricing page twice [pricing_page], on 2 different days, "
+        "63 points earned this week ≥ 40"
     )
     assert NotifySales(why=why) in effects
 
