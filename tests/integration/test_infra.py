@@ -612,7 +612,8 @@ def test_backtest_state_machine_runs_the_reviewed_definition(template: dict[str,
     replay = definition["States"]["ReplayParts"]
     assert replay["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
     # A failed Map or merge is recorded on the job (the merge function, given the error), never left queued.
-    assert [c["Next"] for c in replay["Catch"] + definition["States"]["Merge"]["Catch"]] == ["RecordFailure"] * 2
+    catches = replay["Catch"] + definition["States"]["Merge"]["Catch"]
+    assert [c["Next"] for c in catches] == ["RecordFailure"] * 2
     api = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert api["LEADLOOP_BACKTEST_STATE_MACHINE_ARN"] == {"Ref": "BacktestStateMachine"}
 
