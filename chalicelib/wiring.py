@@ -58,6 +58,7 @@ from chalicelib.usecases.leads import LeadService
 from chalicelib.usecases.marketing import MarketingService
 from chalicelib.usecases.nurture import NurtureService, TemplateCatalogue
 from chalicelib.usecases.privacy import ErasedAddresses, ErasureNotConfigured, PrivacyService
+from chalicelib.usecases.scoreboard import Scoreboard
 from chalicelib.usecases.shadow import ShadowScoring, ShadowService
 
 log = logging.getLogger("leadloop.wiring")
@@ -186,6 +187,17 @@ def templates() -> _Expiring:
 
 
 @cache
+def scoreboard() -> Scoreboard:
+    # Built per call from the cached stores, so reset() never leaves a stale one behind.
+    templates = catalogue()
+    return Scoreboard(
+        counters(),
+        content(),
+        utc_now,
+        templates=lambda: {name: t.meta for name, t in templates.all().items()},
+    )
+
+
 def catalogue() -> TemplateCatalogue:
     # Nurture chooses among active templates only; the marketing API reads paused and deleted ones too.
     return TemplateCatalogue(lambda: choosable(templates()()))

@@ -16,20 +16,8 @@ from chalicelib.console import board_views, pages
 from chalicelib.console.routes import _base, _params, _session, _who, console_page
 from chalicelib.entrypoints.http import ANY_BODY
 from chalicelib.usecases.auth import READERS
-from chalicelib.usecases.scoreboard import Scoreboard
 
 routes = Blueprint(__name__)
-
-
-def _scoreboard() -> Scoreboard:
-    # As GET /metrics builds it (entrypoints/routes/sales_ops.py): per request, from wiring's cached stores.
-    templates = wiring.catalogue()
-    return Scoreboard(
-        wiring.counters(),
-        wiring.content(),
-        wiring.utc_now,
-        templates=lambda: {name: t.meta for name, t in templates.all().items()},
-    )
 
 
 @routes.route("/console/scoreboard", methods=["GET"], content_types=ANY_BODY)
@@ -40,7 +28,7 @@ def scoreboard_page() -> Response:
     assert session is not None
     params = _params()
     start, end = board_views.date_range(params, wiring.utc_now().date())
-    report = _scoreboard().report(start, end)
+    report = wiring.scoreboard().report(start, end)
     context = {
         **_base(principal, session),
         "report": report,

@@ -33,7 +33,6 @@ from chalicelib.errors import Conflict, InvalidContent, MalformedInput, NotFound
 from chalicelib.usecases import nurture_view
 from chalicelib.usecases.auth import Principal
 from chalicelib.usecases.backtest import ArchiveNotConfigured
-from chalicelib.usecases.scoreboard import Scoreboard
 
 routes = Blueprint(__name__)
 
@@ -80,7 +79,7 @@ def templates_list() -> Response:
     principal, session = _editor()
     service = wiring.marketing_service()
     listing = service.templates() + service.templates("deleted")
-    scoreboard = Scoreboard(wiring.counters(), wiring.content(), wiring.utc_now)
+    scoreboard = wiring.scoreboard()
     rows = mv.template_rows(listing, scoreboard.report()["messages"])
     return pages.render("templates_list.html.j2", {**console._base(principal, session), "rows": rows})
 

@@ -22,7 +22,7 @@ from chalicelib.entrypoints.http import (
 )
 from chalicelib.errors import MalformedInput
 from chalicelib.usecases.auth import READERS
-from chalicelib.usecases.scoreboard import Scoreboard, parse_day
+from chalicelib.usecases.scoreboard import parse_day
 
 routes = Blueprint(__name__)
 
@@ -50,17 +50,6 @@ def _moment(value: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _scoreboard() -> Scoreboard:
-    # Built per request from wiring's cached stores, so wiring.reset() never leaves a stale one behind.
-    templates = wiring.catalogue()
-    return Scoreboard(
-        wiring.counters(),
-        wiring.content(),
-        wiring.utc_now,
-        templates=lambda: {name: t.meta for name, t in templates.all().items()},
-    )
-
-
 @routes.route("/activity", methods=["GET"], content_types=ANY_BODY)
 @answers
 def activity() -> Response:
@@ -83,7 +72,7 @@ def metrics() -> Response:
     wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
     params = _params()
     start, end = parse_day(params.get("from"), "from"), parse_day(params.get("to"), "to")
-    return json_response(_scoreboard().report(start, end))
+    return json_response(wiring.scoreboard().report(start, end))
 
 
 @routes.route("/leads/{ref}/reassign", methods=["POST"], content_types=ANY_BODY)
@@ -102,4 +91,4 @@ def reassign(ref: str) -> Response:
 def put_cost(source: str, month: str) -> Response:
     principal = wiring.authenticator().bearer(headers_of(routes.current_request), COST_WRITERS)
     body = _body()
-    return json_response(_scoreboard().set_cost(source, month, body, principal.name))
+    return json_response(wiring.scoreboard().set_cost(source, month, body, principal.name))
