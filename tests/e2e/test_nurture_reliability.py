@@ -15,7 +15,7 @@ import pytest
 from chalicelib import wiring
 from chalicelib.adapters.dynamo import ProspectRow
 from chalicelib.adapters.templates import RenderContext, TemplateRenderer
-from chalicelib.domain.prospect import Prospect, prospect_to_doc
+from chalicelib.domain.prospect import Prospect, SentMessage, prospect_to_doc
 from chalicelib.errors import InvalidContent, StorageUnavailable
 from chalicelib.usecases.nurture import NurtureService
 from tests.e2e.conftest import Loop
@@ -217,9 +217,10 @@ def test_two_overlapping_sweeps_send_one_email(loop: Loop, monkeypatch: pytest.M
     assert message.status == "sent"
 
 
-def test_a_crash_between_claim_and_send_sends_the_claimed_email_once_after_the_lease(
-    loop: Loop, service: NurtureService, later: Callable[[timedelta], None], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def crashed_after_claim(
+    loop: Loop, service: NurtureService, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, SentMessage]:
+    """A due lead whose touch was claimed, then the mailer crashed before sending: (lead id, the claim)."""
     lead_id = nurtured(loop, "bob@bigco.example")["bob@bigco.example"]
     loop.make_due(lead_id)
     mailer = service._mailer
@@ -235,6 +236,13 @@ def test_a_crash_between_claim_and_send_sends_the_claimed_email_once_after_the_l
     with pytest.raises(Crash):
         service.send_due()
     [claimed] = prospect(lead_id).messages
+    return lead_id, claimed
+
+
+def test_a_crash_between_claim_and_send_sends_the_claimed_email_once_after_the_lease(
+    loop: Loop, service: NurtureService, later: Callable[[timedelta], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lead_id, claimed = crashed_after_claim(loop, service, monkeypatch)
     assert claimed.status == "claimed"
     assert recipients(loop) == []
 
@@ -327,21 +335,7 @@ def test_a_claimed_touch_whose_template_is_paused_before_its_retry_is_not_sent(
 ) -> None:
     from tests.e2e.test_template_lifecycle import set_status
 
-    lead_id = nurtured(loop, "bob@bigco.example")["bob@bigco.example"]
-    loop.make_due(lead_id)
-    mailer = service._mailer
-    real_send = mailer.send
-    crashes = [Crash()]
-
-    def send(message: Any, at: datetime) -> str:
-        if crashes:
-            raise crashes.pop()
-        return real_send(message, at)
-
-    monkeypatch.setattr(mailer, "send", send)
-    with pytest.raises(Crash):
-        service.send_due()
-    [claimed] = prospect(lead_id).messages
+    lead_id, claimed = crashed_after_claim(loop, service, monkeypatch)
     assert set_status(loop, claimed.template, "paused").status_code == 200
 
     later(timedelta(minutes=30))  # the lease is over: the retry finds the template paused
