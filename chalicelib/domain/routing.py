@@ -122,25 +122,6 @@ def intent_reason(p: Prospect, rules: Rules, today: int) -> str | None:
     if intent is None:
         return ""
     since = today - intent.within_days + 1
-    pace = ""
-    if intent.recent_days is not None:
-        # Buyers close to a call come back day after day; a researcher drops by now and then.
-        active = {
-            day
-            for buckets in p.engagement.values()
-            for day, earned in buckets.items()
-            if day >= since and earned > 0
-        }
-        if len(active) < intent.recent_days:
-            return None
-        pace = f", active on {len(active)} days {window(intent.within_days)}"
-    if intent.recent_points is not None:
-        # Accumulated points say how long someone has been researching; the week's pace says they are
-        # deciding now (a buyer close to a call comes back often, reads more per visit).
-        velocity = engagement_since(p, rules, since, today, decay=False)
-        if velocity < intent.recent_points:
-            return None
-        pace += f", {velocity:g} points earned {window(intent.within_days)} ≥ {intent.recent_points:g}"
     for confirmer in intent.confirmers:
         days: set[int] = set()
         seen: list[str] = []  # what was done and how often, rule by rule
@@ -157,9 +138,40 @@ def intent_reason(p: Prospect, rules: Rules, today: int) -> str | None:
             seen.append(cited(f"{engagement_label(rule)} {times(times_here)}", rule_id))
         if count < confirmer.times or len(days) < confirmer.days or not seen:
             continue
+        # The pace is checked only once a confirmer holds: confirmers are cheap and most often fail.
+        pace = _pace(p, rules, since, today)
+        if pace is None:
+            return None
         spread = f", on {len(days)} different days" if confirmer.days > 1 else ""
         return f"; recent intent {window(intent.within_days)}: {', '.join(seen)}{spread}{pace}"
     return None
+
+
+def _pace(p: Prospect, rules: Rules, since: int, today: int) -> str | None:
+    """The buyer's pace the intent rules ask for beside a confirmer, as it reads in the reason ("" when none
+    is asked for), or None when it falls short."""
+    intent = rules.routing.intent
+    assert intent is not None
+    said = ""
+    if intent.recent_days is not None:
+        # Buyers close to a call come back day after day; a researcher drops by now and then.
+        active = {
+            day
+            for buckets in p.engagement.values()
+            for day, earned in buckets.items()
+            if day >= since and earned > 0
+        }
+        if len(active) < intent.recent_days:
+            return None
+        said = f", active on {len(active)} days {window(intent.within_days)}"
+    if intent.recent_points is not None:
+        # Accumulated points say how long someone has been researching; the week's pace says they are
+        # deciding now (a buyer close to a call comes back often, reads more per visit).
+        velocity = engagement_since(p, rules, since, today, decay=False)
+        if velocity < intent.recent_points:
+            return None
+        said += f", {velocity:g} points earned {window(intent.within_days)} ≥ {intent.recent_points:g}"
+    return said
 
 
 def _engaged_since(p: Prospect, moment: datetime) -> bool:
