@@ -285,6 +285,8 @@ def backtest_service() -> BacktestService:
         else None,
         slices=s.backtest_slices,
         clock=utc_now,
+        # The active templates' metas, read when a backtest starts; the job carries them to its shards.
+        catalogue=lambda: [t.meta for t in catalogue().all().values()],
     )
 
 

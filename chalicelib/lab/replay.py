@@ -5,7 +5,9 @@ reassessed (`reassess`: scoring and routing, as the worker does after a batch) w
 for more than `BURST`, at the time of the last event of the burst. Sales and CRM events are not replayed:
 they record what sales did with the leads the live rules sent them, which is the outcome the report judges
 against (chalicelib/lab/report.py), not a signal a rules change could alter. What is kept of a lead per rule
-set is when it was first routed to sales, why, and its score at the end of the window.
+set is when it was first routed to sales, why, its score at the end of the window and, given the catalogue
+of active templates, the template nurture would send it next (chalicelib/lab/choices.py: once per lead, at
+its last event, not per event).
 
 `replay_shard` is the shard function: whole histories in, one JSON-ready row per lead out; the rows of all
 shards are what `report.build_report` merges.
@@ -19,12 +21,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.decisions import InvalidCommand
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import IllegalTransition, State, Trigger
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, OPENINGS
 from chalicelib.domain.rules import Rules
+from chalicelib.domain.scoring import Scores
+from chalicelib.lab.choices import next_choice
 from chalicelib.lab.layout import ArchivedEvent
 
 BURST = timedelta(seconds=60)  # events closer than this reached the worker in one batch, as a rule
@@ -38,22 +43,36 @@ class LeadRun:
     reason: str | None  # qualified | hand_raise | low_fit_hand_raise
     why: str | None
     score: float
+    chose: bool = False  # whether the next template was asked for (a catalogue was given)
+    next_template: str | None = None  # None: nurture would wait
+    next_why: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "routed_at": self.routed_at.isoformat() if self.routed_at else None,
             "reason": self.reason,
             "why": self.why,
             "score": self.score,
         }
+        if self.chose:
+            found["next"] = self.next_template
+        return found
 
 
-def replay_lead(lead_id: str, events: Sequence[Event], rules: Rules) -> LeadRun:
-    """One lead's history under one rule set (events in time order, duplicates already removed)."""
+def replay_lead(
+    lead_id: str,
+    events: Sequence[Event],
+    rules: Rules,
+    catalogue: Sequence[TemplateMeta] | None = None,
+) -> LeadRun:
+    """One lead's history under one rule set (events in time order, duplicates already removed); with a
+    catalogue, also the template nurture would send next after the last event."""
     p = Prospect(lead_id=lead_id, created_at=events[0].at, source=events[0].source)
     routed_at: datetime | None = None
     reason = why = None
     score = 0.0
+    scores: Scores | None = None
+    scored_at: datetime | None = None
     for index, event in enumerate(events):
         try:
             apply_event(p, event, rules)
@@ -63,7 +82,7 @@ def replay_lead(lead_id: str, events: Sequence[Event], rules: Rules) -> LeadRun:
         if following is not None and following.at - event.at <= BURST:
             continue
         scores, _ = reassess(p, rules, event.at)
-        score = scores.total
+        scored_at, score = event.at, scores.total
         if (
             routed_at is None
             and p.state is State.SALES_READY
@@ -75,7 +94,12 @@ def replay_lead(lead_id: str, events: Sequence[Event], rules: Rules) -> LeadRun:
             reason = last.trigger.value
             if why and why.startswith(OPENINGS[LOW_FIT_HAND_RAISE]):
                 reason = LOW_FIT_HAND_RAISE
-    return LeadRun(routed_at, reason, why, score)
+    if catalogue is None:
+        return LeadRun(routed_at, reason, why, score)
+    end = events[-1].at
+    # The last reassessment's scores are the chooser's when they are of this instant (no second scoring).
+    template, next_why = next_choice(p, catalogue, rules, end, scores if scored_at == end else None)
+    return LeadRun(routed_at, reason, why, score, True, template, next_why)
 
 
 def histories(items: Iterable[ArchivedEvent]) -> dict[str, list[Event]]:
@@ -99,19 +123,25 @@ def replay_shard(
     published: Rules,
     draft: Rules,
     progress: Callable[[int], None] | None = None,
+    catalogue: Sequence[TemplateMeta] | None = None,
 ) -> list[dict[str, Any]]:
-    """The shard function: a row per lead with its first touch and what each rule set made of it."""
+    """The shard function: a row per lead with its first touch and what each rule set made of it. The
+    whys of the next template are kept only where the two choices differ (the report's examples): a part
+    stays small when most choices agree."""
     rows: list[dict[str, Any]] = []
     for lead_id, events in sorted(histories(items).items()):
-        rows.append(
-            {
-                "lead": lead_id,
-                "events": len(events),
-                "first_touch": events[0].at.isoformat(),
-                "published": replay_lead(lead_id, events, published).as_dict(),
-                "draft": replay_lead(lead_id, events, draft).as_dict(),
-            }
-        )
+        before = replay_lead(lead_id, events, published, catalogue)
+        after = replay_lead(lead_id, events, draft, catalogue)
+        row = {
+            "lead": lead_id,
+            "events": len(events),
+            "first_touch": events[0].at.isoformat(),
+            "published": before.as_dict(),
+            "draft": after.as_dict(),
+        }
+        if before.next_template != after.next_template:
+            row["next_why"] = {"published": before.next_why, "draft": after.next_why}
+        rows.append(row)
         if progress is not None:
             progress(len(events))
     return rows

@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.domain.lifecycle import RecycleReason, State, Trigger
 from chalicelib.domain.prospect import Prospect
+from chalicelib.lab.choices import template_changes
 
 TOP = 50
 SCORE_BUCKET = 10  # points per bar of the score distribution
@@ -25,7 +26,9 @@ BAD_RECYCLES = frozenset({RecycleReason.NOT_READY.value, RecycleReason.NO_NEED.v
 LIMITS = (
     "A backtest cannot know what sales would have done with leads the live rules never sent them: those "
     "leads are counted under 'unjudged', never as good or bad. Sales and CRM events are not replayed; "
-    "nurture sends are those that happened, not those the draft would have chosen."
+    "nurture sends are those that happened, not those the draft would have chosen. Template changes compare "
+    "the next template each version would send after a lead's last event in the window, from the templates "
+    "active when the backtest started, on priors alone (what each template has earned is not used)."
 )
 
 
@@ -104,9 +107,14 @@ def _changed(rows: Sequence[Mapping[str, Any]], routed_by: str, not_by: str) -> 
 
 
 def build_report(
-    rows: Sequence[Mapping[str, Any]], outcomes: Mapping[str, Outcome], *, window: Mapping[str, Any]
+    rows: Sequence[Mapping[str, Any]],
+    outcomes: Mapping[str, Outcome],
+    *,
+    window: Mapping[str, Any],
+    catalogue: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The merge function: every shard's rows and the leads' outcomes, side by side per rule set."""
+    """The merge function: every shard's rows and the leads' outcomes, side by side per rule set.
+    `catalogue`: what the template choices were made from ({"active", "templates"}: counts)."""
     events = sum(int(row["events"]) for row in rows)
     if not rows:
         return {"window": dict(window), "events": 0, "leads": 0, "empty": True,
@@ -125,6 +133,6 @@ def build_report(
         "unjudged_leads": sum(
             1 for r in rows if (outcomes.get(r["lead"]) or Outcome(None, None)).verdict is None
         ),
-        "template_changes": None,  # not computed yet: README "Rules lab" says so
+        "template_changes": template_changes(rows, catalogue),  # None: rows made without a catalogue
         "limits": LIMITS,
     }

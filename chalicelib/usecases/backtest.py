@@ -3,13 +3,16 @@
 `start` checks the draft (the same field/line problems as PUT /rules, a 422), the window (ISO dates, at most
 the archive's retention) and queues a job; the job reads the window's archived events, replays them with
 the published rules and with the draft (chalicelib/lab/replay.py), reads what actually happened to the
-leads from their current profiles and merges it all into the report (chalicelib/lab/report.py).
+leads from their current profiles and merges it all into the report (chalicelib/lab/report.py). The active
+templates' metas are read once, when the job starts (`catalogue`), and travel with the job: each lead's next
+template under both rule sets is chosen from that one snapshot (chalicelib/lab/choices.py).
 
 Two ways to run a job, one store for its status (`JobStore`: chalicelib/adapters/backtest_jobs.py keeps it
 under `backtests/` of the archive's store, so any API invocation reads it; `BacktestJobs` is the in-memory
 one of tests and of a stage without an archive):
 - in-process (the local stack, `launch` unset): a background thread replays everything and merges;
-- on AWS (`launch` set): `start` writes the job's spec (both rule sets' text, the window) and starts the
+- on AWS (`launch` set): `start` writes the job's spec (both rule sets' text, the window, the catalogue's
+  metas: at most choices.MAX_TEMPLATES, no template bodies) and starts the
   backtest state machine (infra/backtest_workflow.asl.json), whose Distributed Map runs `run_part` once per
   archive shard and slice of it (app.backtest_shard) and then `merge` (app.backtest_merge). Progress is the
   share of parts written.
@@ -24,9 +27,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
 from chalicelib.errors import InvalidContent, LeadloopError, MalformedInput, NotFound
+from chalicelib.lab.choices import catalogue_from_spec, catalogue_spec
 from chalicelib.lab.layout import DEFAULT_SHARDS, ArchivedEvent, slice_of
 from chalicelib.lab.replay import replay_shard
 from chalicelib.lab.report import Outcome, build_report, outcome_of
@@ -103,6 +108,7 @@ class BacktestService:
         launch: Callable[[str, dict[str, Any]], None] | None = None,
         slices: int = 1,
         clock: Callable[[], datetime],
+        catalogue: Callable[[], Sequence[TemplateMeta]] | None = None,
     ) -> None:
         self._archive = archive
         self._published = published
@@ -113,6 +119,7 @@ class BacktestService:
         self._launch = launch
         self._slices = max(1, slices)
         self._clock = clock
+        self._catalogue = catalogue
 
     def start(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Check the request and queue the job; its id to poll."""
@@ -122,11 +129,13 @@ class BacktestService:
         start, end = self._window(body, self._archive.retention_days)
         job_id = "bt-" + secrets.token_hex(8)
         published = self._published()
+        # The templates nurture chooses from now: both sides and every shard choose from this snapshot.
+        templates = catalogue_spec(self._catalogue()) if self._catalogue is not None else None
         if self._launch is not None:
-            self._start_distributed(job_id, published, draft_text, start, end)
+            self._start_distributed(job_id, published, draft_text, start, end, templates)
         else:
             self._jobs.put(job_id, id=job_id, status="queued", progress=0.0, report=None)
-            self._run(lambda: self._replay(job_id, published, draft, start, end))
+            self._run(lambda: self._replay(job_id, published, draft, start, end, templates))
         return {"id": job_id}
 
     def status(self, job_id: str) -> dict[str, Any]:
@@ -150,7 +159,13 @@ class BacktestService:
         return self._jobs  # type: ignore[return-value]
 
     def _start_distributed(
-        self, job_id: str, published: Rules, draft_text: str, start: date, end: date
+        self,
+        job_id: str,
+        published: Rules,
+        draft_text: str,
+        start: date,
+        end: date,
+        templates: dict[str, Any] | None,
     ) -> None:
         assert self._launch is not None
         items = [
@@ -167,6 +182,7 @@ class BacktestService:
                 "from": start.isoformat(),
                 "to": end.isoformat(),
                 "slices": self._slices,
+                "catalogue": templates,
             },
         )
         self._jobs.put(job_id, id=job_id, status="queued", progress=0.0, report=None, parts=len(items))
@@ -188,7 +204,9 @@ class BacktestService:
             if start <= item.event.at.date() <= end
             and (slices == 1 or slice_of(item.lead_id, slices) == index)
         ]
-        rows = replay_shard(items, published, draft)
+        templates = spec.get("catalogue")  # absent from a job started before template choices existed
+        catalogue = catalogue_from_spec(templates) if templates is not None else None
+        rows = replay_shard(items, published, draft, catalogue=catalogue)
         store.put_part(job_id, f"{shard}-{index}", rows)
         return {"job": job_id, "shard": shard, "slice": index, "leads": len(rows),
                 "events": sum(row["events"] for row in rows)}  # fmt: skip
@@ -204,18 +222,28 @@ class BacktestService:
         rows = [row for part in store.parts(job_id) for row in part]
         rows.sort(key=lambda row: row["lead"])
         window = {"from": spec["from"], "to": spec["to"]}
-        self._finish(job_id, rows, window, int(spec["published_version"]))
+        self._finish(job_id, rows, window, int(spec["published_version"]), spec.get("catalogue"))
         return {"job": job_id, "status": "done", "leads": len(rows)}
 
     def _finish(
-        self, job_id: str, rows: Sequence[dict[str, Any]], window: dict[str, Any], version: int
+        self,
+        job_id: str,
+        rows: Sequence[dict[str, Any]],
+        window: dict[str, Any],
+        version: int,
+        templates: Mapping[str, Any] | None,
     ) -> None:
         outcomes: dict[str, Outcome] = {}
         for row in rows:
             p = self._profile(row["lead"])
             if p is not None:
                 outcomes[row["lead"]] = outcome_of(p)
-        report = build_report(rows, outcomes, window=window)
+        chosen_from = (
+            {"active": templates["active"], "compared": len(templates["templates"])}
+            if templates is not None
+            else None
+        )
+        report = build_report(rows, outcomes, window=window, catalogue=chosen_from)
         report["rules"] = {"published_version": version}
         self._jobs.put(job_id, status="done", progress=1.0, report=report)
 
@@ -253,7 +281,15 @@ class BacktestService:
             )
         return start, end
 
-    def _replay(self, job_id: str, published: Rules, draft: Rules, start: date, end: date) -> None:
+    def _replay(
+        self,
+        job_id: str,
+        published: Rules,
+        draft: Rules,
+        start: date,
+        end: date,
+        templates: dict[str, Any] | None,
+    ) -> None:
         assert self._archive is not None
         try:
             self._jobs.put(job_id, status="running", started_at=self._clock().isoformat())
@@ -273,9 +309,10 @@ class BacktestService:
                     told = progress
                     self._jobs.put(job_id, progress=progress)
 
-            rows = replay_shard(items, published, draft, advance)
+            catalogue = catalogue_from_spec(templates) if templates is not None else None
+            rows = replay_shard(items, published, draft, advance, catalogue)
             window = {"from": start.isoformat(), "to": end.isoformat(), "objects": len(keys)}
-            self._finish(job_id, rows, window, published.version)
+            self._finish(job_id, rows, window, published.version, templates)
         except Exception as error:  # noqa: BLE001 - the outermost edge of a background job: reported, logged
             log.exception("backtest %s failed", job_id)
             self._jobs.put(job_id, status="failed", error=f"{type(error).__name__}: {error}")

@@ -5,6 +5,8 @@ report as one replay of everything."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.archive import EventArchive, FolderBlobs
+from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State, Trigger
 from chalicelib.domain.prospect import Prospect, Transition
@@ -182,3 +185,122 @@ def test_shards_replayed_apart_and_merged_equal_one_replay(archive: EventArchive
         for row in replay_shard(archive.read([k for k in keys if shard_in_key(k) == shard]), published, draft)
     ]
     assert build_report(rows, outcomes, window={}) == whole
+
+
+# --- template choices that would change (chalicelib/lab/choices.py) ---
+
+CATALOGUE = [
+    TemplateMeta("security-pack", "s", ("security",), (), ()),
+    TemplateMeta("pricing-guide", "s", ("pricing",), (), ()),
+]
+SECURITY_AS_PRICING = (
+    DEFAULT_RULES.read_text()
+    .replace("url: '/(pricing|plans)'", "url: '/(pricing|plans|security)'")
+    .replace("url: '/(security|trust", "url: '/(trust")
+)
+
+
+def _reader(at: datetime) -> list[ArchivedEvent]:
+    email = "reader@bigco.example"
+    later = at + timedelta(hours=1)
+    page = Event(
+        "seg:reader-p", EventKind.PAGE, later, "segment", email=email, properties={"path": "/security"}
+    )
+    identify = Event("seg:reader-i", EventKind.IDENTIFY, at, "segment", email=email)
+    return [ArchivedEvent("reader", identify), ArchivedEvent("reader", page)]
+
+
+@pytest.fixture
+def reading(tmp_path: Path) -> EventArchive:
+    store = EventArchive(FolderBlobs(tmp_path), retention_days=4000)
+    store.write([*HISTORY, *_reader(DAY + timedelta(days=3))])
+    return store
+
+
+def _choosing(archive: EventArchive, **overrides: Any) -> BacktestService:
+    fields: dict[str, Any] = {
+        "archive": archive,
+        "published": load_default_rules,
+        "rules_source": lambda version: DEFAULT_RULES.read_text(),
+        "profile": PROFILES.get,
+        "jobs": BacktestJobs(),
+        "run": lambda work: work(),
+        "clock": lambda: DAY + timedelta(days=30),
+        "catalogue": lambda: CATALOGUE,
+    }
+    return BacktestService(**{**fields, **overrides})
+
+
+def test_a_draft_that_moves_an_interest_changes_the_next_template(reading: EventArchive) -> None:
+    body = {"rules": SECURITY_AS_PRICING, "from": "2026-11-01", "to": "2026-11-30"}
+    changes = _report(_choosing(reading), body)["template_changes"]
+    assert changes["leads"] == 4
+    assert changes["changed"] == 1
+    assert changes["top"] == [{"from": "security-pack", "to": "pricing-guide", "count": 1}]
+    [example] = changes["examples"]
+    assert example["lead"] == "reader"
+    assert example["published"]["template"] == "security-pack"
+    assert "interest security" in example["published"]["why"]
+    assert example["draft"]["template"] == "pricing-guide"
+    assert "interest pricing" in example["draft"]["why"]
+    assert changes["catalogue"] == {"active": 2, "compared": 2}
+
+
+def test_a_lead_the_draft_routes_is_no_longer_nurtured_and_the_report_says_so(reading: EventArchive) -> None:
+    body = {"rules": DRAFT_TEXT, "from": "2026-11-01", "to": "2026-11-30"}
+    changes = _report(_choosing(reading), body)["template_changes"]
+    # "new" is routed by the draft (sales owns it: no email), "bad" no longer is (nurture would write).
+    assert (changes["changed"], changes["sends_to_waits"], changes["waits_to_sends"]) == (2, 1, 1)
+    by_lead = {example["lead"]: example for example in changes["examples"]}
+    assert by_lead["new"]["draft"]["template"] is None
+    assert "sales owns it" in by_lead["new"]["draft"]["why"]
+    assert by_lead["new"]["published"]["template"] is not None
+    assert by_lead["bad"]["published"]["template"] is None
+    assert by_lead["bad"]["draft"]["template"] is not None
+
+
+def test_equal_rules_change_no_template(reading: EventArchive) -> None:
+    body = {"rules": DEFAULT_RULES.read_text(), "from": "2026-11-01", "to": "2026-11-30"}
+    changes = _report(_choosing(reading), body)["template_changes"]
+    assert (changes["leads"], changes["changed"], changes["top"], changes["examples"]) == (4, 0, [], [])
+
+
+class _Parts(BacktestJobs):
+    """The stored jobs' part API in memory (adapters/backtest_jobs.py keeps them in S3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.specs: dict[str, dict[str, Any]] = {}
+        self.written: dict[str, dict[str, list[dict[str, Any]]]] = {}
+
+    def put_spec(self, job_id: str, spec: dict[str, Any]) -> None:
+        self.specs[job_id] = json.loads(json.dumps(spec))  # as it is stored: JSON
+
+    def spec(self, job_id: str) -> dict[str, Any]:
+        return self.specs[job_id]
+
+    def put_part(self, job_id: str, part: str, rows: list[dict[str, Any]]) -> None:
+        self.written.setdefault(job_id, {})[part] = json.loads(json.dumps(rows))
+
+    def parts_done(self, job_id: str) -> int:
+        return len(self.written.get(job_id, {}))
+
+    def parts(self, job_id: str) -> Iterator[list[dict[str, Any]]]:
+        yield from self.written.get(job_id, {}).values()
+
+
+def test_the_shard_functions_choose_from_the_catalogue_the_job_started_with(reading: EventArchive) -> None:
+    body = {"rules": SECURITY_AS_PRICING, "from": "2026-11-01", "to": "2026-11-30"}
+    in_process = _report(_choosing(reading), body)
+    launched: list[dict[str, Any]] = []
+    parts, active = _Parts(), list(CATALOGUE)
+    aws = _choosing(reading, jobs=parts, catalogue=lambda: active,
+                    launch=lambda job, payload: launched.append(payload))  # fmt: skip
+    job_id = aws.start(body)["id"]
+    active.clear()  # a template paused while the job runs: the shards still judge the job's catalogue
+    for item in launched[0]["parts"]:
+        aws.run_part(item["job"], item["shard"], item["slice"])
+    aws.merge(job_id)
+    report = aws.status(job_id)["report"]
+    assert report["template_changes"] == in_process["template_changes"]
+    assert report["template_changes"]["changed"] == 1
