@@ -31,6 +31,7 @@ from chalicelib.entrypoints.http import (
     query_number,
     wants_html,
 )
+from chalicelib.entrypoints.http_api_event import as_rest_proxy_event
 from chalicelib.entrypoints.routes.accounts import routes as account_routes
 from chalicelib.entrypoints.routes.bulk import routes as bulk_routes
 from chalicelib.entrypoints.routes.lab import routes as lab_routes
@@ -227,6 +228,7 @@ INGEST_ROUTES = frozenset({"/v1/{call}", "/webhooks/{provider}", "/webhooks/crm/
 @app.lambda_function(name="ingest")
 def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The same routing as the API function, for the ingest routes only; any other route is a 404."""
+    event = as_rest_proxy_event(event)  # the HTTP API's events (infra/resources.yaml) routed by route key
     route = (event.get("requestContext") or {}).get("resourcePath")  # what Chalice routes on
     if route not in INGEST_ROUTES:
         return error_response(NotFound(f"{route!r} is not served by the ingest function")).to_dict()
