@@ -5,8 +5,9 @@
   archive adds to the worker's CPU is seen; the S3 PUT itself is one request per object (measured by
   bench/storage.py's request counts, not here);
 - replay: archived events replayed per second per core with two rule sets (the published rules and a draft
-  that raises the engagement threshold), decoding each object once (what a Map child does), and the
-  per-part figures (decode speed, bytes per archived event and per lead row) that project a
+  that raises the engagement threshold), each lead's next template chosen under both from the shipped
+  templates (once per lead, chalicelib/lab/choices.py), decoding each object once (what a Map child
+  does), and the per-part figures (decode speed, bytes per archived event and per lead row) that project a
   100-million-event backtest on AWS (`project`): wall time and dollars of the Step Functions Distributed Map
   (infra/backtest_workflow.asl.json) at the functions' configured memory, from bench/cost.py's dated prices
   plus the Step Functions and S3 prices in AWS_PRICES;
@@ -34,6 +35,7 @@ from typing import Any
 from bench.cost import PRICES
 from bench.stream import Shape, generate
 from chalicelib.adapters.archive import EventArchive, FolderBlobs
+from chalicelib.adapters.templates import load_shipped_templates
 from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.events import Event
 from chalicelib.domain.prospect import Prospect
@@ -105,12 +107,13 @@ def _replay(stream: Sequence[tuple[int, Event]]) -> dict[str, float]:
     published = load_default_rules()
     draft, _ = check_rules_text(DRAFT)
     assert draft is not None
+    catalogue = [t.meta for t in load_shipped_templates().values()]
     items = [ArchivedEvent(f"L{who}", event) for who, event in stream]
     objects = [encode(held) for held in group_objects(items).values()]
     t0 = time.process_time()
     decoded = [item for body in objects for item in decode(body)]
     t1 = time.process_time()
-    rows = replay_shard(decoded, published, draft)
+    rows = replay_shard(decoded, published, draft, catalogue=catalogue)
     t2 = time.process_time()
     rows_bytes = len(gzip.compress(json.dumps(rows, separators=(",", ":")).encode(), mtime=0))
     return {
@@ -118,6 +121,7 @@ def _replay(stream: Sequence[tuple[int, Event]]) -> dict[str, float]:
         "leads": len(rows),
         "routed_published": sum(1 for row in rows if row["published"]["routed_at"]),
         "routed_draft": sum(1 for row in rows if row["draft"]["routed_at"]),
+        "next_template_changed": sum(1 for row in rows if row["published"]["next"] != row["draft"]["next"]),
         "decoded_events_per_second_per_core": round(len(decoded) / (t1 - t0)),
         "replayed_events_per_second_per_core_two_rule_sets": round(len(items) / (t2 - t1)),
         "archived_bytes_per_event": round(sum(len(body) for body in objects) / len(items), 1),
