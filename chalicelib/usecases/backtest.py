@@ -35,7 +35,7 @@ from chalicelib.lab.choices import catalogue_from_spec, catalogue_spec
 from chalicelib.lab.layout import DEFAULT_SHARDS, ArchivedEvent, slice_of
 from chalicelib.lab.replay import replay_shard
 from chalicelib.lab.report import Outcome, build_report, outcome_of
-from chalicelib.usecases.rules_text import check_rules_text, rules_error
+from chalicelib.usecases.rules_text import check_rules_text, read_rules_draft, rules_error
 
 log = logging.getLogger("leadloop.backtest")
 
@@ -248,19 +248,8 @@ class BacktestService:
         self._jobs.put(job_id, status="done", progress=1.0, report=report)
 
     def _draft(self, body: Mapping[str, Any]) -> tuple[Rules, str]:
-        text, version = body.get("rules"), body.get("version")
-        if (text is None) == (version is None):
-            raise MalformedInput("send the draft as 'rules' (the rules text) or 'version' (a saved version)")
-        if version is not None:
-            if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-                raise MalformedInput("'version' must be a rules version number")
-            text = self._rules_source(version)
-        if not isinstance(text, str) or not text.strip():
-            raise MalformedInput("'rules' must be the rules text (YAML or JSON)")
-        parsed, problems = check_rules_text(text)  # JSON is YAML: the same problems as PUT /rules
-        if parsed is None:
-            raise rules_error(problems)
-        return parsed, text
+        draft = read_rules_draft(body, self._rules_source)
+        return draft.rules, draft.text
 
     def _window(self, body: Mapping[str, Any], retention_days: int) -> tuple[date, date]:
         days: list[date] = []

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
-from chalicelib.errors import InvalidContent
+from chalicelib.errors import InvalidContent, MalformedInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +95,28 @@ def rules_error(problems: list[RulesProblem]) -> InvalidContent:
     return InvalidContent(
         f"the rules have {len(problems)} problem(s): {listing}", details=[p.as_dict() for p in problems]
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RulesDraft:
+    rules: Rules
+    text: str
+    based_on: int | None  # the saved version the draft is, when sent as {"version": N}
+
+
+def read_rules_draft(body: Mapping[str, Any], rules_source: Callable[[int], str]) -> RulesDraft:
+    """A rules draft as the rules lab takes it (backtest, shadow): `{"rules": <text>}` or `{"version": N}`,
+    refused with the same problems as PUT /rules."""
+    text, version = body.get("rules"), body.get("version")
+    if (text is None) == (version is None):
+        raise MalformedInput("send the draft as 'rules' (the rules text) or 'version' (a saved version)")
+    if version is not None:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise MalformedInput("'version' must be a rules version number")
+        text = rules_source(version)
+    if not isinstance(text, str) or not text.strip():
+        raise MalformedInput("'rules' must be the rules text (YAML or JSON)")
+    parsed, problems = check_rules_text(text)  # JSON is YAML: the same problems as PUT /rules
+    if parsed is None:
+        raise rules_error(problems)
+    return RulesDraft(parsed, text, version)

@@ -27,7 +27,7 @@ from chalicelib.errors import MalformedInput, NotFound, StorageUnavailable
 from chalicelib.lab.report import Outcome, outcome_of
 from chalicelib.lab.shadow import MAX_DAYS, Shadow, comparison, observe
 from chalicelib.usecases.ports import ActivityRecords
-from chalicelib.usecases.rules_text import check_rules_text, rules_error
+from chalicelib.usecases.rules_text import check_rules_text, read_rules_draft
 
 log = logging.getLogger("leadloop.shadow")
 
@@ -268,16 +268,5 @@ class ShadowService:
         return stored
 
     def _draft(self, body: Mapping[str, Any]) -> tuple[str, int | None]:
-        text, version = body.get("rules"), body.get("version")
-        if (text is None) == (version is None):
-            raise MalformedInput("send the draft as 'rules' (the rules text) or 'version' (a saved version)")
-        if version is not None:
-            if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-                raise MalformedInput("'version' must be a rules version number")
-            text = self._rules_source(version)
-        if not isinstance(text, str) or not text.strip():
-            raise MalformedInput("'rules' must be the rules text (YAML or JSON)")
-        parsed, problems = check_rules_text(text)  # JSON is YAML: the same problems as PUT /rules
-        if parsed is None:
-            raise rules_error(problems)
-        return text, version
+        draft = read_rules_draft(body, self._rules_source)
+        return draft.text, draft.based_on
