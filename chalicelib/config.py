@@ -101,6 +101,9 @@ class Settings:
     # starts it; unset (the local stack) a backtest runs in a thread of the API process.
     backtest_state_machine_arn: str | None = None
     backtest_slices: int = 1  # Map children per archive shard (more: less memory and time per child)
+    # Partition keys each counter period is spread over (chalicelib.adapters.dynamo_counters): ~1,000
+    # counter writes/s each. Raise it freely; never lower it (counts above the new count go unread).
+    counter_shards: int = 16
 
     @property
     def is_local(self) -> bool:
@@ -214,12 +217,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         archive_retention_days=_retention_days(env.get("LEADLOOP_ARCHIVE_RETENTION_DAYS", "400")),
         backtest_state_machine_arn=env.get("LEADLOOP_BACKTEST_STATE_MACHINE_ARN") or None,
         backtest_slices=_slices(env.get("LEADLOOP_BACKTEST_SLICES", "1")),
+        counter_shards=_counter_shards(env.get("LEADLOOP_COUNTER_SHARDS", "16")),
     )
 
 
 def _slices(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 64:
         raise ConfigurationError(f"LEADLOOP_BACKTEST_SLICES must be 1..64, got {text!r}")
+    return int(text)
+
+
+def _counter_shards(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise ConfigurationError(f"LEADLOOP_COUNTER_SHARDS must be 1..100, got {text!r}")
     return int(text)
 
 

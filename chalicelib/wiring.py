@@ -106,7 +106,7 @@ def activity() -> ActivityLog:
 
 @cache
 def counters() -> Counters:
-    return Counters(tables())
+    return Counters(tables(), shards=settings().counter_shards)
 
 
 @cache

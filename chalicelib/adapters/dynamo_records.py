@@ -1,21 +1,20 @@
-"""The append-mostly records beside the profiles: activity log, replay nonces, API keys, versioned content
-(templates, rules) and metric counters, on DynamoDB.
+"""The append-mostly records beside the profiles: activity log, replay nonces, API keys and versioned content
+(templates, rules), on DynamoDB (metric counters: `dynamo_counters`).
 
-Every write that must not race is a condition or an atomic update here (a nonce is remembered once, a
-content version is written once, a counter is ADDed to), never a read followed by a write.
+Every write that must not race is a condition here (a nonce is remembered once, a content version is
+written once), never a read followed by a write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.adapters.dynamo_tables import (
     ActivityModel,
@@ -26,7 +25,6 @@ from chalicelib.adapters.dynamo_tables import (
     is_condition_failure,
     iso,
     models_for,
-    shared_connection,
     storage_errors,
 )
 from chalicelib.domain.activity import ActivityEntry
@@ -300,47 +298,3 @@ class ContentStore:
 
 def _content(item: ContentModel) -> ContentVersion:
     return ContentVersion(item.key, int(item.version), item.body, item.author, item.created_at)
-
-
-# --- counters ---
-
-
-class Counters:
-    """Metric counters by period ("all", "2026-11", "2026-11-23"), each moved once per effect key."""
-
-    def __init__(self, tables: Tables) -> None:
-        self._model = models_for(tables).counters
-        self._nonces = models_for(tables).nonces
-        self._connection = shared_connection(tables)
-
-    def add_once(
-        self, key: str, increments: Mapping[tuple[str, str], float], *, expires_at: datetime
-    ) -> bool:
-        """The ADDs of one effect, exactly once: they go in one transaction with a marker item that must not
-        exist yet (kept until `expires_at`, past any redelivery). False when `key` was applied before."""
-        updates = [(counter, amount) for counter, amount in increments.items() if amount]
-        applied = False
-        # A transaction holds at most 100 items: the marker and 99 counters per part.
-        for part, start in enumerate(range(0, len(updates), 99)):
-            marker = self._nonces(f"counted#{key}#{part}", expires_at=expires_at)
-            with storage_errors("update counters"):
-                try:
-                    # TOTAL, like every other call PynamoDB makes: the capacity meter reads it off the answer.
-                    with TransactWrite(
-                        connection=self._connection, return_consumed_capacity="TOTAL"
-                    ) as transaction:
-                        transaction.save(marker, condition=self._nonces.key.does_not_exist())
-                        for (period, name), amount in updates[start : start + 99]:
-                            counter = self._model(period, name)
-                            transaction.update(counter, actions=[self._model.value.add(amount)])
-                except TransactWriteError as exc:
-                    reasons = exc.cancellation_reasons
-                    if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-                        continue  # this part was counted by an earlier attempt
-                    raise
-            applied = True
-        return applied
-
-    def read(self, period: str) -> dict[str, float]:
-        with storage_errors(f"read counters for {period}"):
-            return {item.name: float(item.value) for item in self._model.query(period, consistent_read=True)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -184,6 +184,9 @@ class InMemoryCounters:
 
     def read(self, period: str) -> dict[str, float]:
         return {name: value for (p, name), value in self.values.items() if p == period}
+
+    def read_many(self, periods: Iterable[str]) -> dict[str, dict[str, float]]:
+        return {period: self.read(period) for period in periods}
 
 
 class InMemoryMarks:

@@ -6,7 +6,8 @@ guarantee: a crash or a failed effect after the write is made good there, and La
 batch until it succeeds). A mark per write says its effects are all done, so the second pass usually costs
 one read; each handler is idempotent on its own as well, for the race between the two passes:
 - activity entries are keyed by their content (rewriting one changes nothing);
-- counters move in one transaction with a marker (chalicelib.adapters.dynamo_records.Counters.add_once);
+- a write's counters (scoreboard and learning alike) move in one transaction with one marker
+  (chalicelib.adapters.dynamo_counters.Counters.add_once);
 - a notification is marked when sent and not sent again;
 - an SLA workflow is named after its routing (a second start finds the first), and a release of a token
   already used is answered "nothing to release".
@@ -28,7 +29,6 @@ from chalicelib.domain.accounts import AccountRecord, Member, engaged_on
 from chalicelib.domain.bandit import LEARNING_PERIOD
 from chalicelib.domain.prospect import Prospect, prospect_from_doc
 from chalicelib.domain.rules import Rules
-from chalicelib.domain.scoreboard import by_period
 from chalicelib.domain.summary import summarize
 from chalicelib.effects.outbox import (
     CountOnScoreboard,
@@ -43,6 +43,7 @@ from chalicelib.effects.outbox import (
 )
 from chalicelib.errors import StorageUnavailable
 from chalicelib.usecases.ports import AccountDirectory, ActivityRecords, EffectMarks, ScoreboardCounters
+from chalicelib.usecases.scoreboard import kept_in
 
 log = logging.getLogger("leadloop.effects")
 
@@ -117,17 +118,16 @@ class Dispatcher:
         if not just_written and self.ledger.done(f"write#{write.key}"):
             return
         failures = []
-        for kind in HANDLERS:
-            group = [effect for effect in write.effects if type(effect) is kind]
+        for handler in dict.fromkeys(HANDLERS.values()):
+            group = [effect for effect in write.effects if HANDLERS.get(type(effect)) is handler]
             if not group:
                 continue
+            kinds = "+".join(dict.fromkeys(type(effect).__name__ for effect in group))
             try:
-                HANDLERS[kind](self, write, group)
+                handler(self, write, group)
             except Exception as error:  # noqa: BLE001 - each effect fails alone; all are retried later
-                log.error(
-                    "effect %s of %s failed: %s: %s", kind.__name__, write.key, type(error).__name__, error
-                )
-                failures.append(f"{kind.__name__}: {type(error).__name__}")
+                log.error("effect %s of %s failed: %s: %s", kinds, write.key, type(error).__name__, error)
+                failures.append(f"{kinds}: {type(error).__name__}")
         if failures:
             raise EffectsFailed(write, failures)
         self.ledger.mark(f"write#{write.key}", expires_at=_mark_expiry(write))
@@ -154,12 +154,27 @@ def record_activity(d: Dispatcher, write: SavedWrite, entries: Sequence[OutboxEf
     d.activity.append(write.lead_id, items)
 
 
-def count_on_scoreboard(d: Dispatcher, write: SavedWrite, counts: Sequence[OutboxEffect]) -> None:
-    for n, effect in enumerate(counts):
+def count(d: Dispatcher, write: SavedWrite, counts: Sequence[OutboxEffect]) -> None:
+    """Every counter a write moves — the scoreboard's, in the periods its readers use (`kept_in`), and the
+    nurture chooser's evidence — in one transaction with one marker: a redelivered write counts once.
+    The key is the one the scoreboard's first part had before the two were merged, so a write counted
+    then is not counted again by a redelivery now."""
+    increments: dict[tuple[str, str], float] = {}
+    for effect in counts:
         if isinstance(effect, CountOnScoreboard):
-            d.counters.add_once(
-                f"{write.key}#{n}", by_period(effect.increments, effect.at), expires_at=_mark_expiry(write)
-            )
+            moved = {
+                (period, name): amount
+                for name, amount in effect.increments.items()
+                for period in kept_in(name, effect.at)
+            }
+        elif isinstance(effect, LearnFromOutcomes):
+            moved = {(LEARNING_PERIOD, name): amount for name, amount in effect.increments.items()}
+        else:
+            continue
+        for counter, amount in moved.items():
+            increments[counter] = increments.get(counter, 0.0) + amount
+    if increments:
+        d.counters.add_once(f"{write.key}#0", increments, expires_at=_mark_expiry(write))
 
 
 def notify_owner(d: Dispatcher, write: SavedWrite, notes: Sequence[OutboxEffect]) -> None:
@@ -210,15 +225,6 @@ def update_accounts(d: Dispatcher, write: SavedWrite, updates: Sequence[OutboxEf
             d.accounts.record(account, member, lead_version=write.version)
 
 
-def learn_from_outcomes(d: Dispatcher, write: SavedWrite, counts: Sequence[OutboxEffect]) -> None:
-    """The nurture chooser's evidence, one counter item per template, context and measure (no hot key:
-    one send moves one item), moved once per write like the scoreboard's."""
-    for n, effect in enumerate(counts):
-        if isinstance(effect, LearnFromOutcomes):
-            increments = {(LEARNING_PERIOD, name): amount for name, amount in effect.increments.items()}
-            d.counters.add_once(f"learn#{write.key}#{n}", increments, expires_at=_mark_expiry(write))
-
-
 E = TypeVar("E", NotifyOwner, ReleaseSlaClock)
 
 
@@ -237,16 +243,16 @@ def _each_once(
 
 Handler = Callable[[Dispatcher, SavedWrite, Sequence[OutboxEffect]], None]
 
-# In this order: the feed first (it says what happened), then the scoreboard, then the outside world
-# (accounts last: no one waits on them).
+# In this order: the feed first (it says what happened), then the counters, then the outside world
+# (accounts last: no one waits on them). Effects whose types share a handler are handed to it together.
 HANDLERS: dict[type, Handler] = {
     RecordActivity: record_activity,
-    CountOnScoreboard: count_on_scoreboard,
+    CountOnScoreboard: count,
+    LearnFromOutcomes: count,
     NotifyOwner: notify_owner,
     StartSlaClock: start_sla_clock,
     ReleaseSlaClock: release_sla_clock,
     UpdateAccounts: update_accounts,
-    LearnFromOutcomes: learn_from_outcomes,
 }
 
 

@@ -1,8 +1,10 @@
 """The one scoreboard both teams are judged by, read from counters kept as events flow (never a table scan).
 
 `LeadService` adds to the counters on every transition (`domain.scoreboard`), send and email
-outcome, per period: "all", each month ("2026-11") and each day ("2026-11-23"). A range is read as whole
-months where it covers them and single days where it does not, so a year costs at most a few dozen reads.
+outcome, per period: "all", each month ("2026-11") and each day ("2026-11-23") — each counter only in the
+periods something reads it from (`kept_in`). A range is read as whole months where it covers them and
+single days where it does not, so a year costs at most a few dozen periods (each one Query per counter
+shard, run a few at once: chalicelib.adapters.dynamo_counters).
 Marketing and sales costs are entered per lead source and month (`PUT /costs/{source}/{month}`) and kept as
 versioned content, so every change of a cost stays on record with its author; revenue is compared with
 them by source and month. The funnel counts leads (each lead once per stage) and shows re-entries apart;
@@ -56,6 +58,20 @@ def periods_for(start: date, end: date) -> list[str]:
             periods.append(day.isoformat())
             day += timedelta(days=1)
     return periods
+
+
+def kept_in(name: str, at: datetime) -> tuple[str, ...]:
+    """The periods counter `name` is kept in, moved at `at`: only those a reader reads it from, since each
+    period is a write. The report reads every name it shows from "all" (no range) and from months and days
+    (a range); a few names have narrower readers."""
+    month = f"{at:%Y-%m}"
+    if name.startswith("assign:team:"):
+        return ("all",)  # the round robin reads all-time counts only (usecases.leads._Turns)
+    if name.startswith("source:") and name.endswith(":revenue:won"):
+        return (month,)  # only the revenue table by source and month reads it
+    if name.startswith("source:") and ":sla:" in name:
+        return ("all",)  # no report reads it yet; kept all-time so one can
+    return ("all", month, f"{at:%Y-%m-%d}")
 
 
 def months_between(start: date, end: date) -> list[str]:
@@ -306,8 +322,9 @@ class Scoreboard:
         costs = self._costs()
         if start is None and end is None:
             months = sorted({cost.month for cost in costs} | {f"{self._clock():%Y-%m}"})
-            by_month = {month: self._counters.read(month) for month in months}
-            answer = build_scoreboard(self._counters.read("all"), by_month, costs)
+            read = self._counters.read_many(["all", *months])
+            by_month = {month: read[month] for month in months}
+            answer = build_scoreboard(read["all"], by_month, costs)
             return {"from": None, "to": None, **answer}
         today = self._clock().date()
         start = start or (end or today).replace(day=1)
@@ -317,12 +334,13 @@ class Scoreboard:
         if (end - start).days > MAX_RANGE_DAYS:
             raise MalformedInput(f"the scoreboard spans at most {MAX_RANGE_DAYS} days; narrow from/to")
         totals: dict[str, float] = {}
-        read: dict[str, dict[str, float]] = {}
-        for period in periods_for(start, end):
-            read[period] = self._counters.read(period)
+        periods = periods_for(start, end)
+        months = months_between(start, end)
+        read = self._counters.read_many([*periods, *months])  # one pass: the shards of all at once
+        for period in periods:
             for name, value in read[period].items():
                 totals[name] = totals.get(name, 0.0) + value
-        by_month = {m: read[m] if m in read else self._counters.read(m) for m in months_between(start, end)}
+        by_month = {m: read[m] for m in months}
         answer = build_scoreboard(totals, by_month, costs)
         return {"from": start.isoformat(), "to": end.isoformat(), **answer}
 
