@@ -5,9 +5,9 @@
 Run by scripts/validate_infra.sh. The code is developed and tested on Python 3.11 while Lambda runs it on a
 newer runtime, with libraries pip picked for that runtime's platform: this is where a missing or mismatched
 compiled library (pydantic-core, cryptography, PyYAML, MarkupSafe) or a file left out of the zip shows up
-before a deploy does. The API, ingest and effects dispatcher handlers are each called once (the last with
-a stream record that needs nothing). Standard library only: it must run before anything is installed for
-that Python.
+before a deploy does. The API, ingest (as the REST and the HTTP API call it) and effects dispatcher
+handlers are called (the last with a stream record that needs nothing). Standard library only: it must
+run before anything is installed for that Python.
 """
 
 from __future__ import annotations
@@ -87,6 +87,18 @@ def check(zip_path: str, runtime: str) -> list[str]:
     if tracked["statusCode"] != 401:
         problems.append(
             f"the ingest function answered {tracked['statusCode']} to a call without a key, not 401"
+        )
+    # The same call as the ingest HTTP API sends it (payload format 1.0, infra/resources.yaml).
+    from_http_api = {
+        **no_key,
+        "version": "1.0",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {**no_key["requestContext"], "routeKey": "POST /v1/{call}", "stage": "$default"},
+    }
+    tracked = app.ingest(from_http_api, None)
+    if tracked["statusCode"] != 401:
+        problems.append(
+            f"the ingest function answered {tracked['statusCode']} to an HTTP API call without a key, not 401"
         )
 
     # The effects dispatcher's handler, as the stream trigger calls it: a record with nothing to perform.
