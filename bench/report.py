@@ -143,13 +143,17 @@ def render(results: dict[str, Any]) -> str:
             ("browser, 1/request", "browser_1_per_request"),
         ):
             dollars = c[key]["dollars_per_million_events"]
-            rows.append(
-                (
-                    f"{label}: total (REST API)",
-                    f"${dollars['total_with_rest_api']:.3f}",
-                    f"target ≤ ${c['target_dollars_per_million']:g}" if "100" in label else "reported",
-                )
+            target = (
+                c["target_dollars_per_million"]
+                if "100" in label
+                else c.get("browser_target_dollars_per_million")
             )
+            deployed = dollars.get("total_as_deployed")
+            if deployed is not None:  # results before the ingest HTTP API have no such line
+                rows.append(
+                    (f"{label}: as deployed (ingest HTTP API)", f"${deployed:.3f}", f"target ≤ ${target:g}")
+                )
+            rows.append((f"{label}: total (REST API)", f"${dollars['total_with_rest_api']:.3f}", ""))
             rows.append((f"{label}: total (HTTP API)", f"${dollars['total_with_http_api']:.3f}", ""))
             for part in (
                 "api_gateway_rest",
