@@ -262,6 +262,15 @@ def test_role_families_earn_fit_beside_seniority(rules: Rules) -> None:
     assert {line.rule for line in fit_lines(lead.p, rules)} >= {"title_manager", "role_practitioner"}
 
 
+def test_a_senior_title_at_a_named_company_fits_though_size_and_industry_are_unknown(rules: Rules) -> None:
+    # Forms and enrichment leave size or industry missing on a third of leads: that alone must not hide a
+    # ready VP (25 + company 10 + served country 5).
+    vp = Feed(rules).who(title="VP Marketing", company="Northwind", country="US")
+    assert score(vp.p, rules, NOW).fit >= rules.thresholds.fit
+    anonymous_company = Feed(rules).who(title="VP Marketing", country="US")
+    assert score(anonymous_company.p, rules, NOW).fit < rules.thresholds.fit  # nothing to research
+
+
 def test_one_seniority_line_counts_however_many_titles_match(rules: Rules) -> None:
     feed = Feed(rules).who(title="VP and Director of Marketing")
     assert [line.rule for line in fit_lines(feed.p, rules)] == ["title_executive"]
