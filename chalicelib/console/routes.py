@@ -22,7 +22,7 @@ from chalicelib.commands import parse_command
 from chalicelib.console import pages, sessions, views
 from chalicelib.console.sessions import Session
 from chalicelib.domain.lifecycle import RECYCLE_REASONS
-from chalicelib.entrypoints.http import ANY_BODY, lead_ref
+from chalicelib.entrypoints.http import ANY_BODY, MAX_API_BODY_BYTES, lead_ref
 from chalicelib.errors import (
     Conflict,
     Forbidden,
@@ -39,7 +39,8 @@ log = logging.getLogger("leadloop.console")
 routes = Blueprint(__name__)
 
 SALES_WRITERS = ("sales", "admin")
-MAX_FORM_BYTES = 16 * 1024
+# A form carries at most what the JSON API accepts, URL-encoded (which can triple it: every byte as %XX).
+MAX_FORM_BYTES = 3 * MAX_API_BODY_BYTES
 SIGN_IN = "/console/sign-in"
 
 
