@@ -70,3 +70,16 @@ def test_the_lead_page_draws_how_engagement_decays(loop: Loop) -> None:
     html = loop.client.http.get(f"/console/leads/{lead_id}", headers={"Cookie": cookie}).body.decode()
     assert '<svg class="chart decay" role="img"' in html
     assert "half-life" in html and "Engagement by day" in html
+
+
+def test_each_score_reason_reads_in_plain_words_beside_its_rule(loop: Loop) -> None:
+    import html as markup
+
+    lead_id = routed_lead(loop)
+    breakdown = loop.sales("GET", f"/leads/{lead_id}").json_body["scores"]["breakdown"]
+    worded = [line for line in breakdown if line.get("text")]
+    assert worded  # the summary words its reasons; the page must show those words, not rule ids
+    cookie, _ = sign_in(loop, "dev-sales-key")
+    page_html = loop.client.http.get(f"/console/leads/{lead_id}", headers={"Cookie": cookie}).body.decode()
+    for line in worded:
+        assert markup.escape(line["text"]) in page_html and line["rule"] in page_html
