@@ -122,6 +122,24 @@ def plan_next_touch(p: Prospect, rules: Rules, now: datetime) -> datetime | None
     return max(earliest, now)
 
 
+def why_no_touch_now(p: Prospect, rules: Rules, now: datetime) -> str | None:
+    """Why no template at all may go to `p` now (the lead's own state, not any template's): not emailable,
+    a touch in flight, nurture parked, or the cadence not yet due."""
+    unreachable = why_not_emailed(p)
+    if unreachable is not None:
+        return unreachable
+    claim = pending_claim(p)
+    if claim is not None:
+        return f"{claim.template} is being sent ({claim.send_id}, try {claim.tries})"
+    stuck = parked(p)
+    if stuck is not None:
+        return f"nurture parked: {stuck.template} failed {stuck.tries} tries ({stuck.error})"
+    planned = plan_next_touch(p, rules, now)
+    if planned is not None and planned > now and sent_messages(p):
+        return f"cadence: next touch not before {planned.isoformat()}"
+    return None
+
+
 def choose_next_message(
     p: Prospect,
     catalogue: Sequence[TemplateMeta],
@@ -136,19 +154,10 @@ def choose_next_message(
     (loaded once per scheduler tick); `seed`: the send id the choice is for (the same seed, the same pick).
     Asked about one template alone (the nurture view's question "why not this one?"), a refusal names that
     template's own reason: sent already, a stage or persona it requires, or topics off the interests."""
-    unreachable = why_not_emailed(p)
-    if unreachable is not None:
-        return NoChoice(unreachable)
-    claim = pending_claim(p)
-    if claim is not None:
-        return NoChoice(f"{claim.template} is being sent ({claim.send_id}, try {claim.tries})")
-    stuck = parked(p)
-    if stuck is not None:
-        return NoChoice(f"nurture parked: {stuck.template} failed {stuck.tries} tries ({stuck.error})")
+    held = why_no_touch_now(p, rules, now)
+    if held is not None:
+        return NoChoice(held)
     sent = sent_messages(p)
-    planned = plan_next_touch(p, rules, now)
-    if planned is not None and planned > now and sent:
-        return NoChoice(f"cadence: next touch not before {planned.isoformat()}")
     scores = scores or score(p, rules, now)
     stage = buying_stage(p, scores, rules, now)
     persona = persona_of(p, rules)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.adapters.templates import ParsedTemplate, TemplateStatus
 from chalicelib.domain.bandit import Posteriors
-from chalicelib.domain.messaging import Choice, choose_next_message, sent_messages
+from chalicelib.domain.messaging import Choice, choose_next_message, sent_messages, why_no_touch_now
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
 from chalicelib.usecases.ports import ProspectRepository
@@ -59,6 +59,9 @@ def plan_for_lead(
     evidence: Posteriors,
 ) -> LeadPlan:
     """The chooser's pick for `p` now, and each template's own verdict (eligible first, then by name)."""
+    held = why_no_touch_now(p, rules, now)
+    if held is not None:  # the lead's own state: the same answer for every template, so said once
+        return LeadPlan(p.lead_id, None, held, [])
     active = [t.meta for t in templates.values() if t.status is TemplateStatus.ACTIVE]
     overall = choose_next_message(p, active, rules, now, evidence=evidence)
     chosen = overall.template.name if isinstance(overall, Choice) else None
