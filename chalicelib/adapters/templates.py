@@ -38,7 +38,7 @@ globals beyond the context, a short list of text filters (default, escape, upper
 capitalize, trim, striptags, truncate, join, first, last, length, count, replace, urlencode, sort,
 unique), no macros, no `**`, no `%` formatting, and size limits on what a template can produce. Reaching
 for Python internals (`''.__class__`, `self._TemplateReference__context`, `cycler`, `lipsum`, `range`)
-fails with InvalidContent instead of executing.
+fails with InvalidContent instead of executing. The sandbox and running a template in it: template_sandbox.py.
 
 Budget. A render (subject and both blocks) gets 50,000 steps, 2 s and 2,000,000 characters built in all,
 no string over 200,000; past them it raises RenderOverBudget (422, with the line). Saving refuses loops
@@ -50,22 +50,18 @@ from __future__ import annotations
 import functools
 import re
 import time
-import traceback
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
-from jinja2.filters import FILTERS
-from jinja2.runtime import Context, LoopContext
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from jinja2.utils import missing
+from jinja2 import TemplateSyntaxError, meta
 
 from chalicelib.adapters import template_budget as budget
-from chalicelib.adapters.template_budget import DEFAULT_LIMITS, BudgetExceeded, Clock, RenderLimits
+from chalicelib.adapters import template_sandbox as sandbox
+from chalicelib.adapters.template_budget import DEFAULT_LIMITS, Clock, RenderLimits
 from chalicelib.adapters.template_checks import (
     PROSPECT_FIELDS,
     SENDER_FIELDS,
@@ -81,6 +77,7 @@ from chalicelib.adapters.template_checks import (
     unknown_names,
     unsafe_nodes,
 )
+from chalicelib.adapters.template_sandbox import RenderFailed, context_fields
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.errors import InvalidContent, NotFound
 
@@ -90,12 +87,6 @@ SHIPPED_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 MAX_SOURCE_CHARS = 100_000
 
-_FILTERS = (
-    "default", "d", "escape", "e", "upper", "lower", "title", "capitalize", "trim", "striptags",
-    "truncate", "join", "first", "last", "length", "count", "urlencode", "sort", "unique",
-)  # fmt: skip
-_STR_METHODS = frozenset({"upper", "lower", "title", "capitalize", "strip", "startswith", "endswith"})
-_LOOP_ATTRIBUTES = frozenset(name for name in dir(LoopContext) if not name.startswith("_"))
 _HTTP_URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
 
 
@@ -163,7 +154,9 @@ class RenderContext:
         """Plain dicts, strings and one wrapped function: Jinja never sees a live object."""
         return {
             "prospect": _prospect_vars(self.prospect),
-            "sender": _Fields("sender", {k: str(getattr(self.sender, k)) for k in sorted(SENDER_FIELDS)}),
+            "sender": context_fields(
+                "sender", {k: str(getattr(self.sender, k)) for k in sorted(SENDER_FIELDS)}
+            ),
             "unsubscribe_url": str(self.unsubscribe_url),
             "link": _link_function(self.link_builder),
         }
@@ -182,7 +175,7 @@ class TemplateRenderer:
     def __init__(
         self, *, cache_size: int = 256, limits: RenderLimits = DEFAULT_LIMITS, clock: Clock = time.monotonic
     ) -> None:
-        self._env = _build_environment()
+        self._env = sandbox.build_environment()
         self._limits = limits
         self._clock = clock
         # Compiling costs far more than rendering and the scheduler renders the same few templates all
@@ -222,7 +215,7 @@ class TemplateRenderer:
                 subject = self._run(name, parsed.meta.subject, "subject", None, values)
             subject = " ".join(subject.split())  # a subject is one header line, whatever the data held
             if not subject:
-                raise _RenderFailed(name, parsed.subject_line, "the subject rendered empty")
+                raise RenderFailed(name, parsed.subject_line, "the subject rendered empty")
             html = self._run(name, parsed.body, "html", "html", values)
             text = self._run(name, parsed.body, "text", "text", values)
         return RenderedEmail(subject=subject, html=html.strip() + "\n", text=text.strip() + "\n")
@@ -257,7 +250,7 @@ class TemplateRenderer:
         self, name: str, source: str, *, kind: str, first_line: int, topics: Collection[str] | None = None
     ) -> list[TemplateProblem]:
         try:
-            tree = _parse(self._env, source)
+            tree = sandbox.parse_source(self._env, source)
             # Read before the code generator below walks (and rewrites) the tree.
             link_topics = list(unknown_link_topics(tree, topics)) if topics is not None else []
             # Finding undeclared names runs Jinja's code generator, which also refuses unknown filters.
@@ -277,7 +270,7 @@ class TemplateRenderer:
                 # Unknown filters and tests only show when compiling; the compiled template is cached, so
                 # the sample renders that follow reuse it.
                 self._compiled(name, source, kind)
-            except _RenderFailed as exc:
+            except RenderFailed as exc:
                 problems.append(TemplateProblem(first_line + exc.line - 1, exc.reason))
         return sorted_problems(problems)
 
@@ -291,7 +284,7 @@ class TemplateRenderer:
         ):
             try:
                 self.render(parsed, sample)
-            except _RenderFailed as exc:
+            except RenderFailed as exc:
                 failures.setdefault(TemplateProblem(exc.line, exc.reason), []).append(label)
         return [
             TemplateProblem(problem.line, f"fails to render for {' and '.join(labels)}: {problem.message}")
@@ -301,166 +294,28 @@ class TemplateRenderer:
     # -- compiling and running --------------------------------------------------------------------------
 
     def _compile(self, name: str, source: str, kind: str) -> Any:
-        # The file name decides autoescaping (see _build_environment) and lets errors point at lines.
-        filename = f"<template {name}.{kind}>"
-        try:
-            tree = _parse(self._env, source, name=f"{name}.{kind}", filename=filename)
-            unsafe = list(unsafe_nodes(tree))
-            if unsafe:
-                line, message = unsafe[0]
-                raise _RenderFailed(name, line, message)
-            tree = budget.instrument(tree)  # loops and `~` report to the render's budget
-            code = self._env.compile(tree, name=f"{name}.{kind}", filename=filename)
-        except TemplateSyntaxError as exc:
-            raise _RenderFailed(name, exc.lineno or 1, f"syntax error: {exc.message}") from exc
-        return self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
+        return sandbox.compile_template(self._env, name, source, kind)
 
     def _run(self, name: str, source: str, kind: str, block: str | None, values: dict[str, Any]) -> str:
         template = self._compiled(name, source, kind)
-        context: Context = template.new_context(values)
-        render = template.root_render_func if block is None else template.blocks.get(block)
-        if render is None:
-            raise _RenderFailed(name, 1, f"the template has no {{% block {block} %}}")
-        try:
-            return budget.bounded_output(render(context), self._limits.string_chars)
-        except _RenderFailed:
-            raise
-        except (TemplateError, InvalidContent, TypeError, ValueError, ArithmeticError, LookupError) as exc:
-            line = _template_line(template, exc, default=_block_line(source, block))
-            failed = RenderOverBudget if isinstance(exc, BudgetExceeded) else _RenderFailed
-            raise failed(name, line, _reason(exc)) from exc
-        except RecursionError as exc:
-            line = _template_line(template, exc, default=_block_line(source, block))
-            raise _RenderFailed(name, line, "the template calls itself endlessly") from exc
-
-
-class _RenderFailed(InvalidContent):
-    def __init__(self, name: str, line: int, reason: str) -> None:
-        super().__init__(f"template {name!r}, line {line}: {reason}", details={"line": line})
-        self.line = line
-        self.reason = reason
-
-
-class RenderOverBudget(_RenderFailed):
-    """The render went past its RenderLimits (work, time or size) and was stopped there."""
+        return sandbox.run_template(
+            template, name, source, block, values, string_chars=self._limits.string_chars
+        )
 
 
 @contextmanager
 def _in_subject(parsed: ParsedTemplate) -> Iterator[None]:
     try:
         yield
-    except _RenderFailed as exc:  # the subject's own line 1 is the front matter's subject line
+    except RenderFailed as exc:  # the subject's own line 1 is the front matter's subject line
         line = parsed.subject_line + exc.line - 1
         raise type(exc)(parsed.meta.name, line, f"in the subject: {exc.reason}") from exc
-
-
-# -- the sandbox ------------------------------------------------------------------------------------------
-
-
-class _Fields(dict[str, Any]):
-    """A plain dict that remembers which context name it is, so an undefined field is named exactly."""
-
-    __slots__ = ("_label",)
-
-    def __init__(self, label: str, values: Mapping[str, Any]) -> None:
-        super().__init__(values)
-        self._label = label
-
-
-class _Undefined(StrictUndefined):
-    __slots__ = ()
-
-    @property
-    def _undefined_message(self) -> str:
-        owner = self._undefined_obj
-        if isinstance(owner, _Fields) and self._undefined_hint is None:
-            path = f"{owner._label}.{self._undefined_name}"
-            return f'{path} is not known here; write {{{{ {path} | default("…") }}}} or test `is defined`'
-        if self._undefined_hint is None and isinstance(self._undefined_name, str) and owner is missing:
-            return f"{self._undefined_name!r} is not part of the template context"
-        return super()._undefined_message
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
-
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        # Only the few string methods a template might want and the loop variable; every other attribute
-        # (dict methods, str.format, anything dunder) is refused, which closes the classic SSTI paths.
-        if not super().is_safe_attribute(obj, attr, value):
-            return False
-        if isinstance(obj, str):
-            return attr in _STR_METHODS
-        return isinstance(obj, LoopContext) and attr in _LOOP_ATTRIBUTES
-
-    def wrap_str_format(self, value: Any) -> None:
-        # Jinja would hand out a sandboxed str.format; padding specs like {0:>999999999} still exhaust
-        # memory, and templates join text with ~, so format stays out like every other method.
-        return None
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            raise SecurityError("the ** operator is not allowed in templates")
-        if operator == "%" and isinstance(left, str):
-            raise SecurityError("'%' formatting is not allowed in templates; join text with ~")
-        budget.check_operands(operator, left, right)  # `+` and `*` are refused before they build too much
-        return budget.built(super().call_binop(context, operator, left, right))
-
-    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        # link() and the few string methods: each call is a step, and what it returns is counted.
-        budget.step()
-        return budget.built(super().call(context, obj, *args, **kwargs))
-
-
-def _build_environment() -> _Sandbox:
-    env = _Sandbox(
-        undefined=_Undefined,
-        autoescape=lambda template_name: bool(template_name and template_name.endswith(".html")),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        loader=None,
-        finalize=budget.finalize,
-    )
-    env.globals.clear()  # range, lipsum, cycler, joiner, namespace, dict: none belong in an email
-    env.filters = budget.bounded_filters({name: FILTERS[name] for name in (*_FILTERS, "replace")})
-    return env
-
-
-def _template_line(template: Any, exc: BaseException, *, default: int) -> int:
-    line = default
-    for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        if frame.f_code.co_filename == template.filename:
-            line = template.get_corresponding_lineno(lineno)
-    return line
-
-
-def _block_line(source: str, block: str | None) -> int:
-    # Errors raised outside the template's own frames (the size limit) point at the block they stopped.
-    found = re.search(r"\{%-?\s*block\s+" + re.escape(block or "") + r"\b", source) if block else None
-    return source.count("\n", 0, found.start()) + 1 if found else 1
-
-
-def _parse(env: _Sandbox, source: str, **names: str) -> nodes.Template:
-    try:
-        return env.parse(source, **names)
-    except ValueError as exc:  # Python refuses to read an integer of more than 4,300 digits
-        found = re.search(r"\d{4000}", source)
-        line = source.count("\n", 0, found.start()) + 1 if found else 1
-        raise TemplateSyntaxError("a number here is too long", line) from exc
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, InvalidContent):
-        return exc.message
-    if isinstance(exc, TemplateError):
-        return exc.message or type(exc).__name__
-    return f"{type(exc).__name__}: {exc}"
 
 
 # -- the context ------------------------------------------------------------------------------------------
 
 
-def _prospect_vars(prospect: ProspectFields) -> _Fields:
+def _prospect_vars(prospect: ProspectFields) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key in sorted(PROSPECT_FIELDS - {"top_interests"}):
         value = getattr(prospect, key)
@@ -469,7 +324,7 @@ def _prospect_vars(prospect: ProspectFields) -> _Fields:
     if "name" not in values and (prospect.first_name or prospect.last_name):
         values["name"] = " ".join(p.strip() for p in (prospect.first_name, prospect.last_name) if p)
     values["top_interests"] = [str(topic) for topic in prospect.top_interests]
-    return _Fields("prospect", values)
+    return context_fields("prospect", values)
 
 
 def _link_function(builder: LinkBuilder) -> Callable[..., str]:

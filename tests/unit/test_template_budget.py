@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.adapters.template_budget import RenderLimits
+from chalicelib.adapters.template_sandbox import RenderOverBudget
 from chalicelib.adapters.templates import (
     ProspectFields,
-    RenderOverBudget,
     TemplateRenderer,
     parse_template,
     render,
