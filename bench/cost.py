@@ -31,7 +31,8 @@ from typing import Any
 from chalicelib.adapters.dynamo_prospects import pack_doc
 from chalicelib.adapters.dynamo_stream import writes_with_effects
 from chalicelib.adapters.queue import pack
-from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.effects.outbox import CountOnScoreboard, RecordActivity, decode, encode
 from chalicelib.ingest import segment
 

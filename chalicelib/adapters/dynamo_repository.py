@@ -11,7 +11,8 @@ from datetime import datetime
 
 from chalicelib.adapters.dynamo_prospects import ProspectRow, ProspectStore, StoredProspect
 from chalicelib.domain.lifecycle import State
-from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc, routed_at
+from chalicelib.domain.prospect import Prospect, routed_at
+from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.effects.outbox import OutboxEffect, encode
 from chalicelib.errors import UnreadableRecord
 from chalicelib.usecases.ports import InboxLead, InboxQuery, InboxSlice, Versioned

@@ -20,7 +20,8 @@ from chalicelib.adapters.dynamo_tables import iso
 from chalicelib.domain.accounts import AccountRecord, Member
 from chalicelib.domain.activity import ActivityEntry
 from chalicelib.domain.lifecycle import State
-from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc, routed_at
+from chalicelib.domain.prospect import Prospect, routed_at
+from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.effects.dispatch import SavedWrite
 from chalicelib.effects.outbox import OutboxEffect, decode, encode
 from chalicelib.errors import ConcurrentUpdate, MalformedInput

@@ -50,8 +50,8 @@ from chalicelib.domain.prospect import (
     Prospect,
     Recycle,
     Transition,
-    prospect_to_doc,
 )
+from chalicelib.domain.prospect_document import prospect_to_doc
 from chalicelib.domain.rules import Rules
 
 # Traits that are never evicted to make room: who the person is, and what the CRM said.

@@ -27,7 +27,8 @@ from chalicelib.adapters.notify import SalesNotifier
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.accounts import AccountRecord, Member, engaged_on
 from chalicelib.domain.bandit import LEARNING_PERIOD
-from chalicelib.domain.prospect import Prospect, prospect_from_doc
+from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.prospect_document import prospect_from_doc
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.summary import summarize
 from chalicelib.effects.outbox import (

@@ -21,7 +21,8 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.activity import ActivityEntry
-from chalicelib.domain.prospect import Prospect, prospect_to_doc
+from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.prospect_document import prospect_to_doc
 from chalicelib.domain.suppression import ERASED, SuppressedAddress, address_digest
 from chalicelib.errors import ConcurrentUpdate, Conflict, LeadloopError
 from chalicelib.usecases.leads import LeadService

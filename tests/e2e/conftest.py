@@ -23,7 +23,7 @@ from chalicelib import wiring
 from chalicelib.adapters.bootstrap import ensure_local_resources, seed_dev_keys
 from chalicelib.adapters.dynamo import ProspectRow
 from chalicelib.config import load_settings
-from chalicelib.domain.prospect import prospect_to_doc
+from chalicelib.domain.prospect_document import prospect_to_doc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from local_streams import StreamPoller  # noqa: E402 - the local stack's stream reader, as make run uses it

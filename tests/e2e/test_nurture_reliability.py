@@ -15,7 +15,8 @@ import pytest
 from chalicelib import wiring
 from chalicelib.adapters.dynamo import ProspectRow
 from chalicelib.adapters.templates import RenderContext, TemplateRenderer
-from chalicelib.domain.prospect import Prospect, SentMessage, prospect_to_doc
+from chalicelib.domain.prospect import Prospect, SentMessage
+from chalicelib.domain.prospect_document import prospect_to_doc
 from chalicelib.errors import InvalidContent, StorageUnavailable
 from chalicelib.usecases.nurture import NurtureService
 from tests.e2e.conftest import Loop

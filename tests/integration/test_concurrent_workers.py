@@ -29,7 +29,7 @@ from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.queue import DeadLetters, pack
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event, EventKind
-from chalicelib.domain.prospect import prospect_from_doc
+from chalicelib.domain.prospect_document import prospect_from_doc
 from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.entrypoints.worker import handle_sqs_batch
 from chalicelib.usecases import leads as services_module

@@ -26,9 +26,8 @@ from chalicelib.domain.prospect import (
     MAX_ACCOUNTS,
     MAX_PROFILE_BYTES,
     Prospect,
-    prospect_from_doc,
-    prospect_to_doc,
 )
+from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.domain.rules import RulesError, parse_rules
 from chalicelib.domain.scoring import score
 from chalicelib.effects.dispatch import Dispatcher

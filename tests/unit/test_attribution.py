@@ -18,14 +18,8 @@ from chalicelib.domain.decisions import Changed, transition
 from chalicelib.domain.events import Attribution, Event, EventKind, event_from_wire, event_to_wire
 from chalicelib.domain.lifecycle import Trigger
 from chalicelib.domain.merge import absorb_profile
-from chalicelib.domain.prospect import (
-    MAX_PATH_CHARS,
-    MAX_TOUCH_CHARS,
-    TRUNCATED,
-    Prospect,
-    prospect_from_doc,
-    prospect_to_doc,
-)
+from chalicelib.domain.prospect import MAX_PATH_CHARS, MAX_TOUCH_CHARS, TRUNCATED, Prospect
+from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.domain.scoreboard import counter_label, scoreboard_increments
 from chalicelib.domain.summary import summarize

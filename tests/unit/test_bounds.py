@@ -26,9 +26,8 @@ from chalicelib.domain.prospect import (
     MAX_TRAITS,
     TRUNCATED,
     Prospect,
-    prospect_from_doc,
-    prospect_to_doc,
 )
+from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.wiring import DEFAULT_RULES
 

@@ -17,7 +17,8 @@ from chalicelib.domain.catalogue import Stage, TemplateMeta, meta_from_front_mat
 from chalicelib.domain.decisions import EmailOutcome
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.messaging import Choice, NoChoice, choose_next_message, claim_touch, mark_sent
-from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.effects.outbox import LearnFromOutcomes, plan
 from chalicelib.errors import InvalidContent

@@ -14,7 +14,8 @@ from chalicelib.domain.decisions import NotifySales
 from chalicelib.domain.events import Event, EventKind, event_from_wire, event_to_wire
 from chalicelib.domain.lifecycle import TRANSITIONS, IllegalTransition, State, Trigger, next_state
 from chalicelib.domain.messaging import Choice, NoChoice, choose_next_message
-from chalicelib.domain.prospect import Prospect, prospect_from_doc, prospect_to_doc
+from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
 from chalicelib.domain.scoring import score
 from chalicelib.wiring import DEFAULT_RULES
