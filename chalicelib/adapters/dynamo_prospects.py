@@ -9,8 +9,6 @@ cannot make two leads.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 import zlib
@@ -18,12 +16,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition
 
+from chalicelib.adapters.dynamo_cursors import decode_inbox_cursor, decode_pool_cursor, encode_cursor
 from chalicelib.adapters.dynamo_tables import (
     ProspectModel,
     Tables,
@@ -179,7 +177,7 @@ class ProspectStore:
         holds `limit` rows or the index is exhausted: a filter never ends the listing early."""
         if limit < 1:
             raise MalformedInput(f"limit must be at least 1, got {limit}")
-        last = _decode_cursor(cursor, state) if cursor else None
+        last = decode_pool_cursor(cursor, state) if cursor else None
         index = self._model.by_state
         condition = _list_filter(self._model, owner, sla_status, text)
         range_condition = None
@@ -209,7 +207,7 @@ class ProspectStore:
                 last = results.last_evaluated_key
                 if not last or len(rows) >= limit:
                     break
-        return rows, (_encode_cursor(last) if last else None)
+        return rows, (encode_cursor(last) if last else None)
 
     def inbox(
         self,
@@ -228,7 +226,7 @@ class ProspectStore:
         reads the profiles it skips. A page is filled by reading on, as `list` does."""
         if limit < 1:
             raise MalformedInput(f"limit must be at least 1, got {limit}")
-        last = _decode_inbox_cursor(cursor, state) if cursor else None
+        last = decode_inbox_cursor(cursor, state) if cursor else None
         condition = _list_filter(self._model, owner, sla_status, text)
         found: InboxItems = []
         with storage_errors("list the inbox"):
@@ -253,7 +251,7 @@ class ProspectStore:
                     found.append(InboxItem(_stored(item), float(item.score)))
                 if not last or len(found) >= limit:
                     break
-        return found, (_encode_cursor(last) if last else None)
+        return found, (encode_cursor(last) if last else None)
 
     def due(self, now: datetime, limit: int) -> LeadIds:
         """Lead ids whose next touch is at or before `now`, earliest first. Reads only the sparse due index
@@ -352,61 +350,3 @@ def _row(item: ProspectModel) -> ProspectRow:
         updated_at=getattr(item, "updated_at", None) or "",  # not in the by_state index
         sla_status=item.sla_status,
     )
-
-
-# --- cursors ---
-
-_CURSOR_TYPES = {"lead_id": "S", "state": "S", "score": "N"}
-
-
-def _encode_cursor(last_key: dict[str, dict[str, str]]) -> str:
-    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, state: str | None) -> dict[str, dict[str, str]]:
-    """The LastEvaluatedKey inside a cursor, checked to be exactly the shape this store hands out (and for
-    the same state) so an edited cursor is a 400, not a DynamoDB validation error."""
-    bad = MalformedInput("cursor is not one this list returned; start again without a cursor")
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise bad from None
-    if not isinstance(key, dict) or set(key) != set(_CURSOR_TYPES):
-        raise bad
-    for name, kind in _CURSOR_TYPES.items():
-        value = key[name]
-        if not isinstance(value, dict) or list(value) != [kind] or not isinstance(value[kind], str):
-            raise bad
-    if not key["lead_id"]["S"] or (state is not None and key["state"]["S"] != state):
-        raise bad
-    try:
-        score = Decimal(key["score"]["N"])
-    except InvalidOperation:
-        raise bad from None
-    if not score.is_finite():
-        raise bad
-    return key
-
-
-_INBOX_CURSOR_KEYS = ("lead_id", "inbox", "routed_key")
-
-
-def _decode_inbox_cursor(cursor: str, state: str) -> dict[str, dict[str, str]]:
-    """The inbox index's LastEvaluatedKey inside a cursor, checked as `_decode_cursor` checks the pool's."""
-    bad = MalformedInput("cursor is not one this list returned; start again without a cursor")
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise bad from None
-    if not isinstance(key, dict) or set(key) != set(_INBOX_CURSOR_KEYS):
-        raise bad
-    for name in _INBOX_CURSOR_KEYS:
-        value = key[name]
-        if not isinstance(value, dict) or list(value) != ["S"] or not isinstance(value["S"], str):
-            raise bad
-    if not key["lead_id"]["S"] or key["inbox"]["S"] != state or not key["routed_key"]["S"]:
-        raise bad
-    return key
