@@ -16,6 +16,7 @@ from chalicelib.commands import SALES_ACTIONS, parse_command
 from chalicelib.console.board_routes import routes as console_board_routes
 from chalicelib.console.marketing_routes import routes as console_marketing_routes
 from chalicelib.console.routes import routes as console_routes
+from chalicelib.console.rules_routes import routes as console_rules_routes
 from chalicelib.domain.lifecycle import State
 from chalicelib.effects.dispatch import perform_streamed
 from chalicelib.entrypoints.http import (
@@ -53,7 +54,8 @@ app.register_blueprint(bulk_routes)
 app.register_blueprint(account_routes)
 app.register_blueprint(console_routes)  # the console's HTML pages under /console
 app.register_blueprint(console_board_routes)  # the scoreboard and activity feed pages
-app.register_blueprint(console_marketing_routes)  # templates, rules and nurture pages (marketing, admin)
+app.register_blueprint(console_marketing_routes)  # templates and nurture pages (marketing, admin)
+app.register_blueprint(console_rules_routes)  # the rules editor and its backtest panel (marketing, admin)
 app.register_blueprint(privacy_routes)
 app.register_blueprint(lab_routes)  # the rules lab: backtests of a rules draft
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")

@@ -1,11 +1,12 @@
 """The console's marketing routes: the templates list, the template editor (live checks and preview, save with
-its version, versions with a diff and restore, pause/resume/delete, a test send to yourself), the rules
-editor with a backtest of its draft (the rules lab's report beside it) and the nurture view. Marketing and
-admin keys only: a sales session is refused (403) on every one, and pages.NAV shows them no entry.
+its version, versions with a diff and restore, pause/resume/delete, a test send to yourself) and the nurture
+view; the rules editor and its backtest panel are rules_routes.py's, which shares this module's helpers.
+Marketing and admin keys only: a sales session is refused (403) on every one, and pages.NAV shows them no
+entry.
 
 Each route reads the session, calls the same use case the JSON API calls (usecases/marketing.py,
-usecases/nurture_view.py, usecases/backtest.py) and renders a page; the plumbing (session, CSRF, forms,
-refusal pages) is routes.py's. Only ids and version numbers travel in URLs; a lead's email is POSTed.
+usecases/nurture_view.py) and renders a page; the plumbing (session, CSRF, forms, refusal pages) is
+routes.py's. Only ids and version numbers travel in URLs; a lead's email is POSTed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from chalicelib.entrypoints.routes.marketing import template_name
 from chalicelib.errors import Conflict, InvalidContent, MalformedInput, NotFound
 from chalicelib.usecases import nurture_view
 from chalicelib.usecases.auth import Principal
-from chalicelib.usecases.backtest import ArchiveNotConfigured
 
 routes = Blueprint(__name__)
 
@@ -275,142 +275,6 @@ def template_test(name: str) -> Response:
     )
     wiring.mailer().send(email, now)
     return pages.redirect(_href(name) + "?done=tested")
-
-
-# --- the rules editor ---
-
-
-def _rules_page(
-    principal: Principal,
-    session: Session,
-    *,
-    source: str | None = None,
-    base: int | None = None,
-    params: Mapping[str, str] | None = None,
-    done: bool = False,
-    refusal: str | None = None,
-    status: int = 200,
-    window: tuple[str, str] | None = None,
-    backtest: dict[str, Any] | None = None,
-) -> Response:
-    service = wiring.marketing_service()
-    current = service.rules()
-    params = params or {}
-    a, b = mv.version_param(params, "a"), mv.version_param(params, "b")
-    shown_diff = None
-    if a is not None and b is not None:
-        shown_diff = mv.diff(
-            service.rules(a)["source"], service.rules(b)["source"], f"version {a}", f"version {b}"
-        )
-    text = current["source"] if source is None else source
-    context = {
-        **console._base(principal, session),
-        "current": current,
-        "versions": service.rules_versions()["versions"],
-        "source": text,
-        "base": current["version"] if base is None else base,
-        "problems": mv.rules_problems(text),
-        "lines": text.split("\n"),
-        "diff": shown_diff,
-        "a": a,
-        "b": b,
-        "done": done,
-        "refusal": refusal,
-        "window": window or mv.backtest_window(wiring.utc_now().date()),
-        "backtest": backtest,
-    }
-    return pages.render("rules.html.j2", context, status=status)
-
-
-@routes.route("/console/rules", methods=["GET"], content_types=ANY_BODY)
-@console.console_page
-def rules_editor() -> Response:
-    principal, session = _editor()
-    params = console._params()
-    backtest, source = None, None
-    if params.get("backtest"):
-        job_id = mv.backtest_id(params["backtest"])
-        source = BACKTEST_DRAFTS.get(job_id)  # None: forgotten, the editor shows the rules in force
-        backtest = mv.backtest_panel(job_id, _backtest_job(job_id), draft_kept=source is not None)
-    done = params.get("done") == "saved"
-    return _rules_page(principal, session, source=source, params=params, done=done, backtest=backtest)
-
-
-@routes.route("/console/rules", methods=["POST"], content_types=ANY_BODY)
-@console.console_page
-def rules_save() -> Response:
-    principal, session, form = _posted()
-    source, base = form.get("source", ""), mv.version_param(form, "version")
-    try:
-        wiring.marketing_service().save_rules(source, principal.name, expected_version=base)
-    except InvalidContent:
-        refusal = "Not saved: the rules have problems, each shown at its line below."
-        return _rules_page(principal, session, source=source, base=base, refusal=refusal, status=422)
-    except Conflict as error:
-        return _rules_page(principal, session, source=source, base=base, refusal=error.message, status=409)
-    return pages.redirect("/console/rules?done=saved")
-
-
-@routes.route("/console/rules/check", methods=["POST"], content_types=ANY_BODY)
-@console.console_page
-def rules_check() -> Response:
-    _, _, form = _posted()
-    return _json({"problems": mv.rules_problems(form.get("source", ""))})
-
-
-# --- the rules lab: a backtest of the draft in the editor, its report beside it ---
-
-BACKTEST_DRAFTS = mv.BacktestDrafts()
-
-
-def _backtest_job(job_id: str) -> dict[str, Any] | None:
-    try:
-        return wiring.backtest_service().status(job_id)
-    except NotFound:
-        return None  # forgotten (or kept by another process): the panel says so
-
-
-@routes.route("/console/rules/backtest", methods=["POST"], content_types=ANY_BODY)
-@console.console_page
-def rules_backtest() -> Response:
-    """Start a backtest of the draft in the editor through the API's own use case, then show it (POST, then
-    GET: a reload never starts another). A refused draft or window is shown on the editor, the draft kept."""
-    principal, session, form = _posted()
-    source, base = form.get("source", ""), mv.version_param(form, "version")
-    window = (form.get("from", "").strip(), form.get("to", "").strip())
-    try:
-        started = wiring.backtest_service().start({"rules": source, "from": window[0], "to": window[1]})
-    except InvalidContent as error:
-        why = (
-            "Not backtested: the draft has problems, each shown at its line below."
-            if isinstance(error.details, list)
-            else f"Not backtested: {error.message}"
-        )
-        return _rules_page(
-            principal, session, source=source, base=base, refusal=why, status=422, window=window
-        )
-    except (MalformedInput, ArchiveNotConfigured) as error:
-        return _rules_page(
-            principal, session, source=source, base=base, refusal=f"Not backtested: {error.message}",
-            status=error.status, window=window,
-        )  # fmt: skip
-    BACKTEST_DRAFTS.put(started["id"], source)
-    return pages.redirect("/console/rules?backtest=" + quote(started["id"], safe=""))
-
-
-@routes.route("/console/rules/backtest/{job_id}", methods=["GET"], content_types=ANY_BODY)
-@console.console_page
-def rules_backtest_status(job_id: str) -> Response:
-    """What console.js polls: the job's status and progress, and once it ends the panel to show (the same
-    template the page renders, so the report is drawn in one place)."""
-    _editor()
-    job_id = mv.backtest_id(job_id)
-    job = _backtest_job(job_id)
-    panel = mv.backtest_panel(job_id, job, draft_kept=BACKTEST_DRAFTS.get(job_id) is not None)
-    body: dict[str, Any] = {"status": panel["status"], "progress": panel["percent"] / 100}
-    if not panel["running"]:
-        body["panel"] = pages.environment().get_template("_backtest.html.j2").render(backtest=panel)
-    return _json(body)
 
 
 # --- the nurture view ---
