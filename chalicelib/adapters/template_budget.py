@@ -1,6 +1,6 @@
 """How much work and memory one template render may take, and the checks that hold a render to it.
 
-The sandbox in `templates.py` stops a template from reaching Python; this module stops it from spending
+The sandbox in `template_sandbox.py` stops a template from reaching Python; this module stops it from spending
 the scheduler's time and memory. Both are needed: a template is data a marketer saves, the prospect fields
 it loops over are data a visitor sends, and every send renders one.
 

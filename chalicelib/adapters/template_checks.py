@@ -3,7 +3,7 @@
 and the checks made on the parsed Jinja (unknown names and fields, file access, macros, the two blocks and
 their unsubscribe link). Every check returns all the problems it finds, each with its line and, for front
 matter, its field, so a marketer fixes a template in one round; templates.py adds what only a sample render
-shows and owns the sandbox. The format itself is described in templates.py.
+shows (the sandbox is template_sandbox.py). The format itself is described in templates.py.
 """
 
 from __future__ import annotations
