@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.bounds import fit_traits, keep_within_budget
@@ -38,7 +38,6 @@ from chalicelib.domain.suppression import ERASED, SuppressedAddress
 from chalicelib.effects.dispatch import Dispatcher, SavedWrite
 from chalicelib.effects.outbox import plan
 from chalicelib.errors import ConcurrentUpdate, InvalidContent, NotFound, StorageUnavailable
-from chalicelib.lab.shadow import Shadow
 from chalicelib.usecases.accounts import account_counts
 from chalicelib.usecases.ports import (
     AccountDirectory,
@@ -46,6 +45,7 @@ from chalicelib.usecases.ports import (
     IdentityIndex,
     ProspectRepository,
     ScoreboardCounters,
+    ShadowHook,
     Versioned,
 )
 from chalicelib.usecases.refusals import as_http_error
@@ -473,22 +473,6 @@ class LeadService:
             self._effects.perform(write, just_written=True)
         except Exception as error:  # noqa: BLE001 - the stream dispatcher retries whatever failed
             log.warning("effects of %s left to the stream dispatcher: %s", write.key, error)
-
-
-class ShadowHook(Protocol):
-    """Scores a prospect's applied events with a rules draft too, recording comparison facts only."""
-
-    def current(self, now: datetime) -> Shadow | None: ...
-
-    def observe(
-        self,
-        shadow: Shadow,
-        before: Prospect,
-        events: Sequence[Event],
-        live: Prospect,
-        score: float,
-        now: datetime,
-    ) -> None: ...
 
 
 class _Turns:

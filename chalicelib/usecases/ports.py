@@ -14,9 +14,11 @@ from typing import Generic, Protocol, TypeVar
 
 from chalicelib.domain.accounts import AccountRecord, Member
 from chalicelib.domain.activity import ActivityEntry
+from chalicelib.domain.events import Event
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.suppression import SuppressedAddress
 from chalicelib.effects.outbox import OutboxEffect
+from chalicelib.lab.shadow import Shadow
 
 T = TypeVar("T")
 
@@ -168,3 +170,19 @@ class AccountDirectory(Protocol):
     def remove_member(self, lead_id: str, account_ids: Sequence[str]) -> None:
         """Forget one lead's rows in these accounts' member lists (erasing the person); idempotent."""
         ...
+
+
+class ShadowHook(Protocol):
+    """Scores a prospect's applied events with a rules draft too, recording comparison facts only."""
+
+    def current(self, now: datetime) -> Shadow | None: ...
+
+    def observe(
+        self,
+        shadow: Shadow,
+        before: Prospect,
+        events: Sequence[Event],
+        live: Prospect,
+        score: float,
+        now: datetime,
+    ) -> None: ...
