@@ -59,6 +59,8 @@ def test_the_lead_page_says_what_goes_next_and_why(loop: Loop) -> None:
     assert 'id="next-template"' in html
     if choice is not None:
         assert choice.template.name in html and choice.why.split(":")[0] in html
+    else:  # nothing relevant to send yet: the page says so, with the chooser's reason
+        assert "No email planned:" in html
     routed = routed_lead(loop)
     html = loop.client.http.get(f"/console/leads/{routed}", headers={"Cookie": cookie}).body.decode()
     assert "nurture email pauses while sales owns it" in html
