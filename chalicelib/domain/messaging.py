@@ -99,12 +99,16 @@ def why_not_emailed(p: Prospect) -> str | None:
 
 
 def plan_next_touch(p: Prospect, rules: Rules, now: datetime) -> datetime | None:
-    """When the scheduler should next consider this prospect (None: not while things stay as they are)."""
+    """When the scheduler should next consider this prospect (None: not while things stay as they are).
+
+    A prospect already due keeps the time it became due (`p.next_touch_at`) as long as that time is still
+    allowed: the sweep finds it all the same (it reads everything at or before now), and a save that only
+    records a page view then leaves the stored time, and so the due index, untouched."""
     if p.state not in NURTURED or not contactable(p):
         return None
     claim = pending_claim(p)
     if claim is not None:  # finish the touch in hand first: when its try is over, try again
-        return max(retry_at(claim), now)
+        return _due_since(p, retry_at(claim), now)
     if parked(p) is not None:
         return None
     recycle = p.current_recycle
@@ -113,13 +117,24 @@ def plan_next_touch(p: Prospect, rules: Rules, now: datetime) -> datetime | None
     cadence = rules.cadence
     sent = sent_messages(p)
     if not sent:
+        # The first touch: the time planned when the prospect came into nurture stands, due or not (a
+        # later event does not push it back); only a plan further out than first_touch_minutes is brought in.
         planned = now + timedelta(minutes=cadence.first_touch_minutes)
-        return min(planned, p.next_touch_at) if p.next_touch_at and p.next_touch_at > now else planned
+        return min(planned, p.next_touch_at) if p.next_touch_at is not None else planned
     earliest = max(m.at for m in sent) + timedelta(days=cadence.min_days_between)
     recent = [m.at for m in sent if m.at > now - WINDOW]
     if len(recent) >= cadence.max_per_30_days:
         earliest = max(earliest, sorted(recent)[-cadence.max_per_30_days] + WINDOW)
-    return max(earliest, now)
+    return _due_since(p, earliest, now)
+
+
+def _due_since(p: Prospect, earliest: datetime, now: datetime) -> datetime:
+    """`earliest` when it is still ahead; once it has passed, the prospect is due: at the time already
+    stored if that one is due too and not before `earliest` (never earlier than allowed), else now."""
+    if earliest > now:
+        return earliest
+    kept = p.next_touch_at
+    return kept if kept is not None and earliest <= kept <= now else now
 
 
 def why_no_touch_now(p: Prospect, rules: Rules, now: datetime) -> str | None:
