@@ -334,7 +334,13 @@ def lead_service() -> LeadService:
 @cache
 def shadow_scoring() -> ShadowScoring:
     """The rules shadow as the worker sees it: read from the content store at most every 30 s."""
-    return ShadowScoring(versions=content(), rows=DynamoShadowRows(tables()))
+    return ShadowScoring(
+        versions=content(),
+        rows=DynamoShadowRows(tables()),
+        # Each side's next template (GET /rules/shadow's template_changes), read with the shadow.
+        live_rules=rules(),
+        catalogue=lambda: [t.meta for t in catalogue().all().values()],
+    )
 
 
 @cache
@@ -352,6 +358,7 @@ def shadow_service() -> ShadowService:
         activity=activity(),
         clock=utc_now,
         forget=shadow_scoring().forget,  # this process sees a change at once; others within 30 s
+        catalogue=lambda: [t.meta for t in catalogue().all().values()],
     )
 
 

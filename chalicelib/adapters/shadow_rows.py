@@ -3,8 +3,8 @@ table under the partition `shadow#<shadow id>`, one item `lead#<lead id>` per le
 
 The counters table because the worker may already write and query it (no new table, no new permission)
 and its partitions are read by name only (the scoreboard reads its periods, never a scan). Each write is
-one UpdateItem: scores are overwritten; a routing is written with if_not_exists, so the first one stays
-and a redelivered batch changes nothing.
+one UpdateItem: scores and the next-template choices (one JSON attribute) are overwritten; a routing is
+written with if_not_exists, so the first one stays and a redelivered batch changes nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class ShadowRowModel(Model):
     at = UnicodeAttribute(null=True)
     live = UnicodeAttribute(null=True)  # JSON of the first live routing since the shadow began
     shadow = UnicodeAttribute(null=True)  # JSON of the shadow's first routing
+    choices = UnicodeAttribute(null=True)  # JSON {"next": {live, shadow}, "why": {live, shadow} | null}
     expires_at = TTLAttribute(null=True)
 
 
@@ -53,6 +54,21 @@ def _partition(shadow_id: str) -> str:
     return f"shadow#{shadow_id}"
 
 
+def _row(item: ShadowRowModel) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "shadow_score": float(item.value),
+        "live_score": float(item.live_score or 0.0),
+        "first_touch": item.first_touch,
+        "at": item.at,
+        "live": json.loads(item.live) if item.live else None,
+        "shadow": json.loads(item.shadow) if item.shadow else None,
+    }
+    if item.choices:
+        choices = json.loads(item.choices)
+        row["next"], row["next_why"] = choices["next"], choices.get("why")
+    return row
+
+
 class DynamoShadowRows:
     def __init__(self, tables: Tables) -> None:
         self._model = _model(tables)
@@ -70,20 +86,16 @@ class DynamoShadowRows:
             if row.get(side):
                 attribute = getattr(m, side)
                 actions.append(attribute.set(attribute | json.dumps(row[side])))
+        if "next" in row:
+            choices = {"next": row["next"], "why": row.get("next_why")}
+            actions.append(m.choices.set(json.dumps(choices, separators=(",", ":"))))
         with storage_errors(f"record the shadow row of {lead_id}"):
             m(_partition(shadow_id), f"lead#{lead_id}").update(actions=actions)
 
     def all(self, shadow_id: str) -> dict[str, dict[str, Any]]:
         with storage_errors("read the shadow rows"):
             return {
-                item.name.removeprefix("lead#"): {
-                    "shadow_score": float(item.value),
-                    "live_score": float(item.live_score or 0.0),
-                    "first_touch": item.first_touch,
-                    "at": item.at,
-                    "live": json.loads(item.live) if item.live else None,
-                    "shadow": json.loads(item.shadow) if item.shadow else None,
-                }
+                item.name.removeprefix("lead#"): _row(item)
                 for item in self._model.query(_partition(shadow_id))
             }
 
@@ -117,6 +129,8 @@ class InMemoryShadowRows:
             held = self.rows.setdefault(shadow_id, {}).setdefault(lead_id, {})
             held.update({k: row[k] for k in ("shadow_score", "live_score", "at")})
             held.setdefault("first_touch", row["first_touch"])
+            if "next" in row:
+                held["next"], held["next_why"] = row["next"], row.get("next_why")
             for side in ROUTINGS:
                 if held.get(side) is None:
                     held[side] = row.get(side)

@@ -21,12 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.decisions import InvalidCommand
 from chalicelib.domain.events import Event
 from chalicelib.domain.lifecycle import IllegalTransition, State
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, OPENINGS
 from chalicelib.domain.rules import Rules
+from chalicelib.lab.choices import next_choice, template_changes
 from chalicelib.lab.replay import ROUTED
 from chalicelib.lab.report import Outcome, build_report
 
@@ -35,7 +37,9 @@ WHY_CHARS = 300  # a routing's why, as kept in a row (bounded like every stored 
 LIMITS = (
     "Shadow scoring sees live traffic only since the shadow began. Each batch starts the shadow's copy "
     "from the live profile, so a lead the live rules routed is sales_ready for the shadow too; the "
-    "shadow's own routings are never sent to sales, so their outcomes cannot be judged (unjudged)."
+    "shadow's own routings are never sent to sales, so their outcomes cannot be judged (unjudged). "
+    "Template changes compare the next template each rule set would send after a lead's latest batch, from "
+    "the templates active then, on priors alone (what each template has earned is not used)."
 )
 
 
@@ -70,10 +74,18 @@ def _routing(p: Prospect, since: int) -> dict[str, Any] | None:
 
 
 def observe(
-    rules: Rules, before: Prospect, events: Sequence[Event], live: Prospect, live_score: float, now: datetime
+    rules: Rules,
+    before: Prospect,
+    events: Sequence[Event],
+    live: Prospect,
+    live_score: float,
+    now: datetime,
+    *,
+    choosing: tuple[Rules, Sequence[TemplateMeta]] | None = None,
 ) -> dict[str, Any]:
     """One lead's comparison facts for one batch: `before` is the profile as loaded (not mutated here),
-    `live` the same profile after the live rules applied `events`."""
+    `live` the same profile after the live rules applied `events`; `choosing` (the live rules and the
+    active templates) adds each rule set's next template."""
     shadow = copy.deepcopy(before)
     for event in sorted(events, key=lambda e: e.at):
         try:
@@ -82,7 +94,7 @@ def observe(
             continue  # as the worker does: noted and ignored
     scores, _ = reassess(shadow, rules, now)  # its effects are decided and dropped: never performed
     first = min((e.at for e in events), default=now)
-    return {
+    row: dict[str, Any] = {
         "first_touch": first.isoformat(),
         "live_score": float(live_score),
         "shadow_score": float(scores.total),
@@ -90,6 +102,15 @@ def observe(
         "shadow": _routing(shadow, len(before.history)),
         "at": now.isoformat(),
     }
+    if choosing is not None:
+        live_rules, catalogue = choosing
+        live_next, live_why = next_choice(live, catalogue, live_rules, now, None)
+        shadow_next, shadow_why = next_choice(shadow, catalogue, rules, now, scores)
+        row["next"] = {"live": live_next, "shadow": shadow_next}
+        # The whys are the report's examples, shown only for a change: kept only then (a row stays small).
+        if live_next != shadow_next:
+            row["next_why"] = {"live": live_why[:WHY_CHARS], "shadow": shadow_why[:WHY_CHARS]}
+    return row
 
 
 def _side(row: Mapping[str, Any], which: str) -> dict[str, Any]:
@@ -104,27 +125,37 @@ def _side(row: Mapping[str, Any], which: str) -> dict[str, Any]:
 
 def as_report_rows(rows: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """lead id -> stored row, in the backtest's row shape (published = live, draft = shadow)."""
-    return [
-        {
-            "lead": lead,
-            "events": 0,
-            "first_touch": row.get("first_touch") or row.get("at"),
-            "published": _side(row, "live"),
-            "draft": _side(row, "shadow"),
-        }
-        for lead, row in sorted(rows.items())
-    ]
+    found: list[dict[str, Any]] = []
+    for lead, row in sorted(rows.items()):
+        published, draft = _side(row, "live"), _side(row, "shadow")
+        chose = row.get("next")
+        if chose is not None:
+            published["next"], draft["next"] = chose.get("live"), chose.get("shadow")
+        out = {"lead": lead, "events": 0, "first_touch": row.get("first_touch") or row.get("at"),
+               "published": published, "draft": draft}  # fmt: skip
+        if chose is not None and published["next"] != draft["next"]:
+            why = row.get("next_why") or {}
+            out["next_why"] = {"published": why.get("live", ""), "draft": why.get("shadow", "")}
+        found.append(out)
+    return found
 
 
 def comparison(
-    shadow: Shadow, rows: Mapping[str, Mapping[str, Any]], outcomes: Mapping[str, Outcome], now: datetime
+    shadow: Shadow,
+    rows: Mapping[str, Mapping[str, Any]],
+    outcomes: Mapping[str, Outcome],
+    now: datetime,
+    catalogue: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The backtest's report over the leads the shadow saw, with the routing counts and the score shift."""
+    """The backtest's report over the leads the shadow saw, with the routing counts and the score shift.
+    `catalogue`: the active templates' counts ({"active", "compared"}) shown beside the template changes."""
     report_rows = as_report_rows(rows)
     window = {"from": shadow.started_at.isoformat(), "to": min(now, shadow.ends_at).isoformat()}
     report = build_report(report_rows, outcomes, window=window)
     report.pop("events", None)  # the shadow counts leads, not events
-    report.pop("template_changes", None)
+    # Over the leads whose rows carry choices (a worker without templates records none): None if no lead's do.
+    chosen = [row for row in report_rows if "next" in row["published"]]
+    report["template_changes"] = template_changes(chosen, catalogue)
     live = {r["lead"] for r in report_rows if r["published"]["routed_at"]}
     shadowed = {r["lead"] for r in report_rows if r["draft"]["routed_at"]}
     shifts = [r["draft"]["score"] - r["published"]["score"] for r in report_rows]

@@ -6,7 +6,10 @@ as versions of `shadow#default` in the content store (the rules' store), so ever
 the worker reads it at most once per `CACHE_SECONDS` and stops scoring once `ends_at` has passed. Its
 comparison rows (chalicelib/lab/shadow.py) go to a `ShadowRows` store, one per lead, overwritten by later
 batches except each rule set's first routing, so a redelivered batch changes nothing. The hook never
-routes, sends, notifies or writes the profile: the copy's decisions are dropped.
+routes, sends, notifies or writes the profile: the copy's decisions are dropped. Given the live rules and
+the active templates (`live_rules`, `catalogue`: read with the shadow, at most once per CACHE_SECONDS), a
+row also carries each rule set's next template, so GET /rules/shadow reports the template choices that
+would change, as the backtest does.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.domain.activity import ActivityEntry
+from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.rules import Rules
 from chalicelib.errors import MalformedInput, NotFound, StorageUnavailable
 from chalicelib.lab.report import Outcome, outcome_of
 from chalicelib.lab.shadow import MAX_DAYS, Shadow, comparison, observe
@@ -101,12 +106,17 @@ class ShadowScoring:
         rows: ShadowRows,
         monotonic: Callable[[], float] = time.monotonic,
         cache_seconds: float = CACHE_SECONDS,
+        live_rules: Callable[[], Rules] | None = None,
+        catalogue: Callable[[], Sequence[TemplateMeta]] | None = None,
     ) -> None:
         self._versions = versions
         self._rows = rows
         self._monotonic = monotonic
         self._cache_seconds = cache_seconds
+        self._live_rules = live_rules
+        self._catalogue = catalogue
         self._cached: _Stored | None = None
+        self._metas: Sequence[TemplateMeta] | None = None
         self._read_at: float | None = None
 
     def current(self, now: datetime) -> Shadow | None:
@@ -116,11 +126,21 @@ class ShadowScoring:
             except StorageUnavailable as error:  # the live path must not wait on the shadow
                 log.warning("shadow not read: %s", error)
                 self._cached = None
+            self._metas = self._read_catalogue() if self._cached is not None else None
             self._read_at = self._monotonic()
         found = self._cached
         if found is None or found.status != ACTIVE or not found.shadow.active(now):
             return None
         return found.shadow
+
+    def _read_catalogue(self) -> Sequence[TemplateMeta] | None:
+        if self._catalogue is None:
+            return None
+        try:
+            return list(self._catalogue())
+        except StorageUnavailable as error:  # rows without choices, never a delayed live write
+            log.warning("templates not read for the shadow: %s", error)
+            return None
 
     def forget(self) -> None:
         self._read_at = None
@@ -143,7 +163,10 @@ class ShadowScoring:
         scored = [e for e in events if e.kind not in NOT_SCORED]
         if not scored:
             return
-        row = observe(shadow.rules, before, scored, live, score, now)
+        choosing = None
+        if self._live_rules is not None and self._metas is not None:
+            choosing = (self._live_rules(), self._metas)
+        row = observe(shadow.rules, before, scored, live, score, now, choosing=choosing)
         try:
             self._rows.record(
                 shadow.id, live.lead_id, row, expires_at=shadow.ends_at + timedelta(days=MAX_DAYS)
@@ -166,7 +189,9 @@ class ShadowService:
         activity: ActivityRecords,
         clock: Callable[[], datetime],
         forget: Callable[[], None] = lambda: None,
+        catalogue: Callable[[], Sequence[TemplateMeta]] | None = None,
     ) -> None:
+        self._catalogue = catalogue
         self._versions = versions
         self._rows = rows
         self._rules_source = rules_source
@@ -220,8 +245,15 @@ class ShadowService:
             "started_at": shadow.started_at.isoformat(),
             "ends_at": shadow.ends_at.isoformat(),
             "days_left": shadow.days_left(now),
-            "report": comparison(shadow, rows, outcomes, now),
+            "report": comparison(shadow, rows, outcomes, now, self._templates()),
         }
+
+    def _templates(self) -> dict[str, int] | None:
+        """The active templates the worker chooses from, counted now (the report's `catalogue`)."""
+        if self._catalogue is None:
+            return None
+        active = len(self._catalogue())
+        return {"active": active, "compared": active}  # the worker compares them all, uncut
 
     def promote(self, author: str) -> dict[str, Any]:
         """Publish the shadow's draft as the next rules version (the activity feed records it); the shadow

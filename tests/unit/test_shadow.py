@@ -12,12 +12,13 @@ import pytest
 
 from chalicelib.adapters.memory import InMemoryActivity
 from chalicelib.adapters.shadow_rows import InMemoryShadowRows
+from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.errors import InvalidContent, MalformedInput, NotFound
 from chalicelib.usecases.privacy import PrivacyService
 from chalicelib.usecases.shadow import ShadowScoring, ShadowService
 from chalicelib.wiring import DEFAULT_RULES
-from tests.unit.test_lead_service import NOW, Store
+from tests.unit.test_lead_service import NOW, RULES, Store
 
 PUBLISHED_HAND_RAISES = 'hand_raise_events: ["Demo Requested", "Contact Sales Requested"]'
 DRAFT = DEFAULT_RULES.read_text().replace(
@@ -207,3 +208,79 @@ def test_erasing_a_person_removes_their_row_from_the_shadow_comparison(tmp_path:
     assert answer["removed"]["shadow_rows"] == 1
     rows = lab.rows.all(lab.service.status()["id"])
     assert ada not in rows and len(rows) == 1
+
+
+# --- template choices that would change on live traffic (as the backtest reports them) ---
+
+CATALOGUE = [
+    TemplateMeta("security-pack", "s", ("security",), (), ()),
+    TemplateMeta("pricing-guide", "s", ("pricing",), (), ()),
+]
+SECURITY_AS_PRICING = (
+    DEFAULT_RULES.read_text()
+    .replace("url: '/(pricing|plans)'", "url: '/(pricing|plans|security)'")
+    .replace("url: '/(security|trust", "url: '/(trust")
+)
+
+
+def _choosing_lab() -> Lab:
+    lab = Lab()
+    lab.scoring = ShadowScoring(versions=lab.versions, rows=lab.rows, cache_seconds=0,
+                                live_rules=lambda: RULES, catalogue=lambda: CATALOGUE)  # fmt: skip
+    lab.store.leads._shadow = lab.scoring
+    lab.service._catalogue = lambda: CATALOGUE
+    return lab
+
+
+def security_reader(email: str) -> list[Event]:
+    identify = Event(f"seg:{email}:i", EventKind.IDENTIFY, NOW - timedelta(minutes=5), "website",
+                     email=email)  # fmt: skip
+    page = Event(f"seg:{email}:p", EventKind.PAGE, NOW - timedelta(minutes=4), "website", email=email,
+                 properties={"path": "/security"})  # fmt: skip
+    return [identify, page]
+
+
+def test_the_shadow_reports_the_template_choices_its_draft_would_change() -> None:
+    lab = _choosing_lab()
+    lab.service.start({"rules": SECURITY_AS_PRICING, "days": 7}, "mia")
+
+    lab.store.leads.apply_events(security_reader("ada@bigco.example"))
+
+    lead = lab.store.leads.find("ada@bigco.example").lead_id
+    changes = lab.service.status()["report"]["template_changes"]
+    assert changes is not None
+    assert (changes["leads"], changes["changed"]) == (1, 1)
+    assert changes["top"] == [{"from": "security-pack", "to": "pricing-guide", "count": 1}]
+    [example] = changes["examples"]
+    assert example["lead"] == lead
+    assert example["published"]["template"] == "security-pack"
+    assert "interest security" in example["published"]["why"]
+    assert example["draft"]["template"] == "pricing-guide"
+    assert "interest pricing" in example["draft"]["why"]
+    assert changes["catalogue"] == {"active": 2, "compared": 2}
+    assert lab.store.notifier.sent == []  # choosing is not sending
+
+
+def test_a_lead_the_shadow_would_route_would_no_longer_be_nurtured() -> None:
+    lab = _choosing_lab()
+    lab.service.start({"rules": DRAFT, "days": 7}, "mia")
+
+    lab.store.leads.apply_events(webinar("ada@bigco.example"))
+
+    changes = lab.service.status()["report"]["template_changes"]
+    assert (changes["changed"], changes["sends_to_waits"], changes["waits_to_sends"]) == (1, 1, 0)
+    [example] = changes["examples"]
+    assert example["published"]["template"] is not None
+    assert example["draft"]["template"] is None and "sales owns it" in example["draft"]["why"]
+
+
+def test_a_later_batch_replaces_the_leads_template_choices() -> None:
+    lab = _choosing_lab()
+    lab.service.start({"rules": DEFAULT_RULES.read_text(), "days": 7}, "mia")  # the live rules as a shadow
+
+    lab.store.leads.apply_events(security_reader("ada@bigco.example"))
+    lab.now += timedelta(minutes=5)
+    lab.store.leads.apply_events(webinar("ada@bigco.example"))
+
+    changes = lab.service.status()["report"]["template_changes"]
+    assert (changes["leads"], changes["changed"], changes["examples"]) == (1, 0, [])
