@@ -6,8 +6,10 @@ Sections: domain core speed (one core), storage units and requests per event (mo
 cost per million events (list prices in bench/cost.py), scheduler sweep scale, hand-raise → sales
 notification latency on the local stack (bench/latency.py), a console lead page's render there
 (bench/console.py), the rules lab's replay speed per core and a 100-million-event backtest's projected wall
-time and cost on AWS (bench/lab.py). `--quick` shrinks the domain stream, skips the
-100,000-prospect sweep and sends 20 hand-raises instead of 100 (for a smoke run, not for publishing).
+time and cost on AWS (bench/lab.py), and last the scale projection at 10 million prospects and 1,000 events/s
+from the figures measured before it (bench/projection.py; alone, it reads the stored results). `--quick`
+shrinks the domain stream, skips the 100,000-prospect sweep and sends 20 hand-raises instead of 100 (for a
+smoke run, not for publishing).
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import console, cost, crosscheck, domain, lab, latency, scale, storage
+from bench import console, cost, crosscheck, domain, lab, latency, projection, scale, storage
 from bench.report import render
 from bench.stream import Shape, generate, mix
 
 RESULTS = Path(__file__).with_name("results.json")
-SECTIONS = ("domain", "storage", "cost", "scale", "latency", "console", "lab")
+SECTIONS = ("domain", "storage", "cost", "scale", "latency", "console", "lab", "projection")
 
 
 def _commit() -> str | None:
@@ -94,6 +96,13 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
     if "lab" in sections:
         print("lab: archive encoding and the backtest replay, one core ...", file=sys.stderr)
         results["lab"] = lab.measure()
+    if "projection" in sections:  # last: it reads what the sections above measured
+        print("projection: 10 M prospects at 1,000 events/s from the measured figures ...", file=sys.stderr)
+        stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else None
+        try:
+            results["projection"] = projection.measure(results, stored)
+        except KeyError as missing:
+            results["projection"] = {"skipped": missing.args[0]}
     return results
 
 

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import projection
+
 RESULTS = Path(__file__).with_name("results.json")
 
 
@@ -183,6 +185,12 @@ def render(results: dict[str, Any]) -> str:
                 for run in sc["runs"]
             ],
         )
+    pr = results.get("projection")
+    if pr:
+        lines += [
+            f"Scale projection: skipped, {pr['skipped']}" if "skipped" in pr else projection.render(pr),
+            "",
+        ]
     return "\n".join(lines).rstrip()
 
 
