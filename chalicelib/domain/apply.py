@@ -56,7 +56,6 @@ from chalicelib.domain.prospect import (
     MAX_PAGES,
     MAX_PATH_CHARS,
     MAX_PROPERTY_CHARS,
-    MAX_SEEN_EVENTS,
     MAX_TITLE_CHARS,
     OtherEvent,
     PageVisit,
@@ -297,12 +296,14 @@ def _is_notable(event: Event, rules: Rules) -> bool:
     return any(rule.name and rule.name.lower() == name for rule in rules.engagement_by_kind.get("track", ()))
 
 
-def apply_event(p: Prospect, event: Event, rules: Rules) -> list[Effect] | None:
-    """Fold one event into the profile. Returns None for an event already applied (a duplicate)."""
+def apply_event(p: Prospect, event: Event, rules: Rules, now: datetime | None = None) -> list[Effect] | None:
+    """Fold one event into the profile. Returns None for an event already applied (a duplicate): one whose
+    id was applied within the idempotency window's horizon before `now` (when the event is applied; a
+    replay without a clock passes none and the event's own time stands in)."""
     fingerprint = event_fingerprint(event.message_id)
     if fingerprint in p.seen:
         return None
-    push(p.seen, fingerprint, MAX_SEEN_EVENTS)
+    p.seen.remember(fingerprint, now or event.at)
     _merge_identity(p, event)
     if p.last_activity_at is None or event.at > p.last_activity_at:
         p.last_activity_at = event.at

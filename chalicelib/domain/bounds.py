@@ -274,11 +274,11 @@ def enforce_limits(p: Prospect) -> None:
         ("history", p.history, MAX_HISTORY),
         ("recycles", p.recycles, MAX_RECYCLES),
         ("messages", p.messages, MAX_MESSAGES),
-        ("seen", p.seen, MAX_SEEN_EVENTS),
     ):
         if len(items) > limit:
             note(p, name, len(items) - limit)
             del items[: len(items) - limit]
+    note(p, "seen", p.seen.bound(MAX_SEEN_EVENTS))
 
 
 def stored_size(p: Prospect) -> int:

@@ -22,7 +22,6 @@ from chalicelib.domain.prospect import (
     MAX_OTHER_EVENTS,
     MAX_PAGES,
     MAX_RECYCLES,
-    MAX_SEEN_EVENTS,
     Prospect,
 )
 
@@ -47,7 +46,7 @@ def absorb_profile(p: Prospect, other: Prospect) -> None:
     p.pages = sorted(p.pages + other.pages, key=lambda v: v.at)[-MAX_PAGES:]
     p.key_moments = sorted(p.key_moments + other.key_moments, key=lambda k: k.at)[-MAX_KEY_MOMENTS:]
     p.other_events = sorted(p.other_events + other.other_events, key=lambda e: e.at)[-MAX_OTHER_EVENTS:]
-    p.seen = (other.seen + [s for s in p.seen if s not in other.seen])[-MAX_SEEN_EVENTS:]
+    p.seen.absorb(other.seen)
     p.pending_hand_raise = p.pending_hand_raise or other.pending_hand_raise
     if other.created_at < p.created_at:
         p.created_at = other.created_at

@@ -13,6 +13,7 @@ Its stored-document form (prospect_to_doc / prospect_from_doc) lives in chalicel
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,10 @@ from chalicelib.domain.lifecycle import State, Trigger
 
 # Bounds that keep one profile item small (DynamoDB bills writes per KB, and refuses an item over 400 KB).
 # README "Profile bounds" documents them; chalicelib.domain.bounds enforces them. Lists keep the newest.
+# Idempotency is promised in time (README "Idempotency window"): an event id redelivered within
+# SEEN_HORIZON_HOURS of its first application is not applied again. MAX_SEEN_EVENTS bounds the window whatever
+# the rate: a burst of more ids than that within the horizon stays exact for the newest MAX_SEEN_EVENTS.
+SEEN_HORIZON_HOURS = 72
 MAX_SEEN_EVENTS = 300
 MAX_HISTORY = 50
 MAX_MESSAGES = 30
@@ -198,6 +203,66 @@ class SlaTimer:
     resolved_at: datetime | None = None
 
 
+def hour_of(at: datetime) -> int:
+    """Hours since the Unix epoch: the idempotency window's coarse clock."""
+    return int(at.timestamp()) // 3600
+
+
+@dataclass(slots=True)
+class SeenWindow:
+    """The ids of the events a profile applied lately, as fingerprints (`event_fingerprint`) with the hour
+    each was applied; oldest first. Bounded in time and count: `remember` forgets what is older than
+    SEEN_HORIZON_HOURS before the hour it is given and keeps at most MAX_SEEN_EVENTS. An hour of None marks
+    a fingerprint stored before the window kept hours (a profile's old `seen` list): it still dedupes, and
+    the next `remember` stamps it with that hour, so it too is kept for a whole horizon after the upgrade."""
+
+    hours: dict[str, int | None] = field(default_factory=dict)
+    unstamped: bool = False  # some hour is None (set by the loader, so `remember` need not look every time)
+
+    def __contains__(self, fingerprint: object) -> bool:
+        return fingerprint in self.hours
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.hours)
+
+    def __len__(self) -> int:
+        return len(self.hours)
+
+    def remember(self, fingerprint: str, at: datetime) -> None:
+        """Record `fingerprint` as applied at `at` and forget what has passed the horizon by then."""
+        hour = hour_of(at)
+        hours = self.hours
+        if self.unstamped:
+            for key, stamp in hours.items():
+                if stamp is None:
+                    hours[key] = hour
+            self.unstamped = False
+        hours.pop(fingerprint, None)
+        hours[fingerprint] = hour
+        # Oldest first: stop at the first entry still inside the horizon. An entry stamped out of order (a
+        # merged profile's) may outlive its horizon a little; keeping an id longer is never wrong.
+        cutoff = hour - SEEN_HORIZON_HOURS
+        while len(hours) > 1:
+            oldest = next(iter(hours))
+            stamp = hours[oldest]
+            if len(hours) <= MAX_SEEN_EVENTS and (stamp is None or stamp >= cutoff):
+                break
+            del hours[oldest]
+
+    def absorb(self, other: SeenWindow) -> None:
+        """Add a merged-away profile's window: its entries first (they make room first), this one's newest."""
+        merged = {**other.hours, **self.hours}
+        self.hours = dict(list(merged.items())[-MAX_SEEN_EVENTS:])
+        self.unstamped = self.unstamped or other.unstamped
+
+    def bound(self, limit: int) -> int:
+        """Keep the newest `limit` entries; answers how many went."""
+        drop = max(len(self.hours) - limit, 0)
+        for key in list(self.hours)[:drop]:
+            del self.hours[key]
+        return drop
+
+
 @dataclass(slots=True)
 class Prospect:
     lead_id: str
@@ -222,7 +287,7 @@ class Prospect:
     sla: SlaTimer | None = None
     next_touch_at: datetime | None = None
     nurture_waiting: str | None = None  # why the last look found no email to send (None: one was sent)
-    seen: list[str] = field(default_factory=list)
+    seen: SeenWindow = field(default_factory=SeenWindow)
     last_activity_at: datetime | None = None
     amount: float | None = None
     rules_version: int = 0
@@ -282,5 +347,6 @@ def routed_at(p: Prospect) -> datetime | None:
 
 
 def event_fingerprint(message_id: str) -> str:
-    """A short, stable stand-in for an event id: 64 bits is plenty for a few hundred recent ids."""
+    """A short, stable stand-in for an event id: 64 bits (16 hex digits). With at most MAX_SEEN_EVENTS in a
+    window, a new id is mistaken for a seen one with odds of at most 300 / 2^64 (about 1.6e-17) per event."""
     return hashlib.blake2b(message_id.encode(), digest_size=8).hexdigest()

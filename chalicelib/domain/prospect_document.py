@@ -3,11 +3,13 @@
 prospect_to_doc encodes a profile (chalicelib.domain.prospect) with short keys, leaving out empty values and
 defaults, to keep the item small (DynamoDB bills writes per KB); prospect_from_doc reads it back, filling
 the defaults for fields that profiles stored earlier lack. The key mapping is private to this module and
-reversible.
+reversible. The idempotency window is packed (`_window_out`): its random fingerprints do not compress, so
+each costs its 8 bytes and the 2 of its hour, not a JSON string of hex digits.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +23,7 @@ from chalicelib.domain.prospect import (
     PageVisit,
     Prospect,
     Recycle,
+    SeenWindow,
     SentMessage,
     SlaTimer,
     Suppression,
@@ -59,6 +62,39 @@ def _touch_in(doc: dict[str, Any] | None) -> Touch | None:
     if not doc:
         return None
     return Touch(at=datetime.fromisoformat(doc["at"]), **{name: doc.get(name) for name in TOUCH_FIELDS})
+
+
+# One window entry packed: the fingerprint's 8 bytes, then how many hours before the window's newest hour it
+# was applied (1 byte; the window spans SEEN_HORIZON_HOURS, and an entry older than 255 hours, only possible
+# after a merge, reads as 255 hours old: younger than it is, so kept longer, never shorter).
+_ENTRY_BYTES = 9
+_MAX_AGE = 0xFF
+
+
+def _window_out(window: SeenWindow) -> dict[str, Any] | None:
+    """{"h": newest hour, "w": base64 of the packed entries, oldest first}, plus "old": fingerprints stored
+    before the window kept hours and not stamped since (a profile saved without applying an event)."""
+    stamped = [(key, hour) for key, hour in window.hours.items() if hour is not None]
+    old = [key for key, hour in window.hours.items() if hour is None]
+    if not stamped and not old:
+        return None
+    newest = max((hour for _, hour in stamped), default=0)
+    packed = b"".join(bytes.fromhex(key) + bytes((min(newest - hour, _MAX_AGE),)) for key, hour in stamped)
+    return _drop_none({"h": newest if stamped else None, "w": base64.b64encode(packed).decode(), "old": old})
+
+
+def _window_in(doc: dict[str, Any]) -> SeenWindow:
+    """The window back; a profile stored before the window kept hours has a plain list under "seen"."""
+    legacy = doc.get("seen", [])
+    packed = doc.get("sw") or {}
+    old: list[str] = [*legacy, *packed.get("old", [])]
+    hours: dict[str, int | None] = dict.fromkeys(old)
+    newest = packed.get("h", 0)
+    raw = base64.b64decode(packed.get("w", "")).hex()
+    step = 2 * _ENTRY_BYTES
+    for at in range(0, len(raw), step):
+        hours[raw[at : at + 16]] = newest - int(raw[at + 16 : at + step], 16)
+    return SeenWindow(hours, unstamped=bool(old))
 
 
 def prospect_to_doc(p: Prospect) -> dict[str, Any]:
@@ -141,7 +177,7 @@ def prospect_to_doc(p: Prospect) -> dict[str, Any]:
             else None,
             "next": _t(p.next_touch_at),
             "wait": p.nurture_waiting,
-            "seen": p.seen,
+            "sw": _window_out(p.seen),
             "last": _t(p.last_activity_at),
             "amount": p.amount,
             "rv": p.rules_version or None,
@@ -240,7 +276,7 @@ def prospect_from_doc(doc: dict[str, Any]) -> Prospect:
         else None,
         next_touch_at=_dt(doc.get("next")),
         nurture_waiting=doc.get("wait"),
-        seen=list(doc.get("seen", [])),
+        seen=_window_in(doc),
         last_activity_at=_dt(doc.get("last")),
         amount=doc.get("amount"),
         rules_version=doc.get("rv", 0),

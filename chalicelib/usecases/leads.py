@@ -408,7 +408,7 @@ class LeadService:
             applied = 0
             for event in sorted(events, key=lambda e: e.at):
                 try:
-                    outcome = apply_event(p, event, rules)
+                    outcome = apply_event(p, event, rules, now)
                 except (IllegalTransition, InvalidCommand) as error:
                     if strict:
                         raise as_http_error(error) from None
