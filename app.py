@@ -13,6 +13,7 @@ from chalice import Chalice, CORSConfig, Cron, Rate, Response
 from chalicelib import wiring
 from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, verify
 from chalicelib.commands import SALES_ACTIONS, parse_command
+from chalicelib.config import SEND_CONCURRENCY
 from chalicelib.console.board_routes import routes as console_board_routes
 from chalicelib.console.marketing_routes import routes as console_marketing_routes
 from chalicelib.console.routes import routes as console_routes
@@ -39,6 +40,7 @@ from chalicelib.entrypoints.routes.lab import routes as lab_routes
 from chalicelib.entrypoints.routes.marketing import routes as marketing_routes
 from chalicelib.entrypoints.routes.privacy import routes as privacy_routes
 from chalicelib.entrypoints.routes.sales_ops import routes as sales_ops_routes
+from chalicelib.entrypoints.touch_worker import handle_touch_batch
 from chalicelib.entrypoints.worker import handle_sqs_batch
 from chalicelib.errors import MalformedInput, NotFound
 from chalicelib.lab import compaction
@@ -59,6 +61,7 @@ app.register_blueprint(console_rules_routes)  # the rules editor and its backtes
 app.register_blueprint(privacy_routes)
 app.register_blueprint(lab_routes)  # the rules lab: backtests of a rules draft
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
+TOUCHES_QUEUE_NAME = os.environ.get("LEADLOOP_TOUCHES_QUEUE_NAME", "leadloop-touches")  # infra/: the ARN
 # infra/ points the deployed trigger at the prospects table's stream; this default only names one for Chalice.
 PROSPECTS_STREAM_ARN = os.environ.get(
     "LEADLOOP_PROSPECTS_STREAM_ARN",
@@ -279,7 +282,15 @@ def dispatch_effects(event: Any) -> dict[str, int]:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def send_due_touches(event: Any) -> dict[str, int]:
-    counts = wiring.nurture_service().send_due()
+    """The nurture sweep: due leads onto the touches queue (without one, sent here, one after another)."""
+    fanout = wiring.touch_fanout()
+    counts = fanout.sweep() if fanout is not None else wiring.nurture_service().send_due()
     if counts["due"]:
         app.log.info("nurture sweep: %s", json.dumps(counts))
     return counts
+
+
+# One touches message (up to 10 due leads) per invocation, paced to its share of the SES rate.
+@app.on_sqs_message(queue=TOUCHES_QUEUE_NAME, batch_size=1, maximum_concurrency=SEND_CONCURRENCY)
+def send_touches(event: Any) -> dict[str, Any]:
+    return handle_touch_batch(event.to_dict(), wiring.nurture_service())

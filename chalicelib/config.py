@@ -63,6 +63,9 @@ class ConfigurationError(RuntimeError):
     pass
 
 
+SEND_CONCURRENCY = 4  # nurture send workers at once (app.send_touches' maximum_concurrency)
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str
@@ -104,6 +107,11 @@ class Settings:
     # Partition keys each counter period is spread over (chalicelib.adapters.dynamo_counters): ~1,000
     # counter writes/s each. Raise it freely; never lower it (counts above the new count go unread).
     counter_shards: int = 16
+    # The nurture send workers (chalicelib/usecases/nurture_fanout.py): the touches queue the sweep fills, the
+    # SES rate all workers share (emails/s; None: GetSendQuota, or unpaced on the outbox), and how many run.
+    touches_queue_url: str | None = None
+    ses_max_send_rate: float | None = None
+    send_concurrency: int = SEND_CONCURRENCY
 
     @property
     def is_local(self) -> bool:
@@ -218,7 +226,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         backtest_state_machine_arn=env.get("LEADLOOP_BACKTEST_STATE_MACHINE_ARN") or None,
         backtest_slices=_slices(env.get("LEADLOOP_BACKTEST_SLICES", "1")),
         counter_shards=_counter_shards(env.get("LEADLOOP_COUNTER_SHARDS", "16")),
+        touches_queue_url=env.get("LEADLOOP_TOUCHES_QUEUE_URL") or None,
+        ses_max_send_rate=_send_rate(env.get("LEADLOOP_SES_MAX_SEND_RATE", "")),
     )
+
+
+def _send_rate(text: str) -> float | None:
+    if not text:
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate <= 100_000:
+        raise ConfigurationError(f"LEADLOOP_SES_MAX_SEND_RATE must be emails per second > 0, got {text!r}")
+    return rate
 
 
 def _slices(text: str) -> int:

@@ -35,9 +35,16 @@ from chalicelib.adapters.dynamo_accounts import DynamoAccounts
 from chalicelib.adapters.dynamo_privacy import DynamoPersonRecords, DynamoSuppressionList
 from chalicelib.adapters.dynamo_repository import DynamoProspects
 from chalicelib.adapters.local_copies import JournalCopies, OutboxCopies
-from chalicelib.adapters.mail import Mailer, OutboxMailer, SesMailer
+from chalicelib.adapters.mail import (
+    Mailer,
+    OutboxMailer,
+    PacedMailer,
+    SendPacer,
+    SesMailer,
+    ses_max_send_rate,
+)
 from chalicelib.adapters.notify import SalesNotifier
-from chalicelib.adapters.queue import DeadLetters, EventQueue, JournaledQueue
+from chalicelib.adapters.queue import DeadLetters, EventQueue, JournaledQueue, TouchQueue
 from chalicelib.adapters.shadow_rows import DynamoShadowRows
 from chalicelib.adapters.template_library import choosable, load_templates_in_force
 from chalicelib.adapters.templates import (
@@ -57,6 +64,7 @@ from chalicelib.usecases.intake import IntakeService
 from chalicelib.usecases.leads import LeadService
 from chalicelib.usecases.marketing import MarketingService
 from chalicelib.usecases.nurture import NurtureService, TemplateCatalogue
+from chalicelib.usecases.nurture_fanout import TouchFanout
 from chalicelib.usecases.privacy import ErasedAddresses, ErasureNotConfigured, PrivacyService
 from chalicelib.usecases.scoreboard import Scoreboard
 from chalicelib.usecases.shadow import ShadowScoring, ShadowService
@@ -226,6 +234,42 @@ def mailer() -> Mailer:
     return OutboxMailer(s.outbox_dir)
 
 
+SEND_SHARE = 0.9  # of SES's rate, for nurture touches: the rest is headroom for owner notifications
+
+
+@cache
+def send_rate() -> float | None:
+    """Emails per second all send workers together may send: the setting, else SES's own quota, else
+    (the outbox) unpaced."""
+    s = settings()
+    rate = s.ses_max_send_rate
+    if rate is None and s.email_transport == "ses":
+        rate = ses_max_send_rate(aws("ses")) or 1.0  # unknown: SES's sandbox rate, safe anywhere
+    return rate * SEND_SHARE if rate is not None else None
+
+
+@cache
+def touch_mailer() -> Mailer:
+    """The nurture sender's mailer, paced to this worker's share of the SES rate."""
+    rate = send_rate()
+    return PacedMailer(mailer(), SendPacer(rate / settings().send_concurrency if rate else None))
+
+
+@cache
+def touch_queue() -> TouchQueue | None:
+    url = settings().touches_queue_url
+    return TouchQueue(aws("sqs"), url) if url else None
+
+
+@cache
+def touch_fanout() -> TouchFanout | None:
+    """None without a touches queue: the sweep then sends in-process (`NurtureService.send_due`)."""
+    queue = touch_queue()
+    if queue is None:
+        return None
+    return TouchFanout(due=prospect_repository(), queue=queue, send_rate=send_rate, clock=utc_now)
+
+
 @cache
 def notifier() -> SalesNotifier:
     s = settings()
@@ -375,7 +419,7 @@ def nurture_service() -> NurtureService:
         prospects=prospect_repository(),
         catalogue=catalogue(),
         renderer=renderer(),
-        mailer=mailer(),
+        mailer=touch_mailer(),
         rules=rules(),
         sender=SenderFields(name=s.sender_name, company=s.sender_company, address=s.sender_address),
         sender_address=s.ses_from,

@@ -1,5 +1,6 @@
-"""Local stack and test set-up: create the tables, the queue with its dead-letter queue, the SLA state
-machine (on moto), and seed the dev keys. Deployed stages get all of this from infra/ instead.
+"""Local stack and test set-up: create the tables, the events and touches queues with their dead-letter
+queues, the SLA state machine (on moto), and seed the dev keys. Deployed stages get all of this from
+infra/ instead.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ def ensure_local_resources(settings: Settings) -> dict[str, str]:
         },
     )["QueueUrl"]
     resources = {"queue_url": queue_url, "dead_letter_queue_url": dlq_url}
+    # The nurture sweep's touches queue (its dead letters only collect; the due index is the record).
+    touches_dlq_url = sqs.create_queue(QueueName=f"{settings.table_prefix}touches-dlq")["QueueUrl"]
+    touches_dlq_arn = sqs.get_queue_attributes(QueueUrl=touches_dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    resources["touches_queue_url"] = sqs.create_queue(
+        QueueName=f"{settings.table_prefix}touches",
+        Attributes={
+            "VisibilityTimeout": "30",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": touches_dlq_arn, "maxReceiveCount": "10"}),
+        },
+    )["QueueUrl"]
     if SLA_DEFINITION.exists():
         resources["sla_state_machine_arn"] = _ensure_state_machine(settings, queue_url)
     return resources

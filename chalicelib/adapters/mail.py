@@ -14,6 +14,11 @@ but before marking the touch sent is retried after its lease). The outbox names 
 writes it once, so a retry makes no second email. SES cannot deduplicate: a crash after SES accepted the
 message and before the touch was marked sent leaves a window in which the retry sends it again (narrow: the
 mark is the next write, and the retry waits for the claim's lease).
+
+SES limits how fast an account sends (its maximum send rate, per second). `SendPacer` spaces one worker's
+sends so that all the concurrent send workers together stay under it, and slows down when SES answers
+`Throttling` anyway (another sender shares the account); `SesMailer` raises `SendThrottled` then, which says
+that nothing was sent and the same message may be sent again later.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
@@ -39,6 +46,15 @@ RELAYS = ("sendgrid", "mailgun", "postmark", "ses")
 # SES accepts only ASCII letters, digits, "_" and "-" in a message tag's name or value (at most 256).
 SES_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 FILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# What SES (v1 and v2) answers when a sending rate or the daily quota is exceeded: nothing was sent.
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
+
+
+class SendThrottled(StorageUnavailable):
+    """SES refused the message for the account's sending rate or daily quota: it was not sent, and may be
+    sent again (same send id) after a back-off."""
+
+    code = "throttled"
 
 
 def leadloop_headers(tags: Mapping[str, str]) -> dict[str, str]:
@@ -145,5 +161,90 @@ class SesMailer:
             request["ConfigurationSetName"] = self._configuration_set
         try:
             return str(self._client.send_raw_email(**request)["MessageId"])
-        except (BotoCoreError, ClientError) as error:
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in THROTTLING_CODES:
+                raise SendThrottled("SES throttled the send (sending rate or daily quota)") from error
             raise StorageUnavailable("SES did not accept the email") from error
+        except BotoCoreError as error:
+            raise StorageUnavailable("SES did not accept the email") from error
+
+
+def ses_max_send_rate(client: Any) -> float | None:
+    """The account's maximum send rate (emails per second) from GetSendQuota; None when SES cannot say
+    (no permission, an outage): the caller falls back to its setting."""
+    try:
+        rate = float(client.get_send_quota()["MaxSendRate"])
+    except (BotoCoreError, ClientError, KeyError, TypeError, ValueError):
+        return None
+    return rate if rate > 0 else None
+
+
+MIN_RATE_SHARE = 1 / 16  # how far throttling may slow a worker below its share, before it recovers
+
+
+class SendPacer:
+    """Spaces one worker's sends to `rate` per second (its share of the account's SES rate).
+
+    `wait()` before each send sleeps until the next send is allowed; `slow_down()` after SES throttled halves
+    the pace (down to 1/16 of the share), and each send that went through wins back a tenth of what is
+    missing. Thread-safe: a worker's threads share one pacer. A `rate` of None means no pacing (the local
+    outbox)."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._share = rate
+        self._rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def rate(self) -> float | None:
+        return self._rate
+
+    def wait(self) -> None:
+        if self._rate is None:
+            return
+        with self._lock:
+            now = self._clock()
+            at = max(now, self._next)
+            self._next = at + 1.0 / self._rate
+        if at > now:
+            self._sleep(at - now)
+
+    def sent(self) -> None:
+        if self._rate is None or self._share is None:
+            return
+        with self._lock:
+            self._rate = min(self._share, self._rate + (self._share - self._rate) / 10)
+
+    def slow_down(self) -> None:
+        if self._rate is None or self._share is None:
+            return
+        with self._lock:
+            self._rate = max(self._share * MIN_RATE_SHARE, self._rate / 2)
+            self._next = max(self._next, self._clock()) + 1.0 / self._rate
+
+
+class PacedMailer:
+    """A mailer whose sends are spaced by `pacer`; SES's throttling slows the pacer before it is raised."""
+
+    def __init__(self, mailer: Mailer, pacer: SendPacer) -> None:
+        self._mailer = mailer
+        self.pacer = pacer
+
+    def send(self, email: OutgoingEmail, at: datetime) -> str:
+        self.pacer.wait()
+        try:
+            answer = self._mailer.send(email, at)
+        except SendThrottled:
+            self.pacer.slow_down()
+            raise
+        self.pacer.sent()
+        return answer

@@ -3,6 +3,11 @@
 Events travel as JSON `{"events": [...]}` in messages kept well under SQS's 256 KB limit, sent ten to a
 SendMessageBatch call. A message that can never be applied is set aside on the dead-letter queue with its
 reason, instead of being retried until redrive.
+
+The touches queue (`TouchQueue`) carries the nurture sweep's due lead ids to the send workers:
+`{"leads": [...]}`, LEADS_PER_MESSAGE to a message, ten messages to a SendMessageBatch call. Nothing else
+has to be durable here: the due index is the record of what is due, so a lost message is found again by the
+next sweep.
 """
 
 from __future__ import annotations
@@ -129,3 +134,48 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+LEADS_PER_MESSAGE = 10  # one send worker's message: a few seconds of sends at its share of the SES rate
+
+
+def pack_leads(lead_ids: Sequence[str]) -> list[str]:
+    return [
+        json.dumps({"leads": list(lead_ids[start : start + LEADS_PER_MESSAGE])}, separators=(",", ":"))
+        for start in range(0, len(lead_ids), LEADS_PER_MESSAGE)
+    ]
+
+
+def leads_from_body(body: str) -> list[str]:
+    """The lead ids of a touches message; ValueError when it is not one (set aside, never retried)."""
+    message = json.loads(body)
+    leads = message.get("leads") if isinstance(message, dict) else None
+    if not isinstance(leads, list) or not all(isinstance(lead, str) and lead for lead in leads):
+        raise ValueError("not a touches message: no 'leads' list of lead ids")
+    return leads
+
+
+class TouchQueue:
+    """The sweep's side of the touches queue: due lead ids in, as few SendMessageBatch calls as fit."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._client = client
+        self._url = queue_url
+
+    def enqueue(self, lead_ids: Sequence[str]) -> int:
+        """Put `lead_ids` on the queue; returns the SendMessageBatch calls made. Raises StorageUnavailable
+        when SQS did not take them all (the next sweep finds the rest still due)."""
+        bodies = pack_leads(lead_ids)
+        calls = 0
+        for start in range(0, len(bodies), BATCH):
+            entries = [
+                {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + BATCH])
+            ]
+            calls += 1
+            try:
+                answer = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)
+            except (BotoCoreError, ClientError) as error:
+                raise StorageUnavailable("the touches queue did not accept the due leads") from error
+            if answer.get("Failed"):
+                raise StorageUnavailable(f"the touches queue refused {len(answer['Failed'])} message(s)")
+        return calls

@@ -10,7 +10,11 @@ the loser of the write skips), then sent, then marked sent (with its feed entry 
 that write). A sweep that dies between claim and mark leaves the claim; after the lease the next sweep sends
 that same message with the same send id (the outbox mailer writes a send id once; SES cannot deduplicate,
 see `adapters.mail`). A try that fails is recorded on the prospect (why, without its data) and retried with
-a growing backoff, then parked (`domain.messaging`); everyone else's sends go on.
+a growing backoff, then parked (`domain.messaging`); everyone else's sends go on. A try SES throttled sent
+nothing: it is released (no try counted, the same message due again at once) and `SendThrottled` raised, so
+the caller backs off. `send_due` sends in-process; the deployed sweep fans out instead (`nurture_fanout`),
+and the send workers call `touch` for each lead, which sends only what is due, so a lead enqueued twice is
+sent once.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.mail import Mailer, OutgoingEmail
+from chalicelib.adapters.mail import Mailer, OutgoingEmail, SendThrottled
 from chalicelib.adapters.templates import (
     ParsedTemplate,
     ProspectFields,
@@ -54,36 +58,21 @@ from chalicelib.domain.prospect import MAX_LABEL_CHARS, Prospect, SentMessage
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import score, top_interests
 from chalicelib.domain.suppression import SuppressedAddress
+from chalicelib.domain.throttled_try import release_try
 from chalicelib.errors import (
     ConcurrentUpdate,
     InvalidContent,
     LeadloopError,
-    NotFound,
     StorageUnavailable,
     UnreadableRecord,
 )
 from chalicelib.usecases.leads import LeadService
+from chalicelib.usecases.nurture_templates import TemplateCatalogue, render_failure
 from chalicelib.usecases.ports import ProspectRepository, ScoreboardCounters, Versioned
 
 log = logging.getLogger("leadloop.nurture")
 
 SETTLE_ATTEMPTS = 5  # writes tried to record how a try ended, each after reloading a changed prospect
-
-
-class TemplateCatalogue:
-    """The templates in force: shipped defaults, overridden by saved versions (see the marketing API)."""
-
-    def __init__(self, load: Callable[[], dict[str, ParsedTemplate]]) -> None:
-        self._load = load
-
-    def all(self) -> dict[str, ParsedTemplate]:
-        return self._load()
-
-    def get(self, name: str) -> ParsedTemplate:
-        templates = self._load()
-        if name not in templates:
-            raise NotFound(f"no template named {name!r}; known: {', '.join(sorted(templates))}")
-        return templates[name]
 
 
 class NurtureService:
@@ -201,8 +190,8 @@ class NurtureService:
 
     def send_due(self, limit: int = 500) -> dict[str, int]:
         """Send every touch now due. Items read grow with the number due, not with the pool. One prospect's
-        failure is recorded on it and the sweep goes on; only storage trouble stops it (every prospect
-        would fail alike; the next tick tries again)."""
+        failure is recorded on it and the sweep goes on; only storage trouble or SES throttling stops it
+        (every prospect would fail alike; the next tick tries again)."""
         counts = {"due": 0, "sent": 0, "skipped": 0, "failed": 0}
         evidence: Posteriors | None = None
         for lead_id in self._prospects.due(self._clock(), limit):
@@ -210,7 +199,11 @@ class NurtureService:
             if evidence is None:  # once per tick, and only when someone is due
                 evidence = self.evidence()
             try:
-                outcome = self._touch(lead_id, evidence)
+                outcome = self.touch(lead_id, evidence)
+            except SendThrottled:
+                log.warning("SES throttled the sweep; the rest due waits for the next tick")
+                counts["due"] -= 1
+                break
             except StorageUnavailable:
                 raise
             except Exception:
@@ -222,8 +215,9 @@ class NurtureService:
             counts[outcome] += 1
         return counts
 
-    def _touch(self, lead_id: str, evidence: Posteriors) -> str:
-        """One due prospect: claim the touch (a version-checked write), send it, mark it sent."""
+    def touch(self, lead_id: str, evidence: Posteriors | None = None) -> str:
+        """One prospect, if due: claim the touch (a version-checked write), send it, mark it sent. Its
+        outcome: sent, skipped (not due, or another sender has it) or failed; raises SendThrottled."""
         now = self._clock()
         try:
             stored = self._prospects.get(lead_id)
@@ -232,8 +226,8 @@ class NurtureService:
             # time, at the cost of one place in the sweep.
             log.error("stored profile of %s cannot be read (%s); not emailed", lead_id, error.code)
             return FAILED
-        if stored is None:
-            return "skipped"
+        if stored is None or stored.item.next_touch_at is None or stored.item.next_touch_at > now:
+            return "skipped"  # gone, or not due (already sent by an earlier delivery of the same lead)
         p = stored.item
         rules = self._rules()
         claim = pending_claim(p)
@@ -261,7 +255,9 @@ class NurtureService:
             send_id = f"{lead_id}-{len(p.messages) + 1}-{now:%Y%m%d%H%M}"
             # Seeded by the lead and the touch's number (the default), not the send id's minute: a preview of
             # the next touch (`choose`) picks what the sweep will send.
-            choice = choose_next_message(p, metas, rules, now, evidence=evidence)
+            choice = choose_next_message(
+                p, metas, rules, now, evidence=self.evidence() if evidence is None else evidence
+            )
             if not isinstance(choice, Choice):
                 p.nurture_waiting = choice.why[:MAX_LABEL_CHARS]  # on the lead's page: why no email
                 planned = plan_next_touch(p, rules, now)
@@ -288,7 +284,7 @@ class NurtureService:
             template = self._catalogue.get(claim.template)
             email = self.compose(p, template, rules, now, claim.send_id)
         except LeadloopError as error:
-            return self._fail(p, version, claim, _render_failure(claim.template, error), now)
+            return self._fail(p, version, claim, render_failure(claim.template, error), now)
         email.tags["send_id"] = claim.send_id
         email.headers["X-Leadloop-Send-Id"] = claim.send_id
         if self._erased is not None and self._erased(email.to) is not None:
@@ -296,6 +292,14 @@ class NurtureService:
             return self._fail(p, version, claim, "the address belongs to an erased person (suppressed)", now)
         try:
             self._mailer.send(email, now)
+        except SendThrottled:
+            release_try(claim, now)  # nothing was sent: due again at once, and not counted as a try
+            p.next_touch_at = plan_next_touch(p, rules, now)
+            try:
+                self._save(p, rules, version, now)
+            except ConcurrentUpdate:  # the claim then waits out its lease, and is retried after it
+                log.info("could not release the throttled try of %s; retried after its lease", p.lead_id)
+            raise
         except (StorageUnavailable, OSError) as error:
             return self._fail(p, version, claim, f"the mailer failed ({type(error).__name__})", now)
         sent_version = template.meta.version
@@ -385,14 +389,6 @@ class NurtureService:
             self._save(p, rules, stored.version, now)
         except ConcurrentUpdate:
             log.info("prospect changed while its touch was prepared; the next sweep looks again")
-
-
-def _render_failure(template: str, error: LeadloopError) -> str:
-    """Why a render failed, for the profile and the feed: the template and line, never the message (it may
-    quote the prospect's data)."""
-    line = error.details.get("line") if isinstance(error.details, dict) else None
-    where = f"{template}, line {line}" if line else template
-    return f"the template did not render ({where}: {error.code})"
 
 
 def _text(value: Any) -> str | None:

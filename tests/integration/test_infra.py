@@ -37,6 +37,7 @@ FUNCTIONS = {
     "Ingest": "IngestRole",
     "ApplyEvents": "ApplyEventsRole",
     "SendDueTouches": "SendDueTouchesRole",
+    "SendTouches": "SendTouchesRole",
     "DispatchEffects": "DispatchEffectsRole",
     "BacktestShard": "BacktestShardRole",
     "BacktestMerge": "BacktestMergeRole",
@@ -198,6 +199,18 @@ PERMISSIONS = [
     ("SendDueTouchesRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, True),
     ("SendDueTouchesRole", "states:StartExecution", "${SlaStateMachine}", False),
     ("SendDueTouchesRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
+    # The sweep enqueues due leads; the send workers take them off, claim and send (issue 15).
+    ("SendDueTouchesRole", "sqs:SendMessage", "${TouchesQueue.Arn}", True),
+    ("SendTouchesRole", "sqs:ReceiveMessage", "${TouchesQueue.Arn}", True),
+    ("SendTouchesRole", "sqs:DeleteMessage", "${TouchesQueue.Arn}", True),
+    ("SendTouchesRole", "sqs:SendMessage", "${TouchesQueue.Arn}", False),
+    ("SendTouchesRole", "sqs:ReceiveMessage", "${EventsQueue.Arn}", False),
+    ("SendTouchesRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", True),
+    ("SendTouchesRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", True),
+    ("SendTouchesRole", "dynamodb:Query", "${ProspectsTable.Arn}/index/due", False),
+    ("SendTouchesRole", "dynamodb:DeleteItem", "${ProspectsTable.Arn}", False),
+    ("SendTouchesRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, True),
+    ("SendTouchesRole", "states:StartExecution", "${SlaStateMachine}", False),
     ("SlaStateMachineRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
     ("SlaStateMachineRole", "sqs:SendMessage", "${EventsDeadLetterQueue.Arn}", False),
     ("SlaStateMachineRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
@@ -425,7 +438,13 @@ def test_only_functions_that_perform_effects_or_touches_send_email(template: dic
         for name, role in resources(template, "AWS::IAM::Role").items()
         if any(a.startswith("ses:") for s in statements(role) for a in as_list(s["Action"]))
     }
-    assert senders == {"SendDueTouchesRole", "ApplyEventsRole", "ApiHandlerRole", "DispatchEffectsRole"}
+    assert senders == {
+        "SendDueTouchesRole",
+        "SendTouchesRole",
+        "ApplyEventsRole",
+        "ApiHandlerRole",
+        "DispatchEffectsRole",
+    }
 
 
 def _sam_transform(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
