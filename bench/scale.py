@@ -82,3 +82,111 @@ def measure(sizes: tuple[int, ...] = SIZES, due: int = DUE) -> dict[str, Any]:
         "reads_grow_with_due_only": len({run["items_read"] for run in runs}) == 1
         and all(run["found_due"] == due for run in runs),
     }
+
+
+# --- the fanned-out sweep (issue 15): reads and enqueue calls per tick; time to an import's first emails
+
+IMPORT = 100_000
+SES_RATES = (14.0, 100.0)  # SES's usual starting production rate, and a raised one (emails/s)
+TOUCH_SECONDS = 0.25  # assumed wall time of one touch in a send worker (two profile writes, render, SES call)
+
+
+class _CountingSqs:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.messages = 0
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        self.messages += len(Entries)
+        return {"Successful": Entries}
+
+
+def fanout_tick(due: int, rate: float) -> dict[str, Any]:
+    """One sweep tick with `due` prospects due (all of them), on moto: items the due index read, leads and
+    SendMessageBatch calls enqueued."""
+    from chalicelib.adapters.queue import TouchQueue
+    from chalicelib.usecases.nurture_fanout import TouchFanout
+
+    fake_credentials()
+    with mock_aws():
+        tables = Tables(prefix=f"fan-{uuid.uuid4().hex[:6]}-", region=REGION)
+        create_tables(tables)
+        _populate(tables, due, due)
+        sqs = _CountingSqs()
+        meter = CapacityMeter()
+        meter.watch(tables)
+        try:
+            counts = TouchFanout(
+                due=ProspectStore(tables),
+                queue=TouchQueue(sqs, "https://sqs.local/touches"),
+                send_rate=lambda: rate,
+                clock=lambda: START + timedelta(seconds=1),
+            ).sweep()
+            reading = meter.reading()
+        finally:
+            meter.close()
+    return {
+        "due": due,
+        "enqueued": counts["enqueued"],
+        "items_read": reading.items_examined,
+        "enqueue_calls": sqs.calls,
+        "messages": sqs.messages,
+    }
+
+
+def import_projection(rate: float, concurrency: int) -> dict[str, Any]:
+    """Minutes until every lead of a 100,000-lead import has had its first email, and which limit binds:
+    the sweep's enqueueing (rate x 60 per tick), the workers (concurrency / touch time), or SES's rate."""
+    from chalicelib.usecases.nurture_fanout import sweep_limit
+    from chalicelib.wiring import SEND_SHARE
+
+    share = rate * SEND_SHARE
+    limits = {
+        "ses_rate": share,
+        "sweep": sweep_limit(share) / 60,
+        "workers": concurrency / TOUCH_SECONDS,
+    }
+    binding = min(limits, key=lambda name: limits[name])
+    per_second = limits[binding]
+    return {
+        "ses_rate": rate,
+        "concurrency": concurrency,
+        "sends_per_second": round(per_second, 1),
+        "minutes_to_last_first_email": round((60 + IMPORT / per_second) / 60, 1),  # + up to one tick
+        "binds": binding,
+        "before_minutes": round(IMPORT / 500, 1),  # one sender, 500 a tick
+    }
+
+
+def measure_fanout(dues: tuple[int, ...] = (DUE, IMPORT)) -> dict[str, Any]:
+    from chalicelib.config import SEND_CONCURRENCY
+
+    return {
+        "ticks": [fanout_tick(due, SES_RATES[0]) for due in dues],
+        "projection": [import_projection(rate, SEND_CONCURRENCY) for rate in SES_RATES],
+        "assumed_touch_seconds": TOUCH_SECONDS,
+    }
+
+
+def render_fanout(result: dict[str, Any]) -> str:
+    lines = ["Fanned-out sweep, one tick at SES 14/s (reads and SendMessageBatch calls)"]
+    for t in result["ticks"]:
+        lines.append(
+            f"  {t['due']:>7,} due: {t['enqueued']:,} enqueued, {t['items_read']:,} items read, "
+            f"{t['enqueue_calls']} enqueue calls"
+        )
+    lines.append(f"100,000-lead import, time until every lead has its first email (was {IMPORT // 500} min)")
+    for p in result["projection"]:
+        lines.append(
+            f"  SES {p['ses_rate']:g}/s, {p['concurrency']} workers: {p['sends_per_second']}/s, "
+            f"{p['minutes_to_last_first_email']} min; binds: {p['binds']}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    dues = (DUE, 5_000) if "--quick" in sys.argv else (DUE, IMPORT)
+    print(render_fanout(measure_fanout(dues)))

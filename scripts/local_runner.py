@@ -120,8 +120,14 @@ class QueueRunner:
     """
 
     def __init__(
-        self, sqs: Any, queue_url: str, handler: Handler, journal: EventJournal | None = None
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Handler,
+        journal: EventJournal | None = None,
+        name: str = "apply_events",
     ) -> None:
+        self._name = name  # the handler's, in its Lambda context and the log
         self._sqs = sqs
         self._queue_url = queue_url
         self._handler = handler
@@ -151,11 +157,11 @@ class QueueRunner:
         messages = received.get("Messages", [])
         if not messages:
             return 0
-        context = LambdaContext(function_name="leadloop-local-apply_events")
+        context = LambdaContext(function_name=f"leadloop-local-{self._name}")
         try:
             answer = self._handler(sqs_lambda_event(messages, self._queue_arn), context)
         except Exception:  # Lambda retries the whole batch when the handler raises; so do we
-            log.exception("apply_events raised on a batch of %d; all will be retried", len(messages))
+            log.exception("%s raised on a batch of %d; all will be retried", self._name, len(messages))
             return 0
         done = succeeded(messages, answer)
         if self._journal is not None:
@@ -167,7 +173,8 @@ class QueueRunner:
             )
         if len(done) < len(messages):
             log.warning(
-                "apply_events: %d of %d messages failed; they will be retried",
+                "%s: %d of %d messages failed; they will be retried",
+                self._name,
                 len(messages) - len(done),
                 len(messages),
             )

@@ -76,6 +76,7 @@ log = logging.getLogger("local_stack")
 RESOURCE_VARIABLES = {
     "queue_url": "LEADLOOP_QUEUE_URL",
     "dead_letter_queue_url": "LEADLOOP_DLQ_URL",
+    "touches_queue_url": "LEADLOOP_TOUCHES_QUEUE_URL",
     "sla_state_machine_arn": "LEADLOOP_SLA_STATE_MACHINE_ARN",
 }
 
@@ -452,6 +453,11 @@ class LocalStack:
         )
         ticker = Ticker(leadloop.send_due_touches, float(self.env.get("LEADLOOP_TICK_SECONDS", "5")))
         workers: list[tuple[str, Any]] = [("queue-runner", self.queue_runner.run), ("ticker", ticker.run)]
+        if "touches_queue_url" in self.resources:  # the sweep fans out to a send worker, as on AWS
+            touches = QueueRunner(
+                self._sqs(), self.resources["touches_queue_url"], leadloop.send_touches, name="send_touches"
+            )
+            workers.append(("send-worker", touches.run))
         if hasattr(leadloop, "dispatch_effects"):  # the outbox's dispatcher (issue 11 #5) may not exist yet
             self.stream_poller = StreamPoller(
                 boto3.client("dynamodb", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
