@@ -9,16 +9,27 @@ counters written before sharding still live (shard ""), so nothing needs migrati
 
 The shard count may be raised at any time (reads cover every shard below it) but never lowered: counts in
 the shards above a lowered count would no longer be read.
+
+A day's count rides on its month's item, as an attribute named after the day ("d30"), instead of an item of
+its own: DynamoDB bills a write per item (at least 1 KB each, and twice inside a transaction), and a month
+item with its 31 day attributes stays far below 1 KB, so a counter kept in "all", its month and its day
+costs two items, not three. Day ranges read the month partitions anyway (the revenue table reads every
+month of a range), so this adds no Query; day counters written as items of their own before ("2026-11-30#07")
+are still read and added.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo_tables import Tables, models_for, shared_connection, storage_errors
@@ -26,8 +37,10 @@ from chalicelib.adapters.dynamo_tables import Tables, models_for, shared_connect
 DEFAULT_SHARDS = 16
 MAX_SHARDS = 100
 LEGACY_SHARD = ""  # the bare period key, where counters written before sharding live
-# A transaction holds at most 100 items: the marker and 99 counters per part.
+# A transaction holds at most 100 items: the marker and 99 counter items per part.
 COUNTERS_PER_TRANSACTION = 99
+DAY = re.compile(r"^(\d{4}-\d{2})-(\d{2})$")
+VALUE = "value"  # the attribute holding a period's own count
 # Reading a period is one Query per shard; a few at a time keep /metrics' latency near one round trip
 # per few shards without a burst of connections.
 READ_THREADS = 8
@@ -69,8 +82,14 @@ class Counters:
         """The ADDs one write decided, exactly once: they go in one transaction with a marker item that must
         not exist yet (kept until `expires_at`, past any redelivery), all in the shard `key` picks. False
         when `key` was applied before."""
-        updates = [(counter, amount) for counter, amount in increments.items() if amount]
         shard = counter_shard(key, self.shards)
+        items: dict[tuple[str, str], dict[str, float]] = {}
+        for (period, name), amount in increments.items():
+            if amount:
+                partition, attribute = item_of(period)
+                adds = items.setdefault((shard_key(partition, shard), name), {})
+                adds[attribute] = adds.get(attribute, 0.0) + amount
+        updates = list(items.items())
         applied = False
         for part, start in enumerate(range(0, len(updates), COUNTERS_PER_TRANSACTION)):
             marker = self._nonces(f"counted#{key}#{part}", expires_at=expires_at)
@@ -81,9 +100,9 @@ class Counters:
                         connection=self._connection, return_consumed_capacity="TOTAL"
                     ) as transaction:
                         transaction.save(marker, condition=self._nonces.key.does_not_exist())
-                        for (period, name), amount in updates[start : start + COUNTERS_PER_TRANSACTION]:
-                            counter = self._model(shard_key(period, shard), name)
-                            transaction.update(counter, actions=[self._model.value.add(amount)])
+                        for (partition, name), adds in updates[start : start + COUNTERS_PER_TRANSACTION]:
+                            actions: list[Action] = [Path(a).add(amount) for a, amount in adds.items()]
+                            transaction.update(self._model(partition, name), actions=actions)
                 except TransactWriteError as exc:
                     reasons = exc.cancellation_reasons
                     if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
@@ -96,20 +115,51 @@ class Counters:
         return self.read_many([period])[period]
 
     def read_many(self, periods: Iterable[str]) -> dict[str, dict[str, float]]:
-        """Each period's counters, summed over its shards: one Query per period and shard, a few at once."""
+        """Each period's counters, summed over its shards: one Query per partition and shard, a few at once
+        (a day is read from its month's items and from the day items written before days moved there)."""
         wanted = list(dict.fromkeys(periods))
-        keys = [(period, key) for period in wanted for key in shard_keys(period, self.shards)]
+        partitions = list(dict.fromkeys(p for period in wanted for p in (period, item_of(period)[0])))
+        keys = [(partition, key) for partition in partitions for key in shard_keys(partition, self.shards)]
         with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(keys) or 1)) as pool:
             parts = list(pool.map(lambda pair: (pair[0], self._query(pair[1])), keys))
-        totals: dict[str, dict[str, float]] = {period: {} for period in wanted}
-        for period, part in parts:
-            into = totals[period]
-            for name, value in part:
-                into[name] = into.get(name, 0.0) + value
+        rows: dict[str, list[dict[str, Any]]] = {partition: [] for partition in partitions}
+        for partition, part in parts:
+            rows[partition].extend(part)
+        totals: dict[str, dict[str, float]] = {}
+        for period in wanted:
+            into = totals[period] = {}
+            partition, attribute = item_of(period)
+            sources = [(period, VALUE)] + ([(partition, attribute)] if partition != period else [])
+            for source, field in sources:
+                for row in rows[source]:
+                    if field in row:
+                        into[row["name"]] = into.get(row["name"], 0.0) + row[field]
         return totals
 
-    def _query(self, partition: str) -> list[tuple[str, float]]:
+    def _query(self, partition: str) -> list[dict[str, Any]]:
+        """Every item of one partition, each as its name and numeric attributes (the day attributes are not
+        part of the model, so the items are read as DynamoDB returns them)."""
+        found: list[dict[str, Any]] = []
+        connection = self._model._get_connection()
+        start: dict[str, Any] | None = None
         with storage_errors(f"read counters for {partition}"):
-            return [
-                (item.name, float(item.value)) for item in self._model.query(partition, consistent_read=True)
-            ]
+            while True:
+                page = connection.query(partition, consistent_read=True, exclusive_start_key=start)
+                for item in page.get("Items", []):
+                    row: dict[str, Any] = {"name": item["name"]["S"]}
+                    for attribute, value in item.items():
+                        if "N" in value:
+                            row[attribute] = float(value["N"])
+                    found.append(row)
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return found
+
+
+def item_of(period: str) -> tuple[str, str]:
+    """Where a period's count is kept: (the item's period, its attribute). A day's is its month's item,
+    attribute "d" + the day of the month; every other period's is its own item's "value"."""
+    day = DAY.match(period)
+    if day is None:
+        return period, VALUE
+    return day.group(1), f"d{day.group(2)}"

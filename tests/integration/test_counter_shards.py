@@ -52,5 +52,35 @@ def test_a_burst_of_writes_lands_on_many_partition_keys(tables: Tables) -> None:
 
     partitions = {item.period for item in models_for(tables).counters.scan()}
     assert len(partitions) >= 12  # of 16: no single key takes the burst
-    assert all(key.startswith("2026-11-30#") for key in partitions)
+    assert all(key.startswith("2026-11#") for key in partitions)  # a day rides on its month's items
     assert counters.read("2026-11-30") == {"template:welcome:delivered": 48.0}
+
+
+def test_a_counter_kept_by_day_month_and_all_time_costs_two_items(tables: Tables) -> None:
+    """Each item a transaction writes is billed twice: the day's count rides on the month's item (one
+    attribute a day) instead of an item of its own, and every period still reads back its own count."""
+    counters = Counters(tables, shards=4)
+    moved = {("all", "entered:nurturing"): 1.0, ("2026-11", "entered:nurturing"): 1.0}
+    moved[("2026-11-30", "entered:nurturing")] = 1.0
+    counters.add_once("lead-1#1#0", moved, expires_at=EXPIRES)
+
+    items = sorted(item.period.split("#")[0] for item in models_for(tables).counters.scan())
+    assert items == ["2026-11", "all"]
+    counters.add_once("lead-2#1#0", {("2026-11-29", "entered:nurturing"): 2.0}, expires_at=EXPIRES)
+    assert counters.read_many(["all", "2026-11", "2026-11-30", "2026-11-29", "2026-11-28"]) == {
+        "all": {"entered:nurturing": 1.0},
+        "2026-11": {"entered:nurturing": 1.0},
+        "2026-11-30": {"entered:nurturing": 1.0},
+        "2026-11-29": {"entered:nurturing": 2.0},
+        "2026-11-28": {},
+    }
+
+
+def test_day_counters_written_as_items_of_their_own_still_count(tables: Tables) -> None:
+    model = models_for(tables).counters
+    model("2026-11-30#03", "template:welcome:sent", value=5).save()  # as day counters were kept before
+    counters = Counters(tables, shards=4)
+    counters.add_once("lead-1#2#0", {("2026-11-30", "template:welcome:sent"): 1.0}, expires_at=EXPIRES)
+
+    assert counters.read("2026-11-30") == {"template:welcome:sent": 6.0}
+    assert counters.read("2026-11") == {}
