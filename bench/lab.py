@@ -16,11 +16,17 @@
   after, its CPU per event, and the read speed (fetch from disk and decode) per object of both layouts, plus
   the decode speed of one compacted object of the size a day's shard has at 100 million events in a
   90-day window; the projection is then run with the compacted layout (`project(..., compacted=...)`) and
-  the daily compaction's own cost at that size (`project_compaction`).
+  the daily compaction's own cost at that size (`project_compaction`);
+- shadow cost (`_shadow_cost`): the worker's batches of the stream applied with the live rules as the
+  worker does, and with a shadow active: the profile copy, the shadow's apply/reassess and both next-template
+  choices per prospect and batch (usecases/shadow.ShadowScoring.observe, the real hook), CPU per event
+  beside the live domain work, and the comparison rows written per event (one DynamoDB UpdateItem each,
+  chalicelib/adapters/shadow_rows.py) with their size in write units.
 """
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import math
@@ -28,13 +34,15 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from bench.cost import PRICES
 from bench.stream import Shape, generate
 from chalicelib.adapters.archive import EventArchive, FolderBlobs
+from chalicelib.adapters.shadow_rows import InMemoryShadowRows
 from chalicelib.adapters.templates import load_shipped_templates
 from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.events import Event
@@ -43,6 +51,7 @@ from chalicelib.lab.compaction import compact_archive
 from chalicelib.lab.layout import DEFAULT_SHARDS, ArchivedEvent, decode, encode, group_objects
 from chalicelib.lab.replay import replay_shard
 from chalicelib.usecases.rules_text import check_rules_text
+from chalicelib.usecases.shadow import SHADOW_KEY, ShadowScoring
 from chalicelib.wiring import DEFAULT_RULES, load_default_rules
 
 BATCH = 10 * 5  # ten SQS messages of about five events (a page burst)
@@ -100,6 +109,88 @@ def _archive_vs_domain(stream: Sequence[tuple[int, Event]]) -> dict[str, float]:
         "archive_encode_ms_per_batch": round(1000 * archive_s / batches, 3),
         "archive_share_of_worker_cpu": round(archive_s / (domain_s + archive_s), 3),
         "events_per_archived_object": round(len(stream) / max(1, objects), 2),
+    }
+
+
+class _CountedRows(InMemoryShadowRows):
+    """The shadow's rows, counting the writes and the size of each (a DynamoDB item: 1 WCU per KB)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = self.write_units = self.row_bytes = 0
+
+    def record(self, shadow_id: str, lead_id: str, row: Any, *, expires_at: datetime) -> None:
+        size = len(json.dumps(row, separators=(",", ":"))) + len(shadow_id) + len(lead_id) + 40  # keys, TTL
+        self.writes, self.row_bytes = self.writes + 1, self.row_bytes + size
+        self.write_units += math.ceil(size / 1024)
+        super().record(shadow_id, lead_id, row, expires_at=expires_at)
+
+
+class _OneShadow:
+    """The content store holding one active shadow of the DRAFT rules (what PUT /rules/shadow writes)."""
+
+    def __init__(self, started_at: datetime) -> None:
+        doc = {"id": "sh-bench", "rules": DRAFT, "based_on": None, "days": 30, "author": "bench",
+               "started_at": started_at.isoformat(), "status": "active",
+               "ends_at": (started_at + timedelta(days=365)).isoformat()}  # fmt: skip
+        self._latest = SimpleNamespace(body=json.dumps(doc))
+
+    def save(self, *args: Any, **kwargs: Any) -> int:
+        raise NotImplementedError
+
+    def latest(self, key: str) -> Any:
+        return self._latest if key == SHADOW_KEY else None
+
+
+def _shadow_cost(stream: Sequence[tuple[int, Event]]) -> dict[str, Any]:
+    """What an active shadow adds to the worker, per event: CPU beside the live domain work, and rows."""
+    rules = load_default_rules()
+    catalogue = [t.meta for t in load_shipped_templates().values()]
+    rows = _CountedRows()
+    hook = ShadowScoring(versions=_OneShadow(stream[0][1].at), rows=rows, live_rules=lambda: rules,
+                         catalogue=lambda: catalogue)  # fmt: skip
+    profiles: dict[int, Prospect] = {}
+    domain_s = copy_s = shadow_s = 0.0
+    touched_total = 0
+    for start in range(0, len(stream), BATCH):
+        batch = stream[start : start + BATCH]
+        now = batch[-1][1].at
+        shadow = hook.current(now)
+        assert shadow is not None
+        by_lead: dict[int, list[Event]] = {}
+        for who, event in batch:
+            by_lead.setdefault(who, []).append(event)
+        for who, events in by_lead.items():  # the worker's per-prospect apply (usecases/leads.py)
+            p = profiles.setdefault(who, Prospect(lead_id=f"L{who}", created_at=events[0].at,
+                                                  source=events[0].source))  # fmt: skip
+            t0 = time.process_time()
+            before = copy.deepcopy(p)
+            t1 = time.process_time()
+            for event in sorted(events, key=lambda e: e.at):
+                try:
+                    apply_event(p, event, rules)
+                except Exception:  # noqa: BLE001 - the worker notes an illegal event and goes on
+                    continue
+            scores, _ = reassess(p, rules, now)
+            t2 = time.process_time()
+            hook.observe(shadow, before, events, p, scores.total, now)
+            t3 = time.process_time()
+            domain_s += t2 - t1
+            copy_s += t1 - t0
+            shadow_s += t3 - t2
+        touched_total += len(by_lead)
+    events = len(stream)
+    return {
+        "events": events,
+        "prospect_batches": touched_total,
+        "live_domain_us_per_event": round(1e6 * domain_s / events, 1),
+        "shadow_us_per_event": round(1e6 * (copy_s + shadow_s) / events, 1),
+        "shadow_copy_us_per_event": round(1e6 * copy_s / events, 1),
+        "shadow_share_of_worker_cpu": round((copy_s + shadow_s) / (domain_s + copy_s + shadow_s), 3),
+        "rows_written_per_event": round(rows.writes / events, 3),
+        "write_units_per_event": round(rows.write_units / events, 3),
+        "row_bytes_mean": round(rows.row_bytes / max(1, rows.writes)),
+        "leads_with_rows": len(rows.all("sh-bench")),
     }
 
 
@@ -278,12 +369,14 @@ def measure() -> dict[str, Any]:
     replay = _replay(stream)
     archive = _archive_vs_domain(stream)
     compaction = _compaction(stream)
+    shadow = _shadow_cost(stream)
     at_100m = compaction["day_shard_object_at_100m"]
     return {
         "stream_events": len(stream),
         "archive_vs_domain": archive,
         "replay": replay,
         "compaction": compaction,
+        "shadow": shadow,
         "target_events_per_second_per_core": 20_000,
         "projected_100m_on_aws": project(replay, archive["events_per_archived_object"]),
         "projected_100m_on_aws_compacted": project(
@@ -315,6 +408,10 @@ def render(results: dict[str, Any]) -> str:
             f" (fits: {packed['child_fits_lambda_timeout']}), wall {packed['wall_seconds']} s,"
             f" ${packed['dollars']['total']}; daily compaction {daily['run_seconds']} s,"
             f" ${daily['dollars_per_day']}/day",
+            f"  shadow active: +{results['shadow']['shadow_us_per_event']} us CPU per event"
+            f" (live domain {results['shadow']['live_domain_us_per_event']} us),"
+            f" {results['shadow']['rows_written_per_event']} row writes"
+            f" ({results['shadow']['write_units_per_event']} WCU) per event",
         ]
     )
 

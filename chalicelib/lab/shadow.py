@@ -82,11 +82,15 @@ def observe(
     now: datetime,
     *,
     choosing: tuple[Rules, Sequence[TemplateMeta]] | None = None,
+    owned: bool = False,
 ) -> dict[str, Any]:
-    """One lead's comparison facts for one batch: `before` is the profile as loaded (not mutated here),
-    `live` the same profile after the live rules applied `events`; `choosing` (the live rules and the
-    active templates) adds each rule set's next template."""
-    shadow = copy.deepcopy(before)
+    """One lead's comparison facts for one batch: `before` is the profile as loaded, `live` the same profile
+    after the live rules applied `events`; `choosing` (the live rules and the active templates) adds each
+    rule set's next template. `owned`: `before` is a copy made for the shadow alone (the worker's), so the
+    shadow's events are applied to it in place; otherwise to a deep copy (the copy costs more than the
+    shadow's own scoring: bench/lab.py "shadow")."""
+    since = len(before.history)
+    shadow = before if owned else copy.deepcopy(before)
     for event in sorted(events, key=lambda e: e.at):
         try:
             apply_event(shadow, event, rules)
@@ -98,8 +102,8 @@ def observe(
         "first_touch": first.isoformat(),
         "live_score": float(live_score),
         "shadow_score": float(scores.total),
-        "live": _routing(live, len(before.history)),
-        "shadow": _routing(shadow, len(before.history)),
+        "live": _routing(live, since),
+        "shadow": _routing(shadow, since),
         "at": now.isoformat(),
     }
     if choosing is not None:

@@ -10,6 +10,12 @@ routes, sends, notifies or writes the profile: the copy's decisions are dropped.
 the active templates (`live_rules`, `catalogue`: read with the shadow, at most once per CACHE_SECONDS), a
 row also carries each rule set's next template, so GET /rules/shadow reports the template choices that
 would change, as the backtest does.
+
+Cost (bench/lab.py "shadow", docs/benchmarks.md): the hook scores the worker's own copy of the profile in
+place (no second copy), and a lead's row is written only when the report would show something new: a
+routing, a changed next-template choice, either score moved by SCORE_STEP points or more, or REFRESH since
+this process last wrote it (the first batch of a lead a process sees is always written). So a row may lag
+its lead's latest batch by less than SCORE_STEP points, or by REFRESH at most.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ ACTIVE, DISCARDED, PROMOTED = "active", "discarded", "promoted"
 MAX_OUTCOME_READS = 2000  # profiles read per GET to judge routed leads; beyond that they count unjudged
 RULES_ACTIVITY_LEAD = "rules"  # the activity feed's entries about the rules, not about one lead
 NOT_SCORED = frozenset({EventKind.SALES, EventKind.CRM})  # sales' own actions: outcomes, not signals
+SCORE_STEP = 5.0  # points either score may move before its lead's row is written again (bars are 10 wide)
+REFRESH = timedelta(days=1)  # a lead's row is rewritten at least this often while it is active
+MEMO_LEADS = 50_000  # leads whose last written row a process remembers (the oldest forgotten first)
 
 
 class Versions(Protocol):
@@ -65,6 +74,28 @@ class ShadowRows(Protocol):
     def forget_leads(self, shadow_id: str, lead_ids: Sequence[str]) -> int:
         """Delete these leads' rows (erasing a person); how many there were."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What this process last wrote of a lead's row: enough to tell whether a new one would show more."""
+
+    shadow_id: str
+    live_score: float
+    shadow_score: float
+    chose: Any
+    at: datetime
+
+
+def _worth_writing(row: Mapping[str, Any], last: _Written | None, shadow_id: str, now: datetime) -> bool:
+    if last is None or last.shadow_id != shadow_id:
+        return True
+    if row.get("live") or row.get("shadow"):  # a routing in this batch: the first one must be stored
+        return True
+    if row.get("next") != last.chose:
+        return True
+    moved = max(abs(row["live_score"] - last.live_score), abs(row["shadow_score"] - last.shadow_score))
+    return moved >= SCORE_STEP or now - last.at >= REFRESH
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +149,7 @@ class ShadowScoring:
         self._cached: _Stored | None = None
         self._metas: Sequence[TemplateMeta] | None = None
         self._read_at: float | None = None
+        self._written: dict[str, _Written] = {}
 
     def current(self, now: datetime) -> Shadow | None:
         if self._read_at is None or self._monotonic() - self._read_at > self._cache_seconds:
@@ -148,6 +180,8 @@ class ShadowScoring:
     def forget_leads(self, lead_ids: Sequence[str]) -> int:
         """Erasing a person: their rows in the stored shadow's comparison (active or ended, its report is
         readable until discarded), read afresh rather than from the worker's cache."""
+        for lead in lead_ids:
+            self._written.pop(lead, None)
         stored = _read(self._versions)
         return 0 if stored is None else self._rows.forget_leads(stored.shadow.id, lead_ids)
 
@@ -166,13 +200,22 @@ class ShadowScoring:
         choosing = None
         if self._live_rules is not None and self._metas is not None:
             choosing = (self._live_rules(), self._metas)
-        row = observe(shadow.rules, before, scored, live, score, now, choosing=choosing)
+        # `before` is the worker's copy made for this hook alone (usecases/leads.py): scored in place.
+        row = observe(shadow.rules, before, scored, live, score, now, choosing=choosing, owned=True)
+        lead = live.lead_id
+        if not _worth_writing(row, self._written.get(lead), shadow.id, now):
+            return
         try:
-            self._rows.record(
-                shadow.id, live.lead_id, row, expires_at=shadow.ends_at + timedelta(days=MAX_DAYS)
-            )
+            self._rows.record(shadow.id, lead, row, expires_at=shadow.ends_at + timedelta(days=MAX_DAYS))
         except StorageUnavailable as error:  # a lost comparison row, never a lost live write
-            log.warning("shadow row of %s not written: %s", live.lead_id, error)
+            log.warning("shadow row of %s not written: %s", lead, error)
+            return
+        self._written.pop(lead, None)  # re-inserted last: the dict's order is the order of writes
+        self._written[lead] = _Written(
+            shadow.id, row["live_score"], row["shadow_score"], row.get("next"), now
+        )
+        while len(self._written) > MEMO_LEADS:
+            self._written.pop(next(iter(self._written)))
 
 
 class ShadowService:

@@ -284,3 +284,42 @@ def test_a_later_batch_replaces_the_leads_template_choices() -> None:
 
     changes = lab.service.status()["report"]["template_changes"]
     assert (changes["leads"], changes["changed"], changes["examples"]) == (1, 0, [])
+
+
+class _CountedRows(InMemoryShadowRows):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def record(self, shadow_id: str, lead_id: str, row: Any, *, expires_at: datetime) -> None:
+        self.writes += 1
+        super().record(shadow_id, lead_id, row, expires_at=expires_at)
+
+
+def page(email: str, n: int, path: str = "/") -> list[Event]:
+    return [Event(f"seg:{email}:pv{n}", EventKind.PAGE, NOW + timedelta(minutes=n), "website", email=email,
+                  properties={"path": path})]  # fmt: skip
+
+
+def test_a_batch_that_changes_nothing_the_report_shows_writes_no_row() -> None:
+    lab = _choosing_lab()
+    counted = _CountedRows()
+    lab.rows = lab.scoring._rows = lab.service._rows = counted
+    lab.service.start({"rules": DRAFT, "days": 7}, "mia")
+    lab.store.leads.apply_events(page("ada@bigco.example", 0))
+    assert counted.writes == 1  # a lead's first row is always written
+
+    for n in range(1, 4):  # a page view moves each score by a point: nothing a report would show
+        lab.now += timedelta(minutes=2)
+        lab.store.leads.apply_events(page("ada@bigco.example", n))
+    assert counted.writes == 1
+
+    lab.now += timedelta(minutes=2)
+    lab.store.leads.apply_events(page("ada@bigco.example", 9, "/pricing"))  # 8 points: the scores move
+    assert counted.writes == 2
+    lab.now += timedelta(minutes=2)
+    lab.store.leads.apply_events(webinar("ada@bigco.example", 1))  # the shadow would route her
+    assert counted.writes == 3
+    report = lab.service.status()["report"]
+    assert report["routed_by"]["shadow_only"] == 1
+    assert report["draft"]["score_distribution"] != {}
