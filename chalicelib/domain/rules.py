@@ -346,6 +346,20 @@ class Rules(_Strict):
         return {}
 
     @cached_property
+    def fit_reads(self) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+        """What the fit rules read (traits and fallbacks), each name once: whether the email, the person's
+        trait names, the account trait names (`account.<name>` without the prefix). scoring keys fit on it."""
+        names = dict.fromkeys(name for rule in self.fit for name in (rule.trait, rule.fallback) if name)
+        account = tuple(n[len(ACCOUNT_TRAIT_PREFIX) :] for n in names if n.startswith(ACCOUNT_TRAIT_PREFIX))
+        person = tuple(n for n in names if n != "email" and not n.startswith(ACCOUNT_TRAIT_PREFIX))
+        return "email" in names, person, account
+
+    @cached_property
+    def line_cache(self) -> dict[Any, Any]:
+        """Engagement score lines by (rule id, points), for this document only (scoring.score fills it)."""
+        return {}
+
+    @cached_property
     def engagement_cache(self) -> dict[Any, Any]:
         """Engagement rules matched by (kind, location, event name), for this document (apply fills it)."""
         return {}

@@ -55,9 +55,21 @@ def _decay(age_days: int, half_life_days: float) -> float:
     return float(0.5 ** (max(age_days, 0) / half_life_days))
 
 
+@lru_cache(maxsize=64)
+def _decay_table(half_life_days: float) -> tuple[float, ...]:
+    """`_decay(age, half_life)` for every age a kept bucket can have (0 to BUCKET_HORIZON_DAYS): the hot
+    loops index it instead of calling `_decay` per bucket. The same expression, so the same floats."""
+    return tuple(_decay(age, half_life_days) for age in range(BUCKET_HORIZON_DAYS + 1))
+
+
 def decayed(buckets: DayBuckets, half_life_days: float, today: int) -> float:
     # Ages are whole days and half-lives few: the factors repeat, so they are computed once.
-    return sum(points * _decay(today - day, half_life_days) for day, points in buckets.items())
+    table = _decay_table(half_life_days)
+    size = len(table)
+    return sum(
+        points * (table[age] if 0 <= (age := today - day) < size else _decay(age, half_life_days))
+        for day, points in buckets.items()
+    )
 
 
 def add_to_bucket(groups: dict[str, DayBuckets], key: str, day: int, amount: float) -> None:
@@ -114,17 +126,33 @@ def _in_domains(value: str, domains: frozenset[str]) -> bool:
     return False
 
 
-def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
-    """Fit changes only when traits do; the answer is remembered per rules document and trait values."""
-    values = tuple(_fit_value(prospect, rule) for rule in rules.fit)
-    key: Any = values
+def _fit_key(prospect: Prospect, rules: Rules) -> Any:
+    """Everything the fit rules can read of `prospect`, raw (before fallbacks): the email if a rule reads
+    it, the person's traits they name, and each account's traits they name. Fit is a function of this, so
+    it keys the remembered answer; reading ~6 names costs far less than resolving every rule's value."""
+    reads_email, person, account = rules.fit_reads
+    traits_of = prospect.traits.get
+    key = (
+        prospect.email if reads_email else None,
+        tuple(map(traits_of, person)),
+        tuple(tuple(map(link.traits.get, account)) for link in prospect.accounts) if account else (),
+    )
     try:
         hash(key)
     except TypeError:  # an unhashable trait value (a list): compute without remembering
-        key = None
+        return None
+    return key
+
+
+def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
+    """Fit changes only when traits do; the answer is remembered per rules document and trait values."""
+    key = _fit_key(prospect, rules)
     cache = rules.fit_cache
-    if key is not None and key in cache:
-        return cache[key]
+    if key is not None:
+        held = cache.get(key)
+        if held is not None:
+            return held
+    values = tuple(_fit_value(prospect, rule) for rule in rules.fit)
     found: list[ScoreLine] = []
     best: dict[str, int] = {}  # dimension -> index in `found` of the one line that counts for it
     for rule, value in zip(rules.fit, values, strict=True):
@@ -148,6 +176,7 @@ def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
 
 
 FIT_CACHE_SIZE = 4096
+LINE_CACHE_SIZE = 4096
 
 
 def _outranks(points: float, held: float) -> bool:
@@ -163,6 +192,9 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
     today = day_of(now)
     caps = rules.caps
     half_life = rules.engagement_half_life_days
+    table = _decay_table(half_life)
+    size = len(table)
+    made = rules.line_cache
     engagement = 0.0
     # The hottest loop of the domain (every event rescored): written out rather than via decayed().
     for rule_id, buckets in prospect.engagement.items():
@@ -170,13 +202,20 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
             continue
         points = 0.0
         for day, earned in buckets.items():
-            points += earned * _decay(today - day, half_life)
+            age = today - day
+            points += earned * (table[age] if 0 <= age < size else _decay(age, half_life))
         cap = caps[rule_id]
         if cap is not None and (points > cap or points < -cap):  # a negative rule's cap bounds its loss
             points = cap if points > 0 else -cap
         points = round(points, 1)
         if points:
-            lines.append(ScoreLine(rule_id, "engagement", points))
+            # Points are rounded to tenths: the same few lines recur, so each is built once.
+            line = made.get((rule_id, points))
+            if line is None:
+                if len(made) >= LINE_CACHE_SIZE:
+                    made.clear()
+                line = made[rule_id, points] = ScoreLine(rule_id, "engagement", points)
+            lines.append(line)
             engagement += points
     lines.sort(key=_line_order)
     return Scores(
@@ -215,16 +254,26 @@ def interest_weights(prospect: Prospect, rules: Rules, now: datetime) -> dict[st
     today = day_of(now)
     half_life = rules.interest_half_life_days
     cap = rules.interest.daily_cap
-    weights = {
-        topic: round(
-            decayed(buckets, half_life, today)
-            if cap is None
-            else sum(min(points, cap) * _decay(today - day, half_life) for day, points in buckets.items()),
+    if cap is None:
+        interests = prospect.interests
+        weights = {topic: round(decayed(days, half_life, today), 2) for topic, days in interests.items()}
+        return {topic: weight for topic, weight in weights.items() if weight > 0}
+    table = _decay_table(half_life)
+    size = len(table)
+    found: dict[str, float] = {}
+    for topic, buckets in prospect.interests.items():
+        # sum() as before, not a running +=: Python 3.12's sum() rounds differently, and must agree.
+        weight = round(
+            sum(
+                min(points, cap)
+                * (table[age] if 0 <= (age := today - day) < size else _decay(age, half_life))
+                for day, points in buckets.items()
+            ),
             2,
         )
-        for topic, buckets in prospect.interests.items()
-    }
-    return {topic: weight for topic, weight in weights.items() if weight > 0}
+        if weight > 0:
+            found[topic] = weight
+    return found
 
 
 def top_interests(prospect: Prospect, rules: Rules, now: datetime, limit: int = 5) -> list[tuple[str, float]]:
