@@ -2,15 +2,17 @@
 
 `ProspectStore` keeps each profile as an opaque, zlib-compressed JSON document beside the columns the
 pool list and the scheduler need, with optimistic locking on a version number: a writer that read
-version n can only write n+1. `IdentityStore` maps every identity a source knows (email, anonymous id,
-user id, CRM id) to one lead id; a claim is a conditional put so two first sightings of one person
-cannot make two leads.
+version n can only write n+1. The pool is sorted by a score band, not the exact score (dynamo_pool), so
+a save that moves the score a little writes no index row. `IdentityStore` maps every identity a source
+knows (email, anonymous id, user id, CRM id) to one lead id; a claim is a conditional put so two first
+sightings of one person cannot make two leads.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamo_cursors import decode_inbox_cursor, decode_pool_cursor, encode_cursor
+from chalicelib.adapters.dynamo_pool import Found, Position, band_for, lowest_key_for, read_best_first
 from chalicelib.adapters.dynamo_tables import (
     ProspectModel,
     Tables,
@@ -53,7 +56,24 @@ class ProspectRow:
     routed_at: datetime | None = None
 
 
-LeadIds = list[str]  # named because ProspectStore.list shadows the builtin inside the class
+POOL_ROUND = 200  # pool index rows read per round (small rows: no profile in them)
+# What a pool row is built from (the stored names): the profile is not read for a list.
+_ROW_ATTRIBUTES = [
+    "lead_id",
+    "state",
+    "owner",
+    "score",
+    "exact_score",
+    "email",
+    "name",
+    "company",
+    "sla_status",
+]
+# Named because ProspectStore.list shadows the builtin inside the class.
+LeadIds = list[str]
+IndexRows = list["ProspectModel"]
+PoolRows = list["ProspectRow"]
+FoundRows = list[Found]
 InboxItems = list["InboxItem"]
 
 
@@ -88,9 +108,29 @@ def _conditional(conflict: str) -> Iterator[None]:
             raise
 
 
+# How many leads' pool keys a store remembers between reading a lead and writing it back.
+BANDS_REMEMBERED = 4096
+
+
 class ProspectStore:
     def __init__(self, tables: Tables) -> None:
         self._model = models_for(tables).prospects
+        # lead id -> (version, pool key) as last read or written. A save conditional on that version
+        # knows the item's key exactly, so it can keep it (dynamo_pool.band_for) without reading it again.
+        self._bands: dict[str, tuple[int, float]] = {}
+        self._bands_lock = threading.Lock()
+
+    def _remember(self, lead_id: str, version: int, band: float) -> None:
+        with self._bands_lock:
+            self._bands.pop(lead_id, None)
+            self._bands[lead_id] = (version, band)
+            if len(self._bands) > BANDS_REMEMBERED:
+                del self._bands[next(iter(self._bands))]
+
+    def _band_at(self, lead_id: str, version: int | None) -> float | None:
+        with self._bands_lock:
+            known = self._bands.get(lead_id)
+        return known[1] if known is not None and version is not None and known[0] == version else None
 
     def get(self, lead_id: str, *, consistent: bool = True) -> StoredProspect | None:
         """`consistent=False` costs half the read units; safe before a conditional write, which refuses a
@@ -100,6 +140,7 @@ class ProspectStore:
                 item = self._model.get(lead_id, consistent_read=consistent)
             except self._model.DoesNotExist:
                 return None
+        self._remember(lead_id, int(item.version), float(item.score_band))
         return _stored(item)
 
     def get_many(self, lead_ids: Sequence[str]) -> dict[str, StoredProspect]:
@@ -123,11 +164,13 @@ class ProspectStore:
         version, or raises `ConcurrentUpdate` when another writer got there first."""
         if row.lead_id != lead_id:
             raise ValueError(f"row is for {row.lead_id!r}, not {lead_id!r}")
+        band = band_for(row.score, self._band_at(lead_id, expected_version))
         item = self._model(
             lead_id,
             doc=pack_doc(doc),
             state=row.state,
             owner=row.owner,
+            score_band=band,
             score=row.score,
             email=row.email,
             name=row.name or None,
@@ -152,6 +195,7 @@ class ProspectStore:
             condition = self._model.lead_id.does_not_exist()
         with _conditional(_moved(lead_id, expected_version)):
             item.save(condition=condition)
+        self._remember(lead_id, int(item.version), band)
         return int(item.version)
 
     def delete(self, lead_id: str, *, expected_version: int) -> None:
@@ -170,43 +214,93 @@ class ProspectStore:
         sla_status: str | None = None,
         text: str | None = None,
     ) -> tuple[list[ProspectRow], str | None]:
-        """One page of the pool, best score first within a state. Without a state the index is scanned,
-        so pages then come in no particular order. The cursor is opaque; pass it back unchanged.
+        """One page of the pool, best score first within a state (ties by lead id). Without a state the index
+        is scanned, so pages then come in no particular order. The cursor is opaque; pass it back unchanged.
 
         DynamoDB applies a page limit before a filter, so a filtered page is filled by reading on until it
-        holds `limit` rows or the index is exhausted: a filter never ends the listing early."""
+        holds `limit` rows or the index is exhausted: a filter never ends the listing early. The index is
+        sorted by score band (dynamo_pool); each row's exact score is read from its item."""
         if limit < 1:
             raise MalformedInput(f"limit must be at least 1, got {limit}")
         last = decode_pool_cursor(cursor, state) if cursor else None
-        index = self._model.by_state
         condition = _list_filter(self._model, owner, sla_status, text)
-        range_condition = None
-        if min_score is not None:
-            if state is not None:
-                range_condition = self._model.score >= min_score
-            else:
-                score_condition = self._model.score >= min_score
-                condition = score_condition if condition is None else condition & score_condition
-        rows: list[ProspectRow] = []
         with storage_errors("list prospects"):
-            while True:
-                if state is not None:
-                    results = index.query(
-                        state,
-                        range_condition,
-                        filter_condition=condition,
-                        scan_index_forward=False,
-                        limit=limit - len(rows),
-                        last_evaluated_key=last,
-                    )
-                else:
-                    results = index.scan(
-                        filter_condition=condition, limit=limit - len(rows), last_evaluated_key=last
-                    )
-                rows.extend(_row(item) for item in results)
-                last = results.last_evaluated_key
-                if not last or len(rows) >= limit:
-                    break
+            if state is None:
+                return self._scan(condition, min_score, limit, last)
+            after = Position(float(last["score"]["N"]), last["lead_id"]["S"]) if last else None
+            found, position = read_best_first(
+                lambda band, start: self._query_round(state, band, condition, start),
+                lambda items: self._exact(items, state),
+                self._band_range,
+                min_score=min_score,
+                after=after,
+                limit=limit,
+            )
+        rows = [f.row for f in found]
+        if position is None:
+            return rows, None
+        key = {
+            "lead_id": {"S": position.lead_id},
+            "state": {"S": state},
+            "score": {"N": repr(position.score)},
+        }
+        return rows, encode_cursor(key)
+
+    def _band_range(self, low: float | None, high: float | None) -> Condition | None:
+        band = self._model.score_band
+        if low is not None and high is not None:
+            return band.between(low, high) if low <= high else band < low  # (an empty range)
+        if low is not None:
+            return band >= low
+        return band <= high if high is not None else None
+
+    def _query_round(
+        self, state: str, band: Condition | None, condition: Condition | None, start: dict[str, Any] | None
+    ) -> tuple[IndexRows, dict[str, Any] | None]:
+        results = self._model.by_state.query(
+            state,
+            band,
+            filter_condition=condition,
+            scan_index_forward=False,
+            limit=POOL_ROUND,
+            last_evaluated_key=start,
+        )
+        items = list(results)
+        return items, results.last_evaluated_key
+
+    def _exact(self, index_rows: Sequence[ProspectModel], state: str | None) -> FoundRows:
+        """The rows behind these index rows, read from their items (the exact score lives there); a lead
+        that left the state since (the index is eventually consistent) or is gone is left out."""
+        ids = [r.lead_id for r in index_rows]
+        if not ids:
+            return []
+        held = {i.lead_id: i for i in self._model.batch_get(set(ids), attributes_to_get=_ROW_ATTRIBUTES)}
+        found: FoundRows = []
+        for lead_id in ids:
+            item = held.get(lead_id)
+            if item is None or (state is not None and item.state != state):
+                continue
+            found.append(Found(_score(item), lead_id, _row(item)))
+        return found
+
+    def _scan(
+        self, condition: Condition | None, min_score: float | None, limit: int, last: dict[str, Any] | None
+    ) -> tuple[PoolRows, str | None]:
+        if min_score is not None:
+            candidate = self._model.score_band >= lowest_key_for(min_score)
+            condition = candidate if condition is None else condition & candidate
+        rows: PoolRows = []
+        while True:
+            results = self._model.by_state.scan(
+                filter_condition=condition, limit=limit - len(rows), last_evaluated_key=last
+            )
+            index_rows = list(results)
+            last = results.last_evaluated_key
+            rows.extend(
+                f.row for f in self._exact(index_rows, None) if min_score is None or f.score >= min_score
+            )
+            if not last or len(rows) >= limit:
+                break
         return rows, (encode_cursor(last) if last else None)
 
     def inbox(
@@ -246,9 +340,9 @@ class ProspectStore:
                     # The index is eventually consistent: a lead that left the inbox a moment ago is skipped.
                     if item is None or getattr(item, "inbox", None) != state:
                         continue
-                    if min_score is not None and float(item.score) < min_score:
+                    if min_score is not None and _score(item) < min_score:
                         continue
-                    found.append(InboxItem(_stored(item), float(item.score)))
+                    found.append(InboxItem(_stored(item), _score(item)))
                 if not last or len(found) >= limit:
                     break
         return found, (encode_cursor(last) if last else None)
@@ -338,15 +432,20 @@ def _stored(item: ProspectModel) -> StoredProspect:
     return StoredProspect(lead_id=item.lead_id, doc=unpack_doc(item.doc), version=int(item.version))
 
 
+def _score(item: ProspectModel) -> float:
+    """The exact score; an item written before score bands has it as its pool key."""
+    return float(item.score if item.score is not None else item.score_band)
+
+
 def _row(item: ProspectModel) -> ProspectRow:
     return ProspectRow(
         lead_id=item.lead_id,
         state=item.state,
         owner=item.owner,
-        score=float(item.score),
+        score=_score(item),
         email=item.email,
         name=item.name or "",
         company=item.company or "",
-        updated_at=getattr(item, "updated_at", None) or "",  # not in the by_state index
+        updated_at="",  # pool rows leave it out, as they always did (it was never in the by_state index)
         sla_status=item.sla_status,
     )

@@ -65,16 +65,19 @@ class Tables:
 
 
 class ByStateIndex(GlobalSecondaryIndex["ProspectModel"]):
-    """The shared pool by lifecycle state, best score first. Projects the list columns, not `doc`: the
-    profile is the big attribute and copying it would double the write cost of every event."""
+    """The shared pool by lifecycle state, best score band first (dynamo_pool: the exact order is recovered
+    at read time). Projects the list columns, not `doc`: the profile is the big attribute and copying it
+    would double the write cost of every event."""
 
     class Meta:
         index_name = "by_state"
-        # Not updated_at: it changes on every save, and projecting it made every save an index write too.
+        # Not updated_at nor the exact score: they change on nearly every save, and projecting either
+        # would make every save an index write too.
         projection = IncludeProjection(["owner", "email", "name", "company", "sla_status"])
 
     state = UnicodeAttribute(hash_key=True)
-    score = NumberAttribute(range_key=True)
+    # Stored as `score`, the name the deployed index was created with, so the index needs no migration.
+    score_band = NumberAttribute(range_key=True, attr_name="score")
 
 
 class InboxIndex(GlobalSecondaryIndex["ProspectModel"]):
@@ -108,7 +111,10 @@ class ProspectModel(Model):
     version = VersionAttribute()
     state = UnicodeAttribute()
     owner = UnicodeAttribute(null=True)
-    score = NumberAttribute()
+    # The pool index's sort key, a band the exact score stays near (dynamo_pool.band_for); before bands it
+    # was the exact score itself, and an item written then has no `exact_score`.
+    score_band = NumberAttribute(attr_name="score")
+    score = NumberAttribute(attr_name="exact_score", null=True)
     email = UnicodeAttribute(null=True)
     name = UnicodeAttribute(null=True)
     company = UnicodeAttribute(null=True)
