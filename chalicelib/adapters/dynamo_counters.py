@@ -15,7 +15,8 @@ its own: DynamoDB bills a write per item (at least 1 KB each, and twice inside a
 item with its 31 day attributes stays far below 1 KB, so a counter kept in "all", its month and its day
 costs two items, not three. Day ranges read the month partitions anyway (the revenue table reads every
 month of a range), so this adds no Query; day counters written as items of their own before ("2026-11-30#07")
-are still read and added.
+are still read and added. (Counting once per stream batch behind a per-shard checkpoint would be cheaper
+still, but Lambda's DynamoDB stream event names no shard, and a bisected retry changes a batch's bounds.)
 """
 
 from __future__ import annotations
