@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import console, cost, crosscheck, domain, lab, latency, projection, scale, storage
+from bench import console, cost, crosscheck, domain, lab, latency, per_save, projection, scale, storage
 from bench.report import render
 from bench.stream import Shape, generate, mix
 
@@ -77,6 +77,8 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
         results["storage"] = storage.measure()
         print("storage: cross-check of the units on DynamoDB Local ...", file=sys.stderr)
         results["storage"]["crosscheck_dynamodb_local"] = crosscheck.measure()
+        print("storage: write units per save by history (moto and DynamoDB Local) ...", file=sys.stderr)
+        results["storage"]["per_save_by_history"] = per_save.measure()
     if "cost" in sections:
         results["cost"] = cost.measure(results["storage"]["batched_per_prospect"])
     if "scale" in sections:

@@ -137,6 +137,23 @@ def render(results: dict[str, Any]) -> str:
             "Write units per event by table and index (batched)",
             [(table, f"{units}", "") for table, units in batched["write_units_by_table"].items()],
         )
+        growth = s.get("per_save_by_history")
+        if growth:
+            lines += _table(
+                f"Write units per save by history ({growth['spread_days']} days of page views, then one more)"
+                f"{_mark(growth['meets_target'])}",
+                [
+                    (
+                        f"{int(n):,} events of history",
+                        f"{row['write_units']:g} (DDB Local {row.get('dynamodb_local_write_units', '-')})",
+                        f"item {row['item_bytes']:,} B; "
+                        + ", ".join(f"{k} {v:g}" for k, v in row["by_table"].items())
+                        + "; fields "
+                        + ", ".join(f"{k} {v}" for k, v in row["largest_fields"].items()),
+                    )
+                    for n, row in growth["histories"].items()
+                ],
+            )
     c = results.get("cost")
     if c:
         rows = []
