@@ -62,8 +62,9 @@ def periods_for(start: date, end: date) -> list[str]:
 
 def kept_in(name: str, at: datetime) -> tuple[str, ...]:
     """The periods counter `name` is kept in, moved at `at`: only those a reader reads it from, since each
-    period is a write. The report reads every name it shows from "all" (no range) and from months and days
-    (a range); a few names have narrower readers."""
+    period costs a write (a day's count rides on its month's item, so all/month/day is two items:
+    chalicelib.adapters.dynamo_counters). The report reads every name it shows from "all" (no range) and
+    from months and days (a range); a few names have narrower readers."""
     month = f"{at:%Y-%m}"
     if name.startswith("assign:team:"):
         return ("all",)  # the round robin reads all-time counts only (usecases.leads._Turns)
