@@ -2,7 +2,9 @@
 
 Each lead's archived events are folded in time order with `apply_event` into a fresh profile and the lead is
 reassessed (`reassess`: scoring and routing, as the worker does after a batch) whenever the events pause
-for more than `BURST`, at the time of the last event of the burst. Sales and CRM events are not replayed:
+for more than `BURST`, at the time of the last event of the burst; a lead the worker merged into another
+(`histories`) is replayed apart until the event that joined them, then absorbed as the worker does.
+Sales and CRM events are not replayed:
 they record what sales did with the leads the live rules sent them, which is the outcome the report judges
 against (chalicelib/lab/report.py), not a signal a rules change could alter. What is kept of a lead per rule
 set is when it was first routed to sales, why, its score at the end of the window and, given the catalogue
@@ -15,7 +17,7 @@ shards are what `report.build_report` merges.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,8 +25,9 @@ from typing import Any
 from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.decisions import InvalidCommand
-from chalicelib.domain.events import Event, EventKind
+from chalicelib.domain.events import Event, EventKind, internal_id
 from chalicelib.domain.lifecycle import IllegalTransition, State, Trigger
+from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, OPENINGS
 from chalicelib.domain.rules import Rules
@@ -32,7 +35,11 @@ from chalicelib.domain.scoring import Scores
 from chalicelib.lab.choices import next_choice
 from chalicelib.lab.layout import ArchivedEvent
 
-BURST = timedelta(seconds=60)  # events closer than this reached the worker in one batch, as a rule
+# Events of one lead closer than this were decided on together: the events one client call sends (a form's
+# identify and track) reach the worker in one message. Not longer: SQS hands the worker what is queued at
+# once, so page views half a minute apart are decided one by one (a 60 s burst routed qualified leads minutes
+# after the worker had, with other scores in their why; tests/unit/test_backtest_equality.py).
+BURST = timedelta(seconds=5)
 NOT_REPLAYED = frozenset({EventKind.SALES, EventKind.CRM})
 ROUTED = frozenset({Trigger.QUALIFIED, Trigger.HAND_RAISE})
 
@@ -64,36 +71,14 @@ def replay_lead(
     events: Sequence[Event],
     rules: Rules,
     catalogue: Sequence[TemplateMeta] | None = None,
+    merged: Mapping[str, Sequence[Merged]] | None = None,
 ) -> LeadRun:
     """One lead's history under one rule set (events in time order, duplicates already removed); with a
-    catalogue, also the template nurture would send next after the last event."""
-    p = Prospect(lead_id=lead_id, created_at=events[0].at, source=events[0].source)
-    routed_at: datetime | None = None
-    reason = why = None
-    score = 0.0
-    scores: Scores | None = None
-    scored_at: datetime | None = None
-    for index, event in enumerate(events):
-        try:
-            apply_event(p, event, rules)
-        except (IllegalTransition, InvalidCommand):
-            continue  # as the worker does: noted and ignored
-        following = events[index + 1] if index + 1 < len(events) else None
-        if following is not None and following.at - event.at <= BURST:
-            continue
-        scores, _ = reassess(p, rules, event.at)
-        scored_at, score = event.at, scores.total
-        if (
-            routed_at is None
-            and p.state is State.SALES_READY
-            and p.history
-            and p.history[-1].trigger in ROUTED
-        ):
-            last = p.history[-1]
-            routed_at, why = last.at, last.reason
-            reason = last.trigger.value
-            if why and why.startswith(OPENINGS[LOW_FIT_HAND_RAISE]):
-                reason = LOW_FIT_HAND_RAISE
+    catalogue, also the template nurture would send next after the last event. `merged`: the leads folded
+    into this one (or into those) when an event joined them, as `histories` found them."""
+    p, scores, scored_at = _fold(lead_id, events, rules, merged or {})
+    routed_at, reason, why = _first_routing(p)
+    score = scores.total if scores is not None else 0.0
     if catalogue is None:
         return LeadRun(routed_at, reason, why, score)
     end = events[-1].at
@@ -102,20 +87,137 @@ def replay_lead(
     return LeadRun(routed_at, reason, why, score, True, template, next_why)
 
 
-def histories(items: Iterable[ArchivedEvent]) -> dict[str, list[Event]]:
-    """lead id -> its replayable events in time order, each once (a redelivered batch may be archived
-    twice under another key)."""
+def _fold(
+    lead_id: str, events: Sequence[Event], rules: Rules, merged: Mapping[str, Sequence[Merged]]
+) -> tuple[Prospect, Scores | None, datetime | None]:
+    """The profile the worker built: each event applied, reassessed at the end of each batch; a lead merged
+    into this one is replayed on its own up to the event that joined them, then absorbed as the worker's
+    merge does (LeadService._merge: absorb, a merge event, reassess) before that event is applied."""
+    p = Prospect(lead_id=lead_id, created_at=events[0].at, source=events[0].source)
+    joins: dict[str, list[Merged]] = {}
+    for join in merged.get(lead_id, ()):
+        joins.setdefault(join.at_event, []).append(join)
+    scores: Scores | None = None
+    scored_at: datetime | None = None
+    for index, event in enumerate(events):
+        for join in joins.get(event.message_id, ()):
+            other, _, _ = _fold(join.lead_id, join.events, rules, merged)
+            absorb_profile(p, other)
+            merge = Event(
+                internal_id("merge", f"{join.lead_id}:{lead_id}"), EventKind.IDENTIFY, event.at, "merge"
+            )
+            apply_event(p, merge, rules)
+            scores, _ = reassess(p, rules, event.at)
+            scored_at = event.at
+        try:
+            apply_event(p, event, rules)
+        except (IllegalTransition, InvalidCommand):
+            continue  # as the worker does: noted and ignored
+        following = events[index + 1] if index + 1 < len(events) else None
+        if following is not None and following.at - event.at <= BURST:
+            continue
+        scores, _ = reassess(p, rules, event.at)
+        scored_at = event.at
+    return p, scores, scored_at
+
+
+def _first_routing(p: Prospect) -> tuple[datetime | None, str | None, str | None]:
+    """When, on which path and why the lead first went to sales, read from its history as live profiles
+    are read (a merged half's routing included: a merge keeps the furthest point either half reached)."""
+    for change in p.history:
+        if change.trigger in ROUTED and change.to_state is State.SALES_READY:
+            reason = change.trigger.value
+            if change.reason and change.reason.startswith(OPENINGS[LOW_FIT_HAND_RAISE]):
+                reason = LOW_FIT_HAND_RAISE
+            return change.at, reason, change.reason
+    return None, None, None
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """A lead the worker merged into another: its own history, and the event (of the survivor) that joined
+    them, before which it is absorbed."""
+
+    lead_id: str
+    events: list[Event]
+    at_event: str
+
+
+@dataclass
+class Histories:
+    """lead id -> its replayable events in time order (each once); the leads merged away, by survivor."""
+
+    events: dict[str, list[Event]]
+    merged: dict[str, list[Merged]]
+
+    def survivors(self) -> list[str]:
+        gone = {join.lead_id for joins in self.merged.values() for join in joins}
+        return sorted(lead for lead in self.events if lead not in gone)
+
+    def total(self, lead_id: str) -> int:
+        return len(self.events[lead_id]) + sum(
+            self.total(join.lead_id) for join in self.merged.get(lead_id, ())
+        )
+
+    def first_touch(self, lead_id: str) -> datetime:
+        return min(
+            [self.events[lead_id][0].at]
+            + [self.first_touch(join.lead_id) for join in self.merged.get(lead_id, ())]
+        )
+
+
+def _keys(event: Event) -> set[str]:
+    """The identities an event names (as LeadService.identity_keys and an alias' previous id)."""
+    keys = {f"email:{event.email}"} if event.email else set()
+    if event.user_id:
+        keys.add(f"user:{event.user_id}")
+    if event.anonymous_id:
+        keys.add(f"anon:{event.anonymous_id}")
+    if event.crm_id:
+        keys.add(f"crm:{event.crm_id}")
+    if event.kind is EventKind.ALIAS and event.previous_id:
+        keys |= {f"anon:{event.previous_id}", f"user:{event.previous_id}"}
+    return keys
+
+
+def histories(items: Iterable[ArchivedEvent]) -> Histories:
+    """Each lead's replayable events in time order, each once (a redelivered batch may be archived twice
+    under another key), and the merges the worker made. Events are archived under the lead they were
+    applied to, so the events of a visitor later merged into a known contact sit under the visitor's lead
+    id: an identity two archived leads both carry means one was merged into the other, by the first later
+    event of the other that names one of its identities (the worker sends every later event to the
+    survivor)."""
     seen: set[str] = set()
     found: dict[str, list[Event]] = {}
+    keys: dict[str, set[str]] = {}
     for item in items:
         event = item.event
-        if event.kind in NOT_REPLAYED or event.message_id in seen:
+        if event.message_id in seen:
             continue
         seen.add(event.message_id)
-        found.setdefault(item.lead_id, []).append(event)
+        keys.setdefault(item.lead_id, set()).update(_keys(event))
+        if event.kind not in NOT_REPLAYED:
+            found.setdefault(item.lead_id, []).append(event)
     for events in found.values():
         events.sort(key=lambda e: (e.at, e.message_id))
-    return found
+    owners: dict[str, set[str]] = {}
+    for lead_id in found:
+        for key in keys[lead_id]:
+            owners.setdefault(key, set()).add(lead_id)
+    merged: dict[str, list[Merged]] = {}
+    for lead_id in sorted(found):
+        sharing = {other for key in keys[lead_id] for other in owners[key]} - {lead_id}
+        last = found[lead_id][-1].at
+        joins = [
+            (event.at, event.message_id, other)
+            for other in sharing
+            for event in found[other]
+            if event.at >= last and _keys(event) & keys[lead_id]
+        ]
+        if joins:
+            _, at_event, into = min(joins)
+            merged.setdefault(into, []).append(Merged(lead_id, found[lead_id], at_event))
+    return Histories(found, merged)
 
 
 def replay_shard(
@@ -129,13 +231,16 @@ def replay_shard(
     whys of the next template are kept only where the two choices differ (the report's examples): a part
     stays small when most choices agree."""
     rows: list[dict[str, Any]] = []
-    for lead_id, events in sorted(histories(items).items()):
-        before = replay_lead(lead_id, events, published, catalogue)
-        after = replay_lead(lead_id, events, draft, catalogue)
+    found = histories(items)
+    for lead_id in found.survivors():
+        events = found.events[lead_id]
+        before = replay_lead(lead_id, events, published, catalogue, found.merged)
+        after = replay_lead(lead_id, events, draft, catalogue, found.merged)
+        total = found.total(lead_id)
         row = {
             "lead": lead_id,
-            "events": len(events),
-            "first_touch": events[0].at.isoformat(),
+            "events": total,
+            "first_touch": found.first_touch(lead_id).isoformat(),
             "published": before.as_dict(),
             "draft": after.as_dict(),
         }
@@ -143,5 +248,5 @@ def replay_shard(
             row["next_why"] = {"published": before.next_why, "draft": after.next_why}
         rows.append(row)
         if progress is not None:
-            progress(len(events))
+            progress(total)
     return rows
