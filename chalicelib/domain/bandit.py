@@ -26,6 +26,7 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 from typing import NamedTuple
 
@@ -96,7 +97,14 @@ def evidence_from_counters(counters: Mapping[str, float]) -> dict[tuple[str, str
 
 def prior_mean(priority: int, fit: float = 1.0) -> float:
     """The response rate the marketer's setup expects: priority, times how well the template suits."""
-    return BASE_RATE * 2.0 ** (priority / PRIORITY_DOUBLING) * fit
+    return priority_rate(priority) * fit
+
+
+@lru_cache(maxsize=512)
+def priority_rate(priority: int) -> float:
+    """`prior_mean` before fit: BASE_RATE doubled every PRIORITY_DOUBLING points of priority. Priorities
+    are whole numbers from -100 to 100 (catalogue): each power is computed once, not once per candidate."""
+    return BASE_RATE * 2.0 ** (priority / PRIORITY_DOUBLING)
 
 
 def prior(mean: float) -> Beta:

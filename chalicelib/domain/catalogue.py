@@ -9,7 +9,7 @@ mapping) into a checked `TemplateMeta`; the chooser reads only `TemplateMeta`, n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -65,6 +65,30 @@ class TemplateMeta:
     version: int = 0
     requires_stages: tuple[Stage, ...] = ()  # empty = no requirement (`requires: {stage: [...]}`)
     requires_personas: tuple[str, ...] = ()
+
+
+# Topic indexes of the catalogues lately chosen from, by the identities of their templates. An entry holds
+# its templates, so no identity in its key can be reused while it is kept; TemplateMeta is immutable.
+_TOPIC_INDEXES: dict[tuple[int, ...], tuple[tuple[TemplateMeta, ...], dict[str, tuple[int, ...]]]] = {}
+_TOPIC_INDEXES_KEPT = 64
+
+
+def templates_on(catalogue: Sequence[TemplateMeta], topics: Iterable[str]) -> list[TemplateMeta]:
+    """The templates of `catalogue` that cover any of `topics`, in catalogue order. The chooser asks this
+    for every choice; the topic index is built once per catalogue."""
+    key = tuple(map(id, catalogue))
+    held = _TOPIC_INDEXES.get(key)
+    if held is None:
+        index: dict[str, list[int]] = {}
+        for position, template in enumerate(catalogue):
+            for topic in template.topics:
+                index.setdefault(topic, []).append(position)
+        if len(_TOPIC_INDEXES) >= _TOPIC_INDEXES_KEPT:
+            _TOPIC_INDEXES.clear()
+        held = _TOPIC_INDEXES[key] = (tuple(catalogue), {t: tuple(ps) for t, ps in index.items()})
+    templates, by_topic = held
+    positions = sorted({position for topic in topics for position in by_topic.get(topic, ())})
+    return [templates[position] for position in positions]
 
 
 def meta_from_front_matter(name: str, data: Mapping[str, Any], *, version: int = 0) -> TemplateMeta:

@@ -29,10 +29,10 @@ from chalicelib.domain.bandit import (
     Evidence,
     Posteriors,
     context_of,
-    prior_mean,
+    priority_rate,
     thompson,
 )
-from chalicelib.domain.catalogue import TemplateMeta
+from chalicelib.domain.catalogue import TemplateMeta, templates_on
 from chalicelib.domain.decisions import EmailOutcome
 from chalicelib.domain.lifecycle import NURTURED
 from chalicelib.domain.profiling import buying_stage, persona_of
@@ -186,13 +186,24 @@ def choose_next_message(
     preferred_set = frozenset(preferred)
     settings = rules.nurture
     last_sent = {m.template: m.at for m in sent}
-    relevant: list[_Candidate] = []
-    filler: list[_Candidate] = []
+    # Candidates as thompson's options (name, prior mean, evidence) with what the reasons need beside them
+    # (template, topic, context): a _Candidate is built for the one chosen only. This loop runs over every
+    # template for every choice, so it is written out (no generator, no max(key=) per template).
+    relevant: list[tuple[str, float, Evidence | None]] = []
+    relevant_about: list[tuple[TemplateMeta, str | None, str]] = []
+    filler: list[tuple[str, float, Evidence | None]] = []
+    filler_about: list[tuple[TemplateMeta, str | None, str]] = []
     keep_filler = not settings.wait_for_relevant
     contexts: dict[str | None, str] = {}
     alone = len(catalogue) == 1
-    for template in catalogue:
-        sent_at = last_sent.get(template.name)
+    scan = catalogue
+    if wanted and reason is None and not keep_filler and not alone:
+        # Only a template on a wanted topic can be a candidate then (the loop skips every other one
+        # without a word): look those up rather than walk the whole catalogue.
+        scan = templates_on(catalogue, wanted)
+    for template in scan:
+        name = template.name
+        sent_at = last_sent.get(name)
         if sent_at is not None and (
             not settings.allow_repeats or now - sent_at < timedelta(days=template.cooldown_days)
         ):
@@ -202,38 +213,42 @@ def choose_next_message(
                     if settings.allow_repeats
                     else "the rules send a template once"
                 )
-                return NoChoice(f"{template.name} was sent on {sent_at:%Y-%m-%d} ({again})")
+                return NoChoice(f"{name} was sent on {sent_at:%Y-%m-%d} ({again})")
             continue
         if template.requires_stages and stage not in template.requires_stages:
             if alone:
                 needed = ", ".join(template.requires_stages)
-                return NoChoice(f"{template.name} requires stage {needed}; the prospect is at {stage}")
+                return NoChoice(f"{name} requires stage {needed}; the prospect is at {stage}")
             continue
         if template.requires_personas and persona not in template.requires_personas:
             if alone:
                 needed = ", ".join(template.requires_personas)
-                return NoChoice(f"{template.name} requires persona {needed}; the prospect is {persona}")
+                return NoChoice(f"{name} requires persona {needed}; the prospect is {persona}")
             continue
-        # Relevance is decided first and cheaply: most templates are off-topic for most prospects.
+        # Relevance is decided first and cheaply: most templates are off-topic for most prospects. The
+        # topic answered is the strongest wanted one it covers (the first of equals, as max() would pick).
+        topics = template.topics
         topic = None
-        if wanted and not wanted.keys().isdisjoint(template.topics):
-            topic = max((t for t in template.topics if t in wanted), key=wanted.__getitem__)
+        weight = 0.0
+        if wanted:
+            for one in topics:
+                held_weight = wanted.get(one)
+                if held_weight is not None and (topic is None or held_weight > weight):
+                    topic, weight = one, held_weight
         answers = called_for = False
         if reason is not None:
             answers = reason in template.recycle_reasons
-            called_for = not preferred_set.isdisjoint(template.topics)
+            called_for = not preferred_set.isdisjoint(topics)
         is_relevant = topic is not None or answers or called_for or not wanted
         if not is_relevant and not keep_filler:
             if alone:
                 shown = ", ".join(sorted(wanted, key=lambda t: (-wanted[t], t))[:3])
-                about = ", ".join(template.topics) or "no topic"
+                about = ", ".join(topics) or "no topic"
                 return NoChoice(
-                    f"{template.name} is about {about}, not the prospect's interests ({shown})"[
-                        :MAX_LABEL_CHARS
-                    ]
+                    f"{name} is about {about}, not the prospect's interests ({shown})"[:MAX_LABEL_CHARS]
                 )
             continue
-        fit = wanted[topic] / strongest if topic is not None else 1.0
+        fit = weight / strongest if topic is not None else 1.0
         if answers:
             fit *= ANSWERS_RECYCLE
         if called_for:
@@ -245,19 +260,24 @@ def choose_next_message(
         context = contexts.get(topic)
         if context is None:
             context = contexts[topic] = context_of(topic, stage)
-        found = evidence.get((template.name, context)) if evidence else None
-        candidate = _Candidate(template, topic, context, prior_mean(template.priority, fit), found)
-        (relevant if is_relevant else filler).append(candidate)
+        found = evidence.get((name, context)) if evidence else None
+        option = (name, priority_rate(template.priority) * fit, found)  # = prior_mean(priority, fit)
+        if is_relevant:
+            relevant.append(option)
+            relevant_about.append((template, topic, context))
+        else:
+            filler.append(option)
+            filler_about.append((template, topic, context))
     if not relevant and (settings.wait_for_relevant or not filler):
         if not wanted:
             return NoChoice(f"no eligible template for stage {stage}, persona {persona} (all sent or unfit)")
-        topics = ", ".join(sorted(wanted, key=lambda t: (-wanted[t], t))[:3])
-        why = f"waiting for a relevant template: none eligible on {topics} (stage {stage}, persona {persona})"
+        shown = ", ".join(sorted(wanted, key=lambda t: (-wanted[t], t))[:3])
+        why = f"waiting for a relevant template: none eligible on {shown} (stage {stage}, persona {persona})"
         return NoChoice(why[:MAX_LABEL_CHARS])
-    pool = relevant or filler
-    pick = thompson([(c.template.name, c.prior_mean, c.evidence) for c in pool], seed or _seed(p))
-    chosen = pool[pick.index]
-    template = chosen.template
+    options, described = (relevant, relevant_about) if relevant else (filler, filler_about)
+    pick = thompson(options, seed or _seed(p))
+    template, topic, context = described[pick.index]
+    chosen = _Candidate(template, topic, context, options[pick.index][1], options[pick.index][2])
     reasons = [_learning_why(chosen, pick.exploring)]
     if not relevant:
         reasons.append("nothing on the prospect's interests; general fit")
