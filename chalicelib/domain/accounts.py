@@ -142,6 +142,8 @@ def last_engaged_day(p: Prospect) -> int | None:
 def sync_accounts(p: Prospect) -> list[Effect]:
     """After a unit of work: the member rows whose engagement day is behind the person's (or never written)
     are to be written. At most once a day per account, so membership costs no write per page view."""
+    if not p.accounts:  # most people: no account, so no walk over every engagement bucket per event
+        return []
     engaged = last_engaged_day(p)
     stale = []
     for link in p.accounts:

@@ -80,11 +80,12 @@ def add_to_bucket(groups: dict[str, DayBuckets], key: str, day: int, amount: flo
 def prune_buckets(groups: dict[str, DayBuckets], today: int) -> None:
     """Forget buckets whose decayed value is negligible, so profiles stay small."""
     cutoff = today - BUCKET_HORIZON_DAYS
-    for key in list(groups):
+    # This runs twice on every event and is rarely true: one pass finds what to prune, without copying.
+    stale = [key for key, days in groups.items() if not days or min(days) < cutoff]
+    for key in stale:
         days = groups[key]
-        if days and min(days) < cutoff:  # rarely true: skip the per-day walk (this runs on every event)
-            for day in [day for day in days if day < cutoff]:
-                del days[day]
+        for day in [day for day in days if day < cutoff]:
+            del days[day]
         if not days:
             del groups[key]
 
