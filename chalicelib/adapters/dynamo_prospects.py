@@ -24,7 +24,7 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamo_cursors import decode_inbox_cursor, decode_pool_cursor, encode_cursor
-from chalicelib.adapters.dynamo_pool import Found, Position, band_for, lowest_key_for, read_best_first
+from chalicelib.adapters.dynamo_pool import PoolReader, band_for, exact_score
 from chalicelib.adapters.dynamo_tables import (
     ProspectModel,
     Tables,
@@ -56,24 +56,8 @@ class ProspectRow:
     routed_at: datetime | None = None
 
 
-POOL_ROUND = 200  # pool index rows read per round (small rows: no profile in them)
-# What a pool row is built from (the stored names): the profile is not read for a list.
-_ROW_ATTRIBUTES = [
-    "lead_id",
-    "state",
-    "owner",
-    "score",
-    "exact_score",
-    "email",
-    "name",
-    "company",
-    "sla_status",
-]
 # Named because ProspectStore.list shadows the builtin inside the class.
 LeadIds = list[str]
-IndexRows = list["ProspectModel"]
-PoolRows = list["ProspectRow"]
-FoundRows = list[Found]
 InboxItems = list["InboxItem"]
 
 
@@ -115,6 +99,7 @@ BANDS_REMEMBERED = 4096
 class ProspectStore:
     def __init__(self, tables: Tables) -> None:
         self._model = models_for(tables).prospects
+        self._pool = PoolReader(self._model, _row)
         # lead id -> (version, pool key) as last read or written. A save conditional on that version
         # knows the item's key exactly, so it can keep it (dynamo_pool.band_for) without reading it again.
         self._bands: dict[str, tuple[int, float]] = {}
@@ -225,83 +210,7 @@ class ProspectStore:
         last = decode_pool_cursor(cursor, state) if cursor else None
         condition = _list_filter(self._model, owner, sla_status, text)
         with storage_errors("list prospects"):
-            if state is None:
-                return self._scan(condition, min_score, limit, last)
-            after = Position(float(last["score"]["N"]), last["lead_id"]["S"]) if last else None
-            found, position = read_best_first(
-                lambda band, start: self._query_round(state, band, condition, start),
-                lambda items: self._exact(items, state),
-                self._band_range,
-                min_score=min_score,
-                after=after,
-                limit=limit,
-            )
-        rows = [f.row for f in found]
-        if position is None:
-            return rows, None
-        key = {
-            "lead_id": {"S": position.lead_id},
-            "state": {"S": state},
-            "score": {"N": repr(position.score)},
-        }
-        return rows, encode_cursor(key)
-
-    def _band_range(self, low: float | None, high: float | None) -> Condition | None:
-        band = self._model.score_band
-        if low is not None and high is not None:
-            return band.between(low, high) if low <= high else band < low  # (an empty range)
-        if low is not None:
-            return band >= low
-        return band <= high if high is not None else None
-
-    def _query_round(
-        self, state: str, band: Condition | None, condition: Condition | None, start: dict[str, Any] | None
-    ) -> tuple[IndexRows, dict[str, Any] | None]:
-        results = self._model.by_state.query(
-            state,
-            band,
-            filter_condition=condition,
-            scan_index_forward=False,
-            limit=POOL_ROUND,
-            last_evaluated_key=start,
-        )
-        items = list(results)
-        return items, results.last_evaluated_key
-
-    def _exact(self, index_rows: Sequence[ProspectModel], state: str | None) -> FoundRows:
-        """The rows behind these index rows, read from their items (the exact score lives there); a lead
-        that left the state since (the index is eventually consistent) or is gone is left out."""
-        ids = [r.lead_id for r in index_rows]
-        if not ids:
-            return []
-        held = {i.lead_id: i for i in self._model.batch_get(set(ids), attributes_to_get=_ROW_ATTRIBUTES)}
-        found: FoundRows = []
-        for lead_id in ids:
-            item = held.get(lead_id)
-            if item is None or (state is not None and item.state != state):
-                continue
-            found.append(Found(_score(item), lead_id, _row(item)))
-        return found
-
-    def _scan(
-        self, condition: Condition | None, min_score: float | None, limit: int, last: dict[str, Any] | None
-    ) -> tuple[PoolRows, str | None]:
-        if min_score is not None:
-            candidate = self._model.score_band >= lowest_key_for(min_score)
-            condition = candidate if condition is None else condition & candidate
-        rows: PoolRows = []
-        while True:
-            results = self._model.by_state.scan(
-                filter_condition=condition, limit=limit - len(rows), last_evaluated_key=last
-            )
-            index_rows = list(results)
-            last = results.last_evaluated_key
-            rows.extend(
-                f.row for f in self._exact(index_rows, None) if min_score is None or f.score >= min_score
-            )
-            if not last or len(rows) >= limit:
-                break
-        return rows, (encode_cursor(last) if last else None)
+            return self._pool.page(state, condition, min_score=min_score, limit=limit, last=last)
 
     def inbox(
         self,
@@ -340,9 +249,9 @@ class ProspectStore:
                     # The index is eventually consistent: a lead that left the inbox a moment ago is skipped.
                     if item is None or getattr(item, "inbox", None) != state:
                         continue
-                    if min_score is not None and _score(item) < min_score:
+                    if min_score is not None and exact_score(item) < min_score:
                         continue
-                    found.append(InboxItem(_stored(item), _score(item)))
+                    found.append(InboxItem(_stored(item), exact_score(item)))
                 if not last or len(found) >= limit:
                     break
         return found, (encode_cursor(last) if last else None)
@@ -432,17 +341,12 @@ def _stored(item: ProspectModel) -> StoredProspect:
     return StoredProspect(lead_id=item.lead_id, doc=unpack_doc(item.doc), version=int(item.version))
 
 
-def _score(item: ProspectModel) -> float:
-    """The exact score; an item written before score bands has it as its pool key."""
-    return float(item.score if item.score is not None else item.score_band)
-
-
 def _row(item: ProspectModel) -> ProspectRow:
     return ProspectRow(
         lead_id=item.lead_id,
         state=item.state,
         owner=item.owner,
-        score=_score(item),
+        score=exact_score(item),
         email=item.email,
         name=item.name or "",
         company=item.company or "",
