@@ -6,8 +6,9 @@ transition can be answered with 409 at once. The effects a unit of work decides 
 scoreboard counters, the sales notification with the owner the assignment rules chose, starting or
 releasing the SLA workflow) are stored in the same conditional write as the decision and performed at least
 once (`chalicelib.effects`). One prospect's failure is its own: `apply_events` reports it per prospect.
-A lead merged into another leaves a forwarding record (`lead:<old id>`), so links and ids sent out before
-the merge still reach the survivor. Nurture (choose, render, send, preview) lives in
+Which lead each event belongs to, and merging the leads an event joins, is
+`chalicelib.usecases.identity_resolution`: a lead merged into another leaves a forwarding record
+(`lead:<old id>`), so links and ids sent out before the merge still reach the survivor. Nurture (choose, render, send, preview) lives in
 `chalicelib.usecases.nurture`.
 """
 
@@ -39,6 +40,7 @@ from chalicelib.effects.dispatch import Dispatcher, SavedWrite
 from chalicelib.effects.outbox import plan
 from chalicelib.errors import ConcurrentUpdate, InvalidContent, NotFound, StorageUnavailable
 from chalicelib.usecases.accounts import account_counts
+from chalicelib.usecases.identity_resolution import BatchResolution, LeadEvents, follow_forwards, new_lead_id
 from chalicelib.usecases.ports import (
     AccountDirectory,
     ActivityRecords,
@@ -55,37 +57,7 @@ log = logging.getLogger("leadloop")
 MAX_WRITE_ATTEMPTS = 8
 RETRY_PAUSE_SECONDS = 0.02
 FEED_DEFAULT_DAYS = 7
-MAX_FORWARDS = 5  # merges of merges: A into B, B into C...
 CLICK_WINDOW = timedelta(minutes=30)
-
-
-def new_lead_id() -> str:
-    return "L" + secrets.token_hex(6)
-
-
-def identity_keys(event: Event) -> list[str]:
-    """The identities an event claims for its prospect (alias' previous id is looked up, never claimed)."""
-    keys = []
-    if event.email:
-        keys.append(f"email:{event.email}")
-    if event.user_id:
-        keys.append(f"user:{event.user_id}")
-    if event.anonymous_id:
-        keys.append(f"anon:{event.anonymous_id}")
-    if event.crm_id:
-        keys.append(f"crm:{event.crm_id}")
-    return keys
-
-
-def _alias_keys(event: Event) -> list[str]:
-    if event.kind is EventKind.ALIAS and event.previous_id:
-        return [f"anon:{event.previous_id}", f"user:{event.previous_id}"]
-    return []
-
-
-def forward_key(lead_id: str) -> str:
-    """The identity that forwards a merged-away lead id to the lead it was merged into."""
-    return f"lead:{lead_id}"
 
 
 @dataclass(frozen=True)
@@ -106,14 +78,6 @@ class BatchOutcome:
     failed: list[FailedProspect] = field(default_factory=list)
     # Each prospect applied (or found applied already) with its events: what the event archive keeps.
     applied: list[tuple[str, list[Event]]] = field(default_factory=list)
-
-
-@dataclass
-class _Work:
-    """One prospect's unit of work within a batch."""
-
-    lead_id: str
-    events: list[Event]
 
 
 class LeadService:
@@ -171,15 +135,7 @@ class LeadService:
 
     def _forwarded(self, lead_id: str) -> Versioned[Prospect] | None:
         """The lead that `lead_id` was merged into (following later merges too), if it was."""
-        for _ in range(MAX_FORWARDS):
-            target = self._identities.resolve([forward_key(lead_id)]).get(forward_key(lead_id))
-            if target is None or target == lead_id:
-                return None
-            stored = self._prospects.get(target)
-            if stored is not None:
-                return stored
-            lead_id = target
-        return None
+        return follow_forwards(self._identities, self._prospects, lead_id)
 
     def summary(self, ref: str) -> dict[str, Any]:
         p = self.find(ref)
@@ -306,84 +262,20 @@ class LeadService:
         )
         self._apply(lead_id, [event], strict=False)
 
-    def _resolve(self, events: Sequence[Event]) -> list[_Work]:
-        """Map every event to a lead: known identities, else a new lead; merge leads an event joins."""
-        keys = {key for event in events for key in identity_keys(event) + _alias_keys(event)}
-        owners = self._identities.resolve(sorted(keys)) if keys else {}
-        # Events that name their lead (email events echo it back): one BatchGet for the batch, not a read
-        # per event. A named lead merged away since is followed to the survivor.
-        named = sorted({event.lead_id for event in events if event.lead_id})
-        existing = self._prospects.exists(named)
-        for gone in set(named) - existing:
-            survivor = self._forwarded(gone)
-            if survivor is not None:
-                owners[forward_key(gone)] = survivor.item.lead_id
-        merged_into: dict[str, str] = {}
-        order: list[str] = []
-        grouped: dict[str, list[Event]] = {}
-
-        def final(lead_id: str) -> str:
-            while lead_id in merged_into:
-                lead_id = merged_into[lead_id]
-            return lead_id
-
-        for event in events:
-            claimed = identity_keys(event)
-            known = [final(owners[key]) for key in claimed + _alias_keys(event) if key in owners]
-            if event.lead_id and event.lead_id in existing:
-                known.insert(0, final(event.lead_id))
-            elif event.lead_id and forward_key(event.lead_id) in owners:
-                known.insert(0, final(owners[forward_key(event.lead_id)]))
-            lead_id = known[0] if known else self._new_id()
-            for other in dict.fromkeys(known[1:]):
-                if other != lead_id:
-                    self._merge(other, into=lead_id)
-                    merged_into[other] = lead_id
-                    self._repoint(owners, other, lead_id)
-            for key in claimed:
-                if owners.get(key) is None or final(owners[key]) != lead_id:
-                    owner = self._identities.claim(key, lead_id)
-                    if owner != lead_id and final(owner) != lead_id:
-                        # Claimed an instant earlier by another worker: join that lead instead.
-                        self._merge(lead_id, into=owner)
-                        merged_into[lead_id] = owner
-                        self._repoint(owners, lead_id, owner)
-                        lead_id = owner
-                    owners[key] = lead_id
-            if lead_id not in grouped:
-                order.append(lead_id)
-                grouped[lead_id] = []
-            grouped[lead_id].append(event)
-        work: dict[str, _Work] = {}
-        for lead_id in order:
-            target = final(lead_id)
-            work.setdefault(target, _Work(target, [])).events.extend(grouped[lead_id])
-        return list(work.values())
-
-    def _repoint(self, owners: dict[str, str], old: str, new: str) -> None:
-        """Identities claimed for a lead that was merged away (stored or not yet) now name the survivor."""
-        for key, owner in owners.items():
-            if owner == old:
-                self._identities.point(key, new)
-                owners[key] = new
-
-    def _merge(self, other_id: str, *, into: str) -> None:
-        """Fold one lead's stored profile into another (identify/alias joined them) and retire it."""
-        other = self._prospects.get(other_id)
-        if other is None:
-            return
-        source = other.item
-        # Links and ids already sent out name the old lead: forward them (unsubscribe, /r/, provider echoes).
-        for key in [*source.identities, forward_key(other_id)]:
-            self._identities.point(key, into)
-        merge_event = Event(
-            message_id=internal_id("merge", f"{other_id}:{into}"),
-            kind=EventKind.IDENTIFY,
-            at=self._clock(),
-            source="merge",
+    def _resolve(self, events: Sequence[Event]) -> list[LeadEvents]:
+        """Sort the batch into leads (chalicelib.usecases.identity_resolution), merging leads it joins."""
+        resolution = BatchResolution(
+            identities=self._identities,
+            prospects=self._prospects,
+            new_id=self._new_id,
+            clock=self._clock,
+            fold=self._absorb,
         )
-        self._apply(into, [merge_event], strict=False, absorb=source)
-        self._prospects.delete(other_id, expected=other.version)
+        return resolution.resolve(events)
+
+    def _absorb(self, into: str, events: list[Event], source: Prospect) -> None:
+        """A merge's unit of work: `source` folded into lead `into` with the merge's events, one write."""
+        self._apply(into, events, strict=False, absorb=source)
 
     def _apply(
         self, lead_id: str, events: list[Event], *, strict: bool, absorb: Prospect | None = None
