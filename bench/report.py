@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import projection
+from bench import projection, scale
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -202,6 +202,8 @@ def render(results: dict[str, Any]) -> str:
                 for run in sc["runs"]
             ],
         )
+        if "fanout" in sc:  # results written before the fan-out have none
+            lines += [scale.render_fanout(sc["fanout"]), ""]
     pr = results.get("projection")
     if pr:
         lines += [

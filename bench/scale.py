@@ -4,8 +4,10 @@ number due in both.
 Every prospect that is not due still has a touch scheduled (later this week), so it sits in the sparse due
 index too: the sweep's range condition, not sparseness alone, must keep it from being read. The pool is
 written with BatchWriteItem through the bound model directly (through `ProspectStore.save` 100,000
-conditional puts would take minutes on moto); the sweep itself is the store's own code, metered by
-`CapacityMeter` (ScannedCount summed over the shards' queries).
+conditional puts would take minutes on moto), with the columns the store writes (the pool key a new item
+gets, `dynamo_pool.band_for`, and a packed profile), so the store can list and load what it wrote; the
+sweep itself is the store's own code, metered by `CapacityMeter` (ScannedCount summed over the shards'
+queries). `measure_fanout` times one tick of the fanned-out sweep (`TouchFanout`, paced as deployed).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from moto import mock_aws
 from bench.storage import REGION, fake_credentials
 from bench.stream import START
 from chalicelib.adapters.dynamo import CapacityMeter, ProspectStore, Tables, create_tables
+from chalicelib.adapters.dynamo_pool import band_for
+from chalicelib.adapters.dynamo_prospects import pack_doc
 from chalicelib.adapters.dynamo_tables import due_shard, models_for
 
 DUE = 500
@@ -29,18 +33,21 @@ SIZES = (10_000, 100_000)
 def _populate(tables: Tables, prospects: int, due: int) -> None:
     model = models_for(tables).prospects
     now = int(START.timestamp())
+    doc = pack_doc({})
     with model.batch_write() as batch:
         for n in range(prospects):
             lead_id = f"L{n:07d}"
             # The first `due` are due (spread over the last hour); the rest are scheduled days ahead.
             touch = now - (n % 3600) if n < due else now + 86_400 + n % 500_000
+            score = float(n % 90)
             batch.save(
                 model(
                     lead_id,
-                    doc="{}",
+                    doc=doc,
                     version=1,
                     state="nurturing",
-                    score=float(n % 90),
+                    score_band=band_for(score, None),  # as ProspectStore.save writes a new item
+                    score=score,
                     updated_at=START.isoformat(),
                     next_touch_at=touch,
                     due_shard=due_shard(lead_id),
@@ -87,6 +94,8 @@ def measure(sizes: tuple[int, ...] = SIZES, due: int = DUE) -> dict[str, Any]:
 # --- the fanned-out sweep (issue 15): reads and enqueue calls per tick; time to an import's first emails
 
 IMPORT = 100_000
+TICKS = (DUE, IMPORT)  # leads due in the measured ticks: a usual tick, and a whole import due at once
+QUICK_TICKS = (DUE, 5_000)
 SES_RATES = (14.0, 100.0)  # SES's usual starting production rate, and a raised one (emails/s)
 TOUCH_SECONDS = 0.25  # assumed wall time of one touch in a send worker (two profile writes, render, SES call)
 
@@ -107,6 +116,7 @@ def fanout_tick(due: int, rate: float) -> dict[str, Any]:
     SendMessageBatch calls enqueued."""
     from chalicelib.adapters.queue import TouchQueue
     from chalicelib.usecases.nurture_fanout import TouchFanout
+    from chalicelib.wiring import SEND_SHARE
 
     fake_credentials()
     with mock_aws():
@@ -120,7 +130,7 @@ def fanout_tick(due: int, rate: float) -> dict[str, Any]:
             counts = TouchFanout(
                 due=ProspectStore(tables),
                 queue=TouchQueue(sqs, "https://sqs.local/touches"),
-                send_rate=lambda: rate,
+                send_rate=lambda: rate * SEND_SHARE,  # as wiring.send_rate paces the deployed sweep
                 clock=lambda: START + timedelta(seconds=1),
             ).sweep()
             reading = meter.reading()
@@ -159,7 +169,7 @@ def import_projection(rate: float, concurrency: int) -> dict[str, Any]:
     }
 
 
-def measure_fanout(dues: tuple[int, ...] = (DUE, IMPORT)) -> dict[str, Any]:
+def measure_fanout(dues: tuple[int, ...] = TICKS) -> dict[str, Any]:
     from chalicelib.config import SEND_CONCURRENCY
 
     return {
@@ -188,5 +198,10 @@ def render_fanout(result: dict[str, Any]) -> str:
 if __name__ == "__main__":
     import sys
 
-    dues = (DUE, 5_000) if "--quick" in sys.argv else (DUE, IMPORT)
-    print(render_fanout(measure_fanout(dues)))
+    quick = "--quick" in sys.argv
+    for run in measure(SIZES[:1] if quick else SIZES)["runs"]:
+        print(
+            f"Sweep, {run['prospects']:,} prospects, {run['due']} due: {run['items_read']:,} items read, "
+            f"{run['queries']} queries, found {run['found_due']}"
+        )
+    print(render_fanout(measure_fanout(QUICK_TICKS if quick else TICKS)))
