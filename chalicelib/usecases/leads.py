@@ -8,13 +8,12 @@ releasing the SLA workflow) are stored in the same conditional write as the deci
 once (`chalicelib.effects`). One prospect's failure is its own: `apply_events` reports it per prospect.
 Which lead each event belongs to, and merging the leads an event joins, is
 `chalicelib.usecases.identity_resolution`: a lead merged into another leaves a forwarding record
-(`lead:<old id>`), so links and ids sent out before the merge still reach the survivor. Nurture (choose, render, send, preview) lives in
-`chalicelib.usecases.nurture`.
+(`lead:<old id>`), so links and ids sent out before the merge still reach the survivor. Nurture (choose,
+render, send, preview) lives in `chalicelib.usecases.nurture`.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import random
@@ -32,6 +31,7 @@ from chalicelib.domain.events import Event, EventKind, internal_id
 from chalicelib.domain.lifecycle import IllegalTransition
 from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import Prospect, Suppression
+from chalicelib.domain.prospect_copy import copy_prospect
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores
 from chalicelib.domain.summary import summarize
@@ -295,7 +295,7 @@ class LeadService:
             if absorb is not None:
                 absorb_profile(p, absorb)
             shadow = self._shadow.current(now) if self._shadow is not None else None  # cached: no read
-            before = copy.deepcopy(p) if shadow is not None else None  # the shadow's copy, before the events
+            before = copy_prospect(p) if shadow is not None else None  # the shadow's copy, before the events
             effects: list[Effect] = []
             applied = 0
             for event in sorted(events, key=lambda e: e.at):
