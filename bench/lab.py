@@ -26,7 +26,6 @@
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 import math
@@ -47,6 +46,7 @@ from chalicelib.adapters.templates import load_shipped_templates
 from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.events import Event
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.prospect_copy import copy_prospect
 from chalicelib.lab.compaction import compact_archive
 from chalicelib.lab.layout import DEFAULT_SHARDS, ArchivedEvent, decode, encode, group_objects
 from chalicelib.lab.replay import replay_shard
@@ -164,7 +164,7 @@ def _shadow_cost(stream: Sequence[tuple[int, Event]]) -> dict[str, Any]:
             p = profiles.setdefault(who, Prospect(lead_id=f"L{who}", created_at=events[0].at,
                                                   source=events[0].source))  # fmt: skip
             t0 = time.process_time()
-            before = copy.deepcopy(p)
+            before = copy_prospect(p)  # the worker's copy for the hook (usecases/leads.py)
             t1 = time.process_time()
             for event in sorted(events, key=lambda e: e.at):
                 try:
