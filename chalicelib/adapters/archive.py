@@ -3,6 +3,8 @@
 `EventArchive` writes a worker batch as one gzipped JSON-lines object per day and shard (chalicelib/lab/
 layout.py), reads a window of days back for the backtest, and forgets a person: the objects of their
 shards that hold their lead ids are rewritten without them (or deleted when nothing else is left).
+A backtest part (one shard's slice of leads, `read_part`) also reads the events of the leads merged into
+its leads from wherever they were archived: the merge markers (chalicelib/lab/layout.py) say which.
 Retention is S3's lifecycle rule on AWS (infra/resources.yaml, `ArchiveRetentionDays`); the folder store
 deletes days older than the retention when it writes, so `make run` never grows without bound.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -31,11 +33,23 @@ from chalicelib.lab.layout import (
     encode,
     group_objects,
     is_compact,
+    merged_leads,
     shard_of,
     shard_prefix,
+    slice_of,
 )
 
 log = logging.getLogger("leadloop.archive")
+
+
+def _absorbed(items: Sequence[ArchivedEvent], known: set[str]) -> dict[str, date]:
+    """The leads merged into these items' leads that are not yet held -> the day of their merge."""
+    found: dict[str, date] = {}
+    for item in items:
+        merged = merged_leads(item.event)
+        if merged is not None and merged[1] == item.lead_id and merged[0] not in known:
+            found[merged[0]] = max(found.get(merged[0], item.event.at.date()), item.event.at.date())
+    return found
 
 
 class Blobs(Protocol):
@@ -202,19 +216,21 @@ class EventArchive:
             day += timedelta(days=1)
         return keys
 
-    def read(self, keys: Sequence[str], readers: int = 1) -> Iterator[ArchivedEvent]:
-        """The objects' events in key order; `readers` > 1 fetches that many objects at once (a backtest
-        part reads thousands of small objects: one after another, it would wait on S3 most of its run).
-        An object gone since the listing was compacted (chalicelib/lab/compaction.py): the compacted
-        objects that name it are read instead, once each, after the others (an event read twice is read
-        once by the replay); one erased or expired has nothing left to read."""
+    def read(
+        self, keys: Sequence[str], readers: int = 1, leads: Collection[str] | None = None
+    ) -> Iterator[ArchivedEvent]:
+        """The objects' events in key order (only those of `leads` when given); `readers` > 1 fetches that
+        many objects at once (a backtest part reads thousands of small objects: one after another, it would
+        wait on S3 most of its run). An object gone since the listing was compacted (chalicelib/lab/
+        compaction.py): the compacted objects that name it are read instead, once each, after the others
+        (an event read twice is read once by the replay); one erased or expired has nothing left to read."""
         missing: list[str] = []
         if readers <= 1:
             bodies: Iterator[bytes | None] = (self._blobs.find(key) for key in keys)
-            yield from self._decoded(keys, bodies, missing)
+            yield from self._decoded(keys, bodies, missing, leads)
         else:
             with ThreadPoolExecutor(max_workers=readers) as pool:
-                yield from self._decoded(keys, pool.map(self._blobs.find, keys), missing)
+                yield from self._decoded(keys, pool.map(self._blobs.find, keys), missing, leads)
         listed = set(keys)
         for folder in sorted({key.rsplit("/", 1)[0] + "/" for key in missing}):
             gone = {key.rsplit("/", 1)[1] for key in missing if key.startswith(folder)}
@@ -223,20 +239,57 @@ class EventArchive:
                     continue
                 found = self._blobs.find(other)
                 if found is not None:
-                    names, events = decode_object(found)
+                    names, events = decode_object(found, leads)
                     if gone & set(names):
                         listed.add(other)
                         yield from events
 
     @staticmethod
     def _decoded(
-        keys: Sequence[str], bodies: Iterator[bytes | None], missing: list[str]
+        keys: Sequence[str],
+        bodies: Iterator[bytes | None],
+        missing: list[str],
+        leads: Collection[str] | None = None,
     ) -> Iterator[ArchivedEvent]:
         for key, body in zip(keys, bodies, strict=True):
             if body is None:
                 missing.append(key)
             else:
-                yield from decode(body)
+                yield from decode(body, leads)
+
+    def read_part(
+        self, start: date, end: date, shard: str, index: int = 0, slices: int = 1, readers: int = 1
+    ) -> list[ArchivedEvent]:
+        """A backtest part's events: those of days start..end of the leads of one shard's slice, and of
+        every lead merged into them (and into those), wherever it was archived. The absorbed leads are found
+        by their merge markers; their shards are read for the days up to the merge (an absorbed lead gets no
+        event after it), only their lines decoded. The part of the absorbed lead's own shard leaves it out:
+        its marker says it was merged (chalicelib/lab/replay.py `histories`)."""
+
+        def ours(lead_id: str) -> bool:
+            return shard_of(lead_id, self.shards) == shard and (
+                slices == 1 or slice_of(lead_id, slices) == index
+            )
+
+        def in_window(item: ArchivedEvent) -> bool:
+            return start <= item.event.at.date() <= end  # an object's day is its events' day
+
+        own = self.read(self.shard_keys(start, end, shard), readers)
+        held = [item for item in own if ours(item.lead_id) and in_window(item)]
+        known = {item.lead_id for item in held}
+        wanted = _absorbed(held, known)
+        while wanted:  # an absorbed lead may have absorbed others before: follow the markers
+            fetched: list[ArchivedEvent] = []
+            for other in sorted({shard_of(lead_id, self.shards) for lead_id in wanted}):
+                leads = {
+                    lead_id: at for lead_id, at in wanted.items() if shard_of(lead_id, self.shards) == other
+                }
+                keys = self.shard_keys(start, min(end, max(leads.values())), other)
+                fetched += [item for item in self.read(keys, readers, leads) if in_window(item)]
+            known |= wanted.keys()
+            held += fetched
+            wanted = _absorbed(fetched, known)
+        return held
 
     def forget_leads(self, lead_ids: Sequence[str], today: date) -> int:
         """Remove every archived event of these leads (a person and the leads merged into them) within the

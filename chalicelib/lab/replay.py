@@ -33,7 +33,7 @@ from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, OPENINGS
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores
 from chalicelib.lab.choices import next_choice
-from chalicelib.lab.layout import ArchivedEvent
+from chalicelib.lab.layout import ArchivedEvent, merged_leads
 
 # Events of one lead closer than this were decided on together: the events one client call sends (a form's
 # identify and track) reach the worker in one message. Not longer: SQS hands the worker what is queued at
@@ -81,7 +81,7 @@ def replay_lead(
     score = scores.total if scores is not None else 0.0
     if catalogue is None:
         return LeadRun(routed_at, reason, why, score)
-    end = events[-1].at
+    end = max([event.at for event in events[-1:]] + [join.at for join in (merged or {}).get(lead_id, ())])
     # The last reassessment's scores are the chooser's when they are of this instant (no second scoring).
     template, next_why = next_choice(p, catalogue, rules, end, scores if scored_at == end else None)
     return LeadRun(routed_at, reason, why, score, True, template, next_why)
@@ -92,23 +92,28 @@ def _fold(
 ) -> tuple[Prospect, Scores | None, datetime | None]:
     """The profile the worker built: each event applied, reassessed at the end of each batch; a lead merged
     into this one is replayed on its own up to the event that joined them, then absorbed as the worker's
-    merge does (LeadService._merge: absorb, a merge event, reassess) before that event is applied."""
-    p = Prospect(lead_id=lead_id, created_at=events[0].at, source=events[0].source)
-    joins: dict[str, list[Merged]] = {}
+    merge does (LeadService._merge: absorb, a merge event, reassess) before that event is applied (or, with
+    no event of this lead after it in the window, after this lead's last event)."""
+    first = events[0] if events else min((j.events[0] for j in merged[lead_id]), key=lambda e: e.at)
+    p = Prospect(lead_id=lead_id, created_at=first.at, source=first.source)
+    joins: dict[str | None, list[Merged]] = {}
     for join in merged.get(lead_id, ()):
         joins.setdefault(join.at_event, []).append(join)
     scores: Scores | None = None
     scored_at: datetime | None = None
+
+    def absorb(join: Merged, at: datetime) -> None:
+        nonlocal scores, scored_at
+        other, _, _ = _fold(join.lead_id, join.events, rules, merged)
+        absorb_profile(p, other)
+        merge = Event(internal_id("merge", f"{join.lead_id}:{lead_id}"), EventKind.IDENTIFY, at, "merge")
+        apply_event(p, merge, rules)
+        scores, _ = reassess(p, rules, at)
+        scored_at = at
+
     for index, event in enumerate(events):
         for join in joins.get(event.message_id, ()):
-            other, _, _ = _fold(join.lead_id, join.events, rules, merged)
-            absorb_profile(p, other)
-            merge = Event(
-                internal_id("merge", f"{join.lead_id}:{lead_id}"), EventKind.IDENTIFY, event.at, "merge"
-            )
-            apply_event(p, merge, rules)
-            scores, _ = reassess(p, rules, event.at)
-            scored_at = event.at
+            absorb(join, event.at)
         try:
             apply_event(p, event, rules)
         except (IllegalTransition, InvalidCommand):
@@ -118,6 +123,8 @@ def _fold(
             continue
         scores, _ = reassess(p, rules, event.at)
         scored_at = event.at
+    for join in sorted(joins.get(None, ()), key=lambda join: join.at):
+        absorb(join, join.at)
     return p, scores, scored_at
 
 
@@ -140,7 +147,8 @@ class Merged:
 
     lead_id: str
     events: list[Event]
-    at_event: str
+    at_event: str | None  # None: the survivor has no event after it in the window; absorbed at `at`
+    at: datetime
 
 
 @dataclass
@@ -149,10 +157,10 @@ class Histories:
 
     events: dict[str, list[Event]]
     merged: dict[str, list[Merged]]
+    gone: set[str]  # merged into another lead: replayed with it (here, or in the survivor's part)
 
     def survivors(self) -> list[str]:
-        gone = {join.lead_id for joins in self.merged.values() for join in joins}
-        return sorted(lead for lead in self.events if lead not in gone)
+        return sorted(lead for lead in self.events if lead not in self.gone)
 
     def total(self, lead_id: str) -> int:
         return len(self.events[lead_id]) + sum(
@@ -161,7 +169,7 @@ class Histories:
 
     def first_touch(self, lead_id: str) -> datetime:
         return min(
-            [self.events[lead_id][0].at]
+            [event.at for event in self.events[lead_id][:1]]
             + [self.first_touch(join.lead_id) for join in self.merged.get(lead_id, ())]
         )
 
@@ -184,14 +192,25 @@ def histories(items: Iterable[ArchivedEvent]) -> Histories:
     """Each lead's replayable events in time order, each once (a redelivered batch may be archived twice
     under another key), and the merges the worker made. Events are archived under the lead they were
     applied to, so the events of a visitor later merged into a known contact sit under the visitor's lead
-    id: an identity two archived leads both carry means one was merged into the other, by the first later
-    event of the other that names one of its identities (the worker sends every later event to the
-    survivor)."""
+    id. The merge markers (chalicelib/lab/layout.py) say which lead was merged into which: a lead marked as
+    merged away is replayed only with its survivor, so a part holding the absorbed lead's shard but not the
+    survivor leaves it to the survivor's part (which fetched it). Without a marker (events archived before
+    markers were), an identity two archived leads both carry means one was merged into the other. Either
+    way the merge happened before the first later event of the survivor that names one of the absorbed
+    lead's identities (the worker sends every later event to the survivor)."""
     seen: set[str] = set()
     found: dict[str, list[Event]] = {}
     keys: dict[str, set[str]] = {}
+    marked: dict[str, tuple[str, datetime]] = {}  # absorbed lead -> (survivor, when the worker merged)
+    hosts: set[str] = set()
     for item in items:
         event = item.event
+        merge = merged_leads(event)
+        if merge is not None:
+            marked[merge[0]] = (merge[1], event.at)
+            if item.lead_id == merge[1]:  # the survivor's own copy: this part replays the survivor
+                hosts.add(merge[1])
+            continue
         if event.message_id in seen:
             continue
         seen.add(event.message_id)
@@ -205,9 +224,19 @@ def histories(items: Iterable[ArchivedEvent]) -> Histories:
         for key in keys[lead_id]:
             owners.setdefault(key, set()).add(lead_id)
     merged: dict[str, list[Merged]] = {}
+    gone = set(marked)
     for lead_id in sorted(found):
-        sharing = {other for key in keys[lead_id] for other in owners[key]} - {lead_id}
         last = found[lead_id][-1].at
+        if lead_id in marked:
+            into, merged_at = marked[lead_id]
+            if into in found or into in hosts:  # else: the survivor's part replays it
+                later = [e for e in found.setdefault(into, []) if last <= e.at]
+                naming = [e for e in later if _keys(e) & keys[lead_id]]
+                join = (naming or later)[:1]  # none: the survivor has no event after it in the window
+                at_event = join[0].message_id if join else None
+                merged.setdefault(into, []).append(Merged(lead_id, found[lead_id], at_event, merged_at))
+            continue
+        sharing = {other for key in keys[lead_id] for other in owners[key]} - {lead_id} - gone
         joins = [
             (event.at, event.message_id, other)
             for other in sharing
@@ -215,9 +244,10 @@ def histories(items: Iterable[ArchivedEvent]) -> Histories:
             if event.at >= last and _keys(event) & keys[lead_id]
         ]
         if joins:
-            _, at_event, into = min(joins)
-            merged.setdefault(into, []).append(Merged(lead_id, found[lead_id], at_event))
-    return Histories(found, merged)
+            at, at_event, into = min(joins)
+            merged.setdefault(into, []).append(Merged(lead_id, found[lead_id], at_event, at))
+            gone.add(lead_id)
+    return Histories(found, merged, gone)
 
 
 def replay_shard(

@@ -32,7 +32,7 @@ from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
 from chalicelib.errors import InvalidContent, LeadloopError, MalformedInput, NotFound
 from chalicelib.lab.choices import catalogue_from_spec, catalogue_spec
-from chalicelib.lab.layout import DEFAULT_SHARDS, ArchivedEvent, slice_of
+from chalicelib.lab.layout import DEFAULT_SHARDS, ArchivedEvent
 from chalicelib.lab.replay import replay_shard
 from chalicelib.lab.report import Outcome, build_report, outcome_of
 from chalicelib.usecases.rules_text import check_rules_text, read_rules_draft, rules_error
@@ -54,6 +54,9 @@ class ArchiveReader(Protocol):
 
     def shard_keys(self, start: date, end: date, shard: str | None = None) -> list[str]: ...
     def read(self, keys: Sequence[str], readers: int = 1) -> Iterator[ArchivedEvent]: ...
+    def read_part(
+        self, start: date, end: date, shard: str, index: int, slices: int, readers: int
+    ) -> list[ArchivedEvent]: ...
 
 
 class JobStore(Protocol):
@@ -198,12 +201,8 @@ class BacktestService:
         published, draft = _parsed(spec["published"]), _parsed(spec["draft"])
         start, end = date.fromisoformat(spec["from"]), date.fromisoformat(spec["to"])
         slices = int(spec["slices"])
-        items = [
-            item
-            for item in self._archive.read(self._archive.shard_keys(start, end, shard), PART_READERS)
-            if start <= item.event.at.date() <= end
-            and (slices == 1 or slice_of(item.lead_id, slices) == index)
-        ]
+        # The slice's leads and the leads merged into them, from whichever shard holds them.
+        items = self._archive.read_part(start, end, shard, index, slices, PART_READERS)
         templates = spec.get("catalogue")  # absent from a job started before template choices existed
         catalogue = catalogue_from_spec(templates) if templates is not None else None
         rows = replay_shard(items, published, draft, catalogue=catalogue)

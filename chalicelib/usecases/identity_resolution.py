@@ -98,6 +98,7 @@ class BatchResolution:
         self._new_id = new_id
         self._clock = clock
         self._fold = fold
+        self.merges: list[tuple[str, list[Event]]] = []  # (survivor, [its merge event]): archived too
 
     def resolve(self, events: Sequence[Event]) -> list[LeadEvents]:
         """Map every event to a lead: known identities, else a new lead; merge leads an event joins."""
@@ -176,4 +177,5 @@ class BatchResolution:
             source="merge",
         )
         self._fold(into, [merge_event], source)
+        self.merges.append((into, [merge_event]))
         self._prospects.delete(other_id, expected=other.version)

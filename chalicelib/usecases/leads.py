@@ -190,7 +190,7 @@ class LeadService:
         the error, and the others are applied. Raises only when the batch cannot be sorted into prospects
         (identity storage unavailable): then nothing was written and all of it is retried."""
         outcome = BatchOutcome()
-        for item in self._resolve(events):
+        for item in self._resolve(events, outcome.applied):
             try:
                 self._apply(item.lead_id, item.events, strict=False)
             except Exception as error:  # noqa: BLE001 - one prospect's failure is its own (the worker decides)
@@ -262,7 +262,7 @@ class LeadService:
         )
         self._apply(lead_id, [event], strict=False)
 
-    def _resolve(self, events: Sequence[Event]) -> list[LeadEvents]:
+    def _resolve(self, events: Sequence[Event], merges: list[tuple[str, list[Event]]]) -> list[LeadEvents]:
         """Sort the batch into leads (chalicelib.usecases.identity_resolution), merging leads it joins."""
         resolution = BatchResolution(
             identities=self._identities,
@@ -271,7 +271,9 @@ class LeadService:
             clock=self._clock,
             fold=self._absorb,
         )
-        return resolution.resolve(events)
+        found = resolution.resolve(events)
+        merges += resolution.merges  # each merge's event, under its survivor: the event archive keeps it
+        return found
 
     def _absorb(self, into: str, events: list[Event], source: Prospect) -> None:
         """A merge's unit of work: `source` folded into lead `into` with the merge's events, one write."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,11 @@ import pytest
 
 from chalicelib.adapters.archive import EventArchive, FolderBlobs
 from chalicelib.domain.catalogue import TemplateMeta
-from chalicelib.domain.events import Event, EventKind
+from chalicelib.domain.events import Event, EventKind, internal_id
 from chalicelib.domain.lifecycle import State, Trigger
 from chalicelib.domain.prospect import Prospect, Transition
 from chalicelib.errors import InvalidContent, MalformedInput
-from chalicelib.lab.layout import ArchivedEvent, shard_in_key
-from chalicelib.lab.replay import replay_shard
-from chalicelib.lab.report import build_report, outcome_of
+from chalicelib.lab.layout import ArchivedEvent, shard_of, slice_of
 from chalicelib.usecases.backtest import BacktestJobs, BacktestService
 from chalicelib.wiring import DEFAULT_RULES, load_default_rules
 
@@ -168,23 +166,63 @@ def test_an_empty_window_says_so(archive: EventArchive) -> None:
     assert "no archived events" in report["message"]
 
 
-def test_shards_replayed_apart_and_merged_equal_one_replay(archive: EventArchive) -> None:
-    published = load_default_rules()
-    from chalicelib.usecases.rules_text import check_rules_text
-
-    draft, _ = check_rules_text(DRAFT_TEXT)
-    assert draft is not None
-    keys = archive.shard_keys(date(2026, 11, 1), date(2026, 11, 30))
-    outcomes = {lead: outcome_of(p) for lead, p in PROFILES.items()}
-    whole = build_report(replay_shard(archive.read(keys), published, draft), outcomes, window={})
-    shards = sorted({shard_in_key(key) for key in keys})
-    assert len(shards) > 1  # three leads, sixteen shards: the history is spread
-    rows = [
-        row
-        for shard in shards
-        for row in replay_shard(archive.read([k for k in keys if shard_in_key(k) == shard]), published, draft)
+def _two_devices(lead: str, phone: str, at: datetime) -> list[ArchivedEvent]:
+    """What the worker archives for one person on two devices: the phone's visits under the phone's lead,
+    the identify on the phone that joins them (applied to the known lead, after the merge), the merge."""
+    email = f"{lead}@bigco.example"
+    visits = [
+        Event(f"seg:{phone}-p{n}", EventKind.PAGE, at + timedelta(hours=1, minutes=n), "segment",
+              anonymous_id=f"anon-{phone}", properties={"path": "/pricing"})  # fmt: skip
+        for n in range(3)
     ]
-    assert build_report(rows, outcomes, window={}) == whole
+    joined = at + timedelta(hours=2)
+    identify = Event(f"seg:{lead}-i", EventKind.IDENTIFY, at, "segment", email=email)
+    join = Event(f"seg:{phone}-i", EventKind.IDENTIFY, joined, "segment", email=email,
+                 anonymous_id=f"anon-{phone}")  # fmt: skip
+    demo = Event(f"seg:{lead}-d", EventKind.TRACK, joined + timedelta(minutes=5), "segment",
+                 name="Webinar Attended", email=email)  # fmt: skip
+    merge = Event(internal_id("merge", f"{phone}:{lead}"), EventKind.IDENTIFY,
+                  joined + timedelta(seconds=2), "merge")  # the worker's clock: just after the event
+    return [
+        ArchivedEvent(lead, identify),
+        *[ArchivedEvent(phone, visit) for visit in visits],
+        ArchivedEvent(lead, merge),
+        ArchivedEvent(lead, join),
+        ArchivedEvent(lead, demo),
+    ]
+
+
+# roamer and its phone's lead fall in different shards; kim29 and its phone's in two slices of one shard.
+MERGED_HISTORY = [
+    *_two_devices("roamer", "roamer-phone", DAY + timedelta(days=3)),
+    *_two_devices("kim29", "kim29-phone", DAY + timedelta(days=4)),
+]
+
+
+def test_shards_replayed_apart_and_merged_equal_one_replay(tmp_path: Path) -> None:
+    """The AWS path (a Map child per shard and slice, then the merge) reports what one replay does, also
+    for leads the worker merged whose halves were archived in different shards or slices."""
+    store = EventArchive(FolderBlobs(tmp_path), retention_days=4000)
+    store.write([*HISTORY, *MERGED_HISTORY])
+    assert shard_of("roamer") != shard_of("roamer-phone")
+    assert shard_of("kim29") == shard_of("kim29-phone")
+    assert slice_of("kim29", 2) != slice_of("kim29-phone", 2)
+    body = {"rules": DRAFT_TEXT, "from": "2026-11-01", "to": "2026-11-30"}
+    whole = _report(_choosing(store, catalogue=None), body)
+    assert whole["leads"] == 5  # won, bad, new and the two people on two devices: each one lead
+    launched: list[dict[str, Any]] = []
+    parts = _Parts()
+    aws = _choosing(store, jobs=parts, catalogue=None, slices=2,
+                    launch=lambda job, payload: launched.append(payload))  # fmt: skip
+    job_id = aws.start(body)["id"]
+    for item in launched[0]["parts"]:
+        aws.run_part(item["job"], item["shard"], item["slice"])
+    aws.merge(job_id)
+    rows = [row for part in parts.written[job_id].values() for row in part]
+    assert sorted(row["lead"] for row in rows) == ["bad", "kim29", "new", "roamer", "won"]
+    assert {row["lead"]: row["events"] for row in rows}["roamer"] == 6  # its phone's visits included
+    report = aws.status(job_id)["report"]
+    assert report == {**whole, "window": report["window"]}
 
 
 # --- template choices that would change (chalicelib/lab/choices.py) ---
