@@ -141,3 +141,12 @@ def test_scores_over_the_bench_stream_equal_a_cold_recompute(rules: Rules) -> No
         }
         checked += 1
     assert checked > 1000
+
+
+def test_thompson_draws_read_the_same_normal_quantiles() -> None:
+    from statistics import NormalDist
+
+    from chalicelib.domain.bandit import _normal_quantile
+
+    for k in (0, 1, 2, 255, 32767, 32768, 40000, 65534, 65535):
+        assert _normal_quantile(k) == NormalDist().inv_cdf((k + 0.5) / 65536.0)
