@@ -20,16 +20,19 @@ the target rate. A partition key takes at most 1,000 write / 3,000 read units a 
 splits for heat; a keyspace of N evenly hashed keys puts 1/N of its units on each, one key (the state, the
 day) all of them times the busiest value's share. Lambda concurrency is the sum over functions of calls/s x
 duration, CPU scaled to the share of a vCPU the configured memory buys. The dispatcher reads the table's
-stream one batch at a time per shard (no ParallelizationFactor in infra/resources.yaml, Lambda's default 1);
+stream `ParallelizationFactor` batches at a time per shard (read from infra/resources.yaml; Lambda's default
+1);
 DynamoDB does not publish its shard count, so it is taken as the table's partition count by size and by write
 throughput, a lower bound.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import math
+import re
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -94,7 +97,7 @@ class Inputs:
     due_shards: int
     sweep_per_tick: int | None  # None: no per-tick cap known (a fanned-out sweep)
     sweep_reads_grow_with_due_only: bool | None = None  # scale bench; None when not run
-    stream_parallelization: int = 1  # infra/resources.yaml sets none: Lambda's default
+    stream_parallelization: int = 1  # infra/resources.yaml's ParallelizationFactor (Lambda's default 1)
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -231,7 +234,7 @@ def limits_for(shape: TrafficShape, inputs: Inputs, rate: float, prospects: int)
     records = rate * inputs.prospect_writes_per_event
     found.append(
         Limit(
-            "dispatcher on the table's stream (1 batch per shard at a time)",
+            f"dispatcher on the table's stream ({inputs.stream_parallelization} batch(es) a shard at a time)",
             _dispatcher_ceiling(shape, inputs, prospects, cpu_scale),
             f"{records:,.0f} records/s on >= {shards} shard(s)",
             SOURCES["stream_parallelization"],
@@ -347,8 +350,18 @@ def state_shares(stream: list[tuple[int, Any]]) -> tuple[str, float, float]:
     return busiest, count / sum(saves.values()), population[busiest] / max(len(profiles), 1)
 
 
+def _stream_parallelization() -> int:
+    """The dispatcher's ParallelizationFactor as deployed (infra/resources.yaml); Lambda's default is 1."""
+    text = (Path(__file__).resolve().parent.parent / "infra" / "resources.yaml").read_text()
+    found = re.search(r"^\s*ParallelizationFactor:\s*(\d+)", text, re.MULTILINE)
+    return int(found.group(1)) if found else 1
+
+
 def _sweep_per_tick() -> int | None:
-    """The in-process sweep's per-tick limit, NurtureService.send_due's default; None once it is gone."""
+    """The sweep's per-tick limit: None when the sweep fans out to send workers (chalicelib.usecases.
+    nurture_fanout: SES's rate binds, not one function); else NurtureService.send_due's default."""
+    if importlib.util.find_spec("chalicelib.usecases.nurture_fanout") is not None:
+        return None
     from chalicelib.usecases.nurture import NurtureService
 
     send_due = getattr(NurtureService, "send_due", None)
@@ -412,12 +425,14 @@ def inputs_from(results: dict[str, Any], stored: dict[str, Any] | None = None) -
         counter_shards=DEFAULT_SHARDS,
         due_shards=DUE_SHARDS,
         sweep_per_tick=_sweep_per_tick(),
+        stream_parallelization=_stream_parallelization(),
         sweep_reads_grow_with_due_only=scale.get("reads_grow_with_due_only"),
         sources={
             "storage.batched_per_prospect (units, requests, CPU, item bytes)": storage_from,
             "cost (ingest CPU, dispatcher ms/record, $/M as deployed, round trips, memory)": cost_from,
             "busiest state's share of saves and prospects": "measured here (standard stream, domain)",
             "counter and due shards, sweep per tick": "chalicelib (DEFAULT_SHARDS, DUE_SHARDS, send_due)",
+            "dispatcher ParallelizationFactor": "infra/resources.yaml",
         },
     )
 
@@ -456,7 +471,7 @@ def render(p: dict[str, Any]) -> str:
         f"{hot['write_units_per_second_at_target']:,} write units/s at the target, "
         f"{hot['of_partition_limit']:.0%} of one partition's 1,000"
     )
-    cap = "none known" if sends["sweep_cap"] is None else f"{sends['sweep_cap']:,}"
+    cap = "none (fanned out to send workers)" if sends["sweep_cap"] is None else f"{sends['sweep_cap']:,}"
     lines.append(
         f"  sends/min: sweep cap {cap}; SES sandbox {sends['ses_sandbox']}/min and "
         f"{sends['ses_sandbox_per_day']}/day; out of the sandbox the account's SES rate x 60"

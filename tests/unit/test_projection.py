@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bench import projection
 from bench.projection import Inputs, TrafficShape, project
 
 MB = 1024**2
@@ -51,7 +54,7 @@ def test_each_limit_is_the_rate_at_which_it_is_reached_and_the_lowest_is_named_f
     assert ceilings["API Gateway account throttle"] == 10_000
     # dispatcher: 10 ms a record, 0.5 records per event: 200 events/s a shard; 20 GB = 2 partitions by size,
     # and at 400 events/s the 1 write unit per event needs only 1 by throughput: 400
-    dispatcher = "dispatcher on the table's stream (1 batch per shard at a time)"
+    dispatcher = "dispatcher on the table's stream (1 batch(es) a shard at a time)"
     assert ceilings[dispatcher] == 400
     assert shape["first_limit"] == dispatcher
     assert shape["sustained_events_per_second"] == 400
@@ -72,3 +75,10 @@ def test_the_by_state_key_sizes_and_sends_are_reported_from_the_inputs() -> None
     assert p["sizes"]["profiles_gb"] == 20
     assert p["sizes"]["partitions_by_size"] == 2
     assert p["sends_per_minute"]["sweep_cap"] == 500
+
+
+def test_the_dispatchers_parallelization_is_read_from_the_deployed_template() -> None:
+    """The dispatcher ceiling follows infra/resources.yaml, so a change there shows in make bench."""
+    text = (Path(__file__).resolve().parents[2] / "infra" / "resources.yaml").read_text()
+    assert "ParallelizationFactor: 10" in text
+    assert projection._stream_parallelization() == 10
