@@ -1,14 +1,15 @@
 """Nurture cadence and next-message choice: when a prospect may hear from us, and what they hear.
 
-Relevance first: a template is a candidate only when it is eligible (not sent to this prospect before,
-unless the rules allow repeats after its cooldown; any hard requirement of its front matter met) and
-relevant: it covers one of the prospect's stronger interests, or answers the reason sales recycled them, or
-the prospect has shown no interest yet. Stage and persona are preferences, not gates. When nothing
-relevant is eligible the chooser waits (`rules.nurture.wait_for_relevant`, on by default) and says why,
-rather than send filler. Among the candidates it learns what works: Thompson sampling over each template's
-Beta posterior in the send's context, the prior set by the marketer's priority and the preferences
-(`chalicelib.domain.bandit`). Deterministic for the same inputs and seed; it always says why it chose what
-it chose ("best so far (...)" or "exploring (...)"), or why it chose nothing.
+Relevance first: a template is a candidate only when it is eligible (not sent to this prospect before, unless
+the rules allow repeats after its cooldown; any hard requirement of its front matter met) and relevant: it
+covers one of the prospect's strongest interests (within `rules.nurture.relevant_share` of the strongest), or
+answers the reason sales recycled them, or the prospect has shown no interest yet. Stage and persona are
+preferences, not gates. When nothing relevant is eligible the chooser waits
+(`rules.nurture.wait_for_relevant`, on by default) and says why, rather than send filler. Among the candidates
+it learns what works: Thompson sampling over each template's Beta posterior in the send's context, the prior
+set by the marketer's priority and the preferences (`chalicelib.domain.bandit`). Deterministic for the same
+inputs and seed; it always says why it chose what it chose ("best so far (...)" or "exploring (...)"), or why
+it chose nothing.
 
 A touch is claimed before it is sent (`claim_touch`, stored with a version-checked write), then marked sent
 (`mark_sent`) or failed (`record_failure`). A claimed message counts as sent for cadence and cooldown; while
@@ -59,8 +60,6 @@ MAX_TRIES = len(RETRY_AFTER) + 1  # the last try's failure parks the prospect
 # A claim whose last try is older than this (the lead left nurture, then came back) is not sent any more.
 CLAIM_MAX_AGE = timedelta(days=2)
 
-# An interest is one the chooser answers when it is at least this share of the prospect's strongest.
-RELEVANT_SHARE = 0.5
 # How each preference moves a template's prior response rate (chalicelib.domain.bandit.prior_mean).
 STAGE_MATCH, STAGE_MISMATCH = 1.5, 0.5
 PERSONA_MATCH, PERSONA_MISMATCH = 1.25, 0.6
@@ -178,7 +177,8 @@ def choose_next_message(
     persona = persona_of(p, rules)
     interests = interest_weights(p, rules, now)
     strongest = max(interests.values(), default=0.0)
-    wanted = {t: w for t, w in interests.items() if w >= RELEVANT_SHARE * strongest}
+    floor = rules.nurture.relevant_share * strongest  # interests this close to the strongest are answered
+    wanted = {t: w for t, w in interests.items() if w >= floor}
     recycle = p.current_recycle
     reason = recycle.reason if recycle is not None else None
     treatment = rules.recycle.get(reason) if reason is not None else None

@@ -216,6 +216,10 @@ class Nurture(_Strict):
     wait_for_relevant: bool = True
     # A template already sent to a prospect may go again once its cooldown has passed.
     allow_repeats: bool = False
+    # An interest the chooser answers is at least this share of the prospect's strongest one. A topic
+    # well behind the strongest is mostly glances (pages every evaluator reads); answering it is close to
+    # a fixed drip's aim, so nurture waits for clearer interest instead.
+    relevant_share: float = Field(default=0.8, gt=0, le=1)
 
 
 class RecycleTreatment(_Strict):

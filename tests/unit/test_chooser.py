@@ -19,7 +19,7 @@ from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.messaging import Choice, NoChoice, choose_next_message, claim_touch, mark_sent
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
-from chalicelib.domain.rules import Rules, parse_rules
+from chalicelib.domain.rules import Rules, RulesError, parse_rules
 from chalicelib.effects.outbox import LearnFromOutcomes, plan
 from chalicelib.errors import InvalidContent
 from chalicelib.wiring import DEFAULT_RULES
@@ -28,7 +28,7 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TOPICS = ("pricing", "roi", "integrations", "security", "reporting", "case_studies", "onboarding")
 
 
-def rules_with(**nurture: bool) -> Rules:
+def rules_with(**nurture: object) -> Rules:
     document = yaml.safe_load(DEFAULT_RULES.read_text())
     document["nurture"] = {**document.get("nurture", {}), **nurture}
     return parse_rules(document)
@@ -108,6 +108,28 @@ def test_nothing_relevant_eligible_waits_and_says_why_instead_of_sending_filler(
 
     filler = choose_next_message(p, catalogue, rules_with(wait_for_relevant=False), NOW)
     assert isinstance(filler, Choice) and "general fit" in filler.why
+
+
+def test_an_interest_well_behind_the_strongest_is_not_answered_unless_the_rules_say_so(rules: Rules) -> None:
+    """Three reporting pages and two pricing glances: pricing is 2/3 of the strongest interest, below the
+    default relevant_share (0.8), so the pricing template waits for clearer interest; a marketer who lowers
+    the share fills the slot with it."""
+    p = prospect(
+        rules, "/features/reporting", "/features/reporting", "/features/reporting", "/pricing", "/plans"
+    )
+    catalogue = [meta("pricing-guide", "pricing")]
+    waiting = choose_next_message(p, catalogue + [meta("tour", "onboarding")], rules, NOW)
+    assert isinstance(waiting, NoChoice)
+    assert "none eligible on reporting" in waiting.why and "pricing" not in waiting.why
+
+    lowered = choose_next_message(p, catalogue, rules_with(relevant_share=0.5), NOW)
+    assert isinstance(lowered, Choice) and lowered.template.name == "pricing-guide"
+    assert "interest pricing" in lowered.why
+
+
+def test_a_relevant_share_outside_0_to_1_is_refused() -> None:
+    with pytest.raises(RulesError, match="nurture.relevant_share"):
+        rules_with(relevant_share=1.5)
 
 
 def test_asked_about_one_template_the_refusal_names_that_templates_own_reason(rules: Rules) -> None:
