@@ -33,7 +33,7 @@ from chalicelib.domain.activity import ActivityEntry
 from chalicelib.domain.suppression import SuppressedAddress
 
 SUPPRESSED_PREFIX = "suppressed:"
-FORWARD_PREFIX = "lead:"  # chalicelib.usecases.leads.forward_key
+FORWARD_PREFIX = "lead:"  # chalicelib.usecases.identity_resolution.forward_key
 MAX_MERGE_GENERATIONS = 10  # merges of merges followed back (the lead service follows 5 forwards)
 IN_LIMIT = 100  # values one DynamoDB IN condition may hold
 # Marks of a write younger than this may still be needed by a stream record of that write not yet

@@ -92,8 +92,9 @@ def _fold(
 ) -> tuple[Prospect, Scores | None, datetime | None]:
     """The profile the worker built: each event applied, reassessed at the end of each batch; a lead merged
     into this one is replayed on its own up to the event that joined them, then absorbed as the worker's
-    merge does (LeadService._merge: absorb, a merge event, reassess) before that event is applied (or, with
-    no event of this lead after it in the window, after this lead's last event)."""
+    merge does (BatchResolution.merge in usecases/identity_resolution.py: absorb, a merge event, reassess)
+    before that event is applied (or, with no event of this lead after it in the window, after this lead's
+    last event)."""
     first = events[0] if events else min((j.events[0] for j in merged[lead_id]), key=lambda e: e.at)
     p = Prospect(lead_id=lead_id, created_at=first.at, source=first.source)
     joins: dict[str | None, list[Merged]] = {}

@@ -14,7 +14,6 @@ rules, `draft` the shadow.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from chalicelib.domain.decisions import InvalidCommand
 from chalicelib.domain.events import Event
 from chalicelib.domain.lifecycle import IllegalTransition, State
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.prospect_copy import copy_prospect
 from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, OPENINGS
 from chalicelib.domain.rules import Rules
 from chalicelib.lab.choices import next_choice, template_changes
@@ -90,7 +90,7 @@ def observe(
     shadow's events are applied to it in place; otherwise to a deep copy (the copy costs more than the
     shadow's own scoring: bench/lab.py "shadow")."""
     since = len(before.history)
-    shadow = before if owned else copy.deepcopy(before)
+    shadow = before if owned else copy_prospect(before)
     for event in sorted(events, key=lambda e: e.at):
         try:
             apply_event(shadow, event, rules)
