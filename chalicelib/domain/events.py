@@ -191,3 +191,24 @@ def _attribution_from_wire(wire: Mapping[str, Any] | None) -> Attribution | None
     if wire is None:
         return None
     return Attribution(**{name: wire.get(name) for name in ATTRIBUTION_FIELDS})
+
+
+def identity_keys(event: Event) -> list[str]:
+    """The identities an event claims for its prospect (alias' previous id is looked up, never claimed)."""
+    keys = []
+    if event.email:
+        keys.append(f"email:{event.email}")
+    if event.user_id:
+        keys.append(f"user:{event.user_id}")
+    if event.anonymous_id:
+        keys.append(f"anon:{event.anonymous_id}")
+    if event.crm_id:
+        keys.append(f"crm:{event.crm_id}")
+    return keys
+
+
+def alias_keys(event: Event) -> list[str]:
+    """The identities an alias replaces: its lead is joined, the old ids are not claimed again."""
+    if event.kind is EventKind.ALIAS and event.previous_id:
+        return [f"anon:{event.previous_id}", f"user:{event.previous_id}"]
+    return []

@@ -25,7 +25,7 @@ from typing import Any
 from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.decisions import InvalidCommand
-from chalicelib.domain.events import Event, EventKind, internal_id
+from chalicelib.domain.events import Event, EventKind, alias_keys, identity_keys, internal_id
 from chalicelib.domain.lifecycle import IllegalTransition, State, Trigger
 from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import Prospect
@@ -176,17 +176,8 @@ class Histories:
 
 
 def _keys(event: Event) -> set[str]:
-    """The identities an event names (as LeadService.identity_keys and an alias' previous id)."""
-    keys = {f"email:{event.email}"} if event.email else set()
-    if event.user_id:
-        keys.add(f"user:{event.user_id}")
-    if event.anonymous_id:
-        keys.add(f"anon:{event.anonymous_id}")
-    if event.crm_id:
-        keys.add(f"crm:{event.crm_id}")
-    if event.kind is EventKind.ALIAS and event.previous_id:
-        keys |= {f"anon:{event.previous_id}", f"user:{event.previous_id}"}
-    return keys
+    """The identities an event names: those the worker claims for its lead, and an alias' previous id."""
+    return {*identity_keys(event), *alias_keys(event)}
 
 
 def histories(items: Iterable[ArchivedEvent]) -> Histories:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.domain.events import Event, EventKind, internal_id
+from chalicelib.domain.events import Event, EventKind, alias_keys, identity_keys, internal_id
 from chalicelib.domain.prospect import Prospect
 from chalicelib.usecases.ports import IdentityIndex, ProspectRepository, Versioned
 
@@ -29,27 +29,6 @@ Fold = Callable[[str, list[Event], Prospect], None]
 
 def new_lead_id() -> str:
     return "L" + secrets.token_hex(6)
-
-
-def identity_keys(event: Event) -> list[str]:
-    """The identities an event claims for its prospect (alias' previous id is looked up, never claimed)."""
-    keys = []
-    if event.email:
-        keys.append(f"email:{event.email}")
-    if event.user_id:
-        keys.append(f"user:{event.user_id}")
-    if event.anonymous_id:
-        keys.append(f"anon:{event.anonymous_id}")
-    if event.crm_id:
-        keys.append(f"crm:{event.crm_id}")
-    return keys
-
-
-def alias_keys(event: Event) -> list[str]:
-    """The identities an alias replaces: its lead is joined, the old ids are not claimed again."""
-    if event.kind is EventKind.ALIAS and event.previous_id:
-        return [f"anon:{event.previous_id}", f"user:{event.previous_id}"]
-    return []
 
 
 def forward_key(lead_id: str) -> str:
