@@ -106,7 +106,15 @@ def persona_of(prospect: Prospect, rules: Rules) -> str:
     return rules.default_persona
 
 
-def buying_stage(prospect: Prospect, scores: Scores, rules: Rules, now: datetime) -> str:
+def buying_stage(
+    prospect: Prospect,
+    scores: Scores,
+    rules: Rules,
+    now: datetime,
+    interests: Mapping[str, float] | None = None,
+) -> str:
+    """The prospect's buying stage now. `interests`: `interest_weights(prospect, rules, now)` when the
+    caller has them already (the chooser does), so they are not computed twice per choice."""
     recycle = prospect.current_recycle
     if recycle is not None:
         treatment = rules.recycle.get(recycle.reason)
@@ -115,7 +123,7 @@ def buying_stage(prospect: Prospect, scores: Scores, rules: Rules, now: datetime
     stages = rules.stages
     if scores.engagement >= stages.decision_engagement:
         return DECISION
-    weights = interest_weights(prospect, rules, now)
+    weights = interest_weights(prospect, rules, now) if interests is None else interests
     if any(weights.get(topic, 0.0) >= 1.0 for topic in stages.decision_topics):
         return DECISION
     if scores.engagement >= stages.consideration_engagement:

@@ -80,7 +80,13 @@ def add_to_bucket(groups: dict[str, DayBuckets], key: str, day: int, amount: flo
 def prune_buckets(groups: dict[str, DayBuckets], today: int) -> None:
     """Forget buckets whose decayed value is negligible, so profiles stay small."""
     cutoff = today - BUCKET_HORIZON_DAYS
-    # This runs twice on every event and is rarely true: one pass finds what to prune, without copying.
+    # This runs twice on every event and is rarely true: the earliest day of all, found in C, says whether
+    # anything is stale. An empty group (or none at all) raises, and goes the long way, which drops it.
+    try:
+        if min(map(min, groups.values())) >= cutoff:
+            return
+    except ValueError:
+        pass
     stale = [key for key, days in groups.items() if not days or min(days) < cutoff]
     for key in stale:
         days = groups[key]
@@ -218,10 +224,20 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
                 line = made[rule_id, points] = ScoreLine(rule_id, "engagement", points)
             lines.append(line)
             engagement += points
-    lines.sort(key=_line_order)
-    return Scores(
-        fit=fit, engagement=round(engagement, 1), breakdown=tuple(lines), rules_version=rules.version
-    )
+    # The same few lines recur in the same combinations: the sorted breakdown is remembered by the lines'
+    # identities (the remembered tuple holds those very objects, so no id is reused while it is kept).
+    key = tuple(map(id, lines))
+    ordered = _ORDERED.get(key)
+    if ordered is None:
+        if len(_ORDERED) >= ORDER_CACHE_SIZE:
+            _ORDERED.clear()
+        lines.sort(key=_line_order)
+        ordered = _ORDERED[key] = tuple(lines)
+    return Scores(fit=fit, engagement=round(engagement, 1), breakdown=ordered, rules_version=rules.version)
+
+
+ORDER_CACHE_SIZE = 16384
+_ORDERED: dict[tuple[int, ...], tuple[ScoreLine, ...]] = {}
 
 
 def engagement_since(prospect: Prospect, rules: Rules, first_day: int, today: int, *, decay: bool) -> float:

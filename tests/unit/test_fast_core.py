@@ -15,7 +15,16 @@ from chalicelib.domain.apply import apply_event, reassess
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
-from chalicelib.domain.scoring import Scores, _decay_table, day_of, interest_weights, score
+from chalicelib.domain.scoring import (
+    _ORDERED,
+    BUCKET_HORIZON_DAYS,
+    Scores,
+    _decay_table,
+    day_of,
+    interest_weights,
+    prune_buckets,
+    score,
+)
 from chalicelib.wiring import load_default_rules
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -91,6 +100,7 @@ def _cold(p: Prospect, rules: Rules, now: datetime) -> Scores:
     rules.fit_cache.clear()
     rules.line_cache.clear()
     _decay_table.cache_clear()
+    _ORDERED.clear()
     return score(p, rules, now)
 
 
@@ -120,6 +130,10 @@ def test_scores_over_the_bench_stream_equal_a_cold_recompute(rules: Rules) -> No
         for now in (event.at, later):
             hot = score(p, rules, now)
             assert hot == _cold(p, rules, now)
+            # The remembered order is the breakdown's order: strongest first, then by rule id.
+            assert list(hot.breakdown) == sorted(
+                hot.breakdown, key=lambda line: (-abs(line.points), line.rule)
+            )
             assert {line.rule: line.points for line in hot.breakdown if line.kind == "engagement"} == (
                 _formula_engagement(p, rules, now)
             )
@@ -150,3 +164,22 @@ def test_thompson_draws_read_the_same_normal_quantiles() -> None:
 
     for k in (0, 1, 2, 255, 32767, 32768, 40000, 65534, 65535):
         assert _normal_quantile(k) == NormalDist().inv_cdf((k + 0.5) / 65536.0)
+
+
+def test_pruning_forgets_only_what_is_past_the_horizon_whatever_the_quick_check_says() -> None:
+    today = 800_000
+    cutoff = today - BUCKET_HORIZON_DAYS
+    groups = {
+        "fresh": {today: 1.0, cutoff: 2.0},  # the horizon's first day is kept
+        "mixed": {cutoff - 1: 3.0, today - 1: 4.0},
+        "stale": {cutoff - 30: 5.0},
+        "empty": {},
+    }
+    prune_buckets(groups, today)
+    assert groups == {"fresh": {today: 1.0, cutoff: 2.0}, "mixed": {today - 1: 4.0}}
+    kept = {"a": {today: 1.0}, "b": {cutoff: 2.0}}
+    prune_buckets(kept, today)
+    assert kept == {"a": {today: 1.0}, "b": {cutoff: 2.0}}
+    nothing: dict[str, dict[int, float]] = {}
+    prune_buckets(nothing, today)
+    assert nothing == {}
