@@ -13,8 +13,10 @@ Per render (the subject and both blocks together; `RenderLimits`, the renderer's
   stays in the tens of MB;
 - no number beyond 1,000 bits (about 300 digits): squaring a number in a chain would otherwise grow it
   into megabytes of digits;
-- 2 seconds of wall-clock time, checked at every step. The check is cooperative, so it never interrupts
-  one step midway; the size limits are what keep each single step short.
+- 2 seconds of the rendering thread's own CPU time (`time.thread_time`), checked at every step: what the
+  template costs, not how busy the machine is (on a loaded box a wall-clock budget failed renders that pass on
+  a quiet one). The check is cooperative, so it never interrupts one step midway; the size limits are what
+  keep each single step short.
 Going over any of them raises `BudgetExceeded` (a Jinja SecurityError), which the renderer reports as a 422
 naming the line.
 
@@ -64,7 +66,7 @@ class RenderLimits:
     operations: int = 50_000  # loop passes, calls, filters, `~` and `+`/`*` in one render
     chars: int = 2_000_000  # characters built in all: intermediate strings, captures and output
     string_chars: int = MAX_PART_CHARS  # the longest one string (or list, as text) may grow
-    seconds: float = 2.0  # wall clock for the whole render
+    seconds: float = 2.0  # the rendering thread's CPU time for the whole render
 
 
 DEFAULT_LIMITS = RenderLimits()
@@ -106,7 +108,7 @@ _CURRENT: ContextVar[Budget | None] = ContextVar("template_budget", default=None
 
 
 @contextmanager
-def budgeted(limits: RenderLimits, clock: Clock = time.monotonic) -> Iterator[Budget]:
+def budgeted(limits: RenderLimits, clock: Clock = time.thread_time) -> Iterator[Budget]:
     """Everything rendered inside the block spends from one fresh budget."""
     budget = Budget(limits, clock)
     token = _CURRENT.set(budget)

@@ -173,7 +173,7 @@ class TemplateRenderer:
     """Validates, parses and renders templates with one sandboxed Jinja environment, built once."""
 
     def __init__(
-        self, *, cache_size: int = 256, limits: RenderLimits = DEFAULT_LIMITS, clock: Clock = time.monotonic
+        self, *, cache_size: int = 256, limits: RenderLimits = DEFAULT_LIMITS, clock: Clock = time.thread_time
     ) -> None:
         self._env = sandbox.build_environment()
         self._limits = limits
