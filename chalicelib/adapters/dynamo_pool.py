@@ -1,4 +1,4 @@
-"""The shared pool's sort key on DynamoDB: a coarse score band, with the exact order recovered at read time.
+"""The shared pool's sort key on DynamoDB: a coarse score band, read in index order.
 
 The pool index (dynamo_tables.ByStateIndex: `state`, then the band) used to be sorted by the exact score,
 which moves on nearly every event, so nearly every save deleted and put an index row (2 write units). Its
@@ -7,20 +7,19 @@ found while the score is within `SLACK` of it (`band_for`), so a typical event w
 exact score is a base-table attribute (`exact_score`) outside the index.
 
 Invariant on every stored item: `band - SLACK <= score < band + BAND + SLACK`. Items written before bands
-carry their exact score as the key (and no `exact_score`), which meets it too, so they list correctly with
-no backfill. Reading a state best first (`read_best_first`, on DynamoDB through `PoolReader`) therefore
-goes down the index band by band, reads the exact scores of what it found (one BatchGet a round: reads are a
-fifth of the price of writes, and a pool listing is rare next to events), and hands out a row only once
-nothing unread can outrank it: after all keys above `k` are read, an unread item scores below
-`k + BAND + SLACK`. Ties go by lead id. Without a state the index is scanned (no order).
+carry their exact score as the key (and no `exact_score`), which meets it too, so they list with no backfill.
+
+A state is listed in index order: best band first (issue 15 allows the coarser order), each page sorted by
+exact score, each row with its exact score (read from the items: one BatchGet a round), paged by the index's
+own cursor. So a page costs what it reads, however crowded a band is: ordering a crowded band exactly (say
+every anonymous visitor between 0 and 10 points) would mean reading all of it for every page, and an export
+paging through it would read it once per page. Without a state the index is scanned (no order).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from pynamodb.expressions.condition import Condition
@@ -64,71 +63,6 @@ def lowest_key_for(min_score: float) -> float:
     return min_score - BAND - SLACK
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where a page ended: the last row handed out, in the order (score descending, lead id ascending)."""
-
-    score: float
-    lead_id: str
-
-    def before(self, score: float, lead_id: str) -> bool:
-        """Whether (score, lead_id) was handed out already (comes at or before this position)."""
-        return score > self.score or (score == self.score and lead_id <= self.lead_id)
-
-
-@dataclass(frozen=True)
-class Found:
-    score: float
-    lead_id: str
-    row: Any  # the caller's row for the lead
-
-
-Query = Callable[[Condition | None, dict[str, Any] | None], tuple[list[Any], dict[str, Any] | None]]
-Exact = Callable[[list[Any]], list[Found]]
-
-
-def read_best_first(
-    query: Query,
-    exact: Exact,
-    range_condition: Callable[[float | None, float | None], Condition | None],
-    *,
-    min_score: float | None,
-    after: Position | None,
-    limit: int,
-) -> tuple[list[Found], Position | None]:
-    """One page of a state, best exact score first. `query(range, start)` reads one round of index rows
-    (keys descending) and answers them with its LastEvaluatedKey; `exact(rows)` gives each row's exact score
-    (rows gone from the state are left out); `range_condition(low, high)` bounds the key. Answers the page
-    and where the next one starts (None when nothing is left)."""
-    low = lowest_key_for(min_score) if min_score is not None else None
-    high = after.score + SLACK if after is not None else None  # a higher key holds only rows handed out
-    condition = range_condition(low, high)
-    buffer: list[Found] = []
-    page: list[Found] = []
-    start: dict[str, Any] | None = None
-    while True:
-        rows, start = query(condition, start)
-        for found in exact(rows):
-            if after is not None and after.before(found.score, found.lead_id):
-                continue
-            if min_score is not None and found.score < min_score:
-                continue
-            buffer.append(found)
-        # Nothing unread can score at or above `safe`: its key is at most the last key read.
-        safe = float(Decimal(start["score"]["N"])) + BAND + SLACK if start else -math.inf
-        buffer.sort(key=lambda f: (-f.score, f.lead_id))
-        ready = 0
-        while ready < len(buffer) and buffer[ready].score >= safe and len(page) + ready < limit:
-            ready += 1
-        page.extend(buffer[:ready])
-        del buffer[:ready]
-        if len(page) >= limit or start is None:
-            break
-    more = bool(buffer) or start is not None
-    last = page[-1] if page else None
-    return page, (Position(last.score, last.lead_id) if more and last is not None else None)
-
-
 def exact_score(item: ProspectModel) -> float:
     """The exact score; an item written before score bands has it as its pool key."""
     return float(item.score if item.score is not None else item.score_band)
@@ -157,60 +91,42 @@ class PoolReader(Generic[RowT]):
         The caller checks the arguments and maps storage errors."""
         if state is None:
             return self._scan(condition, min_score, limit, last)
-        after = Position(float(last["score"]["N"]), last["lead_id"]["S"]) if last else None
-        found, position = read_best_first(
-            lambda band, start: self._query_round(state, band, condition, start),
-            lambda items: self._exact(items, state),
-            self._band_range,
-            min_score=min_score,
-            after=after,
-            limit=limit,
-        )
-        rows: list[RowT] = [f.row for f in found]
-        if position is None:
-            return rows, None
-        key = {
-            "lead_id": {"S": position.lead_id},
-            "state": {"S": state},
-            "score": {"N": repr(position.score)},
-        }
-        return rows, encode_cursor(key)
+        band = self._model.score_band >= lowest_key_for(min_score) if min_score is not None else None
+        found: list[tuple[float, str, RowT]] = []
+        while True:
+            results = self._model.by_state.query(
+                state,
+                band,
+                filter_condition=condition,
+                scan_index_forward=False,
+                limit=min(limit - len(found), ROUND),
+                last_evaluated_key=last,
+            )
+            index_rows = list(results)
+            last = results.last_evaluated_key
+            found.extend(
+                (score, lead_id, row)
+                for score, lead_id, row in self._exact(index_rows, state)
+                if min_score is None or score >= min_score
+            )
+            if not last or len(found) >= limit:
+                break
+        found.sort(key=lambda f: (-f[0], f[1]))  # within the page: best exact score first, ties by id
+        return [row for _, _, row in found], (encode_cursor(last) if last else None)
 
-    def _band_range(self, low: float | None, high: float | None) -> Condition | None:
-        band = self._model.score_band
-        if low is not None and high is not None:
-            return band.between(low, high) if low <= high else band < low  # (an empty range)
-        if low is not None:
-            return band >= low
-        return band <= high if high is not None else None
-
-    def _query_round(
-        self, state: str, band: Condition | None, condition: Condition | None, start: dict[str, Any] | None
-    ) -> tuple[list[ProspectModel], dict[str, Any] | None]:
-        results = self._model.by_state.query(
-            state,
-            band,
-            filter_condition=condition,
-            scan_index_forward=False,
-            limit=ROUND,
-            last_evaluated_key=start,
-        )
-        items = list(results)
-        return items, results.last_evaluated_key
-
-    def _exact(self, index_rows: Sequence[ProspectModel], state: str | None) -> list[Found]:
+    def _exact(self, index_rows: Sequence[ProspectModel], state: str | None) -> list[tuple[float, str, RowT]]:
         """The rows behind these index rows, read from their items (the exact score lives there); a lead
         that left the state since (the index is eventually consistent) or is gone is left out."""
         ids = [r.lead_id for r in index_rows]
         if not ids:
             return []
         held = {i.lead_id: i for i in self._model.batch_get(set(ids), attributes_to_get=ROW_ATTRIBUTES)}
-        found: list[Found] = []
+        found: list[tuple[float, str, RowT]] = []
         for lead_id in ids:
             item = held.get(lead_id)
             if item is None or (state is not None and item.state != state):
                 continue
-            found.append(Found(exact_score(item), lead_id, self._row(item)))
+            found.append((exact_score(item), lead_id, self._row(item)))
         return found
 
     def _scan(
@@ -227,7 +143,9 @@ class PoolReader(Generic[RowT]):
             index_rows = list(results)
             last = results.last_evaluated_key
             rows.extend(
-                f.row for f in self._exact(index_rows, None) if min_score is None or f.score >= min_score
+                row
+                for score, _, row in self._exact(index_rows, None)
+                if min_score is None or score >= min_score
             )
             if not last or len(rows) >= limit:
                 break

@@ -199,12 +199,13 @@ class ProspectStore:
         sla_status: str | None = None,
         text: str | None = None,
     ) -> tuple[list[ProspectRow], str | None]:
-        """One page of the pool, best score first within a state (ties by lead id). Without a state the index
-        is scanned, so pages then come in no particular order. The cursor is opaque; pass it back unchanged.
+        """One page of the pool: within a state, best score band first and each page by exact score (ties by
+        lead id; dynamo_pool says why not exact across pages). Without a state the index is scanned, so pages
+        then come in no particular order. The cursor is opaque; pass it back unchanged.
 
         DynamoDB applies a page limit before a filter, so a filtered page is filled by reading on until it
-        holds `limit` rows or the index is exhausted: a filter never ends the listing early. The index is
-        sorted by score band (dynamo_pool); each row's exact score is read from its item."""
+        holds `limit` rows or the index is exhausted: a filter never ends the listing early. Each row's exact
+        score is read from its item."""
         if limit < 1:
             raise MalformedInput(f"limit must be at least 1, got {limit}")
         last = decode_pool_cursor(cursor, state) if cursor else None

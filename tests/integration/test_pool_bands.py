@@ -1,6 +1,7 @@
 """The pool index sorted by score band (chalicelib.adapters.dynamo_pool): a save that moves the score a little
-keeps the item's index key (so DynamoDB writes no index row), while GET /leads?state=... still lists best
-exact score first, across bands and pages, with min_score exact, and items stored before bands list too."""
+keeps the item's index key (so DynamoDB writes no index row); GET /leads?state=... lists best band first,
+each page by exact score, every lead once across pages, with min_score exact; a page costs what it reads
+however crowded a band is; items stored before bands list too."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamo import ProspectRow, ProspectStore, Tables
+from chalicelib.adapters.dynamo_pool import PoolReader
 from chalicelib.adapters.dynamo_prospects import pack_doc
 from chalicelib.adapters.dynamo_tables import models_for
 
@@ -39,16 +41,29 @@ def rescore(store: ProspectStore, lead_id: str, score: float) -> None:
     store.save(lead_id, stored.doc, row(lead_id, score), next_touch_at=None, expected_version=stored.version)
 
 
-def listed(store: ProspectStore, limit: int, **query: Any) -> list[tuple[str, float]]:
-    out: list[tuple[str, float]] = []
+def pages(store: ProspectStore, limit: int, **query: Any) -> list[list[tuple[str, float]]]:
+    out: list[list[tuple[str, float]]] = []
     cursor = None
     query = {"state": "nurturing", "owner": None, "min_score": None, **query}
     while True:
         rows, cursor = store.list(limit=limit, cursor=cursor, **query)
         assert len(rows) <= limit
-        out.extend((r.lead_id, r.score) for r in rows)
+        out.append([(r.lead_id, r.score) for r in rows])
         if cursor is None:
             return out
+
+
+def listed(store: ProspectStore, limit: int, **query: Any) -> list[tuple[str, float]]:
+    return [pair for page in pages(store, limit, **query) for pair in page]
+
+
+def assert_best_band_first(tables: Tables, listing: list[list[tuple[str, float]]]) -> None:
+    """Each page by exact score (ties by id); no lead on a later page is in a better band than one before."""
+    for page in listing:
+        assert page == sorted(page, key=lambda pair: (-pair[1], pair[0]))
+    keys = [[float(index_key(tables, lead_id)) for lead_id, _ in page] for page in listing if page]
+    for earlier, later in zip(keys, keys[1:], strict=False):
+        assert min(earlier) >= max(later)
 
 
 def test_a_small_score_change_keeps_the_pool_index_key_and_a_large_one_moves_it(tables: Tables) -> None:
@@ -94,16 +109,48 @@ ALL = {**SCORES, **{lead_id: then for lead_id, (_, then) in DRIFTED.items()}}
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7, 50])
-def test_the_pool_lists_best_exact_score_first_across_bands_and_pages(
-    pool: ProspectStore, limit: int
+def test_the_pool_lists_every_lead_once_best_band_first_with_exact_scores(
+    tables: Tables, pool: ProspectStore, limit: int
 ) -> None:
-    assert listed(pool, limit) == best_first(ALL)
+    listing = pages(pool, limit)
+    assert sorted(pair for page in listing for pair in page) == sorted(ALL.items())
+    assert_best_band_first(tables, listing)
+    if limit == 50:  # one page: the whole state, best exact score first
+        assert listing == [best_first(ALL)]
 
 
 @pytest.mark.parametrize("limit", [1, 4, 50])
 def test_min_score_is_exact_and_pages_stop_at_it(pool: ProspectStore, limit: int) -> None:
-    assert listed(pool, limit, min_score=45.0) == best_first({k: v for k, v in ALL.items() if v >= 45.0})
-    assert listed(pool, limit, min_score=88.0) == [("a", 95.0), ("b", 91.5), ("c", 88.0), ("d3", 88.0)]
+    above = sorted(listed(pool, limit, min_score=45.0))
+    assert above == sorted((k, v) for k, v in ALL.items() if v >= 45.0)
+    assert sorted(listed(pool, limit, min_score=88.0)) == [
+        ("a", 95.0),
+        ("b", 91.5),
+        ("c", 88.0),
+        ("d3", 88.0),
+    ]
+
+
+def test_a_page_of_a_crowded_band_reads_a_page_not_the_band(
+    tables: Tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every anonymous visitor scores between 0 and 10: ordering that band exactly would read all of it for
+    every page (and an export paging through it, once per page). A page reads what it hands out."""
+    store = ProspectStore(tables)
+    for n in range(120):
+        store.save(f"v{n:03d}", {}, row(f"v{n:03d}", n % 10 + 0.5), next_touch_at=None, expected_version=None)
+    read: list[int] = []
+    exact = PoolReader._exact
+
+    def counted(self: Any, index_rows: Any, state: Any) -> Any:
+        read.append(len(index_rows))
+        return exact(self, index_rows, state)
+
+    monkeypatch.setattr(PoolReader, "_exact", counted)
+    rows, cursor = store.list(state="nurturing", owner=None, min_score=None, limit=10, cursor=None)
+    assert len(rows) == 10 and cursor is not None
+    assert sum(read) == 10
+    assert len(listed(store, 25)) == 120  # and paging on lists each of them once
 
 
 def test_without_a_state_rows_carry_exact_scores_and_min_score_is_exact(pool: ProspectStore) -> None:
@@ -123,5 +170,6 @@ def test_items_stored_before_score_bands_list_in_order_among_new_ones(
     rescore(pool, "old-1", 93.0)  # an old item saved again keeps its key while the score stays near it
 
     expected = best_first({**ALL, "old-1": 93.0, "old-2": 45.0, "old-3": 3.3})
-    assert listed(pool, 3) == expected
+    assert sorted(listed(pool, 3)) == sorted(expected)
+    assert_best_band_first(tables, pages(pool, 3))
     assert listed(pool, 50, min_score=45.0) == [pair for pair in expected if pair[1] >= 45.0]
