@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import math
@@ -201,11 +202,18 @@ def _replay(stream: Sequence[tuple[int, Event]]) -> dict[str, float]:
     catalogue = [t.meta for t in load_shipped_templates().values()]
     items = [ArchivedEvent(f"L{who}", event) for who, event in stream]
     objects = [encode(held) for held in group_objects(items).values()]
-    t0 = time.process_time()
-    decoded = [item for body in objects for item in decode(body)]
-    t1 = time.process_time()
-    rows = replay_shard(decoded, published, draft, catalogue=catalogue)
-    t2 = time.process_time()
+    # A Map child holds only its own part: without this, the collector rescans everything the benches
+    # before this one left in the process (make bench's decode figure read 6,800 events/s, 57,000 alone).
+    gc.collect()
+    gc.freeze()
+    try:
+        t0 = time.process_time()
+        decoded = [item for body in objects for item in decode(body)]
+        t1 = time.process_time()
+        rows = replay_shard(decoded, published, draft, catalogue=catalogue)
+        t2 = time.process_time()
+    finally:
+        gc.unfreeze()
     rows_bytes = len(gzip.compress(json.dumps(rows, separators=(",", ":")).encode(), mtime=0))
     return {
         "events": len(items),
