@@ -1,4 +1,4 @@
-"""Bulk data: leads imported from a CSV file, and the pool exported as CSV.
+"""Bulk import: leads imported from a CSV file (the pool exported as CSV is `pool_export`).
 
 An import turns each row into one IDENTIFY event from the source `import` and applies it through
 `LeadService.apply_events`, so bounds, merges, scoring, nurture and the outbox treat it like any other
@@ -19,9 +19,9 @@ import io
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain.apply import TRAIT_ALIASES
 from chalicelib.domain.bounds import CORE_TRAITS, fit_traits
@@ -54,15 +54,6 @@ _WHOLE_NUMBER = re.compile(r"\d{1,15}")
 NUMERIC_TRAITS = frozenset({"company_size"})  # "800" in a file is the number the fit rules compare
 # Header names compared without case or punctuation: "First Name", "firstName" and "first_name" are one.
 _ALIASES = {re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_"): value for key, value in TRAIT_ALIASES.items()}
-
-EXPORT_COLUMNS = ("id", "email", "name", "company", "state", "owner", "score", "sla")
-MAX_EXPORT_ROWS = 20_000
-MAX_EXPORT_BYTES = 3 * 1024 * 1024  # the answer stays under Lambda's 6 MB, escaped, with a page to spare
-EXPORT_PAGE = 200
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may evaluate (CSV injection)
-
-
-# --- import --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -361,86 +352,3 @@ class BulkImport:
         if event_fingerprint(row.event_id) in prospect.seen:
             return True
         return all(prospect.traits.get(name) == value for name, value in row.traits.items())
-
-
-# --- export --------------------------------------------------------------------------------------------
-
-
-class PoolRow(Protocol):
-    """The columns of a listed lead (read-only, as the adapter's frozen rows are)."""
-
-    @property
-    def lead_id(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def owner(self) -> str | None: ...
-    @property
-    def score(self) -> float: ...
-    @property
-    def email(self) -> str | None: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def company(self) -> str: ...
-    @property
-    def sla_status(self) -> str | None: ...
-
-
-class LeadPool(Protocol):
-    def list(
-        self,
-        *,
-        state: str | None,
-        owner: str | None,
-        min_score: float | None,
-        limit: int,
-        cursor: str | None,
-        sla_status: str | None = None,
-    ) -> tuple[Sequence[PoolRow], str | None]: ...
-
-
-@dataclass(frozen=True)
-class Export:
-    text: str
-    rows: int
-    next_cursor: str | None  # set when the export stopped at its limit: pass it back for the rest
-
-
-def neutralised(value: str | None) -> str:
-    """A cell a spreadsheet shows as text: one that could start a formula gets a leading apostrophe."""
-    text = value or ""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def _score(value: float) -> str:
-    rounded = round(float(value), 2)
-    return str(int(rounded)) if rounded.is_integer() else str(rounded)
-
-
-def export_csv(pool: LeadPool, filters: Mapping[str, Any], *, cursor: str | None = None) -> Export:
-    """Every lead the filters match, page after page, up to MAX_EXPORT_ROWS rows or MAX_EXPORT_BYTES."""
-    pages = [",".join(EXPORT_COLUMNS) + "\r\n"]
-    count = size = 0
-    while True:
-        rows, cursor = pool.list(limit=min(EXPORT_PAGE, MAX_EXPORT_ROWS - count), cursor=cursor, **filters)
-        page = io.StringIO()
-        writer = csv.writer(page, lineterminator="\r\n")  # RFC 4180
-        for r in rows:
-            writer.writerow(
-                [
-                    neutralised(r.lead_id),
-                    neutralised(r.email),
-                    neutralised(r.name),
-                    neutralised(r.company),
-                    neutralised(r.state),
-                    neutralised(r.owner),
-                    _score(r.score),
-                    neutralised(r.sla_status),
-                ]
-            )
-        pages.append(page.getvalue())
-        size += len(pages[-1].encode())
-        count += len(rows)
-        if not cursor or count >= MAX_EXPORT_ROWS or size >= MAX_EXPORT_BYTES:
-            return Export("".join(pages), count, cursor)

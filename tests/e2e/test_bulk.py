@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
-from chalicelib.usecases import bulk
+from chalicelib.usecases import bulk, pool_export
 from tests.e2e import test_least_privilege as least_privilege
 from tests.e2e.conftest import Loop
 from tests.e2e.test_least_privilege import CallRecorder
@@ -283,12 +283,12 @@ def test_export_reads_every_page_and_answers_a_cursor_beyond_its_limit(
 ) -> None:
     body = "email\n" + "".join(f"p{i}@example.com\n" for i in range(7))
     assert import_csv(loop, body.encode()).json_body["imported"] == 7
-    monkeypatch.setattr(bulk, "EXPORT_PAGE", 2)
+    monkeypatch.setattr(pool_export, "EXPORT_PAGE", 2)
 
     whole = export(loop)
     assert whole.headers["X-Leadloop-Rows"] == "7"
     assert "X-Leadloop-Next-Cursor" not in whole.headers
-    monkeypatch.setattr(bulk, "MAX_EXPORT_ROWS", 4)
+    monkeypatch.setattr(pool_export, "MAX_EXPORT_ROWS", 4)
     part = export(loop)
     rest = export(loop, f"?cursor={part.headers['X-Leadloop-Next-Cursor']}")
 

@@ -17,7 +17,8 @@ from chalicelib.entrypoints.http import ANY_BODY, answers, headers_of, json_resp
 from chalicelib.errors import MalformedInput
 from chalicelib.ingest.headers import header
 from chalicelib.usecases.auth import READERS
-from chalicelib.usecases.bulk import MAX_IMPORT_BYTES, BulkImport, export_csv
+from chalicelib.usecases.bulk import MAX_IMPORT_BYTES, BulkImport
+from chalicelib.usecases.pool_export import export_csv
 
 routes = Blueprint(__name__)
 
