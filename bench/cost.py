@@ -34,7 +34,7 @@ from chalicelib.adapters.queue import pack
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.effects.outbox import CountOnScoreboard, RecordActivity, decode, encode
-from chalicelib.ingest import segment
+from chalicelib.ingest import segment, segment_request
 
 PRICES: dict[str, Any] = {
     "as_of": "2026-11-23 (us-east-1 list prices; DynamoDB on-demand after the 2024-11-01 cut)",
@@ -89,7 +89,7 @@ def ingest_cpu_ms(events_per_request: int, repeats: int = 300) -> tuple[float, i
     bodies: list[str] = []
     for _ in range(repeats):
         started = time.process_time()
-        parsed = segment.decode_body(raw, headers)
+        parsed = segment_request.decode_body(raw, headers)
         events = segment.parse_call("batch", parsed, source="bench", received_at=now)
         bodies = pack(events)
         best = min(best, time.process_time() - started)

@@ -1,32 +1,27 @@
-"""Segment-compatible tracking ingest: turn the bytes a tracking client posted into normalised `Event`s.
+"""Segment-compatible tracking ingest: turn the messages of a tracking call into normalised `Event`s.
 
-Owns the wire side of `POST /v1/identify|track|page|screen|group|alias|batch` (and the browser short forms
-`/v1/i|t|p|s|g|a|b`): body decoding (gzip, size limits, JSON whatever the Content-Type), write-key
-extraction, per-message validation and normalisation (ids in the `seg:` namespace, email, traits, page
-properties, source attribution from the campaign, UTM parameters and referrer, clock-skew corrected and
-plausible time). Pure: no HTTP framework, no AWS, no clock; the
-caller passes `received_at`.
+Owns the message side of `POST /v1/identify|track|page|screen|group|alias|batch` (and the browser short
+forms `/v1/i|t|p|s|g|a|b`): per-message validation and normalisation (ids in the `seg:` namespace, email,
+traits, page properties, source attribution from the campaign, UTM parameters and referrer, clock-skew
+corrected and plausible time). The request body and write key they arrive in are `segment_request.py`.
+Pure: no HTTP framework, no AWS, no clock; the caller passes `received_at`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
-import zlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.events import Event, EventKind, external_id, plausible_time
 from chalicelib.errors import MalformedInput, TooLarge
-from chalicelib.ingest import json_numbers
 from chalicelib.ingest.attribution import attribution_of
-from chalicelib.ingest.headers import header
+from chalicelib.ingest.segment_request import json_type
 
 MAX_MESSAGE_BYTES = 32 * 1024
-MAX_REQUEST_BYTES = 500 * 1024
 
 CALLS: dict[str, str] = {
     "identify": "identify",
@@ -47,121 +42,15 @@ CALLS: dict[str, str] = {
 
 _MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 _PAGE_CONTEXT_KEYS = ("url", "path", "title", "referrer", "search")
-_GZIP_MAGIC = b"\x1f\x8b"
 _MAX_ID_CHARS = 256  # ids become storage keys; a megabyte "userId" is an error, not an identity
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _MAX_EMAIL_CHARS = 254  # RFC 5321 path limit
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Request body
-
-
-def decode_body(raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-    """The request body as a JSON object: gunzipped when needed, size-limited, parsed whatever the type."""
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise TooLarge(f"request body is {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES} bytes")
-    if _is_gzip(raw, headers):
-        raw = _gunzip(raw)
-    if not raw.strip():
-        raise MalformedInput("request body is empty; send a JSON object")
-    body = _parse_json(raw)
-    if not isinstance(body, dict):
-        raise MalformedInput(f"request body must be a JSON object, got {_json_type(body)}")
-    return body
-
-
-def _is_gzip(raw: bytes, headers: Mapping[str, str]) -> bool:
-    codings = [c.strip().lower() for c in (header(headers, "Content-Encoding") or "").split(",")]
-    codings = [c for c in codings if c and c != "identity"]
-    if not codings:
-        # Clients that forget the header still get understood: JSON never starts with the gzip magic.
-        return raw.startswith(_GZIP_MAGIC)
-    if codings not in (["gzip"], ["x-gzip"]):
-        raise MalformedInput(f"Content-Encoding {', '.join(codings)!r} is not supported; send gzip or none")
-    if raw.startswith(_GZIP_MAGIC):
-        return True
-    if raw.lstrip()[:1] in (b"{", b"["):
-        return False  # an intermediary already inflated it and left the header behind
-    raise MalformedInput("Content-Encoding is gzip but the body is not gzip data")
-
-
-def _gunzip(raw: bytes) -> bytes:
-    """Inflate every gzip member, stopping as soon as the output passes the limit (gzip bombs)."""
-    out = bytearray()
-    data = raw
-    while data:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            # max_length is never 0 (which would mean unlimited): out never exceeds the limit here.
-            out += inflater.decompress(data, MAX_REQUEST_BYTES + 1 - len(out))
-        except zlib.error as exc:
-            raise MalformedInput(f"request body is not valid gzip data: {exc}") from exc
-        if len(out) > MAX_REQUEST_BYTES:
-            raise TooLarge(f"request body inflates to more than the {MAX_REQUEST_BYTES} byte limit")
-        if not inflater.eof:
-            raise MalformedInput("request body is truncated gzip data")
-        data = inflater.unused_data.lstrip(b"\0")  # some writers pad the stream with zero bytes
-    return bytes(out)
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json_numbers.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise MalformedInput("request body is not UTF-8 text") from exc
-    except json.JSONDecodeError as exc:
-        raise MalformedInput(
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    except RecursionError as exc:
-        raise MalformedInput("request body is not valid JSON: nested too deeply") from exc
 
 
 def _preview(value: Any) -> str:
     """A value quoted in an error, cut short: the message is for a person, not an echo of the payload."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null" if value is None else type(value).__name__
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Write key
-
-
-def write_key_from(headers: Mapping[str, str], body: Mapping[str, Any]) -> str | None:
-    """The source's write key: the HTTP Basic username (password ignored), else `writeKey` in the body."""
-    from_header = _basic_username(header(headers, "Authorization"))
-    if from_header:
-        return from_header
-    in_body = body.get("writeKey")
-    if isinstance(in_body, str) and in_body.strip():
-        return in_body.strip()
-    return None
-
-
-def _basic_username(authorization: str | None) -> str | None:
-    scheme, _, credentials = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "basic" or not credentials.strip():
-        return None
-    try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):  # binascii.Error and non-ASCII text are ValueErrors
-        return None  # unreadable credentials are treated as absent; the body may still carry the key
-    return decoded.partition(":")[0] or None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -248,7 +137,7 @@ def _field_error(label: str, field: str, problem: str) -> MalformedInput:
 
 def _require_object(value: Any, label: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise MalformedInput(f"{label}: a message must be a JSON object, got {_json_type(value)}")
+        raise MalformedInput(f"{label}: a message must be a JSON object, got {json_type(value)}")
     return dict(value)
 
 
@@ -281,14 +170,14 @@ def _object(container: Mapping[str, Any], field: str, label: str) -> dict[str, A
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _field_error(label, field, f"must be an object, got {_json_type(value)}")
+        raise _field_error(label, field, f"must be an object, got {json_type(value)}")
     return value
 
 
 def _optional_id(message: Mapping[str, Any], field: str, label: str) -> str | None:
     value = message.get(field)
     if isinstance(value, bool) or (value is not None and not isinstance(value, str | int | float)):
-        raise _field_error(label, field, f"must be a string, got {_json_type(value)}")
+        raise _field_error(label, field, f"must be a string, got {json_type(value)}")
     # Some server libraries send numeric ids; they name the same user as their string form.
     text = str(value).strip() if value is not None else ""
     if len(text) > _MAX_ID_CHARS:

@@ -18,7 +18,7 @@ from chalicelib.adapters.queue import EventQueue
 from chalicelib.config import WebhookSecrets
 from chalicelib.domain.events import Event
 from chalicelib.errors import NotFound, StorageUnavailable, Unauthenticated
-from chalicelib.ingest import crm, hubspot, mailgun, postmark, resend, segment, sendgrid, ses
+from chalicelib.ingest import crm, hubspot, mailgun, postmark, resend, segment, segment_request, sendgrid, ses
 from chalicelib.usecases.auth import Authenticator
 
 log = logging.getLogger("leadloop.intake")
@@ -71,8 +71,8 @@ class IntakeService:
         """A Segment-spec tracking call. Returns the number of events queued."""
         if call not in segment.CALLS:
             raise NotFound(f"unknown tracking call {call!r}; use one of {', '.join(sorted(segment.CALLS))}")
-        body = segment.decode_body(raw, headers)
-        source = self._auth.write_key(segment.write_key_from(headers, body))
+        body = segment_request.decode_body(raw, headers)
+        source = self._auth.write_key(segment_request.write_key_from(headers, body))
         events = segment.parse_call(segment.CALLS[call], body, source=source.name, received_at=self._clock())
         self._queue.send(events)
         return len(events)

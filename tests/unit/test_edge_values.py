@@ -18,7 +18,7 @@ from chalicelib.domain.events import (
 )
 from chalicelib.entrypoints.http import MAX_LEAD_REF_CHARS, json_body, lead_ref
 from chalicelib.errors import MalformedInput, NotFound
-from chalicelib.ingest import crm, json_numbers, segment, sendgrid
+from chalicelib.ingest import crm, json_numbers, segment, segment_request, sendgrid
 from chalicelib.ingest.webhooks import email_event
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -120,7 +120,7 @@ def test_numbers_nothing_can_hold_are_refused_by_every_reader(text: bytes) -> No
     with pytest.raises(MalformedInput):
         json_body(raw)
     with pytest.raises(MalformedInput):
-        segment.decode_body(raw, {})
+        segment_request.decode_body(raw, {})
     with pytest.raises(MalformedInput):
         crm.parse(raw, received_at=NOW)
 

@@ -16,14 +16,8 @@ import pytest
 
 from chalicelib.domain.events import Event, EventKind, event_from_wire, event_to_wire
 from chalicelib.errors import MalformedInput, TooLarge
-from chalicelib.ingest.segment import (
-    CALLS,
-    MAX_MESSAGE_BYTES,
-    MAX_REQUEST_BYTES,
-    decode_body,
-    parse_call,
-    write_key_from,
-)
+from chalicelib.ingest.segment import CALLS, MAX_MESSAGE_BYTES, parse_call
+from chalicelib.ingest.segment_request import MAX_REQUEST_BYTES, decode_body, write_key_from
 from tests.conftest import FIXTURES
 
 CAPTURE_DIR = FIXTURES / "tracking-clients"
