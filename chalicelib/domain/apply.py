@@ -142,8 +142,11 @@ def _route(p: Prospect, trigger: Trigger, at: datetime, why: str, rules: Rules, 
     return [*effects, NotifySales(why=why), StartSla(accept_seconds, escalate_seconds)]
 
 
-def _engage(p: Prospect, event: Event, kind: str, rules: Rules, day: int) -> None:
-    for rule_id, points in _engagement_rules(rules, kind, event_location(event), event.name.lower()):
+def _engage(
+    p: Prospect, event: Event, kind: str, rules: Rules, day: int, location: str | None = None
+) -> None:
+    where = event_location(event) if location is None else location
+    for rule_id, points in _engagement_rules(rules, kind, where, event.name.lower()):
         add_to_bucket(p.engagement, rule_id, day, points)
 
 
@@ -168,10 +171,10 @@ def _engagement_rules(rules: Rules, kind: str, location: str, name: str) -> tupl
 ENGAGEMENT_CACHE_SIZE = 8192
 
 
-def _interest(p: Prospect, event: Event, rules: Rules, day: int) -> None:
+def _interest(p: Prospect, event: Event, rules: Rules, day: int, location: str | None = None) -> None:
     # Stored as shown; `interest.daily_cap` applies when read (scoring.interest_weights), so merges and
     # redeliveries in any order give the same interests.
-    for topic, weight in topics_of(event, rules):
+    for topic, weight in topics_of(event, rules, location):
         if admit_topic(p, topic):  # links and events may declare topics of their own: bounded
             add_to_bucket(p.interests, topic, day, weight)
 
@@ -228,8 +231,9 @@ def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[E
             title=clip(p, "pages", title, MAX_TITLE_CHARS),
         )
         push(p.pages, visit, MAX_PAGES)
-        _engage(p, event, kind.value, rules, day)
-        _interest(p, event, rules, day)
+        location = event_location(event)  # read by both: found once
+        _engage(p, event, kind.value, rules, day, location)
+        _interest(p, event, rules, day, location)
     elif kind is EventKind.TRACK:
         if event.traits:
             _merge_traits(p, event.traits, rules)

@@ -27,10 +27,11 @@ NAME_FIELDS = ("name", "title", "asset", "asset_name", "content_name", "file_nam
 URL_FIELDS = ("asset_url", "file_url", "href", "url", "path")
 
 
-def topics_of(event: Event, rules: Rules) -> list[tuple[str, float]]:
+def topics_of(event: Event, rules: Rules, location: str | None = None) -> list[tuple[str, float]]:
     """Topics (with weights) an event shows interest in; links may declare theirs explicitly. A weight is
     the topic rule's weight times what the signal is worth (`interest.signals`: a page seen, a link
-    clicked in our email, a tracked event such as a download)."""
+    clicked in our email, a tracked event such as a download). `location`: the event's
+    `event_location`, when the caller has it already."""
     signals = rules.interest.signals
     kind = event.kind
     props = event.properties
@@ -43,7 +44,9 @@ def topics_of(event: Event, rules: Rules) -> list[tuple[str, float]]:
         signal = signals.click if kind is EventKind.EMAIL else signals.page
         category = props.get("category")
         words = (category,) if isinstance(category, str) and category else ()
-        location, url = event_location(event), str(props.get("url") or "")
+        if location is None:
+            location = event_location(event)
+        url = str(props.get("url") or "")
         locations = (location, url) if url and url != location else (location,) if location else ()
         key = ("p", *words, "\n", *locations)
     found: dict[str, float] = {}

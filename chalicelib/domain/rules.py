@@ -364,6 +364,12 @@ class Rules(_Strict):
         return {}
 
     @cached_property
+    def engagement_line_cache(self) -> dict[Any, Any]:
+        """Engagement score lines (or None) by (rule id, day, the rule's day buckets), for this document
+        only (scoring.score fills it)."""
+        return {}
+
+    @cached_property
     def engagement_cache(self) -> dict[Any, Any]:
         """Engagement rules matched by (kind, location, event name), for this document (apply fills it)."""
         return {}

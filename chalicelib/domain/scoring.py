@@ -139,26 +139,23 @@ def _fit_key(prospect: Prospect, rules: Rules) -> Any:
     it keys the remembered answer; reading ~6 names costs far less than resolving every rule's value."""
     reads_email, person, account = rules.fit_reads
     traits_of = prospect.traits.get
-    key = (
+    return (
         prospect.email if reads_email else None,
         tuple(map(traits_of, person)),
         tuple(tuple(map(link.traits.get, account)) for link in prospect.accounts) if account else (),
     )
-    try:
-        hash(key)
-    except TypeError:  # an unhashable trait value (a list): compute without remembering
-        return None
-    return key
 
 
 def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
     """Fit changes only when traits do; the answer is remembered per rules document and trait values."""
     key = _fit_key(prospect, rules)
     cache = rules.fit_cache
-    if key is not None:
+    try:  # the lookup hashes the key once: no separate check that it can be hashed
         held = cache.get(key)
-        if held is not None:
-            return held
+    except TypeError:  # an unhashable trait value (a list): compute without remembering
+        key = held = None
+    if held is not None:
+        return held
     values = tuple(_fit_value(prospect, rule) for rule in rules.fit)
     found: list[ScoreLine] = []
     best: dict[str, int] = {}  # dimension -> index in `found` of the one line that counts for it
@@ -199,31 +196,23 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
     today = day_of(now)
     caps = rules.caps
     half_life = rules.engagement_half_life_days
-    table = _decay_table(half_life)
-    size = len(table)
     made = rules.line_cache
+    held = rules.engagement_line_cache
     engagement = 0.0
-    # The hottest loop of the domain (every event rescored): written out rather than via decayed().
+    # The hottest loop of the domain (every event rescored). A rule's line is a function of its days and
+    # points and of today; the same few buckets recur (about 1 in 30 is new on the bench stream), so the
+    # line (or None: no points) is remembered by exactly those, and the sum below runs only for new ones.
     for rule_id, buckets in prospect.engagement.items():
-        if rule_id not in caps:  # a rule removed since the points were earned no longer counts
-            continue
-        points = 0.0
-        for day, earned in buckets.items():
-            age = today - day
-            points += earned * (table[age] if 0 <= age < size else _decay(age, half_life))
-        cap = caps[rule_id]
-        if cap is not None and (points > cap or points < -cap):  # a negative rule's cap bounds its loss
-            points = cap if points > 0 else -cap
-        points = round(points, 1)
-        if points:
-            # Points are rounded to tenths: the same few lines recur, so each is built once.
-            line = made.get((rule_id, points))
-            if line is None:
-                if len(made) >= LINE_CACHE_SIZE:
-                    made.clear()
-                line = made[rule_id, points] = ScoreLine(rule_id, "engagement", points)
+        bucket_key = (rule_id, today, tuple(buckets.items()))
+        line = held.get(bucket_key, _UNSEEN)
+        if line is _UNSEEN:
+            line = _engagement_line(rule_id, buckets, today, caps, half_life, made)
+            if len(held) >= ENGAGEMENT_LINE_CACHE_SIZE:
+                held.clear()
+            held[bucket_key] = line
+        if line is not None:
             lines.append(line)
-            engagement += points
+            engagement += line.points
     # The same few lines recur in the same combinations: the sorted breakdown is remembered by the lines'
     # identities (the remembered tuple holds those very objects, so no id is reused while it is kept).
     key = tuple(map(id, lines))
@@ -238,6 +227,42 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
 
 ORDER_CACHE_SIZE = 16384
 _ORDERED: dict[tuple[int, ...], tuple[ScoreLine, ...]] = {}
+ENGAGEMENT_LINE_CACHE_SIZE = 16384
+_UNSEEN = object()
+
+
+def _engagement_line(
+    rule_id: str,
+    buckets: DayBuckets,
+    today: int,
+    caps: dict[str, float | None],
+    half_life: float,
+    made: dict[Any, Any],
+) -> ScoreLine | None:
+    """One engagement rule's line now: its days decayed and summed, capped, rounded to tenths; None when a
+    rule removed since the points were earned, or no points (after rounding)."""
+    if rule_id not in caps:
+        return None
+    table = _decay_table(half_life)
+    size = len(table)
+    points = 0.0
+    for day, earned in buckets.items():
+        age = today - day
+        points += earned * (table[age] if 0 <= age < size else _decay(age, half_life))
+    cap = caps[rule_id]
+    if cap is not None and (points > cap or points < -cap):  # a negative rule's cap bounds its loss
+        points = cap if points > 0 else -cap
+    points = round(points, 1)
+    if not points:
+        return None
+    # Points are rounded to tenths: the same few lines recur, so each is built once (the remembered
+    # breakdown order below is keyed by the lines' identities).
+    line: ScoreLine | None = made.get((rule_id, points))
+    if line is None:
+        if len(made) >= LINE_CACHE_SIZE:
+            made.clear()
+        line = made[rule_id, points] = ScoreLine(rule_id, "engagement", points)
+    return line
 
 
 def engagement_since(prospect: Prospect, rules: Rules, first_day: int, today: int, *, decay: bool) -> float:

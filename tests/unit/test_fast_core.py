@@ -99,6 +99,7 @@ def _formula_engagement(p: Prospect, rules: Rules, now: datetime) -> dict[str, f
 def _cold(p: Prospect, rules: Rules, now: datetime) -> Scores:
     rules.fit_cache.clear()
     rules.line_cache.clear()
+    rules.engagement_line_cache.clear()
     _decay_table.cache_clear()
     _ORDERED.clear()
     return score(p, rules, now)
@@ -183,3 +184,28 @@ def test_pruning_forgets_only_what_is_past_the_horizon_whatever_the_quick_check_
     nothing: dict[str, dict[int, float]] = {}
     prune_buckets(nothing, today)
     assert nothing == {}
+
+
+def test_engagement_lines_are_remembered_by_what_the_buckets_hold_on_the_day(rules: Rules) -> None:
+    """A rule's remembered line follows its buckets' contents (the same dict grown in place, a day added)
+    and the day it is read, and a rule dropped from the rules counts for nothing."""
+    rule_id = next(r for r, cap in rules.caps.items() if cap is None or cap >= 20)
+    today = day_of(NOW)
+    p = Prospect(lead_id="L1", created_at=NOW, source="website")
+    p.engagement = {rule_id: {today: 1.0}}
+    first = score(p, rules, NOW)
+    p.engagement[rule_id][today] += 1.0  # the same bucket dict, more points the same day
+    grown = score(p, rules, NOW)
+    assert grown.engagement > first.engagement
+    p.engagement[rule_id][today - 3] = 1.0
+    older = score(p, rules, NOW)
+    assert older.engagement > grown.engagement
+    for when in (NOW, NOW + timedelta(days=20), NOW + timedelta(days=BUCKET_HORIZON_DAYS + 5)):
+        warm = score(p, rules, when)
+        assert warm == _cold(p, rules, when)
+        assert warm == score(p, rules, when)  # now remembered: the same answer
+    assert score(p, rules, NOW + timedelta(days=20)).engagement < older.engagement
+    # Another prospect holding the same buckets gets the same line; a rule not in the rules counts nothing.
+    other = Prospect(lead_id="L2", created_at=NOW, source="website")
+    other.engagement = {rule_id: dict(p.engagement[rule_id]), "no_such_rule": {today: 50.0}}
+    assert score(other, rules, NOW) == score(p, rules, NOW)
