@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from chalicelib.domain.accounts import AcrossAccounts, trait_value
@@ -192,7 +193,7 @@ def _outranks(points: float, held: float) -> bool:
 
 def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
     lines: list[ScoreLine] = list(fit_lines(prospect, rules))
-    fit = round(sum(line.points for line in lines), 1)
+    fit = round(sum(map(_points, lines)), 1)  # the same additions in the same order as a generator
     today = day_of(now)
     caps = rules.caps
     half_life = rules.engagement_half_life_days
@@ -284,6 +285,9 @@ def engagement_since(prospect: Prospect, rules: Rules, first_day: int, today: in
             points = cap if points > 0 else -cap
         total += points
     return round(total, 1)
+
+
+_points = attrgetter("points")
 
 
 def _line_order(line: ScoreLine) -> tuple[float, str]:
