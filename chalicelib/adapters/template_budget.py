@@ -20,7 +20,7 @@ Per render (the subject and both blocks together; `RenderLimits`, the renderer's
 Going over any of them raises `BudgetExceeded` (a Jinja SecurityError), which the renderer reports as a 422
 naming the line.
 
-Seen when a template is saved (`static_problems`, reported with their lines before any render):
+Seen when a template is saved (`template_checks.static_problems`, with their lines before any render):
 - loops nested more than 2 deep (each level multiplies the work by the size of the data it walks);
 - a `{% set s = … %}` that uses `s` twice (it doubles `s` each time it runs);
 - `* n` with a constant n above 1,000 (repeating text or a list that many times).
@@ -49,8 +49,6 @@ from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
 MAX_PART_CHARS = 200_000  # per rendered part, and per string built on the way; a real email is a few KB
-MAX_LOOP_NESTING = 2
-MAX_REPEAT = 1_000
 MAX_NUMBER_BITS = 1_000
 
 ITER_HOOK = "@iter"
@@ -196,7 +194,7 @@ def check_operands(operator: str, left: Any, right: Any) -> None:
             if _is_sequence(sequence) and isinstance(times, int) and times > 0:
                 if weight(sequence, cap) * times > cap:
                     raise too_long(f"repeating text {times} times", cap)
-        if _is_number(left) and _is_number(right):
+        if is_number(left) and is_number(right):
             if left.bit_length() + right.bit_length() > MAX_NUMBER_BITS:
                 raise BudgetExceeded(f"the numbers here are too large (over {MAX_NUMBER_BITS} bits)")
     elif operator == "+" and (_is_sequence(left) or _is_sequence(right)):
@@ -208,7 +206,7 @@ def _is_sequence(value: Any) -> bool:
     return isinstance(value, str | list | tuple)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -357,66 +355,3 @@ def instrument(tree: nodes.Template) -> nodes.Template:
     found = _Instrument().visit(tree)
     assert isinstance(found, nodes.Template)
     return found
-
-
-# -- what a saved template is refused for, without rendering it -------------------------------------------
-
-
-def static_problems(tree: nodes.Template) -> Iterator[tuple[int, str]]:
-    """(line, message) for every construct whose cost grows with the data beyond what a message needs."""
-    yield from _deep_loops([tree], 0)
-    yield from _self_doubling(tree)
-    yield from _big_repeats(tree)
-
-
-def _deep_loops(found: Iterable[nodes.Node | None], depth: int) -> Iterator[tuple[int, str]]:
-    for node in found:
-        if not isinstance(node, nodes.For):
-            if node is not None:
-                yield from _deep_loops(node.iter_child_nodes(), depth)
-            continue
-        if depth + 1 == MAX_LOOP_NESTING + 1:
-            yield (
-                node.lineno,
-                f"loops nested more than {MAX_LOOP_NESTING} deep multiply their work by the data's size;"
-                " flatten them",
-            )
-        yield from _deep_loops([node.iter, node.test, *node.else_], depth)
-        yield from _deep_loops(node.body, depth + 1)
-
-
-def _self_doubling(tree: nodes.Template) -> Iterator[tuple[int, str]]:
-    for node in tree.find_all((nodes.Assign, nodes.AssignBlock)):
-        assert isinstance(node, nodes.Assign | nodes.AssignBlock)
-        value: list[nodes.Node] = [node.node] if isinstance(node, nodes.Assign) else list(node.body)
-        loads = [name.name for part in value for name in part.find_all(nodes.Name) if name.ctx == "load"]
-        targets = [node.target] if isinstance(node.target, nodes.Name) else node.target.find_all(nodes.Name)
-        for target in targets:
-            if loads.count(target.name) >= 2:
-                yield (
-                    node.lineno,
-                    f"setting {target.name} from {target.name} twice doubles it every time it runs;"
-                    " build the text once",
-                )
-
-
-def _big_repeats(tree: nodes.Template) -> Iterator[tuple[int, str]]:
-    for node in tree.find_all(nodes.Mul):
-        for count, other in ((node.right, node.left), (node.left, node.right)):
-            if not (isinstance(count, nodes.Const) and _is_number(count.value) and count.value > MAX_REPEAT):
-                continue
-            if _numeric(other):
-                continue
-            yield node.lineno, f"`* {count.value}` repeats text {count.value} times; at most {MAX_REPEAT}"
-            break
-
-
-def _numeric(node: nodes.Node) -> bool:
-    # Arithmetic on numbers stays allowed; only the loop counters are numbers in a template's context.
-    if isinstance(node, nodes.Const):
-        return isinstance(node.value, int | float) and not isinstance(node.value, bool)
-    if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
-        return node.node.name == "loop"
-    return isinstance(node, nodes.BinExpr | nodes.UnaryExpr) and all(
-        _numeric(child) for child in node.iter_child_nodes()
-    )

@@ -9,13 +9,14 @@ shows (the sandbox is template_sandbox.py). The format itself is described in te
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import yaml
 from jinja2 import nodes
 
+from chalicelib.adapters.template_budget import is_number
 from chalicelib.domain.catalogue import TemplateMeta, meta_from_front_matter
 from chalicelib.errors import InvalidContent
 
@@ -268,3 +269,71 @@ def _outside_blocks(tree: nodes.Template) -> Iterator[TemplateProblem]:
 
 def _last_line(tree: nodes.Template) -> int:
     return max((node.lineno for node in tree.find_all(nodes.Node)), default=1)
+
+
+MAX_LOOP_NESTING = 2
+MAX_REPEAT = 1_000
+
+
+# -- what a saved template is refused for, without rendering it (its cost; the render budget is
+# template_budget.py) -------------------------------------------
+
+
+def static_problems(tree: nodes.Template) -> Iterator[tuple[int, str]]:
+    """(line, message) for every construct whose cost grows with the data beyond what a message needs."""
+    yield from _deep_loops([tree], 0)
+    yield from _self_doubling(tree)
+    yield from _big_repeats(tree)
+
+
+def _deep_loops(found: Iterable[nodes.Node | None], depth: int) -> Iterator[tuple[int, str]]:
+    for node in found:
+        if not isinstance(node, nodes.For):
+            if node is not None:
+                yield from _deep_loops(node.iter_child_nodes(), depth)
+            continue
+        if depth + 1 == MAX_LOOP_NESTING + 1:
+            yield (
+                node.lineno,
+                f"loops nested more than {MAX_LOOP_NESTING} deep multiply their work by the data's size;"
+                " flatten them",
+            )
+        yield from _deep_loops([node.iter, node.test, *node.else_], depth)
+        yield from _deep_loops(node.body, depth + 1)
+
+
+def _self_doubling(tree: nodes.Template) -> Iterator[tuple[int, str]]:
+    for node in tree.find_all((nodes.Assign, nodes.AssignBlock)):
+        assert isinstance(node, nodes.Assign | nodes.AssignBlock)
+        value: list[nodes.Node] = [node.node] if isinstance(node, nodes.Assign) else list(node.body)
+        loads = [name.name for part in value for name in part.find_all(nodes.Name) if name.ctx == "load"]
+        targets = [node.target] if isinstance(node.target, nodes.Name) else node.target.find_all(nodes.Name)
+        for target in targets:
+            if loads.count(target.name) >= 2:
+                yield (
+                    node.lineno,
+                    f"setting {target.name} from {target.name} twice doubles it every time it runs;"
+                    " build the text once",
+                )
+
+
+def _big_repeats(tree: nodes.Template) -> Iterator[tuple[int, str]]:
+    for node in tree.find_all(nodes.Mul):
+        for count, other in ((node.right, node.left), (node.left, node.right)):
+            if not (isinstance(count, nodes.Const) and is_number(count.value) and count.value > MAX_REPEAT):
+                continue
+            if _numeric(other):
+                continue
+            yield node.lineno, f"`* {count.value}` repeats text {count.value} times; at most {MAX_REPEAT}"
+            break
+
+
+def _numeric(node: nodes.Node) -> bool:
+    # Arithmetic on numbers stays allowed; only the loop counters are numbers in a template's context.
+    if isinstance(node, nodes.Const):
+        return isinstance(node.value, int | float) and not isinstance(node.value, bool)
+    if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+        return node.node.name == "loop"
+    return isinstance(node, nodes.BinExpr | nodes.UnaryExpr) and all(
+        _numeric(child) for child in node.iter_child_nodes()
+    )

@@ -73,6 +73,7 @@ from chalicelib.adapters.template_checks import (
     read_front_matter,
     sorted_problems,
     split_source,
+    static_problems,
     unknown_link_topics,
     unknown_names,
     unsafe_nodes,
@@ -260,7 +261,7 @@ class TemplateRenderer:
         unsafe = list(unsafe_nodes(tree))
         problems = [
             TemplateProblem(first_line + line - 1, message)
-            for line, message in [*unsafe, *unknown_names(tree, undeclared), *budget.static_problems(tree)]
+            for line, message in [*unsafe, *unknown_names(tree, undeclared), *static_problems(tree)]
         ]
         if kind != "subject":
             problems += block_problems(tree)
