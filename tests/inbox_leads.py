@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from chalicelib.domain.lifecycle import State, Trigger
 from chalicelib.domain.prospect import Prospect, Transition
+from chalicelib.usecases.ports import InboxQuery
+
+
+class InboxReader(Protocol):
+    def inbox(self, query: InboxQuery, *, limit: int, cursor: str | None) -> Any: ...
+
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -32,3 +39,15 @@ def recycled(p: Prospect) -> Prospect:
     p.history.append(Transition(at, p.state, State.NURTURING, Trigger.RECYCLE, "sam", "not_ready"))
     p.state = State.NURTURING
     return p
+
+
+def walk(prospects: InboxReader, query: InboxQuery, page: int) -> list[str]:
+    """Every lead id the inbox lists for `query`, page by page, following the cursor to the end."""
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        found = prospects.inbox(query, limit=page, cursor=cursor)
+        seen += [lead.prospect.lead_id for lead in found.leads]
+        if found.cursor is None:
+            return seen
+        cursor = found.cursor

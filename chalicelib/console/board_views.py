@@ -20,7 +20,9 @@ from markupsafe import Markup
 
 from chalicelib.console import charts
 from chalicelib.console.charts import Bar
-from chalicelib.console.views import _delivered  # as the lead page shows them: channels, no local paths
+
+# As the lead page shows them: deliveries as channels (no local paths), other details as plain text.
+from chalicelib.console.views import _delivered, _text
 from chalicelib.errors import MalformedInput
 from chalicelib.usecases.scoreboard import parse_day
 
@@ -318,11 +320,3 @@ def _row(entry: Mapping[str, Any]) -> FeedRow:
     return FeedRow(
         datetime.fromisoformat(entry["at"]), entry["lead_id"], entry["kind"], entry["actor"], details
     )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_text(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return ", ".join(_text(v) for v in value)
-    return str(value)

@@ -12,18 +12,7 @@ from chalicelib.adapters.dynamo_tables import models_for
 from chalicelib.domain.lifecycle import State
 from chalicelib.errors import MalformedInput
 from chalicelib.usecases.ports import InboxQuery
-from tests.inbox_leads import T0, recycled, routed
-
-
-def _walk(prospects: DynamoProspects, query: InboxQuery, page: int) -> list[str]:
-    seen: list[str] = []
-    cursor: str | None = None
-    while True:
-        found = prospects.inbox(query, limit=page, cursor=cursor)
-        seen += [lead.prospect.lead_id for lead in found.leads]
-        if found.cursor is None:
-            return seen
-        cursor = found.cursor
+from tests.inbox_leads import T0, recycled, routed, walk
 
 
 def test_the_inbox_pages_newest_routing_first_and_drops_leads_that_leave(moto_tables: Tables) -> None:
@@ -31,14 +20,14 @@ def test_the_inbox_pages_newest_routing_first_and_drops_leads_that_leave(moto_ta
     for n in range(40):
         prospects.save(routed(f"L{n:02d}", n // 2), score=float(100 - n), now=T0, expected=None)
     prospects.save(routed("N", 99, state=State.NURTURING), score=500.0, now=T0, expected=None)
-    seen = _walk(prospects, InboxQuery(state="sales_ready"), page=7)
+    seen = walk(prospects, InboxQuery(state="sales_ready"), page=7)
     assert seen == [f"L{n:02d}" for n in reversed(range(40))]
 
     prospects.save(recycled(routed("L39", 19)), score=10.0, now=T0, expected=1)
     prospects.save(routed("L38", 19, state=State.ACCEPTED), score=10.0, now=T0, expected=1)
-    assert _walk(prospects, InboxQuery(state="sales_ready"), page=50)[:2] == ["L37", "L36"]
-    assert _walk(prospects, InboxQuery(state="accepted"), page=50) == ["L38"]
-    assert _walk(prospects, InboxQuery(state="sales_ready", min_score=95.0), page=2) == [
+    assert walk(prospects, InboxQuery(state="sales_ready"), page=50)[:2] == ["L37", "L36"]
+    assert walk(prospects, InboxQuery(state="accepted"), page=50) == ["L38"]
+    assert walk(prospects, InboxQuery(state="sales_ready", min_score=95.0), page=2) == [
         "L05", "L04", "L03", "L02", "L01", "L00"
     ]  # fmt: skip
 

@@ -13,19 +13,11 @@ from chalicelib.adapters.dynamo import ProspectRow, ProspectStore, Tables
 from chalicelib.adapters.dynamo_pool import PoolReader
 from chalicelib.adapters.dynamo_prospects import pack_doc
 from chalicelib.adapters.dynamo_tables import models_for
+from tests.integration.test_storage import row as storage_row
 
 
 def row(lead_id: str, score: float, *, state: str = "nurturing", owner: str | None = None) -> ProspectRow:
-    return ProspectRow(
-        lead_id=lead_id,
-        state=state,
-        owner=owner,
-        score=score,
-        email=f"{lead_id}@example.com",
-        name=f"Name {lead_id}",
-        company="Acme",
-        updated_at="2026-11-23T12:00:00+00:00",
-    )
+    return storage_row(lead_id, state=state, owner=owner, score=score)
 
 
 def index_key(tables: Tables, lead_id: str) -> str:

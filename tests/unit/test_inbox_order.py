@@ -6,18 +6,7 @@ from __future__ import annotations
 from chalicelib.adapters.memory import InMemoryProspects
 from chalicelib.domain.lifecycle import State
 from chalicelib.usecases.ports import InboxQuery
-from tests.inbox_leads import T0, recycled, routed
-
-
-def _walk(prospects: InMemoryProspects, query: InboxQuery, page: int) -> list[str]:
-    seen: list[str] = []
-    cursor: str | None = None
-    while True:
-        found = prospects.inbox(query, limit=page, cursor=cursor)
-        seen += [lead.prospect.lead_id for lead in found.leads]
-        if found.cursor is None:
-            return seen
-        cursor = found.cursor
+from tests.inbox_leads import T0, recycled, routed, walk
 
 
 def test_ten_thousand_leads_page_newest_routing_first_each_once() -> None:
@@ -27,7 +16,7 @@ def test_ten_thousand_leads_page_newest_routing_first_each_once() -> None:
         # Scores run against routing time, and pairs share a minute: the order is routing, not score.
         prospects.save(routed(f"L{n:05d}", n // 2), score=float(count - n), now=T0, expected=None)
     prospects.save(routed("NURTURED", 0, state=State.NURTURING), score=99.0, now=T0, expected=None)
-    seen = _walk(prospects, InboxQuery(state="sales_ready"), page=250)
+    seen = walk(prospects, InboxQuery(state="sales_ready"), page=250)
     assert len(seen) == count and len(set(seen)) == count
     assert seen[:4] == ["L09999", "L09998", "L09997", "L09996"]
     assert seen[-1] == "L00000"
@@ -40,8 +29,8 @@ def test_a_lead_that_leaves_sales_ready_leaves_the_inbox() -> None:
     prospects.save(recycled(routed("L1", 1)), score=50.0, now=T0, expected=1)
     accepted = routed("L2", 2, state=State.ACCEPTED)
     prospects.save(accepted, score=50.0, now=T0, expected=1)
-    assert _walk(prospects, InboxQuery(state="sales_ready"), page=10) == ["L0"]
-    assert _walk(prospects, InboxQuery(state="accepted"), page=10) == ["L2"]
+    assert walk(prospects, InboxQuery(state="sales_ready"), page=10) == ["L0"]
+    assert walk(prospects, InboxQuery(state="accepted"), page=10) == ["L2"]
     assert (
         prospects.inbox(InboxQuery(state="accepted"), limit=1, cursor=None).leads[0].routed_at
         == accepted.history[0].at
@@ -54,5 +43,5 @@ def test_filters_keep_the_order_and_the_paging() -> None:
         prospects.save(
             routed(f"L{n:02d}", n, owner="ana" if n % 3 else "bo"), score=float(n), now=T0, expected=None
         )
-    seen = _walk(prospects, InboxQuery(state="sales_ready", owner="bo", min_score=10), page=2)
+    seen = walk(prospects, InboxQuery(state="sales_ready", owner="bo", min_score=10), page=2)
     assert seen == ["L27", "L24", "L21", "L18", "L15", "L12"]
