@@ -300,10 +300,11 @@ def nurture() -> Response:
     templates = wiring.templates()()
     rules = wiring.rules()()
     evidence = wiring.nurture_service().evidence()
-    plan, due, more = None, None, False
+    plan, due, more, plan_for = None, None, False, ""
     if params.get("lead"):
         p = wiring.lead_service().prospect(lead_ref(params["lead"]))
         plan = nurture_view.plan_for_lead(p, templates, rules, now, evidence)
+        plan_for = " · ".join(part for part in (p.name, p.email) if part) or p.lead_id
     chosen = params.get("template") or ""
     if chosen:
         if chosen not in templates:
@@ -318,6 +319,7 @@ def nurture() -> Response:
     context = {
         **console._base(principal, session),
         "plan": plan,
+        "plan_for": plan_for,  # who the plan is for, as a marketer knows them
         "template_names": sorted(templates),
         "chosen": chosen,
         "due": due,

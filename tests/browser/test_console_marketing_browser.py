@@ -88,6 +88,7 @@ def test_the_rules_editor_and_the_nurture_view(console: Console, console_stack: 
     page.get_by_label("A lead's email").fill("nell@example.com")
     page.get_by_role("button", name="Explain").click()
     expect(page.locator("#next-template")).to_contain_text("nurture email pauses while sales owns it")
+    expect(page.locator("#plan-h")).to_contain_text("nell@example.com")  # who, not "this lead"
     console.check("nurture")
 
 
