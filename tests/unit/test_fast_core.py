@@ -1,6 +1,7 @@
 """The domain core's caches change no decision: fit remembered per rules document follows every trait and
-account change, decay read from a table equals the half-life formula, and over the benchmark's stream
-(with group calls mixed in) every score the warm core computes equals a cold recompute and the formula."""
+account change, decay read from a table equals the half-life formula, over the benchmark's stream (with
+group calls mixed in) every score the warm core computes equals a cold recompute and the formula, and every
+next-message choice (Thompson's draw and the why included) equals one made without the remembered ones."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
+from bench.domain import shipped_metas
 from bench.stream import Shape, generate
 from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.bandit import Evidence
+from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
+from chalicelib.domain.messaging import _CHOSEN, Choice, NoChoice, choose_next_message, claim_touch, mark_sent
 from chalicelib.domain.prospect import Prospect
-from chalicelib.domain.rules import Rules
+from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.domain.scoring import (
     _ORDERED,
     BUCKET_HORIZON_DAYS,
@@ -25,7 +31,7 @@ from chalicelib.domain.scoring import (
     prune_buckets,
     score,
 )
-from chalicelib.wiring import load_default_rules
+from chalicelib.wiring import DEFAULT_RULES, load_default_rules
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -209,3 +215,72 @@ def test_engagement_lines_are_remembered_by_what_the_buckets_hold_on_the_day(rul
     other = Prospect(lead_id="L2", created_at=NOW, source="website")
     other.engagement = {rule_id: dict(p.engagement[rule_id]), "no_such_rule": {today: 50.0}}
     assert score(other, rules, NOW) == score(p, rules, NOW)
+
+
+# Evidence the chooser never finds (no template has this name): it answers as with none, but evidence is
+# not remembered, so this is the choice computed afresh.
+UNREMEMBERED = {("no-such-template", "general/awareness"): Evidence()}
+
+
+def test_remembered_choices_equal_fresh_ones_over_the_bench_stream(rules: Rules) -> None:
+    stream = generate(Shape(prospects=150, sessions=450))
+    metas = shipped_metas()
+    profiles: dict[int, Prospect] = {}
+    last: dict[int, Choice | NoChoice] = {}
+    checked = remembered = 0
+    _CHOSEN.clear()
+    for index, event in stream:
+        p = profiles.get(index)
+        if p is None:
+            p = profiles[index] = Prospect(lead_id=f"L{index}", created_at=event.at, source=event.source)
+        if apply_event(p, event, rules) is None:
+            continue
+        scores, _ = reassess(p, rules, event.at)
+        warm = choose_next_message(p, metas, rules, event.at, scores)
+        assert warm == choose_next_message(p, metas, rules, event.at, scores, evidence=UNREMEMBERED)
+        # Another seed (the lab's per-lead one) is another draw, never the remembered one.
+        seeded = choose_next_message(p, metas, rules, event.at, scores, seed=f"{p.lead_id}-backtest")
+        assert seeded == choose_next_message(
+            p, metas, rules, event.at, scores, seed=f"{p.lead_id}-backtest", evidence=UNREMEMBERED
+        )
+        if isinstance(warm, Choice):
+            checked += 1
+            remembered += warm is last.get(index)
+        last[index] = warm
+    assert checked > 300 and remembered > 100  # choices made, and many of them remembered
+
+
+def test_a_remembered_choice_follows_the_cooldown_when_repeats_are_allowed() -> None:
+    """The same lead, interests and day, a template sent 10 days before: an hour before its cooldown ends
+    it may not go again, an hour after it may (the moment is part of what is remembered)."""
+    document = yaml.safe_load(DEFAULT_RULES.read_text())
+    document["nurture"] = {**document.get("nurture", {}), "allow_repeats": True}
+    rules = parse_rules(document)
+    trust = TemplateMeta(
+        name="trust", subject="s", topics=("security",), stages=(), personas=(), cooldown_days=10
+    )
+    p = Prospect(lead_id="L1", created_at=NOW - timedelta(days=1))
+    apply_event(p, _event(0, EventKind.IDENTIFY, email="jo@contoso.example"), rules)
+    reassess(p, rules, NOW)
+    first = choose_next_message(p, [trust], rules, NOW)
+    assert isinstance(first, Choice)
+    mark_sent(claim_touch(p, "L1-1", trust, first.why, NOW, first.context), 1, NOW)
+    before = choose_next_message(p, [trust], rules, NOW + timedelta(days=10, hours=-1))
+    after = choose_next_message(p, [trust], rules, NOW + timedelta(days=10, hours=1))
+    assert isinstance(before, NoChoice) and "10-day cooldown" in before.why
+    assert isinstance(after, Choice) and after.template.name == "trust"
+    assert before == choose_next_message(
+        p, [trust], rules, NOW + timedelta(days=10, hours=-1), evidence=UNREMEMBERED
+    )
+
+
+def test_remembered_choices_are_bounded() -> None:
+    from chalicelib.domain import messaging
+
+    rules = load_default_rules()
+    metas = shipped_metas()
+    p = Prospect(lead_id="L1", created_at=NOW)
+    apply_event(p, _event(0, EventKind.IDENTIFY, email="jo@contoso.example"), rules)
+    for n in range(messaging.CHOSEN_CACHE_SIZE + 10):
+        choose_next_message(p, metas, rules, NOW, seed=f"s{n}")
+        assert len(_CHOSEN) <= messaging.CHOSEN_CACHE_SIZE
