@@ -11,9 +11,7 @@ of its horizon (SEEN_HORIZON_HOURS), so it grows with the rate of events, not th
 
 from __future__ import annotations
 
-import json
 import uuid
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +21,7 @@ from moto import mock_aws
 from bench.crosscheck import dynamodb_local
 from bench.storage import REGION, SettableClock, fake_credentials, lead_service
 from bench.units import SizeMeter, item_size
+from chalicelib.adapters.doc_codec import pack_doc, unpack_doc
 from chalicelib.adapters.dynamo import CapacityMeter, Tables, create_tables
 from chalicelib.adapters.dynamo_tables import models_for
 from chalicelib.domain.events import Event, EventKind
@@ -81,10 +80,10 @@ def _profile(tables: Tables) -> dict[str, Any]:
     items = client.scan(TableName=model.Meta.table_name)["Items"]
     item = next(i for i in items if "doc" in i)
     blob = item["doc"]["B"]
-    doc = json.loads(zlib.decompress(blob))
+    doc = unpack_doc(blob)
 
     def packed(d: dict[str, Any]) -> int:
-        return len(zlib.compress(json.dumps(d, separators=(",", ":"), sort_keys=True).encode(), 6))
+        return len(pack_doc(d))
 
     whole = packed(doc)
     fields = {key: whole - packed({k: v for k, v in doc.items() if k != key}) for key in doc}

@@ -1,6 +1,6 @@
 """Prospect profiles and the identities that point at them, on DynamoDB.
 
-`ProspectStore` keeps each profile as an opaque, zlib-compressed JSON document beside the columns the
+`ProspectStore` keeps each profile as an opaque, compressed JSON document (`doc_codec`) beside the columns the
 pool list and the scheduler need, with optimistic locking on a version number: a writer that read
 version n can only write n+1. The pool is sorted by a score band, not the exact score (dynamo_pool), so
 a save that moves the score a little writes no index row. `IdentityStore` maps every identity a source
@@ -10,10 +10,8 @@ sightings of one person cannot make two leads.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +21,9 @@ from typing import Any
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition
 
+# The stored document's form; re-exported, as callers import it from here.
+from chalicelib.adapters.doc_codec import pack_doc as pack_doc
+from chalicelib.adapters.doc_codec import unpack_doc as unpack_doc
 from chalicelib.adapters.dynamo_cursors import decode_inbox_cursor, decode_pool_cursor, encode_cursor
 from chalicelib.adapters.dynamo_pool import PoolReader, band_for, exact_score
 from chalicelib.adapters.dynamo_tables import (
@@ -327,15 +328,6 @@ def _moved(lead_id: str, expected_version: int | None) -> str:
     return (
         f"prospect {lead_id} changed after version {expected_version}; reload it and apply your change again"
     )
-
-
-def pack_doc(doc: dict[str, Any]) -> bytes:
-    """Profiles are JSON that compresses about 3-4x; DynamoDB bills a write per KB of item, so it pays."""
-    return zlib.compress(json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(), 6)
-
-
-def unpack_doc(blob: bytes) -> dict[str, Any]:
-    return dict(json.loads(zlib.decompress(blob)))
 
 
 def _stored(item: ProspectModel) -> StoredProspect:
