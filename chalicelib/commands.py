@@ -56,6 +56,9 @@ class Recycle(BaseCommand):
 class Disqualify(BaseCommand):
     action = "disqualify"
     reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
+    # The lead works for a competitor (as is a reason starting "competitor"): the rules learn its company's
+    # domain (chalicelib.domain.competitors).
+    competitor: bool | None = None
 
 
 class Opportunity(BaseCommand):

@@ -20,6 +20,7 @@ import yaml
 from chalicelib.adapters.archive import Blobs, EventArchive, FolderBlobs, S3Blobs
 from chalicelib.adapters.backtest_jobs import StepFunctionsLauncher, StoredJobs
 from chalicelib.adapters.certificates import CachedCertificateFetcher
+from chalicelib.adapters.competitor_list import StoredCompetitorList
 from chalicelib.adapters.dynamo import (
     ActivityLog,
     ContentStore,
@@ -55,11 +56,13 @@ from chalicelib.adapters.templates import (
 )
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.config import Settings, load_settings
+from chalicelib.domain.competitors import with_learned_competitors
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.usecases.accounts import AccountService
 from chalicelib.usecases.auth import Authenticator
 from chalicelib.usecases.backtest import BacktestJobs, BacktestService
+from chalicelib.usecases.competitors import CompetitorService
 from chalicelib.usecases.intake import IntakeService
 from chalicelib.usecases.leads import LeadService
 from chalicelib.usecases.marketing import MarketingService
@@ -164,10 +167,27 @@ def load_default_rules() -> Rules:
 
 
 def _load_rules() -> Rules:
+    """The published rules with the competitor domains sales taught them (domain/competitors.py)."""
     saved = content().latest(RULES_KEY)
     if saved is None:
-        return load_default_rules()
-    return parse_rules({**yaml.safe_load(saved.body), "version": saved.version})
+        published = load_default_rules()
+    else:
+        published = parse_rules({**yaml.safe_load(saved.body), "version": saved.version})
+    return with_learned_competitors(published, learned_competitor_domains())
+
+
+@cache
+def competitor_list() -> StoredCompetitorList:
+    return StoredCompetitorList(content())
+
+
+@cache
+def competitor_service() -> CompetitorService:
+    return CompetitorService(competitors=competitor_list(), clock=utc_now, forget_rules=rules().forget)
+
+
+def learned_competitor_domains() -> frozenset[str]:
+    return frozenset(entry.domain for entry in competitor_list().entries())
 
 
 @cache
@@ -331,6 +351,7 @@ def backtest_service() -> BacktestService:
         clock=utc_now,
         # The active templates' metas, read when a backtest starts; the job carries them to its shards.
         catalogue=lambda: [t.meta for t in catalogue().all().values()],
+        learned=learned_competitor_domains,
     )
 
 
@@ -354,6 +375,7 @@ def dispatcher() -> Dispatcher:
         rules=rules(),
         lead_url=lead_url,
         accounts=accounts(),
+        competitors=competitor_list(),
     )
 
 
@@ -384,6 +406,7 @@ def shadow_scoring() -> ShadowScoring:
         # Each side's next template (GET /rules/shadow's template_changes), read with the shadow.
         live_rules=rules(),
         catalogue=lambda: [t.meta for t in catalogue().all().values()],
+        learned=learned_competitor_domains,
     )
 
 

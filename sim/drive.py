@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
+from chalicelib.adapters.competitor_list import InMemoryCompetitorList
 from chalicelib.adapters.mail import OutgoingEmail
 from chalicelib.adapters.memory import (
     InMemoryActivity,
@@ -35,6 +36,7 @@ from chalicelib.adapters.templates import ParsedTemplate, SenderFields, Template
 from chalicelib.adapters.tokens import REDIRECT, verify
 from chalicelib.commands import parse_command
 from chalicelib.domain.catalogue import Stage, TemplateMeta
+from chalicelib.domain.competitors import with_learned_competitors
 from chalicelib.domain.events import Event, EventKind, external_id
 from chalicelib.domain.messaging import (
     Choice,
@@ -61,6 +63,21 @@ PUBLIC_URL = "https://leads.sim.example"
 SECRET = "sim-signing-secret"
 SWEEP_EVERY = timedelta(hours=1)  # the product sweeps every minute; hourly is the same for daily cadences
 TOKEN = re.compile(re.escape(PUBLIC_URL) + r"/r/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
+
+
+class LearnedRules:
+    """The rules with the competitor domains learned so far (rebuilt only when the list changes)."""
+
+    def __init__(self, rules: Rules, competitors: InMemoryCompetitorList) -> None:
+        self._rules, self._competitors = rules, competitors
+        self._domains: frozenset[str] = frozenset()
+        self._current = rules
+
+    def __call__(self) -> Rules:
+        domains = frozenset(entry.domain for entry in self._competitors.entries())
+        if domains != self._domains:
+            self._domains, self._current = domains, with_learned_competitors(self._rules, domains)
+        return self._current
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,21 +228,26 @@ class Simulation:
         self.mailer = RecordingMailer()
         self.notifier = RecordingNotifier()
         ids = iter(range(10**9))
+        # Sales' competitor disqualifications teach the rules, as they do deployed (wiring._load_rules reads
+        # the learned domains with the rules; here at once instead of within 30 s).
+        self.competitors = InMemoryCompetitorList()
+        rules_now = LearnedRules(rules, self.competitors)
         dispatcher = Dispatcher(
             activity=InMemoryActivity(),
             counters=InMemoryCounters(),
             ledger=InMemoryMarks(),
             notifier=self.notifier,  # type: ignore[arg-type]
             workflow=NoWorkflow(),  # type: ignore[arg-type]
-            rules=lambda: rules,
+            rules=rules_now,
             lead_url=lambda lead_id: f"{PUBLIC_URL}/leads/{lead_id}",
+            competitors=self.competitors,
         )
         self.leads = LeadService(
             prospects=self.prospects,
             identities=InMemoryIdentities(),
             activity=dispatcher.activity,
             counters=dispatcher.counters,
-            rules=lambda: rules,
+            rules=rules_now,
             effects=dispatcher,
             public_url=PUBLIC_URL,
             clock=self.clock,
@@ -238,7 +260,7 @@ class Simulation:
             catalogue=TemplateCatalogue(lambda: templates),
             renderer=renderer,
             mailer=self.mailer,
-            rules=lambda: rules,
+            rules=rules_now,
             sender=SenderFields(
                 name="Sam Seller", company="Acme Analytics", address="1 Main St, Springfield"
             ),

@@ -115,7 +115,19 @@ class AccountsTouched:
     account_ids: tuple[str, ...]
 
 
-Effect = NotifySales | StartSla | ResolveSla | Changed | Assigned | EmailOutcome | Noted | AccountsTouched
+@dataclass(frozen=True, slots=True)
+class CompetitorNamed:
+    """Sales disqualified the lead as a competitor: its company domain joins the rules' learned competitor
+    domains (chalicelib.domain.competitors)."""
+
+    domain: str
+    actor: str
+
+
+Effect = (
+    NotifySales | StartSla | ResolveSla | Changed | Assigned | EmailOutcome | Noted | AccountsTouched
+    | CompetitorNamed
+)  # fmt: skip
 
 
 def push(items: list[Any], item: Any, limit: int) -> None:

@@ -64,6 +64,8 @@ class FitRule(_Strict):
     between: tuple[float, float] | None = None
     # Email or web domains (a subdomain counts): the email's part after @, or a website trait's host.
     domains: tuple[str, ...] | None = None
+    # With `domains`: also every company domain sales disqualified as a competitor (domain/competitors.py).
+    learned_from_sales: bool = False
     points: float
     # Rules of one dimension (seniority, role...) are alternatives: one line counts, the one against if any
     # matches (an intern's title), else the one worth most; rules without a dimension all count.
@@ -78,6 +80,8 @@ class FitRule(_Strict):
         conditions = (self.matches, self.one_of, self.between, self.domains)
         if sum(x is not None for x in conditions) != 1:
             raise ValueError("give exactly one of matches, one_of, between, domains")
+        if self.learned_from_sales and self.domains is None:
+            raise ValueError("learned_from_sales adds domains sales named: give it with `domains`")
         return self
 
     @cached_property
@@ -322,6 +326,9 @@ class Rules(_Strict):
         duplicates = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
         if duplicates:
             raise ValueError(f"rule ids must be unique; repeated: {duplicates}")
+        learning = [rule.id for rule in self.fit if rule.learned_from_sales]
+        if len(learning) > 1:
+            raise ValueError(f"one fit rule at most may learn from sales; these do: {learning}")
         return self
 
     @cached_property

@@ -9,9 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain.assignment import CRM_OWNER_TRAIT, team_lead
+from chalicelib.domain.competitors import learnable_domain, says_competitor
 from chalicelib.domain.decisions import (
     Assigned,
     Changed,
+    CompetitorNamed,
     Effect,
     InvalidCommand,
     NotAssignable,
@@ -67,6 +69,10 @@ def apply_command(p: Prospect, event: Event, rules: Rules) -> list[Effect]:
         if not isinstance(amount, int | float) or isinstance(amount, bool) or not 0 <= amount <= MAX_AMOUNT:
             raise InvalidCommand(f"amount must be a number from 0 to {MAX_AMOUNT:g}")
     effects = transition(p, trigger, event.at, actor, reason=reason, note=note)
+    if trigger is Trigger.DISQUALIFY and says_competitor(reason, props.get("competitor")):
+        domain = learnable_domain(p.email, rules)
+        if domain is not None:
+            effects.append(CompetitorNamed(domain, actor))
     if trigger is Trigger.ACCEPT:
         p.owner = str(props.get("owner") or p.owner or actor)
     if amount is not None:

@@ -9,6 +9,7 @@ one read; each handler is idempotent on its own as well, for the race between th
 - a write's counters (scoreboard and learning alike) move in one transaction with one marker
   (chalicelib.adapters.dynamo_counters.Counters.add_once);
 - a notification is marked when sent and not sent again;
+- a competitor domain learned already is found and not added again;
 - an SLA workflow is named after its routing (a second start finds the first), and a release of a token
   already used is answered "nothing to release".
 """
@@ -21,18 +22,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from chalicelib.adapters.competitor_list import StoredCompetitorList
 from chalicelib.adapters.dynamo import ActivityEntry, ActivityLog, Counters, EffectLedger, Tables
+from chalicelib.adapters.dynamo_records import ContentStore
 from chalicelib.adapters.dynamo_stream import writes_with_effects
 from chalicelib.adapters.notify import SalesNotifier
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.accounts import AccountRecord, Member, engaged_on
 from chalicelib.domain.bandit import LEARNING_PERIOD
+from chalicelib.domain.competitors import MAX_LEARNED_COMPETITORS, LearnedCompetitor
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_document import prospect_from_doc
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.summary import summarize
 from chalicelib.effects.outbox import (
     CountOnScoreboard,
+    LearnCompetitor,
     LearnFromOutcomes,
     NotifyOwner,
     OutboxEffect,
@@ -43,7 +48,13 @@ from chalicelib.effects.outbox import (
     decode,
 )
 from chalicelib.errors import StorageUnavailable
-from chalicelib.usecases.ports import AccountDirectory, ActivityRecords, EffectMarks, ScoreboardCounters
+from chalicelib.usecases.ports import (
+    AccountDirectory,
+    ActivityRecords,
+    CompetitorList,
+    EffectMarks,
+    ScoreboardCounters,
+)
 from chalicelib.usecases.scoreboard import kept_in
 
 log = logging.getLogger("leadloop.effects")
@@ -87,6 +98,7 @@ class Dispatcher:
     rules: Callable[[], Rules]
     lead_url: Callable[[str], str]
     accounts: AccountDirectory | None = None  # needed once a group call links someone to an account
+    competitors: CompetitorList | None = None  # needed once sales disqualifies a lead as a competitor
 
     @classmethod
     def on_tables(
@@ -107,6 +119,7 @@ class Dispatcher:
             workflow=workflow,
             rules=rules,
             lead_url=lambda lead_id: f"{public_url}/leads/{lead_id}",
+            competitors=StoredCompetitorList(ContentStore(tables)),
         )
 
     def perform(self, write: SavedWrite, *, just_written: bool = False) -> None:
@@ -226,6 +239,22 @@ def update_accounts(d: Dispatcher, write: SavedWrite, updates: Sequence[OutboxEf
             d.accounts.record(account, member, lead_version=write.version)
 
 
+def learn_competitor(d: Dispatcher, write: SavedWrite, named: Sequence[OutboxEffect]) -> None:
+    """Idempotent: a domain learned already is "known" and changes nothing (and writes no feed entry)."""
+    if d.competitors is None:
+        raise RuntimeError("no competitor list is wired to the effects dispatcher")
+    for effect in named:
+        if not isinstance(effect, LearnCompetitor):
+            continue
+        entry = LearnedCompetitor(effect.domain, effect.at, write.lead_id, effect.actor)
+        outcome = d.competitors.learn(entry)
+        if outcome == "learned":
+            d._entry(write, effect.at, "competitor_learned", "leadloop", {"domain": effect.domain})
+        elif outcome == "full":
+            data = {"domain": effect.domain, "why": f"{MAX_LEARNED_COMPETITORS} domains learned already"}
+            d._entry(write, effect.at, "competitor_not_learned", "leadloop", data)
+
+
 E = TypeVar("E", NotifyOwner, ReleaseSlaClock)
 
 
@@ -254,6 +283,7 @@ HANDLERS: dict[type, Handler] = {
     StartSlaClock: start_sla_clock,
     ReleaseSlaClock: release_sla_clock,
     UpdateAccounts: update_accounts,
+    LearnCompetitor: learn_competitor,
 }
 
 

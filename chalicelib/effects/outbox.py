@@ -21,6 +21,7 @@ from chalicelib.domain.decisions import (
     AccountsTouched,
     Assigned,
     Changed,
+    CompetitorNamed,
     Effect,
     EmailOutcome,
     Noted,
@@ -99,6 +100,16 @@ class LearnFromOutcomes:
     increments: dict[str, float]
 
 
+@dataclass(frozen=True, slots=True)
+class LearnCompetitor:
+    """Add the company domain of a lead sales disqualified as a competitor to the learned competitor
+    domains (chalicelib.domain.competitors); adding one already there changes nothing."""
+
+    at: datetime
+    domain: str
+    actor: str
+
+
 OutboxEffect = (
     RecordActivity
     | CountOnScoreboard
@@ -107,6 +118,7 @@ OutboxEffect = (
     | ReleaseSlaClock
     | UpdateAccounts
     | LearnFromOutcomes
+    | LearnCompetitor
 )
 
 _TYPES: dict[str, type[OutboxEffect]] = {
@@ -117,6 +129,7 @@ _TYPES: dict[str, type[OutboxEffect]] = {
     "sla_release": ReleaseSlaClock,
     "accounts": UpdateAccounts,
     "learn": LearnFromOutcomes,
+    "competitor": LearnCompetitor,
 }
 _NAMES = {kind: name for name, kind in _TYPES.items()}
 
@@ -169,6 +182,8 @@ def plan(p: Prospect, effects: Iterable[Effect], now: datetime) -> list[OutboxEf
                 count("sla:escalated")
         elif isinstance(effect, AccountsTouched):
             accounts.update(dict.fromkeys(effect.account_ids))
+        elif isinstance(effect, CompetitorNamed):
+            work.append(LearnCompetitor(now, effect.domain, effect.actor))
     if accounts:
         work.insert(0, UpdateAccounts(now, list(accounts)))
     ordered = _in_order(activity)

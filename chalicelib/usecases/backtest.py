@@ -23,11 +23,12 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.catalogue import TemplateMeta
+from chalicelib.domain.competitors import with_learned_competitors
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
 from chalicelib.errors import InvalidContent, LeadloopError, MalformedInput, NotFound
@@ -112,8 +113,10 @@ class BacktestService:
         slices: int = 1,
         clock: Callable[[], datetime],
         catalogue: Callable[[], Sequence[TemplateMeta]] | None = None,
+        learned: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self._archive = archive
+        self._learned = learned  # competitor domains sales taught the rules: both sides score with them
         self._published = published
         self._rules_source = rules_source
         self._profile = profile
@@ -127,6 +130,8 @@ class BacktestService:
     def start(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Check the request and queue the job; its id to poll."""
         draft, draft_text = self._draft(body)
+        learned = sorted(self._learned())
+        draft = with_learned_competitors(draft, learned)
         if self._archive is None:
             raise ArchiveNotConfigured("no event archive on this stage: set LEADLOOP_ARCHIVE_BUCKET or _DIR")
         start, end = self._window(body, self._archive.retention_days)
@@ -135,7 +140,7 @@ class BacktestService:
         # The templates nurture chooses from now: both sides and every shard choose from this snapshot.
         templates = catalogue_spec(self._catalogue()) if self._catalogue is not None else None
         if self._launch is not None:
-            self._start_distributed(job_id, published, draft_text, start, end, templates)
+            self._start_distributed(job_id, published, draft_text, start, end, templates, learned)
         else:
             self._jobs.put(job_id, id=job_id, status="queued", progress=0.0, report=None)
             self._run(lambda: self._replay(job_id, published, draft, start, end, templates))
@@ -169,6 +174,7 @@ class BacktestService:
         start: date,
         end: date,
         templates: dict[str, Any] | None,
+        learned: list[str],
     ) -> None:
         assert self._launch is not None
         items = [
@@ -186,6 +192,7 @@ class BacktestService:
                 "to": end.isoformat(),
                 "slices": self._slices,
                 "catalogue": templates,
+                "learned_competitors": learned,
             },
         )
         self._jobs.put(job_id, id=job_id, status="queued", progress=0.0, report=None, parts=len(items))
@@ -198,7 +205,9 @@ class BacktestService:
             raise ArchiveNotConfigured("no event archive on this stage")
         store = self._parts()
         spec = store.spec(job_id)
-        published, draft = _parsed(spec["published"]), _parsed(spec["draft"])
+        learned = spec.get("learned_competitors") or ()  # absent from a job started before learning existed
+        published = with_learned_competitors(_parsed(spec["published"]), learned)
+        draft = with_learned_competitors(_parsed(spec["draft"]), learned)
         start, end = date.fromisoformat(spec["from"]), date.fromisoformat(spec["to"])
         slices = int(spec["slices"])
         # The slice's leads and the leads merged into them, from whichever shard holds them.

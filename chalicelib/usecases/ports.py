@@ -14,6 +14,7 @@ from typing import Generic, Protocol, TypeVar
 
 from chalicelib.domain.accounts import AccountRecord, Member
 from chalicelib.domain.activity import ActivityEntry
+from chalicelib.domain.competitors import LearnedCompetitor
 from chalicelib.domain.events import Event
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.suppression import SuppressedAddress
@@ -169,6 +170,23 @@ class AccountDirectory(Protocol):
 
     def remove_member(self, lead_id: str, account_ids: Sequence[str]) -> None:
         """Forget one lead's rows in these accounts' member lists (erasing the person); idempotent."""
+        ...
+
+
+class CompetitorList(Protocol):
+    """Competitor domains learned from sales' disqualifications (chalicelib.domain.competitors), at most
+    MAX_LEARNED_COMPETITORS."""
+
+    def learn(self, entry: LearnedCompetitor) -> str:
+        """Add the domain: "learned", "known" (already there: nothing changes) or "full"."""
+        ...
+
+    def entries(self) -> list[LearnedCompetitor]:
+        """Every learned domain, oldest first."""
+        ...
+
+    def forget(self, domain: str, *, actor: str, at: datetime) -> bool:
+        """Remove a domain; False when it was not there."""
         ...
 
 

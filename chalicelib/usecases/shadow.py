@@ -24,13 +24,14 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.domain.activity import ActivityEntry
 from chalicelib.domain.catalogue import TemplateMeta
+from chalicelib.domain.competitors import with_learned_competitors
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules
@@ -139,9 +140,11 @@ class ShadowScoring:
         cache_seconds: float = CACHE_SECONDS,
         live_rules: Callable[[], Rules] | None = None,
         catalogue: Callable[[], Sequence[TemplateMeta]] | None = None,
+        learned: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self._versions = versions
         self._rows = rows
+        self._learned = learned  # competitor domains sales taught the live rules: the draft learns them too
         self._monotonic = monotonic
         self._cache_seconds = cache_seconds
         self._live_rules = live_rules
@@ -154,7 +157,7 @@ class ShadowScoring:
     def current(self, now: datetime) -> Shadow | None:
         if self._read_at is None or self._monotonic() - self._read_at > self._cache_seconds:
             try:
-                self._cached = _read(self._versions)
+                self._cached = self._with_learned(_read(self._versions))
             except StorageUnavailable as error:  # the live path must not wait on the shadow
                 log.warning("shadow not read: %s", error)
                 self._cached = None
@@ -164,6 +167,12 @@ class ShadowScoring:
         if found is None or found.status != ACTIVE or not found.shadow.active(now):
             return None
         return found.shadow
+
+    def _with_learned(self, stored: _Stored | None) -> _Stored | None:
+        if stored is None:
+            return None
+        rules = with_learned_competitors(stored.shadow.rules, self._learned())
+        return replace(stored, shadow=replace(stored.shadow, rules=rules))
 
     def _read_catalogue(self) -> Sequence[TemplateMeta] | None:
         if self._catalogue is None:

@@ -60,6 +60,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("GET", "/rules/shadow"): ("/rules/shadow", MARKETING),
     ("DELETE", "/rules/shadow"): ("/rules/shadow", MARKETING),
     ("POST", "/rules/shadow/promote"): ("/rules/shadow/promote", MARKETING),
+    ("GET", "/rules/competitors"): ("/rules/competitors", READERS),
+    ("DELETE", "/rules/competitors/{domain}"): ("/rules/competitors/rival.example", MARKETING),
     ("GET", "/accounts/{account_id}"): ("/accounts/acct-unknown", READERS),
     ("GET", "/activity"): ("/activity", READERS),
     ("GET", "/metrics"): ("/metrics", READERS),

@@ -1,11 +1,15 @@
-"""Rules lab routes: start a backtest of a rules draft and read its status and report (README "Rules lab")."""
+"""Rules lab routes: start a backtest of a rules draft and read its status and report, shadow mode (README
+"Rules lab"), and the competitor domains the rules learned from sales."""
 
 from __future__ import annotations
+
+from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.entrypoints.http import ANY_BODY, answers, body_bytes, headers_of, json_body, json_response
+from chalicelib.usecases.auth import READERS
 
 routes = Blueprint(__name__)
 
@@ -57,3 +61,20 @@ def promote_shadow() -> Response:
 def discard_shadow() -> Response:
     principal = wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
     return json_response(wiring.shadow_service().discard(principal.name))
+
+
+# --- competitor domains the rules learned from sales (chalicelib/usecases/competitors.py) ---
+
+
+@routes.route("/rules/competitors", methods=["GET"], content_types=ANY_BODY)
+@answers
+def learned_competitors() -> Response:
+    wiring.authenticator().bearer(headers_of(routes.current_request), READERS)
+    return json_response(wiring.competitor_service().list())
+
+
+@routes.route("/rules/competitors/{domain}", methods=["DELETE"], content_types=ANY_BODY)
+@answers
+def forget_competitor(domain: str) -> Response:
+    principal = wiring.authenticator().bearer(headers_of(routes.current_request), LAB_USERS)
+    return json_response(wiring.competitor_service().forget(unquote(domain), principal.name))
