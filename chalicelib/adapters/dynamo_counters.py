@@ -112,6 +112,16 @@ class Counters:
             applied = True
         return applied
 
+    def counted(self, key: str) -> bool:
+        """Whether `add_once(key, ...)` was applied (its first transaction: one holds 99 counter items, and
+        a caller that relies on this alone keeps its writes to one)."""
+        with storage_errors("read counter marker"):
+            try:
+                self._nonces.get(f"counted#{key}#0", consistent_read=True)
+            except self._nonces.DoesNotExist:
+                return False
+        return True
+
     def read(self, period: str) -> dict[str, float]:
         return self.read_many([period])[period]
 

@@ -183,6 +183,9 @@ class InMemoryCounters:
             self.values[counter] = self.values.get(counter, 0.0) + amount
         return True
 
+    def counted(self, key: str) -> bool:
+        return key in self._applied
+
     def read(self, period: str) -> dict[str, float]:
         return {name: value for (p, name), value in self.values.items() if p == period}
 

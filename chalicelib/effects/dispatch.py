@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from chalicelib.adapters.competitor_list import StoredCompetitorList
 from chalicelib.adapters.dynamo import ActivityEntry, ActivityLog, Counters, EffectLedger, Tables
+from chalicelib.adapters.dynamo_counters import COUNTERS_PER_TRANSACTION
 from chalicelib.adapters.dynamo_records import ContentStore
 from chalicelib.adapters.dynamo_stream import writes_with_effects
 from chalicelib.adapters.notify import SalesNotifier
@@ -129,6 +130,17 @@ class Dispatcher:
         pass racing ahead, and every handler is idempotent anyway)."""
         if not write.effects:
             return
+        counts_only = _counted_in_one_transaction(write)
+        if counts_only is not None:
+            # A write that only moves counters: its counter marker is its done mark (one item, not two).
+            # Writes counted before, when a done mark followed, have the same marker, so they count once.
+            try:
+                if just_written or not self.counters.counted(_count_key(write)):
+                    self.counters.add_once(_count_key(write), counts_only, expires_at=_mark_expiry(write))
+            except Exception as error:  # noqa: BLE001 - reported as the write's failed effects, retried later
+                log.error("counts of %s failed: %s: %s", write.key, type(error).__name__, error)
+                raise EffectsFailed(write, [f"counts: {type(error).__name__}"]) from error
+            return
         if not just_written and self.ledger.done(f"write#{write.key}"):
             return
         failures = []
@@ -173,6 +185,25 @@ def count(d: Dispatcher, write: SavedWrite, counts: Sequence[OutboxEffect]) -> N
     nurture chooser's evidence — in one transaction with one marker: a redelivered write counts once.
     The key is the one the scoreboard's first part had before the two were merged, so a write counted
     then is not counted again by a redelivery now."""
+    increments = _increments(counts)
+    if increments:
+        d.counters.add_once(_count_key(write), increments, expires_at=_mark_expiry(write))
+
+
+def _count_key(write: SavedWrite) -> str:
+    return f"{write.key}#0"
+
+
+def _counted_in_one_transaction(write: SavedWrite) -> dict[tuple[str, str], float] | None:
+    """The increments of a write whose every effect is a count and whose counters fit one transaction (a
+    single marker says all of them moved); None for any other write."""
+    if not all(isinstance(effect, CountOnScoreboard | LearnFromOutcomes) for effect in write.effects):
+        return None
+    increments = _increments(write.effects)
+    return increments if 0 < len(increments) <= COUNTERS_PER_TRANSACTION else None
+
+
+def _increments(counts: Sequence[OutboxEffect]) -> dict[tuple[str, str], float]:
     increments: dict[tuple[str, str], float] = {}
     for effect in counts:
         if isinstance(effect, CountOnScoreboard):
@@ -187,8 +218,7 @@ def count(d: Dispatcher, write: SavedWrite, counts: Sequence[OutboxEffect]) -> N
             continue
         for counter, amount in moved.items():
             increments[counter] = increments.get(counter, 0.0) + amount
-    if increments:
-        d.counters.add_once(f"{write.key}#0", increments, expires_at=_mark_expiry(write))
+    return increments
 
 
 def notify_owner(d: Dispatcher, write: SavedWrite, notes: Sequence[OutboxEffect]) -> None:
