@@ -1,6 +1,7 @@
-"""The console's rules pages: the rules editor (live checks, save with its version, versions with a diff)
-and the rules lab beside it, a backtest of the draft in the editor with its report in a panel. Marketing and
-admin keys only, like the rest of marketing_routes.py, whose session and form helpers these routes share.
+"""The console's rules pages: the rules editor (live checks, save with its version, versions with a diff),
+the competitor domains the rules learned from sales (remove one), and the rules lab beside it, a backtest
+of the draft in the editor with its report in a panel. Marketing and admin keys only, like the rest of
+marketing_routes.py, whose session and form helpers these routes share.
 
 Each route calls the same use case the JSON API calls (usecases/marketing.py, usecases/backtest.py) and
 renders rules.html.j2; only a backtest job's id travels in a URL, the draft it tested kept by BACKTEST_DRAFTS.
@@ -69,6 +70,8 @@ def _rules_page(
         "refusal": refusal,
         "window": window or mv.backtest_window(wiring.utc_now().date()),
         "backtest": backtest,
+        "competitors": wiring.competitor_service().list(),
+        "forgotten": params.get("forgotten"),
     }
     return pages.render("rules.html.j2", context, status=status)
 
@@ -107,6 +110,18 @@ def rules_save() -> Response:
 def rules_check() -> Response:
     _, _, form = _posted()
     return _json({"problems": mv.rules_problems(form.get("source", ""))})
+
+
+@routes.route("/console/rules/competitors/forget", methods=["POST"], content_types=ANY_BODY)
+@console.console_page
+def rules_forget_competitor() -> Response:
+    """Remove a competitor domain learned from sales (DELETE /rules/competitors/{domain}'s use case)."""
+    principal, session, form = _posted()
+    try:
+        removed = wiring.competitor_service().forget(form.get("domain", ""), principal.name)
+    except (MalformedInput, NotFound) as error:
+        return _rules_page(principal, session, refusal=f"Not removed: {error.message}", status=error.status)
+    return pages.redirect("/console/rules?forgotten=" + quote(removed["removed"], safe=""))
 
 
 # --- the rules lab: a backtest of the draft in the editor, its report beside it ---
