@@ -304,22 +304,35 @@ def interest_weights(prospect: Prospect, rules: Rules, now: datetime) -> dict[st
         interests = prospect.interests
         weights = {topic: round(decayed(days, half_life, today), 2) for topic, days in interests.items()}
         return {topic: weight for topic, weight in weights.items() if weight > 0}
-    table = _decay_table(half_life)
-    size = len(table)
     found: dict[str, float] = {}
+    held = _INTEREST_WEIGHTS
     for topic, buckets in prospect.interests.items():
-        # sum() as before, not a running +=: Python 3.12's sum() rounds differently, and must agree.
-        weight = round(
-            sum(
-                min(points, cap)
-                * (table[age] if 0 <= (age := today - day) < size else _decay(age, half_life))
-                for day, points in buckets.items()
-            ),
-            2,
-        )
+        # A topic's weight is a function of its days and points, today, the half-life and the cap: the same
+        # buckets recur (as engagement's do), so the weight is remembered by exactly those.
+        key = (today, half_life, cap, tuple(buckets.items()))
+        weight = held.get(key)
+        if weight is None:
+            table = _decay_table(half_life)
+            size = len(table)
+            # sum() as before, not a running +=: Python 3.12's sum() rounds differently, and must agree.
+            weight = round(
+                sum(
+                    min(points, cap)
+                    * (table[age] if 0 <= (age := today - day) < size else _decay(age, half_life))
+                    for day, points in buckets.items()
+                ),
+                2,
+            )
+            if len(held) >= INTEREST_WEIGHT_CACHE_SIZE:
+                held.clear()
+            held[key] = weight
         if weight > 0:
             found[topic] = weight
     return found
+
+
+INTEREST_WEIGHT_CACHE_SIZE = 16384
+_INTEREST_WEIGHTS: dict[tuple[Any, ...], float] = {}
 
 
 def top_interests(prospect: Prospect, rules: Rules, now: datetime, limit: int = 5) -> list[tuple[str, float]]:

@@ -22,6 +22,7 @@ from chalicelib.domain.messaging import _CHOSEN, Choice, NoChoice, choose_next_m
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.domain.scoring import (
+    _INTEREST_WEIGHTS,
     _ORDERED,
     BUCKET_HORIZON_DAYS,
     Scores,
@@ -108,6 +109,7 @@ def _cold(p: Prospect, rules: Rules, now: datetime) -> Scores:
     rules.engagement_line_cache.clear()
     _decay_table.cache_clear()
     _ORDERED.clear()
+    _INTEREST_WEIGHTS.clear()
     return score(p, rules, now)
 
 
@@ -284,3 +286,24 @@ def test_remembered_choices_are_bounded() -> None:
     for n in range(messaging.CHOSEN_CACHE_SIZE + 10):
         choose_next_message(p, metas, rules, NOW, seed=f"s{n}")
         assert len(_CHOSEN) <= messaging.CHOSEN_CACHE_SIZE
+
+
+def test_interest_weights_are_remembered_by_what_the_buckets_hold_on_the_day(rules: Rules) -> None:
+    from chalicelib.domain import scoring
+
+    today = day_of(NOW)
+    p = Prospect(lead_id="L1", created_at=NOW, source="website")
+    p.interests = {"pricing": {today: 1.0}}
+    first = interest_weights(p, rules, NOW)
+    p.interests["pricing"][today] += 1.0  # the same bucket dict, more points the same day
+    grown = interest_weights(p, rules, NOW)
+    assert grown["pricing"] > first["pricing"]
+    later = interest_weights(p, rules, NOW + timedelta(days=20))
+    assert later["pricing"] < grown["pricing"]
+    scoring._INTEREST_WEIGHTS.clear()
+    assert interest_weights(p, rules, NOW) == grown
+    assert interest_weights(p, rules, NOW + timedelta(days=20)) == later
+    for n in range(scoring.INTEREST_WEIGHT_CACHE_SIZE + 10):
+        p.interests["pricing"][today] = float(n)
+        interest_weights(p, rules, NOW)
+        assert len(scoring._INTEREST_WEIGHTS) <= scoring.INTEREST_WEIGHT_CACHE_SIZE
