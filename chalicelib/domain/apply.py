@@ -330,6 +330,22 @@ def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -
     """Rescore; route a pending hand-raise or a qualified lead (assigning its owner; `turn` is each team's
     round robin position); reopen a long-lost lead; plan the next touch. (The whole profile is kept within
     its budget once per write: `bounds.keep_within_budget`, called by the service.)"""
+    scores, effects = _reassess(p, rules, now, turn, scored=True)
+    assert scores is not None  # scored=True: always scored
+    return scores, effects
+
+
+def settle(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -> Scores | None:
+    """Everything `reassess` does to the profile, without scoring a lead whose scores decide nothing now (not
+    in nurture: nothing to route): for a replay, whose reassessments before a lead's last are read for
+    what they change, not for their scores. The scores when they were computed (a lead in nurture), else
+    None."""
+    return _reassess(p, rules, now, turn, scored=False)[0]
+
+
+def _reassess(
+    p: Prospect, rules: Rules, now: datetime, turn: Turns, *, scored: bool
+) -> tuple[Scores | None, list[Effect]]:
     effects: list[Effect] = []
     if (
         p.state is State.LOST
@@ -337,8 +353,11 @@ def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -
         and now - p.history[-1].at >= timedelta(days=rules.lost_reopen_days)
     ):
         effects += transition(p, Trigger.REOPEN, now, "leadloop", reason="lost_reopen_delay")
-    scores = score(p, rules, now)
+    # Scoring reads the profile and changes nothing: skipped (scored=False) only where routing does not read
+    # it, so the profile ends exactly as reassess leaves it.
+    scores = score(p, rules, now) if scored or p.state in NURTURED else None
     if p.state in NURTURED:
+        assert scores is not None
         if p.pending_hand_raise:
             route: Route | None = hand_raise_route(p, scores, rules, now)
         else:

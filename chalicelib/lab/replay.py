@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event, reassess, settle
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.decisions import InvalidCommand
 from chalicelib.domain.events import Event, EventKind, alias_keys, identity_keys, internal_id
@@ -88,44 +88,65 @@ def replay_lead(
 
 
 def _fold(
-    lead_id: str, events: Sequence[Event], rules: Rules, merged: Mapping[str, Sequence[Merged]]
+    lead_id: str,
+    events: Sequence[Event],
+    rules: Rules,
+    merged: Mapping[str, Sequence[Merged]],
+    *,
+    scored: bool = True,
+    lazy: bool = True,
 ) -> tuple[Prospect, Scores | None, datetime | None]:
     """The profile the worker built: each event applied, reassessed at the end of each batch; a lead merged
     into this one is replayed on its own up to the event that joined them, then absorbed as the worker's
     merge does (BatchResolution.merge in usecases/identity_resolution.py: absorb, a merge event, reassess)
     before that event is applied (or, with no event of this lead after it in the window, after this lead's
-    last event)."""
+    last event).
+
+    Only the last reassessment's scores are read (`scored`: at all): the ones before it are `settle`d,
+    which leaves the profile exactly as `reassess` does without scoring a lead that is not in nurture (most
+    reassessments: an anonymous visitor's, a lead already with sales). Should the last reassessment turn
+    out to be one of those (the lead's last event could not be applied), the lead is folded again with
+    every reassessment scored (`lazy=False`)."""
     first = events[0] if events else min((j.events[0] for j in merged[lead_id]), key=lambda e: e.at)
     p = Prospect(lead_id=lead_id, created_at=first.at, source=first.source)
     joins: dict[str | None, list[Merged]] = {}
     for join in merged.get(lead_id, ()):
         joins.setdefault(join.at_event, []).append(join)
+    trailing = sorted(joins.get(None, ()), key=lambda join: join.at)
     scores: Scores | None = None
     scored_at: datetime | None = None
 
-    def absorb(join: Merged, at: datetime) -> None:
+    def reassessed(at: datetime, last: bool) -> Scores | None:
+        if (last and scored) or not lazy:
+            return reassess(p, rules, at)[0]
+        return settle(p, rules, at)
+
+    def absorb(join: Merged, at: datetime, last: bool) -> None:
         nonlocal scores, scored_at
-        other, _, _ = _fold(join.lead_id, join.events, rules, merged)
+        other, _, _ = _fold(join.lead_id, join.events, rules, merged, scored=False)
         absorb_profile(p, other)
         merge = Event(internal_id("merge", f"{join.lead_id}:{lead_id}"), EventKind.IDENTIFY, at, "merge")
         apply_event(p, merge, rules)
-        scores, _ = reassess(p, rules, at)
+        scores = reassessed(at, last)
         scored_at = at
 
+    final = len(events) - 1
     for index, event in enumerate(events):
         for join in joins.get(event.message_id, ()):
-            absorb(join, event.at)
+            absorb(join, event.at, False)
         try:
             apply_event(p, event, rules)
         except (IllegalTransition, InvalidCommand):
             continue  # as the worker does: noted and ignored
-        following = events[index + 1] if index + 1 < len(events) else None
+        following = events[index + 1] if index < final else None
         if following is not None and following.at - event.at <= BURST:
             continue
-        scores, _ = reassess(p, rules, event.at)
+        scores = reassessed(event.at, index == final and not trailing)
         scored_at = event.at
-    for join in sorted(joins.get(None, ()), key=lambda join: join.at):
-        absorb(join, join.at)
+    for position, join in enumerate(trailing, start=1):
+        absorb(join, join.at, position == len(trailing))
+    if scored and scores is None and scored_at is not None:
+        return _fold(lead_id, events, rules, merged, lazy=False)
     return p, scores, scored_at
 
 

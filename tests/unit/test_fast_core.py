@@ -1,7 +1,8 @@
 """The domain core's caches change no decision: fit remembered per rules document follows every trait and
 account change, decay read from a table equals the half-life formula, over the benchmark's stream (with
 group calls mixed in) every score the warm core computes equals a cold recompute and the formula, and every
-next-message choice (Thompson's draw and the why included) equals one made without the remembered ones."""
+next-message choice (Thompson's draw and the why included) equals one made without the remembered ones;
+the replay's unscored reassessments (`settle`) leave every profile as `reassess` does."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import yaml
 
 from bench.domain import shipped_metas
 from bench.stream import Shape, generate
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event, reassess, settle
 from chalicelib.domain.bandit import Evidence
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.messaging import _CHOSEN, Choice, NoChoice, choose_next_message, claim_touch, mark_sent
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.prospect_document import prospect_to_doc
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.domain.scoring import (
     _INTEREST_WEIGHTS,
@@ -32,6 +34,7 @@ from chalicelib.domain.scoring import (
     prune_buckets,
     score,
 )
+from chalicelib.lab.replay import _fold
 from chalicelib.wiring import DEFAULT_RULES, load_default_rules
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -307,3 +310,37 @@ def test_interest_weights_are_remembered_by_what_the_buckets_hold_on_the_day(rul
         p.interests["pricing"][today] = float(n)
         interest_weights(p, rules, NOW)
         assert len(scoring._INTEREST_WEIGHTS) <= scoring.INTEREST_WEIGHT_CACHE_SIZE
+
+
+def test_settle_leaves_the_profile_as_reassess_does_over_the_bench_stream(rules: Rules) -> None:
+    """The replay settles the reassessments whose scores nobody reads: the profile (and the scores, where a
+    lead in nurture was scored to decide its routing) must be what reassess leaves."""
+    stream = generate(Shape(prospects=150, sessions=450))
+    full: dict[int, Prospect] = {}
+    settled: dict[int, Prospect] = {}
+    compared = 0
+    for index, event in stream:
+        for profiles in (full, settled):
+            if index not in profiles:
+                profiles[index] = Prospect(lead_id=f"L{index}", created_at=event.at, source=event.source)
+        if apply_event(full[index], event, rules) is None:
+            continue
+        apply_event(settled[index], event, rules)
+        scores, _ = reassess(full[index], rules, event.at)
+        found = settle(settled[index], rules, event.at)
+        assert found is None or found == scores
+        assert prospect_to_doc(settled[index]) == prospect_to_doc(full[index])
+        compared += found is None
+    assert compared > 1000  # most reassessments went unscored
+
+
+def test_a_replayed_lead_whose_last_event_cannot_be_applied_is_still_scored(rules: Rules) -> None:
+    """The last reassessment's scores are the row's: when the lead's last event is a command the profile
+    refuses (here: accepting an anonymous visitor), the reassessment before it is the last, and scored."""
+    visit = _event(1, EventKind.PAGE, properties={"path": "/pricing"})
+    accept = Event(message_id="crm:1", kind=EventKind.SALES, at=NOW + timedelta(minutes=5),
+                   source="crm", name="accept", anonymous_id="anon-jo")  # fmt: skip
+    lazy = _fold("L1", [visit, accept], rules, {})
+    eager = _fold("L1", [visit, accept], rules, {}, lazy=False)
+    assert eager[1] is not None and lazy[1] == eager[1] and lazy[2] == eager[2] == visit.at
+    assert prospect_to_doc(lazy[0]) == prospect_to_doc(eager[0])
