@@ -126,7 +126,7 @@ def _fold(
         other, _, _ = _fold(join.lead_id, join.events, rules, merged, scored=False)
         absorb_profile(p, other)
         merge = Event(internal_id("merge", f"{join.lead_id}:{lead_id}"), EventKind.IDENTIFY, at, "merge")
-        apply_event(p, merge, rules)
+        apply_event(p, merge, rules, deduplicated=True)
         scores = reassessed(at, last)
         scored_at = at
 
@@ -135,7 +135,7 @@ def _fold(
         for join in joins.get(event.message_id, ()):
             absorb(join, event.at, False)
         try:
-            apply_event(p, event, rules)
+            apply_event(p, event, rules, deduplicated=True)
         except (IllegalTransition, InvalidCommand):
             continue  # as the worker does: noted and ignored
         following = events[index + 1] if index < final else None

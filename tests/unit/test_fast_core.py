@@ -344,3 +344,30 @@ def test_a_replayed_lead_whose_last_event_cannot_be_applied_is_still_scored(rule
     eager = _fold("L1", [visit, accept], rules, {}, lazy=False)
     assert eager[1] is not None and lazy[1] == eager[1] and lazy[2] == eager[2] == visit.at
     assert prospect_to_doc(lazy[0]) == prospect_to_doc(eager[0])
+
+
+def test_an_event_applied_as_deduplicated_changes_all_but_the_seen_window_alike(rules: Rules) -> None:
+    """The replay applies events it has deduplicated already without the seen window: every decision and
+    every other part of the profile is what the checked apply makes of them."""
+    stream = generate(Shape(prospects=150, sessions=450))
+    once: dict[str, Event] = {}
+    for _, event in stream:
+        once.setdefault(event.message_id, event)
+    checked: dict[int, Prospect] = {}
+    trusted: dict[int, Prospect] = {}
+    applied = 0
+    for index, event in stream:
+        if once.pop(event.message_id, None) is None:
+            continue  # a redelivery: the replay's histories drop it before applying
+        for profiles in (checked, trusted):
+            if index not in profiles:
+                profiles[index] = Prospect(lead_id=f"L{index}", created_at=event.at, source=event.source)
+        effects = apply_event(checked[index], event, rules)
+        assert effects is not None
+        assert apply_event(trusted[index], event, rules, deduplicated=True) == effects
+        assert reassess(trusted[index], rules, event.at) == reassess(checked[index], rules, event.at)
+        assert len(trusted[index].seen) == 0
+        applied += 1
+    assert applied > 1000
+    for index, p in checked.items():
+        assert {**prospect_to_doc(trusted[index]), "sw": None} == {**prospect_to_doc(p), "sw": None}
