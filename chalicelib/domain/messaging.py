@@ -195,9 +195,15 @@ def choose_next_message(
     # events that change none of them (most of them: about 3 in 4 choices on the bench stream) get the
     # answer already found, Thompson's draw and the why included. `now` matters past this point only for a
     # cooldown, which the rules read only when they allow repeats.
+    ids = tuple(map(id, catalogue))
+    templates = _CATALOGUES.get(ids)
+    if templates is None:  # one copy of a catalogue's ids and templates for all its entries
+        if len(_CATALOGUES) >= CATALOGUES_KEPT:
+            _CATALOGUES.clear()
+        templates = _CATALOGUES[ids] = (ids, tuple(catalogue))
     key = (
         id(rules),
-        tuple(map(id, catalogue)),
+        templates[0],
         seed,
         tuple(wanted.items()),
         strongest,
@@ -215,12 +221,14 @@ def choose_next_message(
         if len(_CHOSEN) >= CHOSEN_CACHE_SIZE:
             _CHOSEN.clear()
         # The entry holds the rules and templates whose identities key it: no id is reused while it is kept.
-        found = _CHOSEN[key] = (rules, tuple(catalogue), answer)
+        found = _CHOSEN[key] = (rules, templates[1], answer)
     return found[2]
 
 
 CHOSEN_CACHE_SIZE = 8192
 _CHOSEN: dict[tuple[object, ...], tuple[Rules, tuple[TemplateMeta, ...], Choice | NoChoice]] = {}
+CATALOGUES_KEPT = 64
+_CATALOGUES: dict[tuple[int, ...], tuple[tuple[int, ...], tuple[TemplateMeta, ...]]] = {}
 
 
 def _choose(

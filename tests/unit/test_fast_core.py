@@ -371,3 +371,16 @@ def test_an_event_applied_as_deduplicated_changes_all_but_the_seen_window_alike(
     assert applied > 1000
     for index, p in checked.items():
         assert {**prospect_to_doc(trusted[index]), "sw": None} == {**prospect_to_doc(p), "sw": None}
+
+
+def test_a_remembered_choice_is_for_the_catalogue_it_was_made_from(rules: Rules) -> None:
+    metas = shipped_metas()
+    p = Prospect(lead_id="L1", created_at=NOW)
+    apply_event(p, _event(0, EventKind.IDENTIFY, email="jo@contoso.example"), rules)
+    first = choose_next_message(p, metas, rules, NOW)
+    assert isinstance(first, Choice)
+    assert choose_next_message(p, list(metas), rules, NOW) is first  # the same templates in another list
+    without = [meta for meta in metas if meta.name != first.template.name]
+    other = choose_next_message(p, without, rules, NOW)
+    assert other == choose_next_message(p, without, rules, NOW, evidence=UNREMEMBERED)
+    assert not isinstance(other, Choice) or other.template.name != first.template.name
