@@ -44,7 +44,7 @@ from chalicelib.domain.lifecycle import (
     Trigger,
     can,
 )
-from chalicelib.domain.messaging import credit_hand_raise, learns_from, plan_next_touch
+from chalicelib.domain.messaging import plan_next_touch
 from chalicelib.domain.profiling import event_location, topics_of
 from chalicelib.domain.prospect import (
     MAX_ANONYMOUS_IDS,
@@ -70,6 +70,7 @@ from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, Route, hand_raise_rout
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.sales_actions import apply_command
 from chalicelib.domain.scoring import Scores, add_to_bucket, day_of, prune_buckets, score
+from chalicelib.domain.sending import credit_hand_raise, learns_from
 
 TRAIT_ALIASES = {
     "firstName": "first_name",

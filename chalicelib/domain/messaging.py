@@ -11,8 +11,8 @@ set by the marketer's priority and the preferences (`chalicelib.domain.bandit`).
 inputs and seed; it always says why it chose what it chose ("best so far (...)" or "exploring (...)"), or why
 it chose nothing.
 
-Claiming, sending and failing a touch (the lease, retries, parking): chalicelib.domain.sending, whose
-names are re-exported here.
+Claiming, sending and failing a touch (the lease, retries, parking) and learning from a send's outcomes:
+chalicelib.domain.sending, whose names are re-exported here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from chalicelib.domain.bandit import (
-    LEARNED_MEASURE,
     Evidence,
     Posteriors,
     context_of,
@@ -31,13 +30,11 @@ from chalicelib.domain.bandit import (
     thompson,
 )
 from chalicelib.domain.catalogue import TemplateMeta, templates_on
-from chalicelib.domain.decisions import EmailOutcome
 from chalicelib.domain.lifecycle import NURTURED
 from chalicelib.domain.profiling import buying_stage, persona_of
 from chalicelib.domain.prospect import (
     MAX_LABEL_CHARS,
     Prospect,
-    SentMessage,
 )
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores, interest_weights, score
@@ -48,11 +45,14 @@ from chalicelib.domain.sending import (  # noqa: F401 (re-exports)
     CLAIM_MAX_AGE,
     CLAIMED,
     FAILED,
+    HAND_RAISE_CREDIT,
     MAX_TRIES,
     RETRY_AFTER,
     SENT,
     abandon_claim,
     claim_touch,
+    credit_hand_raise,
+    learns_from,
     mark_sent,
     parked,
     pending_claim,
@@ -69,8 +69,6 @@ STAGE_MATCH, STAGE_MISMATCH = 1.5, 0.5
 PERSONA_MATCH, PERSONA_MISMATCH = 1.25, 0.6
 ANSWERS_RECYCLE = 2.0
 PREFERRED_TOPIC = 1.5
-# A hand-raise this soon after a send counts as a response to it.
-HAND_RAISE_CREDIT = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,27 +385,3 @@ def _learning_why(candidate: _Candidate, exploring: bool) -> str:
     else:
         record = f"no sends yet in {candidate.context}, priority {candidate.template.priority}"
     return f"{'exploring' if exploring else 'best so far'} ({record})"
-
-
-# --- learning from outcomes ---------------------------------------------------------------------------------
-
-
-def learns_from(sent: SentMessage, outcome: str, *, machine_open: bool = False) -> str | None:
-    """The context in which this outcome of `sent` teaches the chooser, or None (a machine open, a measure
-    this send already taught, an outcome that teaches nothing, a send from before learning). Marks it."""
-    measure = LEARNED_MEASURE.get(outcome)
-    if measure is None or measure == "sent" or sent.context is None or measure in sent.learned:
-        return None
-    if machine_open and outcome == "opened":
-        return None  # Apple Mail privacy, link scanners: says nothing about the person
-    sent.learned.append(measure)
-    return sent.context
-
-
-def credit_hand_raise(p: Prospect, at: datetime) -> list[EmailOutcome]:
-    """A hand-raise soon after a nurture send is that send's response (once per send)."""
-    last = next((m for m in reversed(p.messages) if m.status == SENT), None)
-    if last is None or not last.at <= at <= last.at + HAND_RAISE_CREDIT:
-        return []
-    context = learns_from(last, "hand_raise")
-    return [EmailOutcome(last.template, "hand_raise", context)] if context else []

@@ -4,14 +4,18 @@ A touch is claimed before it is sent (`claim_touch`, stored with a version-check
 (`mark_sent`) or failed (`record_failure`). A claimed message counts as sent for cadence and cooldown; while
 its try is in flight (the lease) nobody else sends it, and once the try is over without a mark, the next
 sweep sends that same message again (same send id). A touch that keeps failing backs off, then is parked.
-(Moved out of chalicelib.domain.messaging, which re-exports every name.)
+A send's outcomes (a click, a hand-raise soon after it) are marked on it once each, in the context the
+chooser learns in (`learns_from`, `credit_hand_raise`). (Moved out of chalicelib.domain.messaging, which
+re-exports every name.)
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from chalicelib.domain.bandit import LEARNED_MEASURE
 from chalicelib.domain.catalogue import TemplateMeta
+from chalicelib.domain.decisions import EmailOutcome
 from chalicelib.domain.prospect import MAX_KEY_MOMENTS, MAX_MESSAGES, KeyMoment, Prospect, SentMessage
 
 CLAIMED, SENT, FAILED = "claimed", "sent", "failed"
@@ -23,6 +27,8 @@ RETRY_AFTER = (CLAIM_LEASE, timedelta(hours=1), timedelta(hours=6))
 MAX_TRIES = len(RETRY_AFTER) + 1  # the last try's failure parks the prospect
 # A claim whose last try is older than this (the lead left nurture, then came back) is not sent any more.
 CLAIM_MAX_AGE = timedelta(days=2)
+# A hand-raise this soon after a send counts as a response to it.
+HAND_RAISE_CREDIT = timedelta(days=7)
 
 
 def sent_messages(p: Prospect) -> list[SentMessage]:
@@ -98,3 +104,27 @@ def abandon_claim(claim: SentMessage, now: datetime, why: str | None = None) -> 
     claim.error = f"abandoned {now:%Y-%m-%d}: " + (
         why or f"no try for {CLAIM_MAX_AGE.days} days after the last one"
     )
+
+
+# --- learning from outcomes ---------------------------------------------------------------------------------
+
+
+def learns_from(sent: SentMessage, outcome: str, *, machine_open: bool = False) -> str | None:
+    """The context in which this outcome of `sent` teaches the chooser, or None (a machine open, a measure
+    this send already taught, an outcome that teaches nothing, a send from before learning). Marks it."""
+    measure = LEARNED_MEASURE.get(outcome)
+    if measure is None or measure == "sent" or sent.context is None or measure in sent.learned:
+        return None
+    if machine_open and outcome == "opened":
+        return None  # Apple Mail privacy, link scanners: says nothing about the person
+    sent.learned.append(measure)
+    return sent.context
+
+
+def credit_hand_raise(p: Prospect, at: datetime) -> list[EmailOutcome]:
+    """A hand-raise soon after a nurture send is that send's response (once per send)."""
+    last = next((m for m in reversed(p.messages) if m.status == SENT), None)
+    if last is None or not last.at <= at <= last.at + HAND_RAISE_CREDIT:
+        return []
+    context = learns_from(last, "hand_raise")
+    return [EmailOutcome(last.template, "hand_raise", context)] if context else []
