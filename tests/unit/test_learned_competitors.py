@@ -85,8 +85,8 @@ def test_rules_without_a_learning_rule_learn_nothing_and_one_rule_at_most_may_le
         rule.pop("learned_from_sales", None)
     plain = parse_rules(document)
     assert learning_rule(plain) is None and learnable_domain("ana@rival.example", plain) is None
-    document["fit"][0] = {"id": "a", "trait": "email", "domains": [], "learned_from_sales": True, "points": -1}
-    document["fit"][1] = {"id": "b", "trait": "email", "domains": [], "learned_from_sales": True, "points": -1}
+    learning = {"trait": "email", "domains": [], "learned_from_sales": True, "points": -1}
+    document["fit"][0], document["fit"][1] = {"id": "a", **learning}, {"id": "b", **learning}
     with pytest.raises(RulesError, match="one fit rule at most"):
         parse_rules(document)
     with pytest.raises(RulesError, match="learned_from_sales"):
