@@ -263,8 +263,18 @@ class SeenWindow:
         return drop
 
 
+class _Memos:
+    """What the domain remembers on a profile to spare work, and which is not the profile: `fit_memo`, the
+    last fit with copies of the inputs it read (chalicelib.domain.scoring.FitMemo), checked by value on every
+    score, so nothing that changes a trait needs to say so. A slot, not a field: neither stored, compared nor
+    shown, and a copy (copy_prospect, copy.deepcopy) starts without it."""
+
+    __slots__ = ("fit_memo",)
+    fit_memo: Any
+
+
 @dataclass(slots=True)
-class Prospect:
+class Prospect(_Memos):
     lead_id: str
     created_at: datetime
     source: str = ""
@@ -297,6 +307,9 @@ class Prospect:
     accounts: list[AccountLink] = field(default_factory=list)  # newest group call last
     # What was cut to keep the profile within its bounds: field -> how many values (see domain.bounds).
     trimmed: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.fit_memo = None
 
     @property
     def name(self) -> str:

@@ -148,14 +148,26 @@ def _fit_key(prospect: Prospect, rules: Rules) -> Any:
 
 
 def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
-    """Fit changes only when traits do; the answer is remembered per rules document and trait values."""
-    key = _fit_key(prospect, rules)
+    """Fit changes only when traits do; the answer is remembered per rules document and trait values, and
+    the profile's last answer on the profile (most events change no trait: then no key is built)."""
     cache = rules.fit_cache
+    memo = prospect.fit_memo
+    accounts = prospect.accounts
+    if (
+        memo is not None
+        and memo.cache is cache  # the same rules document (the memo holds it: its id is not reused)
+        and memo.email == prospect.email
+        and memo.traits == prospect.traits
+        and (memo.accounts == list(map(_link_traits, accounts)) if accounts else not memo.accounts)
+    ):
+        return memo.lines
+    key = _fit_key(prospect, rules)
     try:  # the lookup hashes the key once: no separate check that it can be hashed
         held = cache.get(key)
     except TypeError:  # an unhashable trait value (a list): compute without remembering
         key = held = None
     if held is not None:
+        _memo_fit(prospect, cache, held)
         return held
     values = tuple(_fit_value(prospect, rule) for rule in rules.fit)
     found: list[ScoreLine] = []
@@ -177,7 +189,34 @@ def fit_lines(prospect: Prospect, rules: Rules) -> tuple[ScoreLine, ...]:
         if len(cache) >= FIT_CACHE_SIZE:
             cache.clear()
         cache[key] = lines
+        _memo_fit(prospect, cache, lines)
     return lines
+
+
+_link_traits = attrgetter("traits")
+
+
+class FitMemo:
+    """A profile's last fit with copies of everything it read (`Prospect.fit_memo`). A copy of the profile
+    (copy.deepcopy) starts without one: it would otherwise copy the rules' whole fit cache."""
+
+    __slots__ = ("cache", "email", "traits", "accounts", "lines")
+
+    def __init__(self, cache: dict[Any, Any], prospect: Prospect, lines: tuple[ScoreLine, ...]) -> None:
+        self.cache = cache
+        self.email = prospect.email
+        self.traits = dict(prospect.traits)
+        self.accounts = [dict(link.traits) for link in prospect.accounts]
+        self.lines = lines
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> None:
+        return None
+
+
+def _memo_fit(prospect: Prospect, cache: dict[Any, Any], lines: tuple[ScoreLine, ...]) -> None:
+    """Remember on the profile the fit just found (only when its inputs could key the rules' cache: hashable
+    values, which a shallow copy keeps as they are)."""
+    prospect.fit_memo = FitMemo(cache, prospect, lines)
 
 
 FIT_CACHE_SIZE = 4096

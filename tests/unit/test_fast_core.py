@@ -6,6 +6,7 @@ the replay's unscored reassessments (`settle`) leave every profile as `reassess`
 
 from __future__ import annotations
 
+import copy
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,6 +82,31 @@ def test_fit_follows_every_trait_and_account_change_once_remembered(rules: Rules
         # Another prospect scored in between with the same rules must not leak its remembered fit.
         assert _fit_ids(other, rules, n) == set()
         assert _fit_ids(p, rules, n) == expected, event
+
+
+def test_a_profiles_remembered_fit_follows_every_input_changed_in_place(rules: Rules) -> None:
+    """The profile's own memo of its last fit (scoring.FitMemo) is checked by value: whatever writes a
+    trait, the email or an account's snapshot in place (the CRM path, merges, bounds), the next score
+    sees it; another rules document does not reuse it; a deep copy starts without it."""
+    p = Prospect(lead_id="L1", created_at=NOW, email="jo@contoso.example", traits={"title": "Intern"})
+    assert _fit_ids(p, rules, 1) == {"title_not_a_buyer"}
+    assert p.fit_memo is not None  # remembered: the changes below are read through it
+    p.traits["title"] = "VP Marketing"
+    assert _fit_ids(p, rules, 2) == {"title_executive"}
+    p.email = "jo@gmail.com"
+    assert _fit_ids(p, rules, 3) == {"title_executive", "free_mailbox"}
+    apply_event(p, _event(4, EventKind.GROUP, traits={"employees": 300}, properties={"group_id": "a"}), rules)
+    assert _fit_ids(p, rules, 4) == {"title_executive", "free_mailbox", "company_size_target"}
+    p.accounts[0].traits["employees"] = 9000  # a snapshot changed in place (bounds trims them so)
+    assert _fit_ids(p, rules, 5) == {"title_executive", "free_mailbox", "company_size_enterprise"}
+    p.accounts.clear()
+    assert _fit_ids(p, rules, 6) == {"title_executive", "free_mailbox"}
+    data = yaml.safe_load(DEFAULT_RULES.read_text())
+    data["fit"] = [rule for rule in data["fit"] if rule["id"] != "free_mailbox"]
+    no_free_mail = parse_rules(data)
+    assert _fit_ids(p, no_free_mail, 7) == {"title_executive"}
+    assert copy.deepcopy(p).fit_memo is None  # not the rules' whole fit cache with it
+    assert _fit_ids(p, rules, 8) == {"title_executive", "free_mailbox"}
 
 
 def test_decay_table_equals_the_half_life_formula() -> None:
