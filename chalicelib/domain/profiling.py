@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ NAME_FIELDS = ("name", "title", "asset", "asset_name", "content_name", "file_nam
 URL_FIELDS = ("asset_url", "file_url", "href", "url", "path")
 
 
-def topics_of(event: Event, rules: Rules, location: str | None = None) -> list[tuple[str, float]]:
+def topics_of(event: Event, rules: Rules, location: str | None = None) -> Sequence[tuple[str, float]]:
     """Topics (with weights) an event shows interest in; links may declare theirs explicitly. A weight is
     the topic rule's weight times what the signal is worth (`interest.signals`: a page seen, a link
     clicked in our email, a tracked event such as a download). `location`: the event's
@@ -39,7 +39,7 @@ def topics_of(event: Event, rules: Rules, location: str | None = None) -> list[t
         signal = signals.event
         words = _texts(props, DECLARED_FIELDS + NAME_FIELDS)
         locations = _texts(props, URL_FIELDS)
-        key: tuple[str, ...] = ("t", event.name.lower(), *words, "\n", *locations)
+        key: tuple[Any, ...] = ("t", signal, event.name.lower(), *words, "\n", *locations)
     else:
         signal = signals.click if kind is EventKind.EMAIL else signals.page
         category = props.get("category")
@@ -48,15 +48,19 @@ def topics_of(event: Event, rules: Rules, location: str | None = None) -> list[t
             location = event_location(event)
         url = str(props.get("url") or "")
         locations = (location, url) if url and url != location else (location,) if location else ()
-        key = ("p", *words, "\n", *locations)
-    found: dict[str, float] = {}
+        key = ("p", signal, *words, "\n", *locations)
+    hits = rules.topic_cache.get(key)
+    if hits is None:
+        hits = _rule_topics(rules, key, words, locations, event.name.lower(), signal)
     declared = props.get("topics")
-    if isinstance(declared, list | tuple):
-        for topic in declared:
-            if isinstance(topic, str) and topic:
-                found[topic] = found.get(topic, 0.0) + signal
-    for topic, weight in _rule_topics(rules, key, words, locations, event.name.lower()):
-        found[topic] = found.get(topic, 0.0) + weight * signal
+    if not isinstance(declared, list | tuple):
+        return hits[0]  # the usual event: no topics of its own, so the answer is the rules' alone
+    found: dict[str, float] = {}
+    for topic in declared:
+        if isinstance(topic, str) and topic:
+            found[topic] = found.get(topic, 0.0) + signal
+    for topic, weighted in hits[1]:
+        found[topic] = found.get(topic, 0.0) + weighted
     return list(found.items())
 
 
@@ -64,19 +68,25 @@ def _texts(props: Mapping[str, Any], fields: tuple[str, ...]) -> tuple[str, ...]
     return tuple(value for name in fields if isinstance(value := props.get(name), str) and value)
 
 
+TopicHits = tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]
+
+
 def _rule_topics(
-    rules: Rules, key: tuple[str, ...], words: tuple[str, ...], locations: tuple[str, ...], name: str
-) -> tuple[tuple[str, float], ...]:
-    """The rules' topics for what an event says it is about and where it points; sites repeat a few hundred
-    paths and assets: remembered."""
-    cache = rules.topic_cache
-    hits = cache.get(key)
-    if hits is not None:
-        return hits
+    rules: Rules,
+    key: tuple[Any, ...],
+    words: tuple[str, ...],
+    locations: tuple[str, ...],
+    name: str,
+    signal: float,
+) -> TopicHits:
+    """The rules' topics for what an event says it is about and where it points, each rule's weight times
+    the signal (`key` holds all of these); sites repeat a few hundred paths and assets: remembered. Both the
+    answer (a topic two rules name summed, as topics_of sums) and each rule's weighted hit in order (for an
+    event that declares topics of its own, added after them as before)."""
     vocabulary = rules.topic_names
     named = {vocabulary[topic_key(word)] for word in words if topic_key(word) in vocabulary}
     is_track = key[0] == "t"
-    found = []
+    weighted = []
     for rule in rules.topics:
         hit = rule.topic in named
         url, content = rule.url_pattern, rule.content_pattern
@@ -90,10 +100,15 @@ def _rule_topics(
         if not hit and is_track and rule.events:
             hit = any(name == wanted.lower() for wanted in rule.events)
         if hit:
-            found.append((rule.topic, rule.weight))
+            weighted.append((rule.topic, rule.weight * signal))
+    summed: dict[str, float] = {}
+    for topic, points in weighted:
+        summed[topic] = summed.get(topic, 0.0) + points
+    cache = rules.topic_cache
     if len(cache) >= TOPIC_CACHE_SIZE:
         cache.clear()
-    hits = cache[key] = tuple(found)
+    hits: TopicHits = (tuple(summed.items()), tuple(weighted))
+    cache[key] = hits
     return hits
 
 

@@ -21,6 +21,7 @@ from chalicelib.domain.bandit import Evidence
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.messaging import _CHOSEN, Choice, NoChoice, choose_next_message, claim_touch, mark_sent
+from chalicelib.domain.profiling import topics_of
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_document import prospect_to_doc
 from chalicelib.domain.rules import Rules, parse_rules
@@ -107,6 +108,21 @@ def test_a_profiles_remembered_fit_follows_every_input_changed_in_place(rules: R
     assert _fit_ids(p, no_free_mail, 7) == {"title_executive"}
     assert copy.deepcopy(p).fit_memo is None  # not the rules' whole fit cache with it
     assert _fit_ids(p, rules, 8) == {"title_executive", "free_mailbox"}
+
+
+def test_remembered_topics_are_per_signal_and_declared_topics_add_first(rules: Rules) -> None:
+    """topics_of remembers each location's weighted topics: a page view (1) and a click in our email (2)
+    on the same link weigh what their signal is worth, in either order, and an event that declares
+    topics of its own has them first, the rules' added after (one dictionary, as without the memo)."""
+    link = {"url": "https://example.com/pricing"}
+    view = _event(1, EventKind.PAGE, properties=link)
+    click = _event(2, EventKind.EMAIL, name="clicked", properties=link)
+    assert list(topics_of(view, rules)) == [("pricing", 1.0)]
+    assert list(topics_of(click, rules)) == [("pricing", 2.0)]
+    assert list(topics_of(view, rules)) == [("pricing", 1.0)]
+    declared = _event(3, EventKind.PAGE, properties={**link, "topics": ["security", "pricing"]})
+    assert list(topics_of(declared, rules)) == [("security", 1.0), ("pricing", 2.0)]
+    assert list(topics_of(view, rules)) == [("pricing", 1.0)]
 
 
 def test_decay_table_equals_the_half_life_formula() -> None:
