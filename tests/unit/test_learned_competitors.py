@@ -4,6 +4,7 @@ a redelivered write learns once; marketing removes a domain learned by mistake."
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from chalicelib.domain.competitors import (
 from chalicelib.domain.rules import RulesError, parse_rules
 from chalicelib.effects.outbox import LearnCompetitor, decode, encode
 from chalicelib.errors import MalformedInput, NotFound
+from chalicelib.ingest import crm
 from chalicelib.usecases.competitors import CompetitorService
 from chalicelib.wiring import load_default_rules
 from tests.unit.test_lead_service import Store, event, hand_raise
@@ -164,3 +166,13 @@ def test_a_full_list_learns_nothing_more_and_says_so() -> None:
     assert competitors.learn(LearnedCompetitor("one-more.example", NOW, "L1", "rep")) == "full"
     assert competitors.learn(LearnedCompetitor("r0.example", NOW, "L1", "rep")) == "known"
     assert len(competitors.entries()) == MAX_LEARNED_COMPETITORS
+
+
+def test_a_crm_disqualification_whose_reason_says_competitor_teaches_too() -> None:
+    store = LearningStore()
+    store.leads.apply_events(hand_raise("ana@rival.example"))
+    reason = "Competitor - fishing for our pricing"
+    event = {"id": "crm-1", "lead": "ana@rival.example", "action": "disqualify", "actor": "rep-in-crm"}
+    body = {"events": [{**event, "reason": reason}]}
+    store.leads.apply_events(crm.parse(json.dumps(body).encode(), received_at=NOW))
+    assert [(e.domain, e.actor) for e in store.competitors.entries()] == [("rival.example", "rep-in-crm")]
