@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.rules import FitRule, Rules
+from chalicelib.domain.scoring import in_domains
 
 MAX_LEARNED_COMPETITORS = 500  # domains kept; past it nothing more is learned until marketing removes some
-MAX_DOMAIN_CHARS = 253  # the longest a DNS name can be
 # The reason a rep types when the lead works for a competitor: "competitor", "Competitor - pricing intel".
 COMPETITOR_REASON = re.compile(r"^\s*competitor\b", re.IGNORECASE)
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -57,10 +57,11 @@ class LearnedCompetitor:
 
 
 def says_competitor(reason: object, flag: object = None) -> bool:
-    """Whether a disqualification says the lead works for a competitor: `competitor: true`, or a reason that
-    starts with the word ("competitor", "Competitor: fishing for pricing")."""
-    if flag is True:
-        return True
+    """Whether a disqualification says the lead works for a competitor: the `competitor` flag when given (an
+    explicit false wins over the reason), else a reason that starts with the word ("competitor",
+    "Competitor: fishing for pricing")."""
+    if flag is not None:
+        return flag is True
     return isinstance(reason, str) and COMPETITOR_REASON.match(reason) is not None
 
 
@@ -80,14 +81,14 @@ def learnable_domain(email: object, rules: Rules) -> str | None:
     domain = address.rsplit("@", 1)[1].strip(".")
     if not DOMAIN.match(domain) or domain in CONSUMER_MAILBOXES:
         return None
-    if _under(domain, rule.domain_set):
+    if in_domains(address, rule.domain_set):
         return None
     for other in rules.fit:
         if other is rule or other.trait != "email" or other.points >= 0:
             continue
         if other.pattern is not None and other.pattern.search(address):
             return None
-        if other.domains is not None and _under(domain, other.domain_set):
+        if other.domains is not None and in_domains(address, other.domain_set):
             return None
     return domain
 
@@ -107,8 +108,3 @@ def with_learned_competitors(rules: Rules, domains: Collection[str]) -> Rules:
         for r in rules.fit
     ]
     return Rules.model_validate({**rules.model_dump(), "fit": fit})
-
-
-def _under(domain: str, domains: frozenset[str]) -> bool:
-    parts = domain.split(".")
-    return any(".".join(parts[i:]) in domains for i in range(len(parts) - 1))

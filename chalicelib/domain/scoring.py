@@ -119,11 +119,11 @@ def _fit_points(rule: FitRule, value: Any) -> float:
         low, high = rule.between
         return rule.points if low <= number <= high else 0.0
     if rule.domains is not None:
-        return rule.points if _in_domains(str(value), rule.domain_set) else 0.0
+        return rule.points if in_domains(str(value), rule.domain_set) else 0.0
     return rule.points if str(value).lower() in rule.choices else 0.0
 
 
-def _in_domains(value: str, domains: frozenset[str]) -> bool:
+def in_domains(value: str, domains: frozenset[str]) -> bool:
     """Whether an email address's or a website's domain is one of `domains` or under one of them."""
     host = value.rpartition("@")[2] if "@" in value else value.split("//")[-1].split("/")[0]
     host = host.strip().strip(".").lower()

@@ -55,6 +55,7 @@ def fit_lines(store: Store, email: str) -> dict[str, float]:
         ("competitor", None, True),
         ("Competitor: fishing for our pricing", None, True),
         ("job seeker", True, True),
+        ("Competitor's reseller, a customer", False, False),  # the rep's explicit flag wins
         ("not a competitor, a student", None, False),
         ("student", None, False),
     ],
