@@ -363,18 +363,52 @@ def _reassess(
     # Scoring reads the profile and changes nothing: skipped (scored=False) only where routing does not read
     # it, so the profile ends exactly as reassess leaves it.
     scores = score(p, rules, now) if scored or p.state in NURTURED else None
-    if p.state in NURTURED:
-        assert scores is not None
-        if p.pending_hand_raise:
-            route: Route | None = hand_raise_route(p, scores, rules, now)
-        else:
-            route = qualified_route(p, scores, rules, now)
-        if route is not None:
-            if route.path == LOW_FIT_HAND_RAISE:  # routed all the same (buyers decide), flagged for sales
-                moment(p, now, LOW_FIT_HAND_RAISE, route.why)
-            effects += _route(p, route.trigger, now, route.why, rules, turn)
-            scores = score(p, rules, now)
-    elif p.pending_hand_raise and not can(p.state, Trigger.HAND_RAISE) and p.state is not State.ANONYMOUS:
+    route = decide_route(p, scores, rules, now)
+    return _carry_out(p, rules, now, turn, scores, route, effects)
+
+
+def decide_route(p: Prospect, scores: Scores | None, rules: Rules, now: datetime) -> Route | None:
+    """The route the rules take for the lead now, given its scores (None: it stays where it is; a lead not
+    in nurture is never routed). Pure: the rules lab asks it of two rule sets for one profile."""
+    if p.state not in NURTURED or scores is None:
+        return None
+    if p.pending_hand_raise:
+        return hand_raise_route(p, scores, rules, now)
+    return qualified_route(p, scores, rules, now)
+
+
+def settle_decided(
+    p: Prospect, rules: Rules, now: datetime, scores: Scores | None, route: Route | None
+) -> Scores | None:
+    """`settle` for a lead that is not lost, whose scores (None: not in nurture) and route
+    (`decide_route`) are already known: the profile ends as `settle` leaves it. The rules lab settles a lead
+    once for two rule sets that decide it alike (chalicelib/lab/sharing.py)."""
+    assert p.state is not State.LOST  # reopening comes before scoring: not for a decision made already
+    return _carry_out(p, rules, now, no_turns, scores, route, [])[0]
+
+
+def _carry_out(
+    p: Prospect,
+    rules: Rules,
+    now: datetime,
+    turn: Turns,
+    scores: Scores | None,
+    route: Route | None,
+    effects: list[Effect],
+) -> tuple[Scores | None, list[Effect]]:
+    """The decided route taken (owner, SLA, notice; the lead rescored), then the rest of a reassessment,
+    which the rules read only for their version and the nurture cadence."""
+    if route is not None:
+        if route.path == LOW_FIT_HAND_RAISE:  # routed all the same (buyers decide), flagged for sales
+            moment(p, now, LOW_FIT_HAND_RAISE, route.why)
+        effects += _route(p, route.trigger, now, route.why, rules, turn)
+        scores = score(p, rules, now)
+    elif (
+        p.state not in NURTURED
+        and p.pending_hand_raise
+        and not can(p.state, Trigger.HAND_RAISE)
+        and p.state is not State.ANONYMOUS
+    ):
         p.pending_hand_raise = (
             None  # already with sales (or closed): the moment is recorded, nothing to route
         )

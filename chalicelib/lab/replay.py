@@ -12,16 +12,16 @@ of active templates, the template nurture would send it next (chalicelib/lab/cho
 its last event, not per event).
 
 `replay_shard` is the shard function: whole histories in, one JSON-ready row per lead out; the rows of all
-shards are what `report.build_report` merges. While a lead is anonymous and the two rule sets agree on what
-folding it reads, its events are folded once and each rule set goes on from its own copy (`SharedPrefix`).
+shards are what `report.build_report` merges. As long as the two rule sets cannot treat a lead differently
+yet, its events are folded once and each rule set goes on from its own copy where they could
+(chalicelib/lab/sharing.py).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.apply import apply_event, reassess, settle
@@ -31,19 +31,13 @@ from chalicelib.domain.events import Event, EventKind, alias_keys, identity_keys
 from chalicelib.domain.lifecycle import IllegalTransition, State, Trigger
 from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import Prospect
-from chalicelib.domain.prospect_copy import copy_prospect
 from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, OPENINGS
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores
 from chalicelib.lab.choices import next_choice
 from chalicelib.lab.layout import ArchivedEvent, merged_leads
+from chalicelib.lab.sharing import BURST, NOT_REPLAYED, SharedPrefix, Sharing, fold_shared
 
-# Events of one lead closer than this were decided on together: the events one client call sends (a form's
-# identify and track) reach the worker in one message. Not longer: SQS hands the worker what is queued at
-# once, so page views half a minute apart are decided one by one (a 60 s burst routed qualified leads minutes
-# after the worker had, with other scores in their why; tests/unit/test_backtest_equality.py).
-BURST = timedelta(seconds=5)
-NOT_REPLAYED = frozenset({EventKind.SALES, EventKind.CRM})
 ROUTED = frozenset({Trigger.QUALIFIED, Trigger.HAND_RAISE})
 
 
@@ -80,7 +74,8 @@ def replay_lead(
     """One lead's history under one rule set (events in time order, duplicates already removed); with a
     catalogue, also the template nurture would send next after the last event. `merged`: the leads folded
     into this one (or into those) when an event joined them, as `histories` found them. `shared`: the
-    first events already folded (`fold_shared`, this rule set's own copy), the fold goes on from there."""
+    first events already folded (`fold_shared`: this rule set's own copy, or the whole history folded alike
+    for both, only read from then on), the fold goes on from there."""
     p, scores, scored_at = _fold(lead_id, events, rules, merged or {}, shared=shared)
     routed_at, reason, why = _first_routing(p)
     score = scores.total if scores is not None else 0.0
@@ -143,8 +138,8 @@ def _fold(
     start = 0
     if shared is not None:
         start = shared.next
-        if shared.owed is not None:  # the shared events end the history: its last reassessment is this set's
-            scores = reassessed(shared.owed, not trailing)
+        if shared.owed is not None:  # the reassessment the shared fold stopped at is this set's own
+            scores = reassessed(shared.owed, start > final and not trailing)
             scored_at = shared.owed
     for index, event in enumerate(events[start:] if start else events, start=start):
         for join in joins.get(event.message_id, ()):
@@ -163,89 +158,6 @@ def _fold(
     if scored and scores is None and scored_at is not None:
         return _fold(lead_id, events, rules, merged, lazy=False)
     return p, scores, scored_at
-
-
-# --- folding an anonymous prefix once for both rule sets ---
-
-
-@dataclass(frozen=True, slots=True)
-class SharedPrefix:
-    """A lead's first `next` events folded once (under either rule set: they fold them alike), as `_fold`
-    leaves them: the profile, the last reassessment's scores (None: an anonymous lead is not scored by
-    `settle`) and time, `owed`: the time of the last event when the prefix is the whole history (its
-    reassessment, scored, is each rule set's own), `settled`: whether any reassessment ran."""
-
-    p: Prospect
-    next: int
-    scores: Scores | None
-    scored_at: datetime | None
-    owed: datetime | None
-    settled: bool
-
-    def copy_for(self, rules: Rules) -> SharedPrefix:
-        """An independent copy for another rule set, as that set's own fold would have left it: the only
-        trace the rule set leaves on an anonymous profile is the version `settle` stamps on it."""
-        p = copy_prospect(self.p)
-        if self.settled:
-            p.rules_version = rules.version
-        return replace(self, p=p)
-
-
-def sharing_key(rules: Rules) -> str:
-    """Everything of a rule set that `apply_event` and `settle` read for an anonymous lead: the engagement
-    rules (points, matching, the hand-raise and notable track rules among them), the topics and what each
-    signal is worth, the hand-raise names, the trait names the fit rules keep over other traits. Nothing
-    else is read while the lead is anonymous: `settle` scores, routes and plans only a lead in nurture
-    (an anonymous lead is not; `plan_next_touch` answers None before reading the rules) and reopens only
-    a lost one. Two rule sets with the same key fold an anonymous lead's events to the same profile."""
-    return json.dumps(
-        [
-            [rule.model_dump(mode="json") for rule in rules.engagement],
-            [rule.model_dump(mode="json") for rule in rules.topics],
-            rules.interest.model_dump(mode="json"),
-            sorted(rules.hand_raise_names),
-            sorted({rule.trait for rule in rules.fit}),
-        ],
-        sort_keys=True,
-    )
-
-
-def shareable_events(events: Sequence[Event]) -> int:
-    """How many of a lead's first events can be folded once for both rule sets: the whole batches (events
-    closer than BURST, reassessed together) before the first batch with an event that names the person
-    (an email or user id: the lead leaves `anonymous`, and what follows is rule-set specific: scoring,
-    routing, nurture) or that is a sales or CRM command; every event when none does."""
-    batch_start = 0
-    previous: datetime | None = None
-    for index, event in enumerate(events):
-        if previous is not None and event.at - previous > BURST:
-            batch_start = index
-        if event.user_id or event.email or event.kind in NOT_REPLAYED:
-            return batch_start
-        previous = event.at
-    return len(events)
-
-
-def fold_shared(lead_id: str, events: Sequence[Event], rules: Rules, upto: int) -> SharedPrefix:
-    """The first `upto` events (`shareable_events`) folded as `_fold` folds them, each batch settled, except
-    the history's last batch's reassessment (scored), left owed to each rule set."""
-    first = events[0]
-    p = Prospect(lead_id=lead_id, created_at=first.at, source=first.source)
-    scores: Scores | None = None
-    scored_at = owed = None
-    final = len(events) - 1
-    for index in range(upto):
-        event = events[index]
-        try:
-            apply_event(p, event, rules, deduplicated=True)
-        except (IllegalTransition, InvalidCommand):
-            continue  # as `_fold`: noted and ignored, no reassessment for it
-        if index == final:
-            owed = event.at
-        elif events[index + 1].at - event.at > BURST:
-            scores = settle(p, rules, event.at)
-            scored_at = event.at
-    return SharedPrefix(p, upto, scores, scored_at, owed, scored_at is not None)
 
 
 def _first_routing(p: Prospect) -> tuple[datetime | None, str | None, str | None]:
@@ -373,13 +285,16 @@ def replay_shard(
     stays small when most choices agree."""
     rows: list[dict[str, Any]] = []
     found = histories(items)
-    sharing = sharing_key(published) == sharing_key(draft)
+    sharing = Sharing.of(published, draft)
     for lead_id in found.survivors():
         events = found.events[lead_id]
-        # Leads with merges are not shared: the absorbed halves and the joins are folded per rule set.
-        upto = shareable_events(events) if sharing and lead_id not in found.merged else 0
-        shared = fold_shared(lead_id, events, published, upto) if upto else None
-        theirs = shared.copy_for(draft) if shared else None
+        shared = theirs = None
+        if sharing.events and events:
+            merges = found.merged.get(lead_id, ())
+            joins = {join.at_event for join in merges if join.at_event is not None}
+            last = all(join.at_event is not None for join in merges)
+            shared = fold_shared(lead_id, events, published, draft, sharing, joins, last)
+            theirs = shared.for_draft(draft)
         before = replay_lead(lead_id, events, published, catalogue, found.merged, shared)
         after = replay_lead(lead_id, events, draft, catalogue, found.merged, theirs)
         total = found.total(lead_id)

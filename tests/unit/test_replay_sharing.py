@@ -15,14 +15,8 @@ from chalicelib.domain.prospect_document import prospect_to_doc
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.lab import replay
 from chalicelib.lab.layout import ArchivedEvent
-from chalicelib.lab.replay import (
-    _fold,
-    fold_shared,
-    replay_lead,
-    replay_shard,
-    shareable_events,
-    sharing_key,
-)
+from chalicelib.lab.replay import _fold, replay_lead, replay_shard
+from chalicelib.lab.sharing import Sharing, fold_shared, sharing_key
 from chalicelib.wiring import DEFAULT_RULES
 
 DAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -45,6 +39,10 @@ def _changed(old: str, new: str) -> str:
 PUBLISHED = _rules(TEXT, 3)
 # What `make bench`'s backtest asks: a higher engagement threshold (and another version: the profile's stamp).
 HIGHER_THRESHOLD = _rules(_changed("  engagement: 35", "  engagement: 45"), 4)
+# A fit change: read only by scores, so an anonymous visitor (never scored) folds alike under both.
+TARGET_SIZE_WORTH_MORE = _rules(
+    _changed("between: [50, 5000], points: 20,", "between: [50, 5000], points: 30,"), 4
+)
 PRICING_WORTH_MORE = _rules(
     _changed("path: '^/(pricing|plans)', points: 8,", "path: '^/(pricing|plans)', points: 12,"), 4
 )
@@ -110,9 +108,8 @@ def _separately(lead: str, events: list[Event], rules: Rules) -> tuple[Any, dict
 def _shared(
     lead: str, events: list[Event], published: Rules, draft: Rules
 ) -> list[tuple[Any, dict[str, Any]]]:
-    upto = shareable_events(events)
-    assert upto > 0  # the test is about a lead whose first events are shared
-    prefix = fold_shared(lead, events, published, upto)
+    prefix = fold_shared(lead, events, published, draft, Sharing.of(published, draft))
+    assert prefix.next > 0  # the test is about a lead whose first events are shared
     theirs = prefix.copy_for(draft)
     found = []
     for rules, start in ((published, prefix), (draft, theirs)):
@@ -121,27 +118,33 @@ def _shared(
     return found
 
 
+@pytest.mark.parametrize("draft", [HIGHER_THRESHOLD, TARGET_SIZE_WORTH_MORE], ids=["threshold", "fit"])
 @pytest.mark.parametrize(
     "events",
     [_identifies_and_asks_for_a_demo("ada"), _anonymous_visits("ada")],
     ids=["anonymous-then-identifies-and-routes", "anonymous-throughout"],
 )
-def test_a_shared_anonymous_prefix_gives_what_two_separate_folds_give(events: list[Event]) -> None:
-    assert sharing_key(PUBLISHED) == sharing_key(HIGHER_THRESHOLD)
-    shared = _shared("ada", events, PUBLISHED, HIGHER_THRESHOLD)
-    assert shared == [_separately("ada", events, PUBLISHED), _separately("ada", events, HIGHER_THRESHOLD)]
+def test_a_shared_anonymous_prefix_gives_what_two_separate_folds_give(
+    events: list[Event], draft: Rules
+) -> None:
+    assert sharing_key(PUBLISHED) == sharing_key(draft)
+    shared = _shared("ada", events, PUBLISHED, draft)
+    assert shared == [_separately("ada", events, PUBLISHED), _separately("ada", events, draft)]
     (published_run, published_doc), (draft_run, draft_doc) = shared
     assert (published_doc["rv"], draft_doc["rv"]) == (3, 4)  # each stamped by its own rule set
-    if len(events) > shareable_events(
-        events
-    ):  # the lead that identified: routed on its hand-raise, both sets
+    if len(events) > len(_anonymous_visits("ada")):  # the lead that identified: routed on its hand-raise
         assert published_run.reason == draft_run.reason == "hand_raise"
         assert published_run.routed_at == DAY + timedelta(days=3, seconds=1)
 
 
-def test_the_prefix_ends_before_the_batch_that_names_the_person() -> None:
+def test_a_fit_change_shares_up_to_the_reassessment_of_the_batch_that_names_the_person() -> None:
+    """The identify and the demo request one second later are one batch: folded once, reassessed by each
+    rule set (the lead is in nurture by then: fit is scored)."""
     events = _identifies_and_asks_for_a_demo("ada")
-    assert shareable_events(events) == len(_anonymous_visits("ada"))
+    sharing = Sharing.of(PUBLISHED, TARGET_SIZE_WORTH_MORE)
+    assert sharing.events and not sharing.decisions
+    prefix = fold_shared("ada", events, PUBLISHED, TARGET_SIZE_WORTH_MORE, sharing)
+    assert prefix.next == len(_anonymous_visits("ada")) + 2 and prefix.owed == events[prefix.next - 1].at
 
 
 def test_a_draft_that_changes_an_engagement_rule_does_not_share(monkeypatch: pytest.MonkeyPatch) -> None:
