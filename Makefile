@@ -14,11 +14,12 @@ PORT ?= 8000
 STAGE ?= dev
 export PORT
 
-.PHONY: help venv dynamodb-local browser test lint run demo bench sim soak report replay keys compact package deploy clean
+.PHONY: help venv dynamodb-local browser test lint run demo lab-demo bench sim soak report replay keys compact package deploy clean
 
 help:
 	@echo "make run      local stack on http://127.0.0.1:$(PORT) (DynamoDB Local, moto, runner, chalice local)"
 	@echo "make demo     scripted journey of 3 prospects through the HTTP API (uses or starts a stack)"
+	@echo "make lab-demo the rules lab: a month of traffic and sales answers, a stricter draft backtested and shadowed"
 	@echo "make test     ruff, mypy, template/rule lint, infra validation, pytest (what CI runs)"
 	@echo "make lint     ruff and mypy only"
 	@echo "make bench    domain, storage and cost benchmarks"
@@ -73,6 +74,10 @@ UNLESS_PORT_GIVEN := $(if $(filter file,$(origin PORT)),env -u PORT,)
 
 demo: venv dynamodb-local
 	$(UNLESS_PORT_GIVEN) $(PY) scripts/demo.py
+
+# The rules lab on a month of history (scripts/lab_demo.py): ARGS="--people 300 --engagement 60".
+lab-demo: venv dynamodb-local
+	$(UNLESS_PORT_GIVEN) $(PY) scripts/lab_demo.py $(ARGS)
 
 bench: venv dynamodb-local
 	if [ -f bench/__main__.py ]; then $(PY) -m bench; else echo "no benchmarks yet (bench/__main__.py)"; fi

@@ -213,6 +213,7 @@ CLIENT_VARIABLES = (
     "LEADLOOP_DYNAMODB_ENDPOINT",
     "LEADLOOP_AWS_ENDPOINT",
     "LEADLOOP_OUTBOX_DIR",
+    "LEADLOOP_ARCHIVE_DIR",  # scripts/lab_demo.py plays a month into the stack's archive
     "LEADLOOP_PUBLIC_URL",
     "AWS_DEFAULT_REGION",
     "AWS_ACCESS_KEY_ID",
