@@ -30,7 +30,7 @@ from chalicelib.domain.bandit import (
     thompson,
 )
 from chalicelib.domain.catalogue import TemplateMeta, templates_on
-from chalicelib.domain.lifecycle import NURTURED
+from chalicelib.domain.lifecycle import NURTURED, State
 from chalicelib.domain.profiling import buying_stage, persona_of
 from chalicelib.domain.prospect import (
     MAX_LABEL_CHARS,
@@ -91,12 +91,21 @@ def contactable(p: Prospect) -> bool:
 def why_not_emailed(p: Prospect) -> str | None:
     """Why nurture may not email this lead at all now (None: it may)."""
     if p.state not in NURTURED:
-        return f"lead is {p.state.value}: nurture email pauses while sales owns it"
+        return _PAUSED[p.state].why
     if not p.email:
         return "no email address known"
     if p.suppression is not None:
         return f"suppressed ({p.suppression.reason})"
     return None
+
+
+# Nurture's refusal for each state outside it, built once: most events are a lead's outside nurture (an
+# anonymous visitor, a lead with sales), and the chooser answers each of them with this very refusal.
+_PAUSED = {
+    state: NoChoice(f"lead is {state.value}: nurture email pauses while sales owns it")
+    for state in State
+    if state not in NURTURED
+}
 
 
 def plan_next_touch(p: Prospect, rules: Rules, now: datetime) -> datetime | None:
@@ -170,6 +179,8 @@ def choose_next_message(
     (loaded once per scheduler tick); `seed`: the send id the choice is for (the same seed, the same pick).
     Asked about one template alone (the nurture view's question "why not this one?"), a refusal names that
     template's own reason: sent already, a stage or persona it requires, or topics off the interests."""
+    if p.state not in NURTURED:
+        return _PAUSED[p.state]
     held = why_no_touch_now(p, rules, now)
     if held is not None:
         return NoChoice(held)

@@ -232,13 +232,12 @@ def _outranks(points: float, held: float) -> bool:
 
 def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
     lines: list[ScoreLine] = list(fit_lines(prospect, rules))
-    fit = round(sum(map(_points, lines)), 1)  # the same additions in the same order as a generator
+    fitted = len(lines)
     today = day_of(now)
     caps = rules.caps
     half_life = rules.engagement_half_life_days
     made = rules.line_cache
     held = rules.engagement_line_cache
-    engagement = 0.0
     # The hottest loop of the domain (every event rescored). A rule's line is a function of its days and
     # points and of today; the same few buckets recur (about 1 in 30 is new on the bench stream), so the
     # line (or None: no points) is remembered by exactly those, and the sum below runs only for new ones.
@@ -252,21 +251,32 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
             held[bucket_key] = line
         if line is not None:
             lines.append(line)
-            engagement += line.points
-    # The same few lines recur in the same combinations: the sorted breakdown is remembered by the lines'
-    # identities (the remembered tuple holds those very objects, so no id is reused while it is kept).
+    # The same few lines recur in the same combinations. The scores are a function of the lines in this
+    # order (fit's lines, then engagement's, each summed in that order) and of the rules' version, so they
+    # are remembered by the lines' identities (the remembered scores hold those very objects in their
+    # breakdown, so no id is reused while they are kept).
     key = tuple(map(id, lines))
-    ordered = _ORDERED.get(key)
-    if ordered is None:
-        if len(_ORDERED) >= ORDER_CACHE_SIZE:
-            _ORDERED.clear()
+    known = _SCORED.get(key)
+    if known is not None and known.rules_version == rules.version:
+        return known
+    fit = round(sum(map(_points, lines[:fitted])), 1)  # the same additions in the same order as a generator
+    engagement = 0.0
+    for line in lines[fitted:]:
+        engagement += line.points
+    if known is None:
         lines.sort(key=_line_order)
-        ordered = _ORDERED[key] = tuple(lines)
-    return Scores(fit=fit, engagement=round(engagement, 1), breakdown=ordered, rules_version=rules.version)
+        ordered = tuple(lines)
+    else:  # the same lines under another version of the rules: only the version differs
+        ordered = known.breakdown
+    scores = Scores(fit=fit, engagement=round(engagement, 1), breakdown=ordered, rules_version=rules.version)
+    if len(_SCORED) >= ORDER_CACHE_SIZE:
+        _SCORED.clear()
+    _SCORED[key] = scores
+    return scores
 
 
 ORDER_CACHE_SIZE = 16384
-_ORDERED: dict[tuple[int, ...], tuple[ScoreLine, ...]] = {}
+_SCORED: dict[tuple[int, ...], Scores] = {}
 ENGAGEMENT_LINE_CACHE_SIZE = 16384
 _UNSEEN = object()
 

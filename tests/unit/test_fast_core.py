@@ -27,7 +27,7 @@ from chalicelib.domain.prospect_document import prospect_to_doc
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.domain.scoring import (
     _INTEREST_WEIGHTS,
-    _ORDERED,
+    _SCORED,
     BUCKET_HORIZON_DAYS,
     Scores,
     _decay_table,
@@ -153,7 +153,7 @@ def _cold(p: Prospect, rules: Rules, now: datetime) -> Scores:
     rules.line_cache.clear()
     rules.engagement_line_cache.clear()
     _decay_table.cache_clear()
-    _ORDERED.clear()
+    _SCORED.clear()
     _INTEREST_WEIGHTS.clear()
     return score(p, rules, now)
 
@@ -426,3 +426,33 @@ def test_a_remembered_choice_is_for_the_catalogue_it_was_made_from(rules: Rules)
     other = choose_next_message(p, without, rules, NOW)
     assert other == choose_next_message(p, without, rules, NOW, evidence=UNREMEMBERED)
     assert not isinstance(other, Choice) or other.template.name != first.template.name
+
+
+def test_remembered_scores_follow_the_lines_their_order_and_the_rules_version(rules: Rules) -> None:
+    """Scores are remembered by the identities of their lines (fit's, then engagement's): a trait that
+    changes fit, the same engagement under another fit, and a copy of the rules with another version
+    (sharing its caches, so the very same lines) each get scores of their own; the memory is bounded."""
+    from chalicelib.domain import scoring
+
+    rule_id = next(r for r, cap in rules.caps.items() if cap is None or cap >= 20)
+    today = day_of(NOW)
+    p = Prospect(lead_id="L1", created_at=NOW, traits={"title": "Intern"})
+    p.engagement = {rule_id: {today: 2.0}}
+    intern = score(p, rules, NOW)
+    p.traits["title"] = "VP Marketing"
+    executive = score(p, rules, NOW)
+    assert executive.fit != intern.fit and executive.engagement == intern.engagement
+    assert executive == _cold(p, rules, NOW)
+    other = Prospect(lead_id="L2", created_at=NOW)
+    other.engagement = {rule_id: {today: 2.0}}
+    assert score(other, rules, NOW).fit == 0.0
+    assert score(p, rules, NOW) == executive
+    newer = rules.model_copy(update={"version": rules.version + 1})
+    assert newer.line_cache is rules.line_cache  # the very same lines: only the version tells them apart
+    expected = Scores(executive.fit, executive.engagement, executive.breakdown, rules.version + 1)
+    assert score(p, newer, NOW) == expected
+    assert score(p, rules, NOW).rules_version == rules.version
+    for n in range(scoring.ORDER_CACHE_SIZE + 10):
+        p.engagement[rule_id][today] = n / 10
+        score(p, rules, NOW)
+        assert len(scoring._SCORED) <= scoring.ORDER_CACHE_SIZE
