@@ -6,9 +6,7 @@ lead; shadow mode shows the same comparison on live events."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -18,19 +16,14 @@ import boto3
 import pytest
 
 from chalicelib import wiring
-from tests.conftest import REPO_ROOT
+from tests.conftest import script_module
 from tests.e2e.conftest import MARKETING, SALES, WRITE, Loop
 
 BUCKET = "leadloop-test-lab-month"
 
 
 def _lab_month() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lab_month", REPO_ROOT / "scripts" / "lab_month.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("lab_month", module)  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+    return script_module("lab_month")
 
 
 class InProcessLab:

@@ -13,7 +13,6 @@ Nothing accepted is lost: N events answered 200 and then Ctrl-C at once, or the 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import signal
@@ -36,7 +35,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.adapters.queue import JournaledQueue
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, script_module
 
 BOOT_TIMEOUT_S = 120.0
 POOL_TIMEOUT_S = 30.0
@@ -45,12 +44,7 @@ SALES_KEY = "e2e-sales-key"
 
 
 def _load_local_stack() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("local_stack", REPO_ROOT / "scripts" / "local_stack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("local_stack", module)  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+    return script_module("local_stack")
 
 
 def _free_ports(count: int) -> list[int]:

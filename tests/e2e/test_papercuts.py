@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 from chalice.local import LocalGateway
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, script_module
 from tests.e2e import test_webhooks as webhooks
 from tests.e2e.conftest import Loop
 from tests.e2e.test_webhooks import confirmed, hooks  # noqa: F401 - the webhooks' fixtures
@@ -102,22 +101,13 @@ def test_make_runs_api_answers_an_unknown_path_with_the_documented_404(chalice_l
 # ------------------------------------------------------------------ clients find the running stack
 
 
-def _load_script(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def running_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """A stack started with PORT=18123 and LEADLOOP_DYNAMODB_PORT=<a moto server's port>, as its stack
     file records it; the caller's environment says nothing about either (Makefile's default PORT=8000)."""
     from moto.server import ThreadedMotoServer
 
-    local_stack = _load_script("local_stack")
+    local_stack = script_module("local_stack")
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -179,7 +169,7 @@ def test_make_keys_uses_the_running_stacks_dynamodb_port(running_stack: dict[str
 def test_make_report_asks_the_running_stack(
     running_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    report = _load_script("report")
+    report = script_module("report")
     asked: list[tuple[str, str]] = []
 
     def from_api(url: str, key: str, start: str | None, end: str | None) -> dict[str, Any]:
@@ -194,7 +184,7 @@ def test_make_report_asks_the_running_stack(
 def test_make_demo_without_port_uses_the_running_stack(
     running_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    demo = _load_script("demo")
+    demo = script_module("demo")
     monkeypatch.setattr(demo, "is_serving", lambda url: url == running_stack["url"])
     played: list[tuple[str, Any]] = []
     monkeypatch.setattr(demo, "play", lambda url, env: played.append((url, dict(env))))
@@ -210,7 +200,7 @@ def test_make_demo_without_port_uses_the_running_stack(
 
 
 def test_make_runs_banner_names_the_unconfigured_webhooks_and_how_to_configure_them(tmp_path: Path) -> None:
-    local_stack = _load_script("local_stack")
+    local_stack = script_module("local_stack")
     environ = {
         "LEADLOOP_LOCAL_DIR": str(tmp_path),
         "LEADLOOP_MAILGUN_SIGNING_KEY": "key-1",
@@ -266,7 +256,7 @@ def _eml(path: Path, subject: str, headers: dict[str, str], mtime: float) -> Non
 
 
 def test_make_demo_shows_a_nurture_email_not_a_sales_notification(tmp_path: Path) -> None:
-    demo = _load_script("demo")
+    demo = script_module("demo")
     now = time.time()
     _eml(
         tmp_path / "1.eml",
