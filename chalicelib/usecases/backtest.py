@@ -256,7 +256,7 @@ class BacktestService:
         self._jobs.put(job_id, status="done", progress=1.0, report=report)
 
     def _draft(self, body: Mapping[str, Any]) -> tuple[Rules, str]:
-        draft = read_rules_draft(body, self._rules_source)
+        draft = read_rules_draft(body, self._rules_source, takes=("from", "to"))
         return draft.rules, draft.text
 
     def _window(self, body: Mapping[str, Any], retention_days: int) -> tuple[date, date]:

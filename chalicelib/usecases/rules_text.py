@@ -104,9 +104,18 @@ class RulesDraft:
     based_on: int | None  # the saved version the draft is, when sent as {"version": N}
 
 
-def read_rules_draft(body: Mapping[str, Any], rules_source: Callable[[int], str]) -> RulesDraft:
+def read_rules_draft(
+    body: Mapping[str, Any], rules_source: Callable[[int], str], *, takes: tuple[str, ...] = ()
+) -> RulesDraft:
     """A rules draft as the rules lab takes it (backtest, shadow): `{"rules": <text>}` or `{"version": N}`,
-    refused with the same problems as PUT /rules."""
+    refused with the same problems as PUT /rules. `takes`: the request's other fields; any field beyond
+    them is refused by name (a misspelt "form" must not silently mean "no window")."""
+    unknown = sorted(set(body) - {"rules", "version", *takes})
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise MalformedInput(
+            f"unknown field(s) {names}; this takes: 'rules' or 'version', {', '.join(takes)}"
+        )
     text, version = body.get("rules"), body.get("version")
     if (text is None) == (version is None):
         raise MalformedInput("send the draft as 'rules' (the rules text) or 'version' (a saved version)")

@@ -352,5 +352,5 @@ class ShadowService:
         return stored
 
     def _draft(self, body: Mapping[str, Any]) -> tuple[str, int | None]:
-        draft = read_rules_draft(body, self._rules_source)
+        draft = read_rules_draft(body, self._rules_source, takes=("days",))
         return draft.text, draft.based_on

@@ -154,6 +154,13 @@ def test_a_request_without_a_draft_or_window_is_malformed(
         _service(archive).start(body)
 
 
+def test_a_misspelt_field_is_refused_by_name_not_ignored(archive: EventArchive) -> None:
+    with pytest.raises(MalformedInput, match="'form'"):
+        _service(archive).start(
+            {"rules": DRAFT_TEXT, "form": "2026-11-01", "from": "2026-11-01", "to": "2026-11-30"}
+        )
+
+
 def test_a_window_backwards_is_refused(archive: EventArchive) -> None:
     with pytest.raises(InvalidContent):
         _service(archive).start({"rules": DRAFT_TEXT, "from": "2026-11-30", "to": "2026-11-01"})

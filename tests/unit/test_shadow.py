@@ -179,6 +179,8 @@ def test_a_bad_draft_is_refused_as_put_rules_refuses_it() -> None:
     for days in (0, 31, "7", None):
         with pytest.raises(MalformedInput):
             lab.service.start({"rules": DRAFT, "days": days}, "mia")
+    with pytest.raises(MalformedInput, match="'day'"):
+        lab.service.start({"rules": DRAFT, "days": 7, "day": 7}, "mia")
     assert lab.versions.saved == {}
 
 
