@@ -41,7 +41,7 @@ from chalicelib.entrypoints.routes.marketing import routes as marketing_routes
 from chalicelib.entrypoints.routes.privacy import routes as privacy_routes
 from chalicelib.entrypoints.routes.sales_ops import routes as sales_ops_routes
 from chalicelib.entrypoints.touch_worker import handle_touch_batch
-from chalicelib.entrypoints.worker import handle_sqs_batch
+from chalicelib.entrypoints.worker import handle_sqs_batch, write_archive_batch
 from chalicelib.errors import MalformedInput, NotFound
 from chalicelib.lab import compaction
 from chalicelib.usecases.auth import READERS
@@ -62,6 +62,8 @@ app.register_blueprint(privacy_routes)
 app.register_blueprint(lab_routes)  # the rules lab: backtests of a rules draft
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 TOUCHES_QUEUE_NAME = os.environ.get("LEADLOOP_TOUCHES_QUEUE_NAME", "leadloop-touches")  # infra/: the ARN
+ARCHIVE_QUEUE_NAME = os.environ.get("LEADLOOP_ARCHIVE_QUEUE_NAME", "leadloop-archive")  # infra/: the ARN
+ARCHIVER_BATCH, ARCHIVER_WINDOW_S = 100, 60  # archive messages per archiver run, at most a minute apart
 # infra/ points the deployed trigger at the prospects table's stream; this default only names one for Chalice.
 PROSPECTS_STREAM_ARN = os.environ.get(
     "LEADLOOP_PROSPECTS_STREAM_ARN",
@@ -270,8 +272,21 @@ def compact_archive(event: Any, context: Any) -> dict[str, object]:
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=10)
 def apply_events(event: Any) -> dict[str, Any]:
     return handle_sqs_batch(
-        event.to_dict(), wiring.lead_service(), wiring.dead_letters(), wiring.event_archive()
+        event.to_dict(), wiring.lead_service(), wiring.dead_letters(), wiring.archive_writer()
     )
+
+
+# Up to 100 of the worker's archive messages (each a worker batch's applied events) a minute: hundreds to
+# thousands of events share each day-and-shard object (chalicelib/adapters/archive_queue.py). 100, not more:
+# server-side batches put ~1,000 events in a message, and the archiver holds its batch's events in memory.
+@app.on_sqs_message(
+    queue=ARCHIVE_QUEUE_NAME, batch_size=ARCHIVER_BATCH, maximum_batching_window_in_seconds=ARCHIVER_WINDOW_S
+)
+def archive_events(event: Any) -> dict[str, Any]:
+    archive = wiring.event_archive()
+    if archive is None:
+        raise RuntimeError("archive messages but no event archive configured (LEADLOOP_ARCHIVE_BUCKET)")
+    return write_archive_batch(event.to_dict().get("Records", []), archive)
 
 
 @app.on_dynamodb_record(stream_arn=PROSPECTS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")

@@ -28,6 +28,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters.archive_queue import pack_archived, unpack_archived
 from chalicelib.adapters.dynamo_prospects import pack_doc
 from chalicelib.adapters.dynamo_stream import writes_with_effects
 from chalicelib.adapters.queue import pack
@@ -35,6 +36,8 @@ from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.effects.outbox import CountOnScoreboard, RecordActivity, decode, encode
 from chalicelib.ingest import segment, segment_request
+from chalicelib.lab.layout import ArchivedEvent, group_objects
+from chalicelib.lab.layout import encode as encode_object
 
 PRICES: dict[str, Any] = {
     "as_of": "2026-11-23 (us-east-1 list prices; DynamoDB on-demand after the 2024-11-01 cut)",
@@ -59,11 +62,21 @@ PRICES: dict[str, Any] = {
     "stream_shards": 1,
     "dispatcher_batch_size": 100,
     "dispatcher_mark_read_units": 1.0,  # one strongly consistent GetItem of a small mark per write
+    # The rules lab's event archive (adapters/archive_queue.py): the worker sends one message per batch to
+    # the archive queue; the archiver takes up to 100 of them (app.ARCHIVER_BATCH, full at volume: below
+    # that, one run a minute) and puts one object per day and shard of its batch, 8 at a time.
+    "s3_put_per_thousand": 0.005,
+    "s3_round_trip_ms": 30.0,
+    "archiver_messages_per_invocation": 100,
+    "archiver_memory_gb": 1.0,
+    "archive_shards": 16,
+    "archive_days_per_batch": 1,  # a batch's events are minutes apart: one day (two around midnight)
 }
 TARGET_DOLLARS_PER_MILLION = 2.0
 BROWSER_TARGET_DOLLARS_PER_MILLION = 3.0  # issue 15, one event per request, as deployed
 WRITE_KEY_LOOKUP_READ_UNITS = 0.5  # one eventually consistent GetItem on the keys table per request
 SQS_PAYLOAD_CHUNK = 64 * 1024
+ARCHIVED_BYTES_PER_EVENT = 31  # gzipped JSON lines (bench/lab.py measures 30.9 on the standard stream)
 
 
 def _segment_message(n: int) -> dict[str, Any]:
@@ -134,9 +147,56 @@ def dispatcher_cpu_ms(repeats: int = 300) -> float:
     return best * 1e3
 
 
-def _lambda_dollars(ms: float, invocations: float) -> float:
+def archiver_cpu_ms_per_event(events: int = 2000, repeats: int = 5) -> float:
+    """The archiver's CPU per event (best of `repeats`): unpack the worker's messages, group the events by
+    day and shard, encode each object."""
+    now = datetime(2026, 1, 5, 9, 0, 1, tzinfo=UTC)
+    calls = {"batch": [_segment_message(n) for n in range(events)]}
+    parsed = segment.parse_call("batch", calls, source="bench", received_at=now)
+    items = [ArchivedEvent(f"L{n % 300}", event) for n, event in enumerate(parsed)]
+    bodies = [body for start in range(0, events, 10) for body in pack_archived(items[start : start + 10])]
+    best = math.inf
+    for _ in range(repeats):
+        started = time.process_time()
+        held = [item for body in bodies for item in unpack_archived(body)]
+        for objects in group_objects(held).values():
+            encode_object(objects)
+        best = min(best, time.process_time() - started)
+    return best * 1e3 / events
+
+
+def expected_objects(events: float, shards: int) -> float:
+    """Day-and-shard objects a batch of `events` fills, each event's shard uniform (a hash of its lead)."""
+    return PRICES["archive_days_per_batch"] * shards * (1 - (1 - 1 / shards) ** events)
+
+
+def archive_parts(events_per_worker_invocation: float, worker_invocations: float) -> dict[str, float]:
+    """Dollars per million events the archive adds, and what it would cost written by the worker itself."""
+    million, shards = 1e6, PRICES["archive_shards"]
+    message_bytes = events_per_worker_invocation * ARCHIVED_BYTES_PER_EVENT * 4 / 3  # base64
+    sends = worker_invocations * math.ceil(message_bytes / SQS_PAYLOAD_CHUNK)
+    runs = worker_invocations / PRICES["archiver_messages_per_invocation"]
+    per_run = million / runs
+    puts = runs * expected_objects(per_run, shards)
+    run_ms = (
+        per_run * archiver_cpu_ms_per_event()
+        + math.ceil(expected_objects(per_run, shards) / 8) * PRICES["s3_round_trip_ms"]
+    )
+    receives = worker_invocations / 10 * 2  # the poller's ReceiveMessage and DeleteMessageBatch, 10 a call
+    direct_puts = worker_invocations * expected_objects(events_per_worker_invocation, shards)
+    return {
+        "sqs": (sends + receives) / million * PRICES["sqs_standard_per_million_requests"],
+        "s3_puts": puts / 1e3 * PRICES["s3_put_per_thousand"],
+        "lambda": _lambda_dollars(run_ms, runs, PRICES["archiver_memory_gb"]),
+        "events_per_object": per_run / expected_objects(per_run, shards),
+        "written_by_the_worker_s3_puts_per_event": direct_puts / million,
+        "written_by_the_worker_dollars": direct_puts / 1e3 * PRICES["s3_put_per_thousand"],
+    }
+
+
+def _lambda_dollars(ms: float, invocations: float, memory_gb: float | None = None) -> float:
     billed_ms = math.ceil(ms)  # Lambda bills each invocation in whole milliseconds
-    gb_seconds = billed_ms / 1e3 * PRICES["lambda_memory_gb"] * invocations
+    gb_seconds = billed_ms / 1e3 * (memory_gb or PRICES["lambda_memory_gb"]) * invocations
     return (
         gb_seconds * PRICES["lambda_per_gb_second"]
         + invocations / 1e6 * PRICES["lambda_per_million_requests"]
@@ -157,9 +217,12 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
     invocations = requests / PRICES["worker_messages_per_invocation"]
     events_per_invocation = million / invocations
     dynamo_requests_per_event = storage["requests_per_event"]
-    worker_ms = events_per_invocation * (
-        storage["worker_cpu_ms_per_event"] + dynamo_requests_per_event * PRICES["dynamodb_round_trip_ms"]
-    )
+    worker_ms = (
+        events_per_invocation
+        * (storage["worker_cpu_ms_per_event"] + dynamo_requests_per_event * PRICES["dynamodb_round_trip_ms"])
+        + PRICES["sqs_round_trip_ms"]
+    )  # the batch's archive message
+    archive = archive_parts(events_per_invocation, invocations)
     sqs_worker = invocations * 2  # the event source mapping's ReceiveMessage and DeleteMessageBatch
 
     # Dispatcher: one stream record per prospect write; each finds its write's mark (the fast path did it).
@@ -183,6 +246,9 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
         * PRICES["dispatcher_mark_read_units"]
         * PRICES["dynamodb_on_demand_per_million_read_units"],
         "dynamodb_stream_reads": PRICES["dynamodb_streams_reads_by_lambda"],
+        "archive_sqs": archive["sqs"],
+        "archive_s3_puts": archive["s3_puts"],
+        "archive_lambda": archive["lambda"],
     }
     rest = requests / million * PRICES["api_gateway_rest_per_million_requests"]
     http = requests * http_metered / million * PRICES["api_gateway_http_per_million_requests"]
@@ -194,6 +260,12 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
         "dispatcher_records_per_invocation": round(per_invocation, 1),
         "dispatcher_invocations_per_million_events": round(dispatches),
         "dispatcher_billed_ms_per_invocation": math.ceil(dispatcher_ms),
+        "archive_events_per_object": round(archive["events_per_object"], 1),
+        # Before the archive queue: the worker put one object per day and shard of each of its batches.
+        "archive_written_by_the_worker": {
+            "s3_puts_per_event": round(archive["written_by_the_worker_s3_puts_per_event"], 3),
+            "dollars_per_million_events": round(archive["written_by_the_worker_dollars"], 4),
+        },
         "dollars_per_million_events": {
             "api_gateway_rest": round(rest, 4),
             "api_gateway_http": round(http, 4),

@@ -100,6 +100,9 @@ class Settings:
     archive_bucket: str | None = None
     archive_dir: Path | None = None
     archive_retention_days: int = 400
+    # AWS: the worker queues what it applied here and app.archive_events writes the objects (adapters/
+    # archive_queue.py); unset (the local stack, tests): the worker writes the archive itself.
+    archive_queue_url: str | None = None
     # The backtest state machine (infra/backtest_workflow.asl.json): set on AWS, where POST /rules/backtest
     # starts it; unset (the local stack) a backtest runs in a thread of the API process.
     backtest_state_machine_arn: str | None = None
@@ -223,6 +226,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         archive_bucket=env.get("LEADLOOP_ARCHIVE_BUCKET") or None,
         archive_dir=Path(env["LEADLOOP_ARCHIVE_DIR"]) if env.get("LEADLOOP_ARCHIVE_DIR") else None,
         archive_retention_days=_retention_days(env.get("LEADLOOP_ARCHIVE_RETENTION_DAYS", "400")),
+        archive_queue_url=env.get("LEADLOOP_ARCHIVE_QUEUE_URL") or None,
         backtest_state_machine_arn=env.get("LEADLOOP_BACKTEST_STATE_MACHINE_ARN") or None,
         backtest_slices=_slices(env.get("LEADLOOP_BACKTEST_SLICES", "1")),
         counter_shards=_counter_shards(env.get("LEADLOOP_COUNTER_SHARDS", "16")),

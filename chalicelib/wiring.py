@@ -18,6 +18,7 @@ import boto3
 import yaml
 
 from chalicelib.adapters.archive import Blobs, EventArchive, FolderBlobs, S3Blobs
+from chalicelib.adapters.archive_queue import QueuedArchive
 from chalicelib.adapters.backtest_jobs import StepFunctionsLauncher, StoredJobs
 from chalicelib.adapters.certificates import CachedCertificateFetcher
 from chalicelib.adapters.competitor_list import StoredCompetitorList
@@ -327,6 +328,16 @@ def event_archive() -> EventArchive | None:
     if blobs is None:
         return None
     return EventArchive(blobs, retention_days=settings().archive_retention_days)
+
+
+@cache
+def archive_writer() -> EventArchive | QueuedArchive | None:
+    """Where the worker archives what it applied: the archive queue on AWS (app.archive_events writes the
+    objects), else the archive itself."""
+    s = settings()
+    if s.archive_queue_url and event_archive() is not None:
+        return QueuedArchive(aws("sqs"), s.archive_queue_url)
+    return event_archive()
 
 
 @cache

@@ -40,6 +40,7 @@ from chalicelib.lab.layout import (
 )
 
 log = logging.getLogger("leadloop.archive")
+WRITERS = 8  # objects put at once by one write
 
 
 def _absorbed(items: Sequence[ArchivedEvent], known: set[str]) -> dict[str, date]:
@@ -198,8 +199,12 @@ class EventArchive:
             self._expired_on = today
             self.expire(today)
         objects = group_objects(events, self.shards)
-        for key, held in objects.items():
-            self._blobs.put(key, encode(held))
+        puts = [(key, encode(held)) for key, held in objects.items()]
+        if len(puts) == 1:
+            self._blobs.put(*puts[0])
+        elif puts:  # the archiver's batches span every shard: their PUTs go a few at a time, not in a row
+            with ThreadPoolExecutor(max_workers=min(WRITERS, len(puts))) as pool:
+                list(pool.map(lambda put: self._blobs.put(*put), puts))
         return len(objects)
 
     def expire(self, today: date) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.archive_queue import unpack_archived
 from chalicelib.adapters.queue import DeadLetters, pack
 from chalicelib.domain.events import Event, EventKind, event_from_wire, internal_id
 from chalicelib.errors import StorageUnavailable
@@ -117,6 +118,26 @@ def handle_sqs_batch(
 
 
 Outcomes = list[tuple[list[tuple[str, list[Event]]], BatchOutcome]]
+
+
+def write_archive_batch(records: list[dict[str, Any]], archive: BatchArchive) -> dict[str, Any]:
+    """The archiver (app.archive_events, AWS): the events of every readable message written as one batch;
+    a message that is not an archive message fails alone (the queue sets it aside after its retries),
+    while a write that fails raises, so the whole batch comes back."""
+    events: list[ArchivedEvent] = []
+    unreadable: list[str] = []
+    for record in records:
+        try:
+            events += unpack_archived(record["body"])
+        except (ValueError, KeyError) as error:
+            log.error("archive message %s unreadable: %s", record.get("messageId"), error)
+            unreadable.append(str(record.get("messageId")))
+    objects = archive.write(events) if events else 0
+    return {
+        "events": len(events),
+        "objects": objects,
+        "batchItemFailures": [{"itemIdentifier": message_id} for message_id in unreadable],
+    }
 
 
 def _archive(archive: BatchArchive, outcomes: Outcomes) -> list[str]:

@@ -42,6 +42,7 @@ FUNCTIONS = {
     "BacktestShard": "BacktestShardRole",
     "BacktestMerge": "BacktestMergeRole",
     "CompactArchive": "CompactArchiveRole",
+    "ArchiveEvents": "ArchiveEventsRole",
 }
 # The SES identities and configuration set every mailing role is limited to (policy-scheduler.json).
 SES_CONFIGURATION_SET = (
@@ -255,9 +256,20 @@ PERMISSIONS = [
     ("ApiHandlerRole", "dynamodb:GetRecords", PROSPECTS_STREAM, False),
     ("ApplyEventsRole", "sqs:SendMessage", "${EffectsDeadLetterQueue.Arn}", False),
     ("IngestRole", "dynamodb:PutItem", "${ActivityTable.Arn}", False),
-    # The rules lab's event archive: the worker only adds objects; the API reads them (backtest) and rewrites
-    # a person's shard objects on erase; nobody else touches it.
-    ("ApplyEventsRole", "s3:PutObject", ARCHIVED, True),
+    # The rules lab's event archive: the worker queues what it applied and the archiver only adds objects;
+    # the API reads them (backtest) and rewrites a person's shard objects on erase; nobody else touches it.
+    ("ApplyEventsRole", "sqs:SendMessage", "${ArchiveQueue.Arn}", True),
+    ("ApplyEventsRole", "s3:PutObject", ARCHIVED, False),
+    ("ArchiveEventsRole", "sqs:ReceiveMessage", "${ArchiveQueue.Arn}", True),
+    ("ArchiveEventsRole", "sqs:DeleteMessage", "${ArchiveQueue.Arn}", True),
+    ("ArchiveEventsRole", "sqs:SendMessage", "${ArchiveQueue.Arn}", False),
+    ("ArchiveEventsRole", "s3:PutObject", ARCHIVED, True),
+    ("ArchiveEventsRole", "s3:GetObject", ARCHIVED, False),
+    ("ArchiveEventsRole", "s3:DeleteObject", ARCHIVED, False),
+    ("ArchiveEventsRole", "s3:PutObject", BACKTEST_OBJECT, False),
+    ("ArchiveEventsRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", False),
+    ("ArchiveEventsRole", "sqs:ReceiveMessage", "${EventsQueue.Arn}", False),
+    ("ApiHandlerRole", "sqs:SendMessage", "${ArchiveQueue.Arn}", False),
     ("ApplyEventsRole", "s3:GetObject", ARCHIVED, False),
     ("ApplyEventsRole", "s3:DeleteObject", ARCHIVED, False),
     ("ApiHandlerRole", "s3:GetObject", ARCHIVED, True),
@@ -470,6 +482,19 @@ def test_worker_mapping_reports_partial_batch_failures(
     assert references(mapping["EventSourceArn"]) == {"EventsQueue"}
 
 
+def test_the_archiver_takes_a_hundred_worker_batches_a_minute_and_fails_an_unreadable_one_alone(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mapping = _mapping_of(_sam_transform(template, monkeypatch), "ArchiveEvents")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (100, 60)
+    assert references(mapping["EventSourceArn"]) == {"ArchiveQueue"}
+    queue = template["Resources"]["ArchiveQueue"]["Properties"]
+    timeout = template["Resources"]["ArchiveEvents"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout + 60  # Lambda's guidance with a batching window
+    assert references(queue["RedrivePolicy"]["deadLetterTargetArn"]) == {"ArchiveDeadLetterQueue"}
+
+
 def _mapping_of(deployed: dict[str, Any], function: str) -> dict[str, Any]:
     (mapping,) = [
         body["Properties"]
@@ -676,7 +701,8 @@ def test_alarms_watch_dead_letters_and_worker_errors(template: dict[str, Any]) -
     worker = alarms["Errors:ApplyEvents"]
     effects_set_aside = alarms["ApproximateNumberOfMessagesVisible:EffectsDeadLetterQueue"]
     dispatcher = alarms["Errors:DispatchEffects"]
-    for alarm in (dead_letters, worker, effects_set_aside, dispatcher):
+    archive_set_aside = alarms["ApproximateNumberOfMessagesVisible:ArchiveDeadLetterQueue"]
+    for alarm in (dead_letters, worker, effects_set_aside, dispatcher, archive_set_aside):
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     # Effects waiting on a failing write are noticed long before the dispatcher gives up on it.
