@@ -157,22 +157,26 @@ def test_a_lead_with_a_merge_is_shared_up_to_the_join_and_gives_what_separate_fo
         )
 
 
-def test_a_lead_both_rule_sets_route_alike_is_folded_once_to_the_end_and_never_copied(
+def test_leads_both_rule_sets_decide_alike_are_folded_once_to_the_end_and_never_copied(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The published rules under another version: every decision alike, the last reassessment too. Both
-    rows are read from the one profile (no copy), and are those of two separate folds."""
+    rows are read from the one profile (no copy) and are those of two separate folds: a lead routed, and
+    one still in nurture whose next template the chooser picks under each rule set."""
     same = _rules(TEXT, 4)
-    events = _buyer("ada")
-    prefix = fold_shared("ada", events, PUBLISHED, same, Sharing.of(PUBLISHED, same))
-    assert prefix.done and prefix.next == len(events) and prefix.scores is not None
+    routed, nurtured = _buyer("ada"), _buyer("bo")[:8]  # bo stops before his second day of pricing
+    prefix = fold_shared("ada", routed, PUBLISHED, same, Sharing.of(PUBLISHED, same))
+    assert prefix.done and prefix.next == len(routed) and prefix.scores is not None
     assert prefix.for_draft(same).p is prefix.p and prefix.for_draft(same).scores.rules_version == 4
 
     def no_copy(p: Any) -> Any:
         raise AssertionError("a lead folded to the end alike is not copied")
 
     monkeypatch.setattr(sharing, "copy_prospect", no_copy)
-    rows = replay_shard([ArchivedEvent("ada", e) for e in events], PUBLISHED, same, catalogue=CATALOGUE)
-    assert rows[0]["published"] == _separately("ada", events, PUBLISHED)[0].as_dict()
-    assert rows[0]["draft"] == _separately("ada", events, same)[0].as_dict() == rows[0]["published"]
-    assert rows[0]["published"]["reason"] == "qualified"
+    history = [*(ArchivedEvent("ada", e) for e in routed), *(ArchivedEvent("bo", e) for e in nurtured)]
+    rows = {row["lead"]: row for row in replay_shard(history, PUBLISHED, same, catalogue=CATALOGUE)}
+    for lead, events in (("ada", routed), ("bo", nurtured)):
+        assert rows[lead]["published"] == _separately(lead, events, PUBLISHED)[0].as_dict()
+        assert rows[lead]["draft"] == _separately(lead, events, same)[0].as_dict()
+    assert rows["ada"]["published"]["reason"] == "qualified" and rows["bo"]["published"]["reason"] is None
+    assert rows["bo"]["draft"]["next"] is not None  # the chooser ran on the shared profile
