@@ -286,7 +286,7 @@ def archive_events(event: Any) -> dict[str, Any]:
     archive = wiring.event_archive()
     if archive is None:
         raise RuntimeError("archive messages but no event archive configured (LEADLOOP_ARCHIVE_BUCKET)")
-    return write_archive_batch(event.to_dict().get("Records", []), archive)
+    return write_archive_batch(event.to_dict().get("Records", []), archive, wiring.erased_leads().among)
 
 
 @app.on_dynamodb_record(stream_arn=PROSPECTS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")

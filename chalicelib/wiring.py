@@ -18,7 +18,7 @@ import boto3
 import yaml
 
 from chalicelib.adapters.archive import Blobs, EventArchive, FolderBlobs, S3Blobs
-from chalicelib.adapters.archive_queue import QueuedArchive
+from chalicelib.adapters.archive_queue import ErasedLeads, ForgettingLeadEvents, QueuedArchive
 from chalicelib.adapters.backtest_jobs import StepFunctionsLauncher, StoredJobs
 from chalicelib.adapters.certificates import CachedCertificateFetcher
 from chalicelib.adapters.competitor_list import StoredCompetitorList
@@ -331,6 +331,20 @@ def event_archive() -> EventArchive | None:
 
 
 @cache
+def erased_leads() -> ErasedLeads:
+    return ErasedLeads(tables())
+
+
+def lead_events() -> EventArchive | ForgettingLeadEvents | None:
+    """What an erase rewrites: the archive, and with the archive queue the marks that keep the person's
+    events still queued out of it."""
+    archive = event_archive()
+    if archive is not None and settings().archive_queue_url:
+        return ForgettingLeadEvents(archive, erased_leads(), utc_now)
+    return archive
+
+
+@cache
 def archive_writer() -> EventArchive | QueuedArchive | None:
     """Where the worker archives what it applied: the archive queue on AWS (app.archive_events writes the
     objects), else the archive itself."""
@@ -506,7 +520,7 @@ def privacy_service() -> PrivacyService:
         clock=utc_now,
         archive=JournalCopies(s.local_journal_dir) if s.local_journal_dir is not None else None,
         memberships=accounts(),
-        events=event_archive(),
+        events=lead_events(),
         shadow=shadow_scoring(),
     )
 

@@ -17,11 +17,14 @@ event id once, so an event archived twice under two keys is still replayed once.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.archive import EventArchive
+from chalicelib.adapters.dynamo_tables import Tables, models_for, storage_errors
 from chalicelib.errors import StorageUnavailable
 from chalicelib.lab.layout import ArchivedEvent, decode_object, encode
 
@@ -65,3 +68,48 @@ class QueuedArchive:
             except (BotoCoreError, ClientError) as error:
                 raise StorageUnavailable(f"archive queue send failed: {error}") from error
         return len(bodies)
+
+
+# An erase rewrites the archive's objects without the person's events, but their last events may still be in
+# the archive queue (up to its 14-day retention when the archiver keeps failing). The erase leaves each of the
+# person's lead ids here, and the archiver drops their events: kept a day longer than the queue keeps a
+# message. An archiver run that had already read the marks when the erase began can still write its batch.
+ERASED_PREFIX = "erased-lead#"
+ERASED_KEEP = timedelta(days=15)
+BATCH_GET = 100  # keys per BatchGetItem
+
+
+class ErasedLeads:
+    """Lead ids erased lately, in the nonces table (TTL), so the archiver drops their queued events."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._model = models_for(tables).nonces
+
+    def mark(self, lead_ids: Iterable[str], *, at: datetime) -> None:
+        with storage_errors("mark erased leads"), self._model.batch_write() as batch:
+            for lead_id in sorted(set(lead_ids)):
+                batch.save(self._model(ERASED_PREFIX + lead_id, expires_at=at + ERASED_KEEP))
+
+    def among(self, lead_ids: Iterable[str]) -> set[str]:
+        """Which of `lead_ids` were erased (a strongly consistent read would not close the race above)."""
+        keys = sorted({ERASED_PREFIX + lead_id for lead_id in lead_ids})
+        found: set[str] = set()
+        with storage_errors("read erased leads"):
+            for start in range(0, len(keys), BATCH_GET):
+                for item in self._model.batch_get(keys[start : start + BATCH_GET]):
+                    found.add(item.key.removeprefix(ERASED_PREFIX))
+        return found
+
+
+class ForgettingLeadEvents:
+    """The erase's side of the archive when it is queued: mark the lead ids erased (so queued events are
+    dropped when archived), then rewrite the objects already written without them."""
+
+    def __init__(self, archive: EventArchive, erased: ErasedLeads, clock: Callable[[], datetime]) -> None:
+        self._archive = archive
+        self._erased = erased
+        self._clock = clock
+
+    def forget_leads(self, lead_ids: Sequence[str], today: date) -> int:
+        self._erased.mark(lead_ids, at=self._clock())
+        return self._archive.forget_leads(lead_ids, today)

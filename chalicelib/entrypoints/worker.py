@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -120,10 +120,15 @@ def handle_sqs_batch(
 Outcomes = list[tuple[list[tuple[str, list[Event]]], BatchOutcome]]
 
 
-def write_archive_batch(records: list[dict[str, Any]], archive: BatchArchive) -> dict[str, Any]:
-    """The archiver (app.archive_events, AWS): the events of every readable message written as one batch;
-    a message that is not an archive message fails alone (the queue sets it aside after its retries),
-    while a write that fails raises, so the whole batch comes back."""
+def write_archive_batch(
+    records: list[dict[str, Any]],
+    archive: BatchArchive,
+    erased: Callable[[Iterable[str]], set[str]] | None = None,
+) -> dict[str, Any]:
+    """The archiver (app.archive_events, AWS): the events of every readable message written as one batch,
+    but those of leads erased since they were queued (`erased`: which of these lead ids were); a message
+    that is not an archive message fails alone (the queue sets it aside after its retries), while a write
+    that fails raises, so the whole batch comes back."""
     events: list[ArchivedEvent] = []
     unreadable: list[str] = []
     for record in records:
@@ -132,9 +137,12 @@ def write_archive_batch(records: list[dict[str, Any]], archive: BatchArchive) ->
         except (ValueError, KeyError) as error:
             log.error("archive message %s unreadable: %s", record.get("messageId"), error)
             unreadable.append(str(record.get("messageId")))
-    objects = archive.write(events) if events else 0
+    gone = erased({item.lead_id for item in events}) if erased is not None and events else set()
+    kept = [item for item in events if item.lead_id not in gone]
+    objects = archive.write(kept) if kept else 0
     return {
-        "events": len(events),
+        "events": len(kept),
+        "erased_dropped": len(events) - len(kept),
         "objects": objects,
         "batchItemFailures": [{"itemIdentifier": message_id} for message_id in unreadable],
     }

@@ -72,6 +72,7 @@ def queue_resource(url: str) -> str:
     names = {
         os.environ["LEADLOOP_QUEUE_URL"]: "EventsQueue",
         os.environ["LEADLOOP_DLQ_URL"]: "EventsDeadLetterQueue",
+        os.environ.get("LEADLOOP_ARCHIVE_QUEUE_URL", "-"): "ArchiveQueue",
     }
     return "${" + names[url] + ".Arn}"
 
@@ -128,15 +129,36 @@ def recorder(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> CallRecorder:
     return recorder
 
 
-def _archive_in_s3(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The event archive on (as deployed): the worker writes it, an erase reads and rewrites it."""
+def _archive_in_s3(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The event archive on (as deployed): the worker queues it, the archiver writes it, an erase reads and
+    rewrites it. Returns the archive queue's URL."""
     import boto3
 
     from chalicelib import wiring
 
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="leadloop-ci-events")
+    url: str = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="leadloop-ci-archive")[
+        "QueueUrl"
+    ]
     monkeypatch.setenv("LEADLOOP_ARCHIVE_BUCKET", "leadloop-ci-events")
+    monkeypatch.setenv("LEADLOOP_ARCHIVE_QUEUE_URL", url)
     wiring.reset()
+    return url
+
+
+def _run_archiver(recorder: CallRecorder, url: str) -> None:
+    """What Lambda's trigger does with the archive queue: hand its messages to app.archive_events."""
+    import boto3
+
+    import app
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]
+        with recorder.acting_as("ArchiveEventsRole"):
+            assert app.archive_events({"Records": records}, FakeContext())["batchItemFailures"] == []
+        for m in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
 def _stream_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,7 +180,7 @@ def test_each_function_makes_only_calls_its_role_allows(
 
     if not fast_path:
         _stream_only(monkeypatch)
-    _archive_in_s3(monkeypatch)
+    archive_queue = _archive_in_s3(monkeypatch)
     visit = journey("grace@bigco.example", "anon-lp")
     visit["batch"] = visit["batch"][:4]  # no hand-raise yet: the lead is nurtured first
     with recorder.acting_as("IngestRole"):
@@ -182,6 +204,7 @@ def test_each_function_makes_only_calls_its_role_allows(
         assert answer["statusCode"] == 200
     loop.drain()
     assert loop.drain_stream() >= 1  # the routing's outbox: activity, counters, notification, SLA
+    _run_archiver(recorder, archive_queue)
 
     with recorder.acting_as("ApiHandlerRole"):
         assert loop.sales("GET", "/leads?state=sales_ready").status_code == 200
@@ -197,11 +220,13 @@ def test_each_function_makes_only_calls_its_role_allows(
         assert loop.client.http.delete(f"/leads/{lead_id}", headers=admin).status_code == 200
     loop.drain_stream()
 
-    assert ("ApplyEventsRole", "s3:PutObject") in {(role, action) for role, action, _ in recorder.calls}
+    assert ("ApplyEventsRole", "sqs:SendMessage", "${ArchiveQueue.Arn}") in recorder.calls
+    assert ("ArchiveEventsRole", "s3:PutObject") in {(role, action) for role, action, _ in recorder.calls}
     roles = {role for role, _, _ in recorder.calls}
     assert roles == {
         "IngestRole",
         "ApplyEventsRole",
+        "ArchiveEventsRole",
         "SendDueTouchesRole",
         "ApiHandlerRole",
         "DispatchEffectsRole",

@@ -268,6 +268,8 @@ PERMISSIONS = [
     ("ArchiveEventsRole", "s3:DeleteObject", ARCHIVED, False),
     ("ArchiveEventsRole", "s3:PutObject", BACKTEST_OBJECT, False),
     ("ArchiveEventsRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", False),
+    ("ArchiveEventsRole", "dynamodb:BatchGetItem", "${NoncesTable.Arn}", True),  # leads erased lately
+    ("ArchiveEventsRole", "dynamodb:PutItem", "${NoncesTable.Arn}", False),
     ("ArchiveEventsRole", "sqs:ReceiveMessage", "${EventsQueue.Arn}", False),
     ("ApiHandlerRole", "sqs:SendMessage", "${ArchiveQueue.Arn}", False),
     ("ApplyEventsRole", "s3:GetObject", ARCHIVED, False),
