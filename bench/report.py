@@ -183,9 +183,21 @@ def render(results: dict[str, Any]) -> str:
                 "dynamodb_reads",
                 "dispatcher_lambda",
                 "dispatcher_reads",
+                "archive_sqs",
+                "archive_s3_puts",
+                "archive_lambda",
             ):
                 if part in dollars:  # results written before the effects dispatcher have no such lines
                     rows.append((f"  {part}", f"${dollars[part]:.4f}", ""))
+            by_worker = c[key].get("archive_written_by_the_worker")
+            if by_worker:  # what the archive cost before the archive queue, for comparison
+                rows.append(
+                    (
+                        "  (archive written by the worker instead)",
+                        f"${by_worker['dollars_per_million_events']:.4f}",
+                        f"{by_worker['s3_puts_per_event']} S3 PUTs/event",
+                    )
+                )
         lines += _table(
             f"Cost per million events (prices {c['prices']['as_of']}){_mark(c['meets_target'])}", rows
         )
