@@ -4,42 +4,29 @@ exactly what two separate folds make of it (chalicelib/lab/sharing.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-import yaml
 
-from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect_document import prospect_to_doc
-from chalicelib.domain.rules import Rules, parse_rules
+from chalicelib.domain.rules import Rules
 from chalicelib.lab import sharing
 from chalicelib.lab.layout import ArchivedEvent
 from chalicelib.lab.replay import Merged, _fold, histories, replay_lead, replay_shard
 from chalicelib.lab.sharing import Sharing, fold_shared
-from chalicelib.wiring import DEFAULT_RULES
+from tests.unit.test_replay_sharing import (  # the same rule sets and catalogue as the shared-prefix tests
+    CATALOGUE,
+    DAY,
+    HIGHER_THRESHOLD,
+    PUBLISHED,
+    TEXT,
+    _changed,
+    _rules,
+)
 
-DAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-TEXT = DEFAULT_RULES.read_text()
-CATALOGUE = [
-    TemplateMeta("security-pack", "s", ("security",), (), ()),
-    TemplateMeta("pricing-guide", "s", ("pricing",), (), ()),
-]
-
-
-def _rules(text: str, version: int) -> Rules:
-    return parse_rules({**yaml.safe_load(text), "version": version})
-
-
-def _changed(old: str, new: str) -> str:
-    assert TEXT.count(old) == 1, old
-    return TEXT.replace(old, new)
-
-
-PUBLISHED = _rules(TEXT, 3)
-HIGHER_THRESHOLD = _rules(_changed("  engagement: 35", "  engagement: 45"), 4)  # what `make bench` asks
 TARGET_SIZE_WORTH_MORE = _rules(
     _changed("between: [50, 5000], points: 20,", "between: [50, 5000], points: 30,"), 4
 )
