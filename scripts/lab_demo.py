@@ -1,6 +1,6 @@
 """`make lab-demo`: the rules lab on the local stack (README "Try the rules lab").
 
-Plays scripts/lab_month.py's story on the running local stack (or one it starts, as `make demo` does):
+Plays scripts/lab_month.py's story on the running local stack (or on `make run`'s, started apart):
 1. a month of visitors, as Segment batches through the tracking route, applied by the worker with its clock
    at each batch's time. A month cannot be sent live in a minute (the worker decides at the time it runs, so
    month-old events would be judged a month late), so this step runs app.py in this process on the stack's
@@ -20,9 +20,12 @@ import io
 import json
 import logging
 import os
+import signal
+import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
@@ -33,11 +36,19 @@ from typing import Any
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo import DemoError, marketing_key, stack_at  # noqa: E402
+from demo import DemoError, is_serving, marketing_key  # noqa: E402
 from lab_month import InProcessMonth, SimulatedClock, play  # noqa: E402
-from local_stack import DEV_KEY_DEFAULTS, StackError, layout_from_env, local_url  # noqa: E402
+from local_stack import (  # noqa: E402
+    DEV_KEY_DEFAULTS,
+    REPO_ROOT,
+    StackError,
+    client_environment,
+    layout_from_env,
+    local_url,
+)
 
 CAUGHT_UP_TIMEOUT_S = 600.0
+STACK_BOOT_TIMEOUT_S = 240.0
 QUIET_POLLS = 3  # the pool unchanged this many polls in a row, a second apart: the worker has caught up
 
 
@@ -52,7 +63,7 @@ class HttpLab:
         self._queue_url = env.get("LEADLOOP_QUEUE_URL", "")
         endpoint = env.get("LEADLOOP_AWS_ENDPOINT")
         self._queue = (
-            boto3.client("sqs", endpoint_url=endpoint, region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"))
+            _local_sqs(env, endpoint)
             if endpoint and self._queue_url
             else None
         )
@@ -109,6 +120,41 @@ class HttpLab:
 
 
 @contextmanager
+def separate_stack(base_url: str) -> Iterator[dict[str, str]]:
+    """The running stack's client environment; with none running, `make run`'s stack started as a process of
+    its own (the month's worker runs in this process with its own clock and queue, and must not share it
+    with the stack's runner), stopped with Ctrl-C's signal at the end."""
+    if is_serving(base_url):
+        print(f"Using the stack already running at {base_url}")
+        yield client_environment(os.environ)
+        return
+    log_path = REPO_ROOT / ".local" / "lab-demo-stack.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"No stack at {base_url}: starting `make run`'s stack (its output in {log_path}) ...", flush=True)
+    port = urllib.parse.urlsplit(base_url).port or 80
+    with log_path.open("wb") as output:
+        stack = subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "scripts" / "local_stack.py")],
+            env={**os.environ, "PORT": str(port)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + STACK_BOOT_TIMEOUT_S
+            while not is_serving(base_url):
+                if stack.poll() is not None or time.monotonic() > deadline:
+                    raise DemoError(f"the local stack did not start; see {log_path}")
+                time.sleep(1.0)
+            yield client_environment({**os.environ, "PORT": str(port)})
+        finally:
+            stack.send_signal(signal.SIGINT)  # a clean stop: it drains its queue and stops its children
+            try:
+                stack.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                stack.kill()
+
+
+@contextmanager
 def month_on(env: Mapping[str, str]) -> Iterator[InProcessMonth]:
     """app.py in this process on the stack's tables and archive, its tracking route feeding a queue of its
     own (created on the stack's moto server, deleted afterwards), its worker's clock the month's."""
@@ -117,7 +163,7 @@ def month_on(env: Mapping[str, str]) -> Iterator[InProcessMonth]:
     endpoint, env = env.get("LEADLOOP_AWS_ENDPOINT"), {**env, "LEADLOOP_ARCHIVE_DIR": archive}
     if not endpoint or not archive or not env.get("LEADLOOP_DYNAMODB_ENDPOINT"):
         raise DemoError("the month is played on the local stack's own tables: start it with `make run`")
-    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"))
+    sqs = _local_sqs(env, endpoint)
     queue_url = sqs.create_queue(QueueName=f"lab-month-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     os.environ.update({**env, "LEADLOOP_QUEUE_URL": queue_url})
     logging.getLogger("leadloop").setLevel(logging.WARNING)
@@ -138,6 +184,17 @@ def month_on(env: Mapping[str, str]) -> Iterator[InProcessMonth]:
         sqs.delete_queue(QueueUrl=queue_url)
 
 
+def _local_sqs(env: Mapping[str, str], endpoint: str) -> Any:
+    """An SQS client of the stack's moto server, with the stack's (fake) credentials, not this shell's."""
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+
+
 def _basic(write_key: str) -> str:
     return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
 
@@ -152,7 +209,7 @@ def main() -> int:
     args = parser.parse_args()
     base_url = os.environ.get("LEADLOOP_URL") or local_url(os.environ)
     try:
-        with stack_at(base_url, os.environ) as env, month_on(env) as month:
+        with separate_stack(base_url) as env, month_on(env) as month:
             lab = HttpLab(base_url, env)
             play(
                 lab,

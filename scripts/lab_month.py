@@ -15,12 +15,14 @@ from __future__ import annotations
 import random
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 BATCH = 100  # events per /v1/batch request at most
+SHADOW_READ_S = 30  # how stale a worker's view of the shadow may be (README "Shadow mode")
 BURST = timedelta(seconds=4)  # events this close are sent (and decided) together
 KINDS = (("buyer", 0.25), ("researcher", 0.25), ("poor_fit", 0.2), ("competitor", 0.1), ("not_a_buyer", 0.2))
 RESEARCH = ("/blog/data-pipelines", "/docs", "/docs/getting-started", "/customers", "/features/reporting",
@@ -128,11 +130,12 @@ def _sqs_record(message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def month(seed: int, people: int, end: datetime, days: int = 30) -> list[Person]:
-    """`people` visitors over the `days` before `end`, the same for the same seed."""
+def month(seed: int, people: int, end: datetime, days: int = 30, run: str = "") -> list[Person]:
+    """`people` visitors over the `days` before `end`, the same for the same seed; `run` tells one run's
+    people from another's on a stack that keeps its data (the same ids again would be duplicates)."""
     rng = random.Random(seed)
-    kinds, weights = zip(*KINDS, strict=True)
-    cast = [_person(rng, n, rng.choices(kinds, weights)[0], seed) for n in range(people)]
+    kinds, weights = [kind for kind, _ in KINDS], [weight for _, weight in KINDS]
+    cast = [_person(rng, n, rng.choices(kinds, weights)[0], f"{run}{seed}") for n in range(people)]
     start = end - timedelta(days=days)
     for person in cast:
         _behave(rng, person, start, days)
@@ -157,7 +160,10 @@ def batches(cast: Iterable[Person], size: int = BATCH) -> list[list[dict[str, An
 def answers(kind: str, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
     """What a rep who called the lead does, given what the lead really is."""
     if kind == "buyer":
-        steps = [("accept", {"owner": "sam"}), ("opportunity", {"amount": 24000})]
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("accept", {"owner": "sam"}),
+            ("opportunity", {"amount": 24000}),
+        ]
         return steps + ([("won", {"amount": 24000})] if rng.random() < 0.6 else [])
     if kind == "researcher":
         return [("recycle", {"reason": "not_ready", "note": "researching", "revisit_in_days": 60})]
@@ -177,11 +183,12 @@ def raise_threshold(rules_text: str, engagement: int) -> str:
 
 
 def play(lab: Lab, month_at: Month, *, seed: int = 7, people: int = 300, engagement: int = 55,
-         now: datetime | None = None, say: Callable[[str], None] = print,
+         now: datetime | None = None, run: str | None = None, say: Callable[[str], None] = print,
+         shadow_wait: Callable[[], None] = lambda: time.sleep(SHADOW_READ_S + 1),
          poll: Callable[[], None] = lambda: time.sleep(0.2)) -> dict[str, Any]:  # fmt: skip
     """The whole story; answers what it printed, as numbers (tests read them)."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)
-    cast = month(seed, people, now - timedelta(hours=1))
+    cast = month(seed, people, now - timedelta(hours=1), run=run if run is not None else uuid.uuid4().hex[:6])
     sent = batches(cast)
     say(
         f"1. A month of traffic: {people} visitors, {sum(map(len, sent))} Segment calls, {len(sent)} requests"
@@ -194,7 +201,7 @@ def play(lab: Lab, month_at: Month, *, seed: int = 7, people: int = 300, engagem
     kinds = {p.email: p.kind for p in cast}
     routed = [lead for lead in _sales_ready(lab) if lead.get("email") in kinds]  # this run's people only
     say(f"2. The live rules sent sales {len(routed)} leads this month; sales answers each:")
-    rng, tally = random.Random(seed + 1), {}
+    rng, tally = random.Random(seed + 1), dict[str, int]()
     for lead in routed:
         kind = kinds[str(lead["email"])]
         for action, body in answers(kind, rng):
@@ -230,6 +237,8 @@ def play(lab: Lab, month_at: Month, *, seed: int = 7, people: int = 300, engagem
     status, shadow = lab.call("marketing", "PUT", "/rules/shadow", {"rules": draft, "days": 7})
     if status not in (200, 201):
         raise RuntimeError(f"PUT /rules/shadow answered {status}: {shadow}")
+    say(f"   (waiting {SHADOW_READ_S} s: a worker reads the shadow at most that often)")
+    shadow_wait()
     for batch in batches(_live(cast, now, random.Random(seed + 2))):
         lab.track(batch)
     lab.caught_up()
@@ -292,8 +301,8 @@ def _live(cast: Sequence[Person], now: datetime, rng: random.Random) -> list[Per
     return week
 
 
-def _person(rng: random.Random, n: int, kind: str, seed: int) -> Person:
-    tag = f"{seed}-{n:04d}"
+def _person(rng: random.Random, n: int, kind: str, run: str) -> Person:
+    tag = f"{run}-{n:04d}"
     company = {
         "name": f"Company {n}",
         "employee_count": rng.choice([120, 400, 900, 2500]),

@@ -74,7 +74,14 @@ def test_a_month_then_a_stricter_draft_shows_fewer_leads_for_sales_and_the_won_l
 ) -> None:
     said: list[str] = []
     story = _lab_month().play(
-        *lab, seed=3, people=30, engagement=60, say=said.append, poll=lambda: time.sleep(0.05)
+        *lab,
+        seed=3,
+        people=30,
+        run="t",
+        engagement=60,
+        say=said.append,
+        poll=lambda: time.sleep(0.05),
+        shadow_wait=lambda: None,
     )
     report, sales = story["backtest"], story["sales"]
     published, draft = report["published"], report["draft"]
