@@ -12,6 +12,7 @@ in shadow mode on a week of live traffic. Every number it prints comes from Lead
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
@@ -85,8 +86,6 @@ class InProcessMonth:
         self.write_auth, self.after = write_auth, after
 
     def play_at(self, at: datetime, batch: list[dict[str, Any]]) -> None:
-        import json
-
         import app  # the stack's environment is set before this runs
 
         self.clock.at = at
