@@ -110,9 +110,11 @@ keys: venv
 	else LEADLOOP_TABLE_PREFIX=leadloop-$(STAGE)- $(PY) -m chalicelib.entrypoints.keys $(ARGS); fi
 
 # The rules lab's archive compaction (chalicelib/lab/compaction.py), daily on AWS (app.compact_archive); here
-# on the local stack's folder, or on LEADLOOP_ARCHIVE_DIR / LEADLOOP_ARCHIVE_BUCKET when set.
+# on the local stack's folder, or on LEADLOOP_ARCHIVE_DIR / LEADLOOP_ARCHIVE_BUCKET when set; it reads the running
+# stack's erase marks (an erase at the same time is never undone).
 compact: venv
-	LEADLOOP_ARCHIVE_DIR=$${LEADLOOP_ARCHIVE_DIR:-$${LEADLOOP_LOCAL_DIR:-.local}/archive} $(PY) -m chalicelib.lab.compaction
+	LEADLOOP_ARCHIVE_DIR=$${LEADLOOP_ARCHIVE_DIR:-$${LEADLOOP_LOCAL_DIR:-.local}/archive} \
+	  $(PY) scripts/local_stack.py with-stack -- $(PY) -m chalicelib.lab.compaction
 
 package: venv
 	if [ -f scripts/package.sh ]; then bash scripts/package.sh $(STAGE); else echo "scripts/package.sh missing" >&2; exit 1; fi

@@ -263,7 +263,8 @@ def compact_archive(event: Any, context: Any) -> dict[str, object]:
     blobs = wiring.archive_blobs()
     if blobs is None:
         return {"skipped": "no event archive on this stage"}
-    return compaction.compact_archive(blobs, datetime.now(UTC).date()).as_dict()
+    erased = wiring.erased_leads().among_now
+    return compaction.compact_archive(blobs, datetime.now(UTC).date(), erased=erased).as_dict()
 
 
 # --- event handlers ---

@@ -335,13 +335,13 @@ def erased_leads() -> ErasedLeads:
     return ErasedLeads(tables())
 
 
-def lead_events() -> EventArchive | ForgettingLeadEvents | None:
-    """What an erase rewrites: the archive, and with the archive queue the marks that keep the person's
-    events still queued out of it."""
+def lead_events() -> ForgettingLeadEvents | None:
+    """What an erase rewrites: the archive, after marking the person's lead ids erased (the archiver drops
+    their events still queued; a compaction running meanwhile leaves them out)."""
     archive = event_archive()
-    if archive is not None and settings().archive_queue_url:
-        return ForgettingLeadEvents(archive, erased_leads(), utc_now)
-    return archive
+    if archive is None:
+        return None
+    return ForgettingLeadEvents(archive, erased_leads(), utc_now)
 
 
 @cache

@@ -92,11 +92,20 @@ class ErasedLeads:
 
     def among(self, lead_ids: Iterable[str]) -> set[str]:
         """Which of `lead_ids` were erased (a strongly consistent read would not close the race above)."""
+        return self._among(lead_ids, consistent=False)
+
+    def among_now(self, lead_ids: Iterable[str]) -> set[str]:
+        """Which of `lead_ids` were erased, by a strongly consistent read: a mark written a moment ago is
+        seen (the compaction's race with an erase, chalicelib/lab/compaction.py, needs it)."""
+        return self._among(lead_ids, consistent=True)
+
+    def _among(self, lead_ids: Iterable[str], *, consistent: bool) -> set[str]:
         keys = sorted({ERASED_PREFIX + lead_id for lead_id in lead_ids})
         found: set[str] = set()
         with storage_errors("read erased leads"):
             for start in range(0, len(keys), BATCH_GET):
-                for item in self._model.batch_get(keys[start : start + BATCH_GET]):
+                batch = keys[start : start + BATCH_GET]
+                for item in self._model.batch_get(batch, consistent_read=consistent):
                     found.add(item.key.removeprefix(ERASED_PREFIX))
         return found
 

@@ -15,7 +15,14 @@ replaced. Safe to stop anywhere and to run again:
   deleted reads the compacted object that names it instead (adapters/archive.py `EventArchive.read`);
 - a late batch of an already compacted day (a redelivery, an import of old events) is merged by the next run
   with the day's compacted object while that is under half the bound;
-- today is never compacted: the worker is still writing it.
+- today is never compacted: the worker is still writing it;
+- an erase never loses to a compaction running at the same time. An erase marks the person's lead ids
+  erased (`ErasedLeads`, kept 15 days) *before* it rewrites their objects. A compaction leaves out the events
+  of leads marked erased, and after writing a compacted object it looks at the marks again (and again after
+  each rewrite) until none of the object's leads is marked: an erase that marked before that last look is
+  honoured by the compaction, and one that marked after it lists the compacted object and rewrites it
+  itself. A lead marked erased whose events an archiver wrote after the erase (it was already writing) is
+  dropped by the next compaction of that day.
 
 Runs daily: on AWS as the scheduled `compact_archive` function (app.py), locally as `make compact`.
 """
@@ -42,6 +49,9 @@ from chalicelib.lab.layout import (
 
 log = logging.getLogger("leadloop.compaction")
 
+# Looks at the erase marks after a compacted object is written: each extra look follows an erase that began
+# during the previous one, so more than a few means something is wrong; the run then fails loudly.
+ERASE_LOOKS = 8
 MAX_OBJECT_BYTES = 64 * 1024 * 1024  # gzip bytes of one compacted object: a Map child streams it at once
 FOLD_BELOW = MAX_OBJECT_BYTES // 2  # a compacted object this small takes in a day's late batches
 LOOKBACK_DAYS = 7  # days before today looked at each run: late batches and unfinished runs are caught up
@@ -55,6 +65,18 @@ class CompactableBlobs(Protocol):
     def keys(self, prefix: str) -> list[str]: ...
 
 
+# Which of these lead ids were erased lately (chalicelib.adapters.archive_queue.ErasedLeads.among).
+ErasedAmong = Callable[[Iterable[str]], set[str]]
+
+
+def _none_erased(lead_ids: Iterable[str]) -> set[str]:
+    return set()
+
+
+class ErasedDuringCompaction(RuntimeError):
+    """Erases kept marking the leads of one compacted object while it was being rewritten without them."""
+
+
 @dataclass
 class CompactionCounts:
     shards_compacted: int = 0  # (day, shard) folders that got a new compacted object
@@ -62,6 +84,7 @@ class CompactionCounts:
     objects_written: int = 0
     objects_deleted: int = 0
     events: int = 0  # events in the compacted objects written
+    erased_events: int = 0  # events of leads erased lately, left out of the compacted objects
     days: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -74,8 +97,10 @@ def compact_archive(
     *,
     lookback_days: int = LOOKBACK_DAYS,
     readers: int = READERS,
+    erased: ErasedAmong = _none_erased,
 ) -> CompactionCounts:
-    """Compact every shard of the `lookback_days` days before `today` (today itself is still written)."""
+    """Compact every shard of the `lookback_days` days before `today` (today itself is still written),
+    leaving out the events of leads `erased` names."""
     counts = CompactionCounts()
     for back in range(lookback_days, 0, -1):
         day = today - timedelta(days=back)
@@ -86,7 +111,7 @@ def compact_archive(
                 by_shard.setdefault(shard, []).append(key)
         before = counts.shards_compacted
         for shard, keys in sorted(by_shard.items()):
-            compact_shard(blobs, day, shard, keys, counts, readers)
+            compact_shard(blobs, day, shard, keys, counts, readers, erased)
         if counts.shards_compacted > before:
             counts.days.append(day.isoformat())
     return counts
@@ -99,6 +124,7 @@ def compact_shard(
     keys: Sequence[str],
     counts: CompactionCounts,
     readers: int = READERS,
+    erased: ErasedAmong = _none_erased,
 ) -> None:
     """One day's folder of one shard: finish an earlier run's deletes, then merge what is left."""
     compacts = [key for key in keys if is_compact(key)]
@@ -134,13 +160,40 @@ def compact_shard(
             continue  # a compacted object alone in its chunk: nothing to merge it with
         events = _unique(event for key in chunk for event in loaded[key][0])
         names = [key.removeprefix(folder) for key in chunk]
-        blobs.put(compact_key(day, shard, names), encode(events, names))  # first: nothing is lost
-        blobs.delete_many(chunk)
+        kept = _put_without_erased(blobs, compact_key(day, shard, names), events, names, erased)
+        blobs.delete_many(chunk)  # after the write: nothing is lost
         counts.objects_written += 1
         counts.objects_deleted += len(chunk)
-        counts.events += len(events)
+        counts.events += len(kept)
+        counts.erased_events += len(events) - len(kept)
     counts.shards_compacted += 1
     log.info("compacted %s: %d objects", folder, len(sources))
+
+
+def _put_without_erased(
+    blobs: CompactableBlobs,
+    key: str,
+    events: list[ArchivedEvent],
+    names: list[str],
+    erased: ErasedAmong,
+) -> list[ArchivedEvent]:
+    """Write the compacted object without the events of erased leads, then look at the erase marks again
+    until a look after the last write finds none of its leads marked (module docstring: why that closes
+    the race with an erase). Returns the events written."""
+    events = _without(events, erased)
+    blobs.put(key, encode(events, names))
+    for _look in range(ERASE_LOOKS):
+        kept = _without(events, erased)
+        if len(kept) == len(events):
+            return events  # the last write holds no lead marked erased
+        events = kept
+        blobs.put(key, encode(events, names))
+    raise ErasedDuringCompaction(f"{key}: its leads kept being erased while it was rewritten")
+
+
+def _without(events: list[ArchivedEvent], erased: ErasedAmong) -> list[ArchivedEvent]:
+    gone = erased({item.lead_id for item in events})
+    return [item for item in events if item.lead_id not in gone] if gone else events
 
 
 def _fetcher(blobs: CompactableBlobs, readers: int) -> Callable[[Sequence[str]], list[bytes | None]]:
@@ -185,11 +238,21 @@ def main() -> None:
     from datetime import UTC, datetime
 
     from chalicelib import wiring  # the entry point only: the compaction itself takes its store
+    from chalicelib.errors import StorageUnavailable
 
     blobs = wiring.archive_blobs()
     if blobs is None:
         raise SystemExit("no event archive configured: set LEADLOOP_ARCHIVE_DIR or LEADLOOP_ARCHIVE_BUCKET")
-    counts = compact_archive(blobs, datetime.now(UTC).date())
+    erased = wiring.erased_leads().among_now
+    try:
+        erased(["a lead id no erase marks"])
+    except StorageUnavailable as error:
+        if wiring.settings().archive_bucket:
+            raise SystemExit(f"cannot read the erase marks: {error}") from error
+        # The local stack's folder with the stack stopped: no erase can run without its tables.
+        print("the local stack is not running: compacting without its erase marks", flush=True)
+        erased = _none_erased
+    counts = compact_archive(blobs, datetime.now(UTC).date(), erased=erased)
     print(json.dumps(counts.as_dict(), indent=2))
 
 

@@ -324,6 +324,8 @@ PERMISSIONS = [
     ("CompactArchiveRole", "s3:PutObject", BACKTEST_OBJECT, False),
     ("CompactArchiveRole", "s3:PutBucketPolicy", "${EventArchiveBucket.Arn}", False),
     ("CompactArchiveRole", "dynamodb:GetItem", "${ProspectsTable.Arn}", False),
+    ("CompactArchiveRole", "dynamodb:BatchGetItem", "${NoncesTable.Arn}", True),  # erase marks
+    ("CompactArchiveRole", "dynamodb:PutItem", "${NoncesTable.Arn}", False),
     ("CompactArchiveRole", "sqs:SendMessage", "${EventsQueue.Arn}", False),
     ("CompactArchiveRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, False),
 ]

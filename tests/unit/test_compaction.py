@@ -5,7 +5,7 @@ finished by the next run; an erase still removes the person from compacted objec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import pytest
 from chalicelib.adapters.archive import EventArchive, FolderBlobs
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.lab.compaction import compact_archive
-from chalicelib.lab.layout import ArchivedEvent, decode_object, is_compact, shard_of
+from chalicelib.lab.layout import ArchivedEvent, decode_object, is_compact, shard_in_key, shard_of
 from chalicelib.lab.replay import replay_shard
 from chalicelib.usecases.rules_text import check_rules_text
 from chalicelib.wiring import DEFAULT_RULES, load_default_rules
@@ -149,6 +149,73 @@ def test_erase_after_compaction_removes_the_person_and_keeps_what_the_object_rep
     key = next(k for k in _keys(archive) if shard_of(person) in k.split("/")[2])
     replaces, _ = decode_object(_blobs(archive).get(key))
     assert replaces  # an unfinished compaction of that folder would still be finished
+
+
+class EraseMarks:
+    """The erase marks (ErasedLeads in the nonces table), in memory: what the compaction looks at."""
+
+    def __init__(self) -> None:
+        self.marked: set[str] = set()
+        self.looks = 0
+
+    def among(self, lead_ids: Iterable[str]) -> set[str]:
+        self.looks += 1
+        return self.marked & set(lead_ids)
+
+
+class ErasedDuringTheWrite(FolderBlobs):
+    """A person's erase (mark, then rewrite their objects, as ForgettingLeadEvents does) runs at the moment
+    the compaction writes its first compacted object: `before` the write lands, or just after it."""
+
+    def __init__(self, root: Path, person: str, erase: Callable[[], None], *, before: bool) -> None:
+        super().__init__(root)
+        self._shard = shard_of(person)
+        self._erase: Callable[[], None] | None = erase
+        self._before = before
+
+    def put(self, key: str, body: bytes) -> None:
+        theirs = is_compact(key) and shard_in_key(key) == self._shard
+        erase, self._erase = (self._erase, None) if theirs else (None, self._erase)
+        if erase is not None and self._before:
+            erase()
+        super().put(key, body)
+        if erase is not None and not self._before:
+            erase()
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["erase-before-the-write", "erase-after-the-write"])
+def test_an_erase_running_while_its_day_is_compacted_is_not_undone(
+    archive: EventArchive, tmp_path: Path, before: bool
+) -> None:
+    person = LEADS[0]
+    others = [event for event in _events(archive) if event[0] != person]
+    marks = EraseMarks()
+
+    def erase() -> None:
+        marks.marked.add(person)
+        archive.forget_leads([person], TODAY)
+
+    blobs = ErasedDuringTheWrite(tmp_path, person, erase, before=before)
+    compact_archive(blobs, TODAY, erased=marks.among)
+
+    assert _events(archive) == others
+    assert all(is_compact(key) for key in _keys(archive))
+
+
+def test_events_an_archiver_wrote_after_an_erase_are_left_out_by_the_next_compaction(
+    archive: EventArchive,
+) -> None:
+    person = LEADS[0]
+    marks = EraseMarks()
+    marks.marked.add(person)
+    archive.forget_leads([person], TODAY)
+    archive.write(_batch(0, YESTERDAY + timedelta(hours=12)))  # an archiver already writing: the person again
+    assert any(lead == person for lead, _ in _events(archive))
+
+    counts = compact_archive(_blobs(archive), TODAY, erased=marks.among)
+
+    assert not any(lead == person for lead, _ in _events(archive))
+    assert counts.erased_events == 2
 
 
 def test_today_is_not_compacted(tmp_path: Path) -> None:
