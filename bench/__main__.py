@@ -29,6 +29,8 @@ from typing import Any
 from bench import console, cost, crosscheck, domain, lab, latency, per_save, projection, scale, storage
 from bench.report import render
 from bench.stream import Shape, generate, mix
+from bench.targets import note_load
+from bench.targets import render as render_targets
 
 RESULTS = Path(__file__).with_name("results.json")
 SECTIONS = ("domain", "storage", "cost", "scale", "latency", "console", "lab", "projection")
@@ -60,6 +62,7 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
     }
     shape = Shape(prospects=500, sessions=1_500) if quick else Shape()
     if "domain" in sections:
+        note_load(results, "domain")
         stream = generate(shape)
         print(f"domain: {len(stream)} events ...", file=sys.stderr)
         results["domain"] = {
@@ -73,6 +76,7 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
             "hot_spots": domain.profile(stream),
         }
     if "storage" in sections or "cost" in sections:
+        note_load(results, "storage")
         print("storage: two deliveries of the stream on moto ...", file=sys.stderr)
         results["storage"] = storage.measure()
         print("storage: cross-check of the units on DynamoDB Local ...", file=sys.stderr)
@@ -82,6 +86,7 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
     if "cost" in sections:
         results["cost"] = cost.measure(results["storage"]["batched_per_prospect"])
     if "scale" in sections:
+        note_load(results, "scale")
         sizes = scale.SIZES[:1] if quick else scale.SIZES
         print(f"scale: sweeps over {', '.join(f'{s:,}' for s in sizes)} prospects ...", file=sys.stderr)
         results["scale"] = scale.measure(sizes)
@@ -89,6 +94,7 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
         print(f"scale: fanned-out sweep ticks, {', '.join(f'{d:,}' for d in dues)} due ...", file=sys.stderr)
         results["scale"]["fanout"] = scale.measure_fanout(dues)
     if "latency" in sections:
+        note_load(results, "latency")
         hand_raises = 20 if quick else latency.HAND_RAISES
         print(
             f"latency: {hand_raises} hand-raises on the local stack under a background stream ...",
@@ -96,9 +102,11 @@ def run(sections: tuple[str, ...], quick: bool) -> dict[str, Any]:
         )
         results["latency"] = latency.measure(hand_raises=hand_raises)
     if "console" in sections:
+        note_load(results, "console")
         print("console: a lead page rendered on the local stack ...", file=sys.stderr)
         results["console"] = console.measure(renders=10 if quick else console.RENDERS)
     if "lab" in sections:
+        note_load(results, "lab")
         print("lab: archive encoding and the backtest replay, one core ...", file=sys.stderr)
         results["lab"] = lab.measure()
     if "projection" in sections:  # last: it reads what the sections above measured
@@ -138,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         print(console.render(results["console"]))
     if "lab" in results:
         print("\n" + lab.render(results["lab"]))
+    summary = render_targets(results)
+    if summary:
+        print("\n" + summary)
     print(f"\nwritten to {args.output}")
     return 0
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import projection, scale
+from bench import projection, scale, targets
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -30,6 +30,14 @@ def render(results: dict[str, Any]) -> str:
         f"Leadloop benchmarks — {results.get('at')} commit {results.get('commit')} "
         f"({results.get('machine')}, Python {results.get('python')})",
         f"command: {results.get('command')}",
+        *(
+            [
+                "load average (1, 5, 15 min) as each section started: "
+                + "; ".join(f"{name} {' '.join(f'{x:g}' for x in load)}" for name, load in loads.items())
+            ]
+            if (loads := results.get("load_average"))
+            else []
+        ),
         "",
     ]
     d = results.get("domain")
@@ -112,6 +120,16 @@ def render(results: dict[str, Any]) -> str:
                 + ", ".join(f"{k} {v}" for k, v in list(batched["mean_doc_bytes_by_field"].items())[:4]),
             )
         )
+        model = batched.get("counting_per_stream_batch")
+        if model:  # results before the model have none
+            rows.append(
+                (
+                    f"model: counting once per {model['stream_batch_prospect_writes']}-write stream batch",
+                    f"{model['modelled_write_units_per_event']}",
+                    f"write units/event (counting {model['counting_write_units_per_event_now']} → "
+                    f"{model['modelled_counting_write_units_per_event']}); not built, docs/benchmarks.md",
+                )
+            )
         check = s.get("crosscheck_dynamodb_local")
         if check and "skipped" in check:
             rows.append(("units cross-check on DynamoDB Local", "skipped", check["skipped"]))
@@ -229,7 +247,11 @@ def main() -> int:
     if not RESULTS.exists():
         print("no benchmark results yet: run make bench", file=sys.stderr)
         return 1
-    print(render(json.loads(RESULTS.read_text())))
+    results = json.loads(RESULTS.read_text())
+    print(render(results))
+    summary = targets.render(results)
+    if summary:
+        print("\n" + summary)
     return 0
 
 

@@ -16,7 +16,7 @@ item with its 31 day attributes stays far below 1 KB, so a counter kept in "all"
 costs two items, not three. Day ranges read the month partitions anyway (the revenue table reads every
 month of a range), so this adds no Query; day counters written as items of their own before ("2026-11-30#07")
 are still read and added. (Counting once per stream batch behind a per-shard checkpoint would be cheaper
-still, but Lambda's DynamoDB stream event names no shard, and a bisected retry changes a batch's bounds.)
+still; docs/benchmarks.md "Why 1.5 write units per event is not met" says why it is not built.)
 """
 
 from __future__ import annotations
