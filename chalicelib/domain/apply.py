@@ -233,7 +233,7 @@ def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[E
         )
         push(p.pages, visit, MAX_PAGES)
         location = event_location(event)  # read by both: found once
-        _engage(p, event, kind.value, rules, day, location)
+        _engage(p, event, kind, rules, day, location)  # a StrEnum: keys as its value does
         _interest(p, event, rules, day, location)
     elif kind is EventKind.TRACK:
         if event.traits:
@@ -312,7 +312,7 @@ def apply_event(
     read nor kept: a tenth of a replay's time, spent on an answer known in advance."""
     if not deduplicated:
         fingerprint = event_fingerprint(event.message_id)
-        if fingerprint in p.seen:
+        if fingerprint in p.seen.hours:  # the window's own dict: no __contains__ call per event
             return None
         p.seen.remember(fingerprint, now or event.at)
     _merge_identity(p, event)
