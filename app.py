@@ -20,6 +20,7 @@ from chalicelib.console.routes import routes as console_routes
 from chalicelib.console.rules_routes import routes as console_rules_routes
 from chalicelib.domain.lifecycle import State
 from chalicelib.effects.dispatch import perform_streamed
+from chalicelib.effects.stream_counts import count_stream_batch
 from chalicelib.entrypoints.http import (
     ANY_BODY,
     answers,
@@ -294,6 +295,17 @@ def archive_events(event: Any) -> dict[str, Any]:
 def dispatch_effects(event: Any) -> dict[str, int]:
     """Every prospect write's outbox, performed until done (raising makes Lambda retry the batch)."""
     return {"writes": perform_streamed(wiring.dispatcher(), event.to_dict().get("Records", []))}
+
+
+# The same stream, a second reader: counts moved once per stream batch (chalicelib/effects/stream_counts.py).
+# infra/resources.yaml gives its event source a tumbling window (the event then names its shard) and no
+# parallelisation (a shard's batches in order); the checkpoint makes a retried batch count once.
+@app.on_dynamodb_record(stream_arn=PROSPECTS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
+def count_effects(event: Any) -> dict[str, Any]:
+    counted = count_stream_batch(wiring.counters(), event.to_dict())
+    if counted["writes"]:
+        app.log.info("stream counts: %s", json.dumps(counted))
+    return {"state": {}}  # a tumbling window's answer: its state is not used
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

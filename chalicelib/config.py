@@ -110,6 +110,9 @@ class Settings:
     # Partition keys each counter period is spread over (chalicelib.adapters.dynamo_counters): ~1,000
     # counter writes/s each. Raise it freely; never lower it (counts above the new count go unread).
     counter_shards: int = 16
+    # Counts moved once per stream batch by app.count_effects (chalicelib/effects/stream_counts.py), not by
+    # the writer: set where that consumer reads the prospects table's stream (AWS, the local stack).
+    count_in_stream: bool = False
     # The nurture send workers (chalicelib/usecases/nurture_fanout.py): the touches queue the sweep fills, the
     # SES rate all workers share (emails/s; None: GetSendQuota, or unpaced on the outbox), and how many run.
     touches_queue_url: str | None = None
@@ -230,9 +233,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         backtest_state_machine_arn=env.get("LEADLOOP_BACKTEST_STATE_MACHINE_ARN") or None,
         backtest_slices=_slices(env.get("LEADLOOP_BACKTEST_SLICES", "1")),
         counter_shards=_counter_shards(env.get("LEADLOOP_COUNTER_SHARDS", "16")),
+        count_in_stream=_on_off("LEADLOOP_COUNT_IN_STREAM", env.get("LEADLOOP_COUNT_IN_STREAM", "")),
         touches_queue_url=env.get("LEADLOOP_TOUCHES_QUEUE_URL") or None,
         ses_max_send_rate=_send_rate(env.get("LEADLOOP_SES_MAX_SEND_RATE", "")),
     )
+
+
+def _on_off(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name} must be 1 or 0, got {text!r}")
 
 
 def _send_rate(text: str) -> float | None:

@@ -419,6 +419,7 @@ def lead_service() -> LeadService:
         erased=erased_addresses(),
         accounts=accounts(),
         shadow=shadow_scoring(),
+        count_in_stream=s.count_in_stream,
     )
 
 

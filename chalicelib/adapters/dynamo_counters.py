@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -42,6 +42,10 @@ LEGACY_SHARD = ""  # the bare period key, where counters written before sharding
 COUNTERS_PER_TRANSACTION = 99
 DAY = re.compile(r"^(\d{4}-\d{2})-(\d{2})$")
 VALUE = "value"  # the attribute holding a period's own count
+# A stream shard's checkpoint (add_stream_batch): an item of the nonces table, expiring like the marks.
+CHECKPOINT_PREFIX = "counted-stream#"
+SEQUENCE = "sequence"
+SEQUENCE_DIGITS = 48  # DynamoDB's stream sequence numbers have 21 to 40 digits
 # Reading a period is one Query per shard; a few at a time keep /metrics' latency near one round trip
 # per few shards without a burst of connections.
 READ_THREADS = 8
@@ -112,6 +116,84 @@ class Counters:
             applied = True
         return applied
 
+    def add_stream_batch(
+        self,
+        stream_shard: str,
+        counted: Sequence[tuple[str, Mapping[tuple[str, str], float]]],
+        *,
+        expires_at: datetime,
+    ) -> int:
+        """The increments of a batch of one stream shard's records, each (sequence number, increments) in
+        the shard's order, moved exactly once: merged, in as few transactions as fit, each of which also
+        moves the shard's checkpoint (the last sequence number counted, kept until `expires_at`) from the
+        value read to its last record's. A record at or below the checkpoint was counted before (a
+        redelivered or bisected batch) and is skipped; a checkpoint moved by someone else meanwhile is read
+        again. Returns how many records were counted now."""
+        key = CHECKPOINT_PREFIX + stream_shard
+        shard = counter_shard(stream_shard, self.shards)
+        done = self._checkpoint(key)
+        todo = [(int(sequence), increments) for sequence, increments in counted]
+        todo = [record for record in todo if record[0] > done]
+        applied = 0
+        while todo:
+            items: dict[tuple[str, str], dict[str, float]] = {}
+            taken = 0
+            for _sequence, increments in todo:
+                merged = _merged(items, increments, shard)
+                if len(merged) > COUNTERS_PER_TRANSACTION and taken:
+                    break
+                items, taken = merged, taken + 1
+            last = todo[taken - 1][0]
+            if len(items) > COUNTERS_PER_TRANSACTION:  # one record alone: its parts, each once, by marker
+                self.add_once(f"{key}#{last}", todo[0][1], expires_at=expires_at)
+                items = {}
+            if self._move_checkpoint(key, done, last, items, expires_at):
+                done, todo, applied = last, todo[taken:], applied + taken
+            else:  # another invocation moved it: count only what it has not
+                done = self._checkpoint(key)
+                todo = [record for record in todo if record[0] > done]
+        return applied
+
+    def _checkpoint(self, key: str) -> int:
+        """The shard's last counted sequence number, -1 before its first batch (a raw read: the nonces model
+        does not declare the attribute)."""
+        with storage_errors("read the stream checkpoint"):
+            item = self._connection.get_item(self._nonces.Meta.table_name, key, consistent_read=True)
+        value = item.get("Item", {}).get(SEQUENCE, {}).get("S")
+        return int(value) if value is not None else -1
+
+    def _move_checkpoint(
+        self,
+        key: str,
+        done: int,
+        last: int,
+        items: Mapping[tuple[str, str], Mapping[str, float]],
+        expires_at: datetime,
+    ) -> bool:
+        """One transaction: the checkpoint from `done` to `last`, and the merged `items`. False when the
+        checkpoint was not `done` any more."""
+        checkpoint = Path(SEQUENCE)
+        condition = checkpoint.does_not_exist() if done < 0 else checkpoint == _sequence(done)
+        with storage_errors("count a stream batch"):
+            try:
+                with TransactWrite(
+                    connection=self._connection, return_consumed_capacity="TOTAL"
+                ) as transaction:
+                    transaction.update(
+                        self._nonces(key),
+                        actions=[checkpoint.set(_sequence(last)), self._nonces.expires_at.set(expires_at)],
+                        condition=condition,
+                    )
+                    for (partition, name), adds in items.items():
+                        actions: list[Action] = [Path(a).add(amount) for a, amount in adds.items()]
+                        transaction.update(self._model(partition, name), actions=actions)
+            except TransactWriteError as exc:
+                reasons = exc.cancellation_reasons
+                if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                    return False
+                raise
+        return True
+
     def counted(self, key: str) -> bool:
         """Whether `add_once(key, ...)` was applied (its first transaction: one holds 99 counter items, and
         a caller that relies on this alone keeps its writes to one)."""
@@ -165,6 +247,26 @@ class Counters:
                 start = page.get("LastEvaluatedKey")
                 if not start:
                     return found
+
+
+def _sequence(number: int) -> str:
+    """A stream sequence number as stored: zero-padded, so the stored strings also sort as numbers."""
+    return f"{number:0{SEQUENCE_DIGITS}d}"
+
+
+def _merged(
+    items: Mapping[tuple[str, str], Mapping[str, float]],
+    increments: Mapping[tuple[str, str], float],
+    shard: int,
+) -> dict[tuple[str, str], dict[str, float]]:
+    """`items` (counter item -> attribute -> amount) with `increments` added, in `shard`."""
+    merged = {item: dict(adds) for item, adds in items.items()}
+    for (period, name), amount in increments.items():
+        if amount:
+            partition, attribute = item_of(period)
+            adds = merged.setdefault((shard_key(partition, shard), name), {})
+            adds[attribute] = adds.get(attribute, 0.0) + amount
+    return merged
 
 
 def item_of(period: str) -> tuple[str, str]:

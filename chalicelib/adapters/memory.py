@@ -172,6 +172,7 @@ class InMemoryCounters:
     def __init__(self) -> None:
         self.values: dict[tuple[str, str], float] = {}
         self._applied: set[str] = set()
+        self.checkpoints: dict[str, int] = {}  # stream shard -> last sequence number counted
 
     def add_once(
         self, key: str, increments: Mapping[tuple[str, str], float], *, expires_at: datetime
@@ -185,6 +186,21 @@ class InMemoryCounters:
 
     def counted(self, key: str) -> bool:
         return key in self._applied
+
+    def add_stream_batch(
+        self,
+        stream_shard: str,
+        counted: Sequence[tuple[str, Mapping[tuple[str, str], float]]],
+        *,
+        expires_at: datetime,
+    ) -> int:
+        done = self.checkpoints.get(stream_shard, -1)
+        todo = [(int(sequence), increments) for sequence, increments in counted if int(sequence) > done]
+        for sequence, increments in todo:
+            for counter, amount in increments.items():
+                self.values[counter] = self.values.get(counter, 0.0) + amount
+            self.checkpoints[stream_shard] = sequence
+        return len(todo)
 
     def read(self, period: str) -> dict[str, float]:
         return {name: value for (p, name), value in self.values.items() if p == period}

@@ -7,7 +7,8 @@ batch until it succeeds). A mark per write says its effects are all done, so the
 one read; each handler is idempotent on its own as well, for the race between the two passes:
 - activity entries are keyed by their content (rewriting one changes nothing);
 - a write's counters (scoreboard and learning alike) move in one transaction with one marker
-  (chalicelib.adapters.dynamo_counters.Counters.add_once);
+  (chalicelib.adapters.dynamo_counters.Counters.add_once), unless the writer handed them to the stream's
+  count consumer (`by_stream`: chalicelib.effects.stream_counts), which this dispatcher leaves alone;
 - a notification is marked when sent and not sent again;
 - a competitor domain learned already is found and not added again;
 - an SLA workflow is named after its routing (a second start finds the first), and a release of a token
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -128,6 +129,10 @@ class Dispatcher:
         them all: one failing effect does not hold back the others). `just_written`: the writer itself, a
         moment after its write, skips reading the write's done mark (nothing can have set it but a stream
         pass racing ahead, and every handler is idempotent anyway)."""
+        if any(getattr(effect, "by_stream", False) for effect in write.effects):
+            # Counts the stream's count consumer moves (chalicelib.effects.stream_counts) are not ours.
+            mine = tuple(e for e in write.effects if not getattr(e, "by_stream", False))
+            write = replace(write, effects=mine)
         if not write.effects:
             return
         counts_only = _counted_in_one_transaction(write)
@@ -185,7 +190,7 @@ def count(d: Dispatcher, write: SavedWrite, counts: Sequence[OutboxEffect]) -> N
     nurture chooser's evidence — in one transaction with one marker: a redelivered write counts once.
     The key is the one the scoreboard's first part had before the two were merged, so a write counted
     then is not counted again by a redelivery now."""
-    increments = _increments(counts)
+    increments = counter_increments(counts)
     if increments:
         d.counters.add_once(_count_key(write), increments, expires_at=_mark_expiry(write))
 
@@ -199,11 +204,11 @@ def _counted_in_one_transaction(write: SavedWrite) -> dict[tuple[str, str], floa
     single marker says all of them moved); None for any other write."""
     if not all(isinstance(effect, CountOnScoreboard | LearnFromOutcomes) for effect in write.effects):
         return None
-    increments = _increments(write.effects)
+    increments = counter_increments(write.effects)
     return increments if 0 < len(increments) <= COUNTERS_PER_TRANSACTION else None
 
 
-def _increments(counts: Sequence[OutboxEffect]) -> dict[tuple[str, str], float]:
+def counter_increments(counts: Sequence[OutboxEffect]) -> dict[tuple[str, str], float]:
     increments: dict[tuple[str, str], float] = {}
     for effect in counts:
         if isinstance(effect, CountOnScoreboard):

@@ -49,10 +49,12 @@ class RecordActivity:
 
 @dataclass(frozen=True, slots=True)
 class CountOnScoreboard:
-    """Scoreboard counters to move, once, for the period of `at`."""
+    """Scoreboard counters to move, once, for the period of `at`. `by_stream`: counted by the stream's
+    count consumer, once per stream batch (chalicelib.effects.stream_counts), never by the dispatcher."""
 
     at: datetime
     increments: dict[str, float]
+    by_stream: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +96,12 @@ class UpdateAccounts:
 @dataclass(frozen=True, slots=True)
 class LearnFromOutcomes:
     """Evidence counters of the nurture chooser to move, once (chalicelib.domain.bandit: one counter per
-    template, context and measure, in the LEARNING_PERIOD; no per-day copies)."""
+    template, context and measure, in the LEARNING_PERIOD; no per-day copies). `by_stream` as for
+    CountOnScoreboard."""
 
     at: datetime
     increments: dict[str, float]
+    by_stream: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +222,18 @@ def _in_order(entries: list[RecordActivity]) -> list[RecordActivity]:
     return ordered
 
 
+def counted_by_stream(effects: Iterable[OutboxEffect]) -> list[OutboxEffect]:
+    """`effects` with their counts handed to the stream's count consumer (README "Counting once per stream
+    batch"): the writer and the dispatcher then leave them alone."""
+    counts = CountOnScoreboard | LearnFromOutcomes
+    return [replace(effect, by_stream=True) if isinstance(effect, counts) else effect for effect in effects]
+
+
+def stream_counts(effects: Iterable[OutboxEffect]) -> list[CountOnScoreboard | LearnFromOutcomes]:
+    """The counts of a write that the stream's count consumer moves."""
+    return [e for e in effects if isinstance(e, CountOnScoreboard | LearnFromOutcomes) and e.by_stream]
+
+
 # --- the stored form ---
 
 
@@ -246,6 +262,8 @@ def _to_wire(effect: OutboxEffect) -> dict[str, Any]:
     wire: dict[str, Any] = {"type": _NAMES[type(effect)]}
     for name in effect.__slots__:  # type: ignore[union-attr]
         value = getattr(effect, name)
+        if name == "by_stream" and not value:
+            continue  # the writer counts it: stored as before the stream counted
         wire[name] = value.isoformat() if isinstance(value, datetime) else value
     return wire
 

@@ -37,7 +37,7 @@ from chalicelib.domain.scoring import Scores
 from chalicelib.domain.summary import summarize
 from chalicelib.domain.suppression import ERASED, SuppressedAddress
 from chalicelib.effects.dispatch import Dispatcher, SavedWrite
-from chalicelib.effects.outbox import plan
+from chalicelib.effects.outbox import counted_by_stream, plan
 from chalicelib.errors import ConcurrentUpdate, InvalidContent, NotFound, StorageUnavailable
 from chalicelib.usecases.accounts import account_counts
 from chalicelib.usecases.identity_resolution import BatchResolution, LeadEvents, follow_forwards, new_lead_id
@@ -97,7 +97,9 @@ class LeadService:
         erased: Callable[[str], SuppressedAddress | None] | None = None,
         accounts: AccountDirectory | None = None,  # the summary's account counts (none: not read)
         shadow: ShadowHook | None = None,  # a rules draft scored beside the live rules (usecases/shadow.py)
+        count_in_stream: bool = False,  # counts left to the stream's count consumer (effects/stream_counts)
     ) -> None:
+        self._count_in_stream = count_in_stream
         self._shadow = shadow
         self._pause = pause
         self._accounts = accounts
@@ -355,6 +357,8 @@ class LeadService:
         (the stream performs them again if this process fails to); ConcurrentUpdate when `version` moved."""
         keep_within_budget(p, fit_traits(self._rules()))  # the item must stay storable, whatever was fed
         planned = tuple(plan(p, effects, now))
+        if self._count_in_stream:
+            planned = tuple(counted_by_stream(planned))
         new_version = self._prospects.save(p, score=scores.total, now=now, expected=version, effects=planned)
         if planned:
             self._perform(SavedWrite(p.lead_id, new_version, p, planned))

@@ -115,6 +115,18 @@ class ScoreboardCounters(Protocol):
     def read(self, period: str) -> dict[str, float]: ...
 
 
+class StreamCounters(Protocol):
+    def add_stream_batch(
+        self,
+        stream_shard: str,
+        counted: Sequence[tuple[str, Mapping[tuple[str, str], float]]],
+        *,
+        expires_at: datetime,
+    ) -> int:
+        """Each (sequence number, increments) of one stream shard, in order, counted exactly once."""
+        ...
+
+
 class EffectMarks(Protocol):
     def done(self, key: str) -> bool: ...
 

@@ -39,6 +39,7 @@ FUNCTIONS = {
     "SendDueTouches": "SendDueTouchesRole",
     "SendTouches": "SendTouchesRole",
     "DispatchEffects": "DispatchEffectsRole",
+    "CountEffects": "CountEffectsRole",
     "BacktestShard": "BacktestShardRole",
     "BacktestMerge": "BacktestMergeRole",
     "CompactArchive": "CompactArchiveRole",
@@ -215,6 +216,19 @@ PERMISSIONS = [
     ("SlaStateMachineRole", "sqs:SendMessage", "${EventsQueue.Arn}", True),
     ("SlaStateMachineRole", "sqs:SendMessage", "${EventsDeadLetterQueue.Arn}", False),
     ("SlaStateMachineRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
+    # The count consumer reads the same stream and moves each batch's counts with its shard's checkpoint,
+    # nothing else: no activity, no mail, no workflow, no profile.
+    ("CountEffectsRole", "dynamodb:GetRecords", PROSPECTS_STREAM, True),
+    ("CountEffectsRole", "dynamodb:GetShardIterator", PROSPECTS_STREAM, True),
+    ("CountEffectsRole", "dynamodb:GetItem", "${NoncesTable.Arn}", True),
+    ("CountEffectsRole", "dynamodb:UpdateItem", "${NoncesTable.Arn}", True),
+    ("CountEffectsRole", "dynamodb:UpdateItem", "${CountersTable.Arn}", True),
+    ("CountEffectsRole", "sqs:SendMessage", "${EffectsDeadLetterQueue.Arn}", True),
+    ("CountEffectsRole", "dynamodb:PutItem", "${ActivityTable.Arn}", False),
+    ("CountEffectsRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
+    ("CountEffectsRole", "dynamodb:UpdateItem", "${ProspectsTable.Arn}", False),
+    ("CountEffectsRole", "ses:SendRawEmail", SES_CONFIGURATION_SET, False),
+    ("CountEffectsRole", "states:StartExecution", "${SlaStateMachine}", False),
     # The effects dispatcher reads the prospects table's stream and performs each write's outbox: it marks
     # effects done, appends activity, moves counters once, emails the owner and runs the SLA workflow.
     ("DispatchEffectsRole", "dynamodb:GetRecords", PROSPECTS_STREAM, True),

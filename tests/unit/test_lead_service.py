@@ -59,7 +59,7 @@ class Workflow:
 
 
 class Store:
-    def __init__(self, notifier: Notifier | None = None) -> None:
+    def __init__(self, notifier: Notifier | None = None, *, count_in_stream: bool = False) -> None:
         self.prospects = InMemoryProspects()
         self.identities = InMemoryIdentities()
         self.activity = InMemoryActivity()
@@ -88,6 +88,7 @@ class Store:
             clock=lambda: NOW,
             new_id=lambda: next(self.ids),
             pause=lambda seconds: None,
+            count_in_stream=count_in_stream,
         )
 
     def replay_stream(self) -> int:

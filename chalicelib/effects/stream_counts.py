@@ -1,0 +1,60 @@
+"""Counting once per stream batch: the scoreboard's and the nurture learning's counters of every write in a
+batch of the prospects table's stream, merged and moved exactly once (README "Counting once per stream
+batch").
+
+A writer that counts through the stream stores its counts in the write's outbox marked `by_stream`
+(chalicelib.effects.outbox.counted_by_stream); neither it nor the dispatcher moves them. This consumer reads
+the same stream as the dispatcher, one batch of one stream shard at a time (its event source has no
+parallelisation, so a shard's batches come in order), and hands the batch's counts with their sequence
+numbers to `add_stream_batch`, which merges them into as few counter items as the batch touches and moves a
+per-shard checkpoint in the same transaction. Why that is exact:
+
+- a stream shard's records come in order with rising sequence numbers, and each appears in it once;
+- a retried batch (a timeout, a throttled transaction) or a bisected one re-reads records at or below the
+  checkpoint, which are skipped; the checkpoint moves only with the counts it covers;
+- the event names its shard only under a tumbling window (the event source mapping's
+  `TumblingWindowInSeconds`, infra/resources.yaml); the window's own state is not used, and its
+  "at least once" delivery is what the checkpoint absorbs.
+
+Writes stored before counting moved here carry unmarked counts, which the dispatcher still moves with its
+per-write marker, so none is counted twice or missed across the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.dynamo_stream import writes_with_effects
+from chalicelib.effects.dispatch import MARK_DAYS, counter_increments
+from chalicelib.effects.outbox import decode, stream_counts
+from chalicelib.usecases.ports import StreamCounters
+
+
+class NoStreamShard(ValueError):
+    """The event names no stream shard: its event source mapping lacks a tumbling window."""
+
+
+def count_stream_batch(counters: StreamCounters, event: Mapping[str, Any]) -> dict[str, int]:
+    """Count the `by_stream` counts of every write in one stream batch (Lambda's event with `shardId`);
+    returns how many writes carried counts and how many of those were counted now (the rest were counted
+    by an earlier delivery)."""
+    shard = event.get("shardId")
+    if not isinstance(shard, str) or not shard:
+        raise NoStreamShard(
+            "the stream event names no shardId: the count consumer's event source needs a tumbling window"
+        )
+    counted: list[tuple[str, Mapping[tuple[str, str], float]]] = []
+    newest: datetime | None = None
+    for write in writes_with_effects(event.get("Records") or []):
+        counts = stream_counts(decode(write.outbox))
+        increments = counter_increments(counts)
+        if increments:
+            counted.append((write.sequence_number, increments))
+            at = max(effect.at for effect in counts)
+            newest = at if newest is None or at > newest else newest
+    if not counted or newest is None:
+        return {"writes": 0, "counted": 0}
+    moved = counters.add_stream_batch(shard, counted, expires_at=newest + timedelta(days=MARK_DAYS))
+    return {"writes": len(counted), "counted": moved}
