@@ -53,6 +53,9 @@ from local_processes import (  # noqa: E402
 from local_runner import REGION, QueueRunner, Ticker  # noqa: E402
 from local_streams import StreamPoller  # noqa: E402
 
+COUNTS_CHECKPOINT_FILE = "counts-stream-checkpoint.json"
+COUNTS_DEAD_LETTER_FILE = "counts-dead-letter.jsonl"
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALL_DYNAMODB_LOCAL = REPO_ROOT / "scripts" / "install_dynamodb_local.sh"
 
@@ -187,6 +190,7 @@ def stack_environment(layout: StackLayout, environ: Mapping[str, str]) -> dict[s
             "LEADLOOP_OUTBOX_DIR": str(layout.outbox_dir),
             "LEADLOOP_LOCAL_JOURNAL": str(layout.journal_dir),
             "LEADLOOP_ARCHIVE_DIR": str(layout.state_dir / "archive"),  # the rules lab's event archive
+            "LEADLOOP_COUNT_IN_STREAM": "1",  # counts moved per stream batch by count_effects, as on AWS
             "LEADLOOP_PUBLIC_URL": layout.public_url,
             "LEADLOOP_SIGNING_SECRET": signing_secret(layout.state_dir),
             "AWS_DEFAULT_REGION": REGION,
@@ -214,6 +218,7 @@ CLIENT_VARIABLES = (
     "LEADLOOP_AWS_ENDPOINT",
     "LEADLOOP_OUTBOX_DIR",
     "LEADLOOP_ARCHIVE_DIR",  # scripts/lab_demo.py plays a month into the stack's archive
+    "LEADLOOP_COUNT_IN_STREAM",  # a client writing profiles leaves its counts to the stack's count reader
     "LEADLOOP_PUBLIC_URL",
     "AWS_DEFAULT_REGION",
     "AWS_ACCESS_KEY_ID",
@@ -356,6 +361,7 @@ class LocalStack:
     hurry: threading.Event = field(default_factory=threading.Event)  # set: stop without draining
     queue_runner: QueueRunner | None = None
     stream_poller: StreamPoller | None = None
+    count_poller: StreamPoller | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], chalice_to_log: bool = False) -> LocalStack:
@@ -468,6 +474,18 @@ class LocalStack:
                 self.layout.data_dir,
             )
             workers.append(("effects-stream", self.stream_poller.run))
+        if hasattr(leadloop, "count_effects"):  # the stream's second reader, as on AWS: counts per batch
+            self.count_poller = StreamPoller(
+                boto3.client("dynamodb", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
+                boto3.client("dynamodbstreams", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
+                f"{self.env['LEADLOOP_TABLE_PREFIX']}prospects",
+                leadloop.count_effects,
+                self.layout.data_dir,
+                name="count_effects",
+                checkpoint_file=COUNTS_CHECKPOINT_FILE,
+                dead_letter_file=COUNTS_DEAD_LETTER_FILE,
+            )
+            workers.append(("counts-stream", self.count_poller.run))
         for name, target in workers:
             thread = threading.Thread(target=target, args=(self.stopping,), name=name, daemon=True)
             thread.start()
@@ -531,8 +549,9 @@ class LocalStack:
                     "applying the %d queued message(s) before stopping (Ctrl-C again: later)", left.waiting
                 )
             left = self.queue_runner.drain(deadline - time.monotonic(), self.hurry)
-            if self.stream_poller is not None:
-                self.stream_poller.drain(max(1.0, deadline - time.monotonic()), self.hurry)
+            for poller in (self.stream_poller, self.count_poller):
+                if poller is not None:
+                    poller.drain(max(1.0, deadline - time.monotonic()), self.hurry)
         except Exception:  # the outermost edge: the journal still has every unapplied message
             log.exception("draining failed; what was left is replayed on the next start")
             return

@@ -128,6 +128,9 @@ class StreamPoller:
         interval_s: float = POLL_INTERVAL_S,
         max_attempts: int = MAX_ATTEMPTS,
         first_backoff_s: float = FIRST_BACKOFF_S,
+        name: str = "dispatch_effects",
+        checkpoint_file: str = CHECKPOINT_FILE,
+        dead_letter_file: str = DEAD_LETTER_FILE,
     ) -> None:
         self._dynamodb = dynamodb
         self._streams = streams
@@ -136,8 +139,9 @@ class StreamPoller:
         self._interval_s = interval_s
         self._max_attempts = max_attempts
         self._first_backoff_s = first_backoff_s
-        self.checkpoint = Checkpoint.load(data_dir / CHECKPOINT_FILE)
-        self.dead_letter_path = data_dir / DEAD_LETTER_FILE
+        self._name = name  # the handler's function name, in logs and its context
+        self.checkpoint = Checkpoint.load(data_dir / checkpoint_file)
+        self.dead_letter_path = data_dir / dead_letter_file
         self._stream_arn: str | None = None
         self._stream_checked = -1e9
         self._shards: list[dict[str, Any]] = []
@@ -254,16 +258,18 @@ class StreamPoller:
         self, stream_arn: str, shard_id: str, records: list[dict[str, Any]], stopping: threading.Event
     ) -> bool:
         """True once the handler took the batch or it was set aside; False if stopping cut the retries."""
-        event = {"Records": [lambda_record(record, stream_arn) for record in records]}
+        # A tumbling window's event names its shard (app.count_effects needs it; the dispatcher ignores it).
+        event = {"Records": [lambda_record(record, stream_arn) for record in records], "shardId": shard_id}
         error: Exception | None = None
         for attempt in range(self._max_attempts):
             try:
-                self._handler(event, LambdaContext(function_name="leadloop-local-dispatch_effects"))
+                self._handler(event, LambdaContext(function_name=f"leadloop-local-{self._name}"))
                 return True
             except Exception as failure:  # Lambda retries the same batch when the handler raises
                 error = failure
                 log.warning(
-                    "dispatch_effects failed on %d record(s) (attempt %d of %d): %r",
+                    "%s failed on %d record(s) (attempt %d of %d): %r",
+                    self._name,
                     len(records),
                     attempt + 1,
                     self._max_attempts,

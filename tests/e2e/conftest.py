@@ -98,6 +98,25 @@ class Loop:
             delivered += batch
         return delivered
 
+    def drain_counts(self) -> int:
+        """Hand the whole prospects stream to `app.count_effects` with a new poller (its own checkpoint file,
+        from the stream's start: every earlier batch is delivered again, as a retrying Lambda would)."""
+        import app
+
+        poller = StreamPoller(
+            boto3.client("dynamodb", region_name="us-east-1"),
+            boto3.client("dynamodbstreams", region_name="us-east-1"),
+            f"{wiring.settings().table_prefix}prospects",
+            lambda event, context: app.count_effects(event, context),
+            Path(tempfile.mkdtemp(prefix="leadloop-counts-")),
+            first_backoff_s=0.01,
+            name="count_effects",
+        )
+        delivered = 0
+        while batch := poller.poll_once(threading.Event()):
+            delivered += batch
+        return delivered
+
     def track(self, path: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> Any:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         return self.client.http.post(

@@ -243,6 +243,14 @@ def test_a_hand_raise_reaches_the_sales_pool_and_sales_is_notified_and_ctrl_c_st
     assert list(notifications.glob(f"*-{lead['id']}.json")), (
         f"sales never notified:\n{log_path.read_text()[-3000:]}"
     )
+    # Its counts travel the same stream to its second reader (app.count_effects), once per stream batch.
+    sales = {"Authorization": f"Bearer {SALES_KEY}"}
+    deadline = time.monotonic() + POOL_TIMEOUT_S
+    status, board = _request(f"{url}/metrics", headers=sales)
+    while board.get("routed", {}).get("hand_raise", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status, board = _request(f"{url}/metrics", headers=sales)
+    assert status == 200 and board["routed"]["hand_raise"] == 1, f"never counted:\n{log_path.read_text()[-3000:]}"
 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
