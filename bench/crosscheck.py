@@ -18,10 +18,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.storage import REGION, SettableClock, fake_credentials, lead_service
+from bench.storage import (
+    REGION,
+    SettableClock,
+    StreamedProspects,
+    count_stream,
+    fake_credentials,
+    lead_service,
+)
 from bench.stream import Shape, generate
 from bench.units import SizeMeter
-from chalicelib.adapters.dynamo import CapacityMeter, Tables, create_tables
+from chalicelib.adapters.dynamo import CapacityMeter, Counters, ProspectStore, Tables, create_tables
 from scripts.dynamodb_local import answers, find_jar, free_port, server_command
 
 SHAPE = Shape(prospects=60, sessions=150)
@@ -64,15 +71,19 @@ def measure(shape: Shape = SHAPE) -> dict[str, Any]:
             tables = Tables(prefix=f"check-{uuid.uuid4().hex[:6]}-", host=endpoint, region=REGION)
             create_tables(tables)
             clock = SettableClock(events[0].at)
-            service = lead_service(tables, clock)
+            prospects = StreamedProspects(ProspectStore(tables))
+            service, counters = lead_service(tables, clock, prospects), Counters(tables)
             meter, sizes = CapacityMeter(), SizeMeter(tables)
             meter.watch(tables)
             try:
+                counted = batches = 0
                 for start in range(0, len(events), 10):
                     batch = events[start : start + 10]
                     clock.now = max(event.at for event in batch)
                     if service.apply_events(batch).failed:
                         raise RuntimeError("the cross-check stream failed to apply")
+                    counted, batches = count_stream(prospects, counters, counted, batches, whole=False)
+                count_stream(prospects, counters, counted, batches, whole=True)
                 reading = meter.reading()
                 reads, writes, _ = sizes.totals()
             finally:

@@ -192,8 +192,11 @@ def render(results: dict[str, Any]) -> str:
                 )
             rows.append((f"{label}: total (REST API)", f"${dollars['total_with_rest_api']:.3f}", ""))
             rows.append((f"{label}: total (HTTP API)", f"${dollars['total_with_http_api']:.3f}", ""))
+            # The parts of the as-deployed total (the REST API's price is the line above's difference).
+            http = c[key].get("front_as_deployed") == "http_api"
+            front = "api_gateway_http" if http else "api_gateway_rest"
             for part in (
-                "api_gateway_rest",
+                front,
                 "ingest_lambda",
                 "worker_lambda",
                 "sqs",
@@ -201,6 +204,7 @@ def render(results: dict[str, Any]) -> str:
                 "dynamodb_reads",
                 "dispatcher_lambda",
                 "dispatcher_reads",
+                "counter_lambda",
                 "archive_sqs",
                 "archive_s3_puts",
                 "archive_lambda",

@@ -31,13 +31,15 @@ from chalicelib.adapters.dynamo import (
     Tables,
     create_tables,
 )
-from chalicelib.adapters.dynamo_counters import item_of
 from chalicelib.adapters.dynamo_repository import DynamoProspects
 from chalicelib.adapters.dynamo_tables import models_for
 from chalicelib.adapters.notify import Delivery
 from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event
+from chalicelib.domain.prospect import Prospect
 from chalicelib.effects.dispatch import Dispatcher
+from chalicelib.effects.outbox import OutboxEffect, encode
+from chalicelib.effects.stream_counts import count_stream_batch
 from chalicelib.usecases.leads import LeadService
 from chalicelib.wiring import load_default_rules
 
@@ -47,6 +49,7 @@ STORAGE_SHAPE = Shape(prospects=200, sessions=500)
 TARGET_WRITE_UNITS = 1.5
 # The effects dispatcher's stream batch (app.dispatch_effects: batch_size=100), for the counting model.
 STREAM_BATCH = 100
+SEQUENCE_START = 10**20  # stream sequence numbers as long as DynamoDB's
 TARGET_READ_UNITS = 1.0
 
 
@@ -74,54 +77,54 @@ def fake_credentials() -> None:
         os.environ.setdefault(name, value)
 
 
-class RecordingCounters(Counters):
-    """Counters that also keep each counted write's increments, in order: what a model of counting once per
-    stream batch merges (`per_stream_batch`)."""
+class StreamedProspects(DynamoProspects):
+    """The prospects repository that also keeps every write as the table's stream would hand it to the
+    count consumer (its outbox and a rising sequence number): what `deliver` counts per stream batch."""
 
-    def __init__(self, tables: Tables) -> None:
-        super().__init__(tables)
-        self.writes: list[set[tuple[str, str]]] = []
+    def __init__(self, store: ProspectStore) -> None:
+        super().__init__(store)
+        self.stream: list[dict[str, Any]] = []
+        self.dispatched = 0  # writes whose stream record the dispatcher reads a done mark for
 
-    def add_once(self, key: str, increments: Any, *, expires_at: datetime) -> bool:
-        self.writes.append({(item_of(period)[0], name) for (period, name), n in increments.items() if n})
-        return super().add_once(key, increments, expires_at=expires_at)
-
-
-def per_stream_batch(
-    writes: Sequence[set[tuple[str, str]]],
-    prospect_writes: int,
-    events: int,
-    total_units: float,
-    units_by_table: dict[str, float],
-) -> dict[str, Any]:
-    """A model, not a measurement: the counter write units per event if the stream consumer counted once per
-    stream batch of `STREAM_BATCH` prospect writes (one transaction: the batch's distinct counter items,
-    merged, and one checkpoint item per stream shard, each billed twice), with this run's counted writes
-    spread evenly over its prospect writes. Today's counting is one transaction per counted write."""
-    batches = max(1, prospect_writes // STREAM_BATCH)
-    share = len(writes) / batches
-    units = 0
-    for b in range(batches):
-        chunk = writes[int(b * share) : int((b + 1) * share)]
-        if chunk:
-            units += 2 * (len(set().union(*chunk)) + 1)
-    # What counting costs now: its counter items, the transactions' second half, one marker per counted write.
-    now = (
-        units_by_table.get("counters", 0.0)
-        + units_by_table.get("transactions (the second half)", 0.0)
-        + len(writes)
-    )
-    return {
-        "stream_batch_prospect_writes": STREAM_BATCH,
-        "counted_writes": len(writes),
-        "counter_items_per_counted_write": round(sum(map(len, writes)) / max(len(writes), 1), 2),
-        "counting_write_units_per_event_now": round(now / events, 3),
-        "modelled_counting_write_units_per_event": round(units / events, 3),
-        "modelled_write_units_per_event": round((total_units - now + units) / events, 3),
-    }
+    def save(
+        self,
+        prospect: Prospect,
+        *,
+        score: float,
+        now: datetime,
+        expected: int | None,
+        effects: Sequence[OutboxEffect] = (),
+    ) -> int:
+        version = super().save(prospect, score=score, now=now, expected=expected, effects=effects)
+        image: dict[str, Any] = {"lead_id": {"S": prospect.lead_id}, "version": {"N": str(version)}}
+        outbox = encode(effects)
+        self.dispatched += any(not getattr(effect, "by_stream", False) for effect in effects)
+        if outbox:
+            image["outbox"] = {"B": outbox}
+        sequence = str(SEQUENCE_START + len(self.stream))
+        self.stream.append(
+            {"eventName": "MODIFY", "dynamodb": {"NewImage": image, "SequenceNumber": sequence}}
+        )
+        return version
 
 
-def lead_service(tables: Tables, clock: SettableClock) -> LeadService:
+def count_stream(
+    prospects: StreamedProspects, counters: Counters, counted: int, batches: int, *, whole: bool
+) -> tuple[int, int]:
+    """Hand the writes' stream after record `counted` to the count consumer in batches of STREAM_BATCH
+    (`whole`: the last, partial batch too), as Lambda would; returns (records counted, batches) so far."""
+    stream = prospects.stream
+    while len(stream) - counted >= STREAM_BATCH or (whole and counted < len(stream)):
+        batch = stream[counted : counted + STREAM_BATCH]
+        count_stream_batch(counters, {"Records": batch, "shardId": "shardId-bench"})
+        counted, batches = counted + len(batch), batches + 1
+    return counted, batches
+
+
+def lead_service(
+    tables: Tables, clock: SettableClock, prospects: StreamedProspects | None = None
+) -> LeadService:
+    """The worker's use case as deployed: its counts left to the stream's count consumer (`count_stream`)."""
     rules = load_default_rules()
     effects = Dispatcher.on_tables(
         tables,
@@ -129,9 +132,8 @@ def lead_service(tables: Tables, clock: SettableClock) -> LeadService:
         workflow=SlaWorkflow(None, None),
         rules=lambda: rules,
     )
-    effects.counters = RecordingCounters(tables)
     return LeadService(
-        prospects=DynamoProspects(ProspectStore(tables)),
+        prospects=prospects or StreamedProspects(ProspectStore(tables)),
         identities=IdentityStore(tables),
         activity=ActivityLog(tables),
         counters=Counters(tables),
@@ -139,6 +141,7 @@ def lead_service(tables: Tables, clock: SettableClock) -> LeadService:
         effects=effects,
         public_url="https://leads.example.test",
         clock=clock,
+        count_in_stream=True,
     )
 
 
@@ -157,27 +160,35 @@ def doc_bytes_by_field(store: ProspectStore, lead_ids: Sequence[str]) -> dict[st
 
 
 def deliver(events: Sequence[Event], batch_size: int) -> dict[str, Any]:
-    """Apply `events` in batches of `batch_size` on fresh moto tables; the meters' totals per event."""
+    """Apply `events` in batches of `batch_size` on fresh moto tables, and count the writes' stream in
+    batches of STREAM_BATCH as the count consumer does (app.count_effects); the meters' totals per event."""
     fake_credentials()
     with mock_aws():
         tables = Tables(prefix=f"bench-{uuid.uuid4().hex[:6]}-", region=REGION)
         create_tables(tables)
         clock = SettableClock(events[0].at)
-        service = lead_service(tables, clock)
-        counted = service._effects.counters.writes  # type: ignore[attr-defined]
+        prospects = StreamedProspects(ProspectStore(tables))
+        service = lead_service(tables, clock, prospects)
+        counters = Counters(tables)
         meter, sizes = CapacityMeter(), SizeMeter(tables)
         meter.watch(tables)
-        written = 0
-        started_wall, started_cpu = time.perf_counter(), time.process_time()
+        written = counted = batches = 0
+        cpu = calls = 0.0  # the worker's own: the count consumer's CPU and calls are not the worker's
+
+        started_wall = time.perf_counter()
         try:
             for start in range(0, len(events), batch_size):
                 batch = events[start : start + batch_size]
                 clock.now = max(event.at for event in batch)
+                cpu_before, calls_before = time.process_time(), sizes.seconds_in_calls
                 outcome = service.apply_events(batch)
+                cpu += time.process_time() - cpu_before
+                calls += sizes.seconds_in_calls - calls_before
                 if outcome.failed:
                     raise RuntimeError(f"the bench stream failed to apply: {outcome.failed[0].error!r}")
                 written += outcome.written
-            cpu = time.process_time() - started_cpu
+                counted, batches = count_stream(prospects, counters, counted, batches, whole=False)
+            counted, batches = count_stream(prospects, counters, counted, batches, whole=True)
             wall = time.perf_counter() - started_wall
             moto = meter.reading()
             reads, writes, requests = sizes.totals()
@@ -187,12 +198,14 @@ def deliver(events: Sequence[Event], batch_size: int) -> dict[str, Any]:
         # Read after the meters are closed: this inspection is not part of the worker's bill.
         doc_fields = doc_bytes_by_field(ProspectStore(tables), service_ids(tables))
     n = len(events)
-    worker_cpu = max(cpu - sizes.seconds_in_calls, 0.0)
+    worker_cpu = max(cpu - calls, 0.0)
     return {
         "events": n,
         "batch_size": batch_size,
         "invocations": -(-n // batch_size),
         "prospect_writes_per_event": round(written / n, 4),
+        # The dispatcher reads a done mark only for a write with effects of its own (not counts alone).
+        "dispatched_writes_per_event": round(prospects.dispatched / n, 4),
         "requests_per_event": round(sum(moto.calls.values()) / n, 3),
         "requests_by_operation": dict(sorted(moto.calls.items())),
         "requests_by_table": dict(sorted(sizes.requests.items())),
@@ -213,7 +226,11 @@ def deliver(events: Sequence[Event], batch_size: int) -> dict[str, Any]:
         "worker_cpu_ms_per_event": round(worker_cpu / n * 1e3, 4),
         "seconds_in_dynamodb_calls": round(sizes.seconds_in_calls, 2),
         "wall_seconds": round(wall, 2),
-        "counting_per_stream_batch": per_stream_batch(counted, written, n, writes, sizes.write_units),
+        "count_consumer": {
+            "stream_batch": STREAM_BATCH,
+            "stream_batches": batches,
+            "records": counted,
+        },
     }
 
 

@@ -21,19 +21,17 @@ WHY = {
     ),
     "domain_batched": "the same CPU as one at a time, less the per-batch reassessments it shares",
     "write_units": (
-        "a save costs at least 1 unit (0.63 saves an event in 10-event batches) and the scoreboard and the "
-        "nurture learning are counted exactly once, in transactions with a marker that DynamoDB bills twice "
-        "(about 1.0 an event). Counting once per stream batch behind a per-shard checkpoint is the way under "
-        "it: modelled on this run's increments above, not built (docs/benchmarks.md: 'Why 1.5 write units "
-        "per event is not met')"
+        "a save costs at least 1 unit (0.63 saves an event in 10-event batches); counting once per stream "
+        "batch merges a batch's counts into few items, so fewer or emptier stream batches cost more "
+        "(docs/benchmarks.md: 'Where the write units go')"
     ),
     "per_save": (
         "a prospect with more than ~35 events a day carries the ids of its last 72 hours (the providers' "
         "retry horizon): 64-bit fingerprints are random bytes that do not compress"
     ),
     "browser_cost": (
-        "the write units above are $1.44 of it; one HTTP API request ($1.00) and one SQS message ($0.48) per "
-        "browser event are floors of the brief's serverless ingest; at 1.5 units an event it would be ~$3.26"
+        "one HTTP API request ($1.00), one SQS message ($0.48) and one ingest Lambda request per browser "
+        "event are floors of the brief's serverless ingest; DynamoDB's write units are most of the rest"
     ),
     "replay": (
         "the same CPU-bound domain code as the worker, through both rule sets; it moves with the box's load "

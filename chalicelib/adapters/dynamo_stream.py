@@ -46,5 +46,19 @@ def writes_with_effects(records: Iterable[Mapping[str, Any]]) -> list[StreamedWr
     return writes
 
 
+def outboxes(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
+    """(sequence number, outbox) of every insert and modification that carries one: what the count consumer
+    reads (the profile itself is not unpacked)."""
+    found = []
+    for record in records:
+        if record.get("eventName") not in ("INSERT", "MODIFY"):
+            continue
+        change = record.get("dynamodb") or {}
+        image = change.get("NewImage") or {}
+        if "outbox" in image:
+            found.append((str(change.get("SequenceNumber", "")), _binary(image["outbox"]["B"])))
+    return found
+
+
 def _binary(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else base64.b64decode(value)

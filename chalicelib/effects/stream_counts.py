@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.dynamo_stream import writes_with_effects
+from chalicelib.adapters.dynamo_stream import outboxes
 from chalicelib.effects.dispatch import MARK_DAYS, counter_increments
 from chalicelib.effects.outbox import decode, stream_counts
 from chalicelib.usecases.ports import StreamCounters
@@ -47,11 +47,11 @@ def count_stream_batch(counters: StreamCounters, event: Mapping[str, Any]) -> di
         )
     counted: list[tuple[str, Mapping[tuple[str, str], float]]] = []
     newest: datetime | None = None
-    for write in writes_with_effects(event.get("Records") or []):
-        counts = stream_counts(decode(write.outbox))
+    for sequence, outbox in outboxes(event.get("Records") or []):
+        counts = stream_counts(decode(outbox))
         increments = counter_increments(counts)
         if increments:
-            counted.append((write.sequence_number, increments))
+            counted.append((sequence, increments))
             at = max(effect.at for effect in counts)
             newest = at if newest is None or at > newest else newest
     if not counted or newest is None:

@@ -1,10 +1,8 @@
 """`make bench` ends with every target it measured, met or missed, and why a missed one is (issue 15: the
-bench "says plainly which one is not and why"); the storage section's model of counting per stream batch
-merges the counter items that counted writes share."""
+bench "says plainly which one is not and why")."""
 
 from __future__ import annotations
 
-from bench.storage import STREAM_BATCH, per_stream_batch
 from bench.targets import WHY, note_load, render
 
 
@@ -41,15 +39,3 @@ def test_the_load_is_recorded_per_section() -> None:
     results: dict[str, object] = {}
     note_load(results, "lab", read=lambda: (1.234, 0.5, 0.25))
     assert results == {"load_average": {"lab": [1.23, 0.5, 0.25]}}
-
-
-def test_counting_per_stream_batch_merges_the_items_counted_writes_share() -> None:
-    shared = {("all", "template:a:opened"), ("2026-11", "template:a:opened"), ("learning", "a|x|opened")}
-    writes = [set(shared) for _ in range(10)]  # ten counted writes, the same three items
-    units = {"counters": 30.0, "transactions (the second half)": 40.0}
-    model = per_stream_batch(writes, STREAM_BATCH, events=100, total_units=300.0, units_by_table=units)
-
-    # One batch: three items and a checkpoint, billed twice; today's counting is 30 + 40 + one marker each.
-    assert model["modelled_counting_write_units_per_event"] == 2 * (3 + 1) / 100
-    assert model["counting_write_units_per_event_now"] == (30 + 40 + 10) / 100
-    assert model["modelled_write_units_per_event"] == round((300 - 80 + 8) / 100, 3)
