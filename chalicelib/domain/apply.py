@@ -10,7 +10,7 @@ reads the clock or touches storage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -172,6 +172,43 @@ def _engagement_rules(rules: Rules, kind: str, location: str, name: str) -> tupl
 ENGAGEMENT_CACHE_SIZE = 8192
 
 
+def _page_signals(
+    event: Event, kind: EventKind, rules: Rules
+) -> tuple[tuple[tuple[str, float], ...], Sequence[tuple[str, float]]]:
+    """A page's engagement rule hits and weighted topics, as `_engage` and `_interest` find them: most
+    events are pages, and a site's pages repeat, so both are remembered per rules document by exactly what
+    they read (the kind, the page's location and URL, its category, the event's name), one key instead of
+    one each. A page declaring topics of its own goes the long way."""
+    props = event.properties
+    location = str(props.get("path") or props.get("url") or "")  # event_location
+    declared = props.get("topics")
+    if isinstance(declared, list | tuple):
+        name = event.name.lower()
+        return _engagement_rules(rules, kind, location, name), topics_of(event, rules, location)
+    category = props.get("category")
+    key = (
+        kind,
+        location,
+        str(props.get("url") or ""),
+        category if isinstance(category, str) and category else None,
+        event.name,
+    )
+    cache = rules.page_cache
+    found = cache.get(key)
+    if found is None:
+        found = (
+            _engagement_rules(rules, kind, location, event.name.lower()),
+            topics_of(event, rules, location),
+        )
+        if len(cache) >= PAGE_CACHE_SIZE:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+PAGE_CACHE_SIZE = 8192
+
+
 def _interest(p: Prospect, event: Event, rules: Rules, day: int, location: str | None = None) -> None:
     # Stored as shown; `interest.daily_cap` applies when read (scoring.interest_weights), so merges and
     # redeliveries in any order give the same interests.
@@ -224,17 +261,21 @@ def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[E
         _engage(p, event, "identify", rules, day)
         return join_account(p, group_id, event.traits, event.at) if group_id else []
     elif kind in (EventKind.PAGE, EventKind.SCREEN):
-        path = str(event.properties.get("path") or event.properties.get("url") or event.name or "")
-        title = str(event.properties.get("title") or event.name or "")
+        props = event.properties
+        path = str(props.get("path") or props.get("url") or event.name or "")
+        title = str(props.get("title") or event.name or "")
         visit = PageVisit(
             at=event.at,
             path=clip(p, "pages", path, MAX_PATH_CHARS),
             title=clip(p, "pages", title, MAX_TITLE_CHARS),
         )
         push(p.pages, visit, MAX_PAGES)
-        location = event_location(event)  # read by both: found once
-        _engage(p, event, kind, rules, day, location)  # a StrEnum: keys as its value does
-        _interest(p, event, rules, day, location)
+        engaged, topics = _page_signals(event, kind, rules)
+        for rule_id, points in engaged:  # as _engage, then _interest
+            add_to_bucket(p.engagement, rule_id, day, points)
+        for topic, weight in topics:
+            if admit_topic(p, topic):
+                add_to_bucket(p.interests, topic, day, weight)
     elif kind is EventKind.TRACK:
         if event.traits:
             _merge_traits(p, event.traits, rules)

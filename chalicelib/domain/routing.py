@@ -21,7 +21,7 @@ from datetime import datetime
 from chalicelib.domain.lifecycle import State, Trigger
 from chalicelib.domain.prospect import Prospect, Recycle
 from chalicelib.domain.reasons import ago, cited, count_of, engagement_label, line_text, times, window
-from chalicelib.domain.rules import Rules
+from chalicelib.domain.rules import EngagementRule, Rules
 from chalicelib.domain.scoring import Scores, day_of, engagement_since
 
 HAND_RAISE, LOW_FIT_HAND_RAISE = "hand_raise", "low_fit_hand_raise"
@@ -122,28 +122,34 @@ def intent_reason(p: Prospect, rules: Rules, today: int) -> str | None:
     if intent is None:
         return ""
     since = today - intent.within_days + 1
+    engagement = p.engagement
+    by_id = rules.engagement_by_id
     for confirmer in intent.confirmers:
         days: set[int] = set()
-        seen: list[str] = []  # what was done and how often, rule by rule
+        done: list[tuple[EngagementRule, int]] = []  # what was done and how often, rule by rule
         count = 0
         for rule_id in confirmer.rules:
-            buckets = p.engagement.get(rule_id)
-            recent = [day for day in buckets if day >= since] if buckets else []
-            if not recent or buckets is None:
+            buckets = engagement.get(rule_id)
+            if not buckets:
                 continue
-            rule = rules.engagement_by_id[rule_id]
+            recent = [day for day in buckets if day >= since]
+            if not recent:
+                continue
+            rule = by_id[rule_id]
             times_here = count_of(sum(buckets[day] for day in recent), rule)
             count += times_here
             days.update(recent)
-            seen.append(cited(f"{engagement_label(rule)} {times(times_here)}", rule_id))
-        if count < confirmer.times or len(days) < confirmer.days or not seen:
+            done.append((rule, times_here))
+        if count < confirmer.times or len(days) < confirmer.days or not done:
             continue
-        # The pace is checked only once a confirmer holds: confirmers are cheap and most often fail.
+        # The pace is checked only once a confirmer holds: confirmers are cheap and most often fail. The
+        # words are written only then too (a lead in nurture with the scores asks this on every event).
         pace = _pace(p, rules, since, today)
         if pace is None:
             return None
+        seen = ", ".join(cited(f"{engagement_label(rule)} {times(n)}", rule.id) for rule, n in done)
         spread = f", on {len(days)} different days" if confirmer.days > 1 else ""
-        return f"; recent intent {window(intent.within_days)}: {', '.join(seen)}{spread}{pace}"
+        return f"; recent intent {window(intent.within_days)}: {seen}{spread}{pace}"
     return None
 
 

@@ -382,6 +382,12 @@ class Rules(_Strict):
         return {}
 
     @cached_property
+    def page_cache(self) -> dict[Any, Any]:
+        """A page's engagement hits and topics by (kind, location, url, category, event name), for this
+        document only (apply fills it)."""
+        return {}
+
+    @cached_property
     def topic_cache(self) -> dict[Any, Any]:
         """Topics by (kind, location, url, event name), for this document only (profiling fills it)."""
         return {}

@@ -37,7 +37,10 @@ def sent_messages(p: Prospect) -> list[SentMessage]:
 
 
 def pending_claim(p: Prospect) -> SentMessage | None:
-    return next((m for m in reversed(p.messages) if m.status == CLAIMED), None)
+    for m in reversed(p.messages):  # asked on every event of a lead in nurture: a loop, no generator
+        if m.status == CLAIMED:
+            return m
+    return None
 
 
 def retry_at(claim: SentMessage) -> datetime:

@@ -297,6 +297,40 @@ def test_a_profiles_remembered_lines_follow_the_buckets_the_day_and_the_rules(ru
     assert len(p.line_memo.rows) <= LINE_MEMO_ROWS
 
 
+def test_a_pages_remembered_signals_follow_its_kind_location_url_category_and_name() -> None:
+    """A page's engagement hits and topics are remembered per rules document (apply._page_signals) by
+    everything they read: pages differing in one of kind, path, URL, category or event name, each after
+    its sibling, earn what a cold rules document gives them; a page declaring topics goes the long way."""
+    data = yaml.safe_load(DEFAULT_RULES.read_text())
+    data["engagement"] += [
+        {"id": "named_page", "kind": "page", "name": "Pricing", "points": 3},
+        {"id": "tour_screen", "kind": "screen", "path": "^/pricing", "points": 2},
+    ]
+    warm_rules = parse_rules(data)
+    pages: list[tuple[EventKind, str, dict[str, Any]]] = [
+        (EventKind.PAGE, "Pricing", {"path": "/pricing"}),
+        (EventKind.PAGE, "Plans", {"path": "/pricing"}),  # the name
+        (EventKind.SCREEN, "Plans", {"path": "/pricing"}),  # the kind
+        (EventKind.PAGE, "Blog", {"path": "/blog", "url": "https://x.example/security"}),
+        (EventKind.PAGE, "Blog", {"path": "/blog", "url": "https://x.example/blog"}),  # the URL
+        (EventKind.PAGE, "Blog", {"path": "/blog", "category": "Case Studies"}),
+        (EventKind.PAGE, "Blog", {"path": "/blog", "category": "Reporting"}),  # the category
+        (EventKind.PAGE, "Blog", {"path": "/blog", "category": 7}),
+        (EventKind.PAGE, "Blog", {"path": "/roi"}),  # the location
+        (EventKind.PAGE, "Blog", {"url": "/integrations"}),
+        (EventKind.PAGE, "Blog", {"path": "/roi", "topics": ["security"]}),  # declared: the long way
+    ]
+    warm = Prospect(lead_id="L1", created_at=NOW)
+    cold = Prospect(lead_id="L2", created_at=NOW)
+    for n, (kind, name, properties) in enumerate(pages * 2):
+        event = _event(n, kind, name=name, properties=properties)
+        apply_event(warm, event, warm_rules)
+        apply_event(cold, event, parse_rules(data))  # nothing remembered
+        assert (warm.engagement, warm.interests) == (cold.engagement, cold.interests), (kind, name, properties)
+    assert set(warm.engagement) >= {"named_page", "tour_screen", "pricing_page", "integrations_page"}
+    assert set(warm.interests) >= {"pricing", "security", "case_studies", "reporting", "roi", "integrations"}
+
+
 # Evidence the chooser never finds (no template has this name): it answers as with none, but evidence is
 # not remembered, so this is the choice computed afresh.
 UNREMEMBERED = {("no-such-template", "general/awareness"): Evidence()}
