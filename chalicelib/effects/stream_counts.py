@@ -22,6 +22,8 @@ per-write marker, so none is counted twice or missed across the change.
 
 from __future__ import annotations
 
+import logging
+import zlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +33,8 @@ from chalicelib.effects.dispatch import MARK_DAYS, counter_increments
 from chalicelib.effects.outbox import decode, stream_counts
 from chalicelib.usecases.ports import StreamCounters
 
+log = logging.getLogger("leadloop.counts")
+
 
 class NoStreamShard(ValueError):
     """The event names no stream shard: its event source mapping lacks a tumbling window."""
@@ -38,8 +42,8 @@ class NoStreamShard(ValueError):
 
 def count_stream_batch(counters: StreamCounters, event: Mapping[str, Any]) -> dict[str, int]:
     """Count the `by_stream` counts of every write in one stream batch (Lambda's event with `shardId`);
-    returns how many writes carried counts and how many of those were counted now (the rest were counted
-    by an earlier delivery)."""
+    returns how many writes carried counts, how many of those were counted now (the rest were counted by
+    an earlier delivery), and how many outboxes could not be read (logged, skipped)."""
     shard = event.get("shardId")
     if not isinstance(shard, str) or not shard:
         raise NoStreamShard(
@@ -47,14 +51,21 @@ def count_stream_batch(counters: StreamCounters, event: Mapping[str, Any]) -> di
         )
     counted: list[tuple[str, Mapping[tuple[str, str], float]]] = []
     newest: datetime | None = None
+    unreadable = 0
     for sequence, outbox in outboxes(event.get("Records") or []):
-        counts = stream_counts(decode(outbox))
+        try:
+            counts = stream_counts(decode(outbox))
+        except (ValueError, TypeError, KeyError, zlib.error) as error:
+            # A bug, not an outage: retrying cannot help, and holding the shard would stop every later count.
+            log.error("stream record %s has an unreadable outbox, not counted: %s", sequence, error)
+            unreadable += 1
+            continue
         increments = counter_increments(counts)
         if increments:
             counted.append((sequence, increments))
             at = max(effect.at for effect in counts)
             newest = at if newest is None or at > newest else newest
     if not counted or newest is None:
-        return {"writes": 0, "counted": 0}
+        return {"writes": 0, "counted": 0, "unreadable": unreadable}
     moved = counters.add_stream_batch(shard, counted, expires_at=newest + timedelta(days=MARK_DAYS))
-    return {"writes": len(counted), "counted": moved}
+    return {"writes": len(counted), "counted": moved, "unreadable": unreadable}

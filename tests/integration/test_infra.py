@@ -223,7 +223,7 @@ PERMISSIONS = [
     ("CountEffectsRole", "dynamodb:GetItem", "${NoncesTable.Arn}", True),
     ("CountEffectsRole", "dynamodb:UpdateItem", "${NoncesTable.Arn}", True),
     ("CountEffectsRole", "dynamodb:UpdateItem", "${CountersTable.Arn}", True),
-    ("CountEffectsRole", "sqs:SendMessage", "${EffectsDeadLetterQueue.Arn}", True),
+    ("CountEffectsRole", "sqs:SendMessage", "${EffectsDeadLetterQueue.Arn}", False),
     ("CountEffectsRole", "dynamodb:PutItem", "${ActivityTable.Arn}", False),
     ("CountEffectsRole", "dynamodb:PutItem", "${ProspectsTable.Arn}", False),
     ("CountEffectsRole", "dynamodb:UpdateItem", "${ProspectsTable.Arn}", False),

@@ -47,7 +47,7 @@ def test_the_writer_and_the_dispatcher_leave_stream_counts_to_the_count_consumer
 
     answer = count_stream_batch(store.counters, _batch(_stream(store)))
 
-    assert answer == {"writes": len(counts), "counted": len(counts)}
+    assert answer == {"writes": len(counts), "counted": len(counts), "unreadable": 0}
     assert _routed(store) == 1
     assert store.counters.read("all")["routed:hand_raise"] == 1
 
@@ -102,3 +102,16 @@ def test_an_event_that_names_no_shard_is_refused_before_anything_moves() -> None
     with pytest.raises(NoStreamShard, match="tumbling window"):
         count_stream_batch(store.counters, {"Records": _stream(store)})
     assert _routed(store) == 0
+
+
+def test_an_unreadable_outbox_is_skipped_and_the_rest_of_the_batch_is_counted() -> None:
+    store = Store(count_in_stream=True)
+    store.leads.apply_events(hand_raise("ada@bigco.example"))
+    records = _stream(store)
+    broken = {"eventName": "MODIFY", "dynamodb": {"SequenceNumber": str(10**20), "NewImage": {
+        "lead_id": {"S": "L999"}, "version": {"N": "1"}, "outbox": {"B": b"not zlib"}}}}  # fmt: skip
+
+    answer = count_stream_batch(store.counters, _batch([broken, *records]))
+
+    assert answer["unreadable"] == 1
+    assert _routed(store) == 1  # a bug in one record does not hold back the shard's counts
