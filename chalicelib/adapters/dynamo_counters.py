@@ -130,12 +130,14 @@ class Counters:
         redelivered or bisected batch) and is skipped; a checkpoint moved by someone else meanwhile is read
         again. Returns how many records were counted now."""
         key = CHECKPOINT_PREFIX + stream_shard
-        shard = counter_shard(stream_shard, self.shards)
         done = self._checkpoint(key)
         todo = [(int(sequence), increments) for sequence, increments in counted]
         todo = [record for record in todo if record[0] > done]
         applied = 0
         while todo:
+            # Each transaction's counter shard from its first record: a busy stream shard's batches spread
+            # over every counter shard (which shard holds a count never matters: reads sum them all).
+            shard = counter_shard(f"{stream_shard}#{todo[0][0]}", self.shards)
             items: dict[tuple[str, str], dict[str, float]] = {}
             taken = 0
             for _sequence, increments in todo:
