@@ -448,7 +448,6 @@ class LocalStack:
         requeue(EventJournal(self.layout.journal_dir), self._sqs(), self.resources["queue_url"])
 
     def _start_runner(self) -> None:
-        import boto3
 
         import app as leadloop
 
@@ -466,21 +465,11 @@ class LocalStack:
             )
             workers.append(("send-worker", touches.run))
         if hasattr(leadloop, "dispatch_effects"):  # the outbox's dispatcher (issue 11 #5) may not exist yet
-            self.stream_poller = StreamPoller(
-                boto3.client("dynamodb", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
-                boto3.client("dynamodbstreams", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
-                f"{self.env['LEADLOOP_TABLE_PREFIX']}prospects",
-                leadloop.dispatch_effects,
-                self.layout.data_dir,
-            )
+            self.stream_poller = self._stream_poller(leadloop.dispatch_effects)
             workers.append(("effects-stream", self.stream_poller.run))
         if hasattr(leadloop, "count_effects"):  # the stream's second reader, as on AWS: counts per batch
-            self.count_poller = StreamPoller(
-                boto3.client("dynamodb", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
-                boto3.client("dynamodbstreams", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
-                f"{self.env['LEADLOOP_TABLE_PREFIX']}prospects",
+            self.count_poller = self._stream_poller(
                 leadloop.count_effects,
-                self.layout.data_dir,
                 name="count_effects",
                 checkpoint_file=COUNTS_CHECKPOINT_FILE,
                 dead_letter_file=COUNTS_DEAD_LETTER_FILE,
@@ -490,6 +479,19 @@ class LocalStack:
             thread = threading.Thread(target=target, args=(self.stopping,), name=name, daemon=True)
             thread.start()
             self.threads.append(thread)
+
+    def _stream_poller(self, handler: Any, **names: str) -> StreamPoller:
+        """A reader of the prospects table's stream on DynamoDB Local, handing batches to `handler`."""
+        import boto3
+
+        return StreamPoller(
+            boto3.client("dynamodb", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
+            boto3.client("dynamodbstreams", endpoint_url=self.layout.dynamodb_url, region_name=REGION),
+            f"{self.env['LEADLOOP_TABLE_PREFIX']}prospects",
+            handler,
+            self.layout.data_dir,
+            **names,  # type: ignore[arg-type]
+        )
 
     def _start_chalice(self) -> None:
         argv = [

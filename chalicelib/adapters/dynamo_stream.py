@@ -8,7 +8,7 @@ client, which the local stack polls, hands them over decoded. Both shapes are ac
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,38 +26,32 @@ class StreamedWrite:
 
 def writes_with_effects(records: Iterable[Mapping[str, Any]]) -> list[StreamedWrite]:
     """The inserts and modifications that carry an outbox; every other record needs nothing done."""
-    writes = []
-    for record in records:
-        if record.get("eventName") not in ("INSERT", "MODIFY"):
-            continue
-        change = record.get("dynamodb") or {}
-        image = change.get("NewImage") or {}
-        if "outbox" not in image:
-            continue
-        writes.append(
-            StreamedWrite(
-                lead_id=image["lead_id"]["S"],
-                version=int(image["version"]["N"]),
-                doc=unpack_doc(_binary(image["doc"]["B"])),
-                outbox=_binary(image["outbox"]["B"]),
-                sequence_number=str(change.get("SequenceNumber", "")),
-            )
+    return [
+        StreamedWrite(
+            lead_id=image["lead_id"]["S"],
+            version=int(image["version"]["N"]),
+            doc=unpack_doc(_binary(image["doc"]["B"])),
+            outbox=_binary(image["outbox"]["B"]),
+            sequence_number=sequence,
         )
-    return writes
+        for sequence, image in _with_outbox(records)
+    ]
 
 
 def outboxes(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
     """(sequence number, outbox) of every insert and modification that carries one: what the count consumer
     reads (the profile itself is not unpacked)."""
-    found = []
+    return [(sequence, _binary(image["outbox"]["B"])) for sequence, image in _with_outbox(records)]
+
+
+def _with_outbox(records: Iterable[Mapping[str, Any]]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for record in records:
         if record.get("eventName") not in ("INSERT", "MODIFY"):
             continue
         change = record.get("dynamodb") or {}
         image = change.get("NewImage") or {}
         if "outbox" in image:
-            found.append((str(change.get("SequenceNumber", "")), _binary(image["outbox"]["B"])))
-    return found
+            yield str(change.get("SequenceNumber", "")), image
 
 
 def _binary(value: bytes | str) -> bytes:

@@ -41,6 +41,29 @@ class FakeContext:
         return 60_000
 
 
+def _poller(function: str) -> StreamPoller:
+    """The local stack's stream reader on moto's prospects stream, handing batches to `app.<function>`
+    (looked up at each call, so a test may wrap it)."""
+    import app
+
+    return StreamPoller(
+        boto3.client("dynamodb", region_name="us-east-1"),
+        boto3.client("dynamodbstreams", region_name="us-east-1"),
+        f"{wiring.settings().table_prefix}prospects",
+        lambda event, context: getattr(app, function)(event, context),
+        Path(tempfile.mkdtemp(prefix=f"leadloop-{function}-")),
+        first_backoff_s=0.01,
+        name=function,
+    )
+
+
+def _drained(poller: StreamPoller) -> int:
+    delivered = 0
+    while batch := poller.poll_once(threading.Event()):
+        delivered += batch
+    return delivered
+
+
 @dataclass
 class Loop:
     client: Client
@@ -82,40 +105,14 @@ class Loop:
     def drain_stream(self) -> int:
         """Hand every prospect write on the table's stream to `app.dispatch_effects`, as Lambda's trigger
         would, with the local stack's own poller (scripts/local_streams.py); returns records delivered."""
-        import app
-
         if self.stream is None:
-            self.stream = StreamPoller(
-                boto3.client("dynamodb", region_name="us-east-1"),
-                boto3.client("dynamodbstreams", region_name="us-east-1"),
-                f"{wiring.settings().table_prefix}prospects",
-                lambda event, context: app.dispatch_effects(event, context),
-                Path(tempfile.mkdtemp(prefix="leadloop-stream-")),
-                first_backoff_s=0.01,
-            )
-        delivered = 0
-        while batch := self.stream.poll_once(threading.Event()):
-            delivered += batch
-        return delivered
+            self.stream = _poller("dispatch_effects")
+        return _drained(self.stream)
 
     def drain_counts(self) -> int:
         """Hand the whole prospects stream to `app.count_effects` with a new poller (its own checkpoint file,
         from the stream's start: every earlier batch is delivered again, as a retrying Lambda would)."""
-        import app
-
-        poller = StreamPoller(
-            boto3.client("dynamodb", region_name="us-east-1"),
-            boto3.client("dynamodbstreams", region_name="us-east-1"),
-            f"{wiring.settings().table_prefix}prospects",
-            lambda event, context: app.count_effects(event, context),
-            Path(tempfile.mkdtemp(prefix="leadloop-counts-")),
-            first_backoff_s=0.01,
-            name="count_effects",
-        )
-        delivered = 0
-        while batch := poller.poll_once(threading.Event()):
-            delivered += batch
-        return delivered
+        return _drained(_poller("count_effects"))
 
     def track(self, path: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> Any:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
