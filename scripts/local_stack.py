@@ -55,6 +55,7 @@ from local_streams import StreamPoller  # noqa: E402
 
 COUNTS_CHECKPOINT_FILE = "counts-stream-checkpoint.json"
 COUNTS_DEAD_LETTER_FILE = "counts-dead-letter.jsonl"
+COUNT_ATTEMPTS = 10**9  # the count reader retries a batch until it is counted (or the stack stops)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALL_DYNAMODB_LOCAL = REPO_ROOT / "scripts" / "install_dynamodb_local.sh"
@@ -473,6 +474,8 @@ class LocalStack:
                 name="count_effects",
                 checkpoint_file=COUNTS_CHECKPOINT_FILE,
                 dead_letter_file=COUNTS_DEAD_LETTER_FILE,
+                # As on AWS: a batch set aside could never be counted later (the checkpoint moves past it).
+                max_attempts=COUNT_ATTEMPTS,
             )
             workers.append(("counts-stream", self.count_poller.run))
         for name, target in workers:
@@ -480,7 +483,7 @@ class LocalStack:
             thread.start()
             self.threads.append(thread)
 
-    def _stream_poller(self, handler: Any, **names: str) -> StreamPoller:
+    def _stream_poller(self, handler: Any, **options: Any) -> StreamPoller:
         """A reader of the prospects table's stream on DynamoDB Local, handing batches to `handler`."""
         import boto3
 
@@ -490,7 +493,7 @@ class LocalStack:
             f"{self.env['LEADLOOP_TABLE_PREFIX']}prospects",
             handler,
             self.layout.data_dir,
-            **names,  # type: ignore[arg-type]
+            **options,
         )
 
     def _start_chalice(self) -> None:

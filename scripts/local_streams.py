@@ -275,7 +275,7 @@ class StreamPoller:
                     self._max_attempts,
                     failure,
                 )
-            pause = min(MAX_BACKOFF_S, self._first_backoff_s * 2**attempt)
+            pause = min(MAX_BACKOFF_S, self._first_backoff_s * 2 ** min(attempt, 30))
             if attempt + 1 < self._max_attempts and stopping.wait(pause):
                 return False
         self._set_aside(stream_arn, shard_id, event["Records"], error)
