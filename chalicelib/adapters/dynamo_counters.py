@@ -124,14 +124,16 @@ class Counters:
         expires_at: datetime,
     ) -> int:
         """The increments of a batch of one stream shard's records, each (sequence number, increments) in
-        the shard's order, moved exactly once: merged, in as few transactions as fit, each of which also
+        any order, moved exactly once: merged, in as few transactions as fit, each of which also
         moves the shard's checkpoint (the last sequence number counted, kept until `expires_at`) from the
         value read to its last record's. A record at or below the checkpoint was counted before (a
         redelivered or bisected batch) and is skipped; a checkpoint moved by someone else meanwhile is read
         again. Returns how many records were counted now."""
         key = CHECKPOINT_PREFIX + stream_shard
         done = self._checkpoint(key)
-        todo = [(int(sequence), increments) for sequence, increments in counted]
+        # Sorted: a record processed more than once may come back out of order (Lambda's tumbling windows),
+        # and the checkpoint must move to the newest record counted, never back.
+        todo = sorted(_by_sequence(counted).items())
         todo = [record for record in todo if record[0] > done]
         applied = 0
         while todo:
@@ -249,6 +251,14 @@ class Counters:
                 start = page.get("LastEvaluatedKey")
                 if not start:
                     return found
+
+
+def _by_sequence(
+    counted: Iterable[tuple[str, Mapping[tuple[str, str], float]]],
+) -> dict[int, Mapping[tuple[str, str], float]]:
+    """Each record's increments by its sequence number as a number (a record delivered twice in one batch
+    is one record)."""
+    return {int(sequence): increments for sequence, increments in counted}
 
 
 def _sequence(number: int) -> str:

@@ -11,7 +11,8 @@ per-shard checkpoint in the same transaction. Why that is exact:
 
 - a stream shard's records come in order with rising sequence numbers, and each appears in it once;
 - a retried batch (a timeout, a throttled transaction) or a bisected one re-reads records at or below the
-  checkpoint, which are skipped; the checkpoint moves only with the counts it covers;
+  checkpoint, which are skipped; the checkpoint moves only with the counts it covers, to the newest record
+  counted (records processed more than once may come back out of order: they are sorted first);
 - the event names its shard only under a tumbling window (the event source mapping's
   `TumblingWindowInSeconds`, infra/resources.yaml); the window's own state is not used, and its
   "at least once" delivery is what the checkpoint absorbs.
@@ -67,5 +68,8 @@ def count_stream_batch(counters: StreamCounters, event: Mapping[str, Any]) -> di
             newest = at if newest is None or at > newest else newest
     if not counted or newest is None:
         return {"writes": 0, "counted": 0, "unreadable": unreadable}
+    # A record processed more than once may come back out of order (Lambda's tumbling windows say so):
+    # handed over in the shard's order, so the checkpoint moves to the newest record counted.
+    counted.sort(key=lambda record: int(record[0]))
     moved = counters.add_stream_batch(shard, counted, expires_at=newest + timedelta(days=MARK_DAYS))
     return {"writes": len(counted), "counted": moved, "unreadable": unreadable}

@@ -115,3 +115,18 @@ def test_an_unreadable_outbox_is_skipped_and_the_rest_of_the_batch_is_counted() 
 
     assert answer["unreadable"] == 1
     assert _routed(store) == 1  # a bug in one record does not hold back the shard's counts
+
+
+def test_a_batch_redelivered_out_of_order_still_counts_each_write_once() -> None:
+    # Lambda's tumbling windows: records processed more than once "might be processed out of order".
+    store = Store(count_in_stream=True)
+    for email in ("ada@bigco.example", "bo@bigco.example", "cy@bigco.example"):
+        store.leads.apply_events(hand_raise(email))
+    records = _stream(store)
+    assert len(records) >= 3
+
+    count_stream_batch(store.counters, _batch(records[:1]))
+    count_stream_batch(store.counters, _batch([*reversed(records[1:]), records[0]]))  # a retry, reordered
+    count_stream_batch(store.counters, _batch(records[-1:]))  # the next batch starts at the newest
+
+    assert _routed(store) == 3
