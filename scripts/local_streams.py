@@ -147,6 +147,9 @@ class StreamPoller:
         self._shards: list[dict[str, Any]] = []
         self._shards_at = -1e9
         self._iterators: dict[str, str] = {}
+        # While draining at stop: when a failing batch stops being retried (left unacknowledged, so the
+        # next start hands it over again), or a reader that retries until it succeeds would never stop.
+        self._drain_deadline: float | None = None
 
     def run(self, stopping: threading.Event) -> None:
         while not stopping.is_set():
@@ -164,8 +167,12 @@ class StreamPoller:
         """Deliver what the stream holds now (the last queued events' effects) before the stack stops."""
         deadline = time.monotonic() + timeout_s
         self._shards_at = -1e9
-        while not hurry.is_set() and time.monotonic() < deadline and self.poll_once(hurry):
-            pass
+        self._drain_deadline = deadline
+        try:
+            while not hurry.is_set() and time.monotonic() < deadline and self.poll_once(hurry):
+                pass
+        finally:
+            self._drain_deadline = None
 
     def poll_once(self, stopping: threading.Event) -> int:
         """One pass over the readable shards; the number of records delivered (or set aside)."""
@@ -257,7 +264,8 @@ class StreamPoller:
     def _deliver(
         self, stream_arn: str, shard_id: str, records: list[dict[str, Any]], stopping: threading.Event
     ) -> bool:
-        """True once the handler took the batch or it was set aside; False if stopping cut the retries."""
+        """True once the handler took the batch or it was set aside; False if stopping (or a drain's time) cut
+        the retries."""
         # A tumbling window's event names its shard (app.count_effects needs it; the dispatcher ignores it).
         event = {"Records": [lambda_record(record, stream_arn) for record in records], "shardId": shard_id}
         error: Exception | None = None
@@ -276,10 +284,13 @@ class StreamPoller:
                     failure,
                 )
             pause = min(MAX_BACKOFF_S, self._first_backoff_s * 2 ** min(attempt, 30))
-            if attempt + 1 < self._max_attempts and stopping.wait(pause):
+            if attempt + 1 < self._max_attempts and (stopping.wait(pause) or self._drained()):
                 return False
         self._set_aside(stream_arn, shard_id, event["Records"], error)
         return True
+
+    def _drained(self) -> bool:
+        return self._drain_deadline is not None and time.monotonic() >= self._drain_deadline
 
     def _set_aside(
         self, stream_arn: str, shard_id: str, records: list[dict[str, Any]], error: Exception | None
