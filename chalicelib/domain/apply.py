@@ -91,8 +91,12 @@ HARD_SUPPRESSIONS = {
 
 
 def _merge_identity(p: Prospect, event: Event) -> None:
-    if event.anonymous_id and fits_id(event.anonymous_id):
-        remember_recent(p.anonymous_ids, event.anonymous_id, MAX_ANONYMOUS_IDS)
+    anonymous_id = event.anonymous_id
+    if anonymous_id:
+        known = p.anonymous_ids
+        # Most events come from the browser seen last: remember_recent would leave the ids as they are.
+        if not (known and known[-1] == anonymous_id) and fits_id(anonymous_id):
+            remember_recent(known, anonymous_id, MAX_ANONYMOUS_IDS)
     if event.user_id and not p.user_id and fits_id(event.user_id):
         p.user_id = event.user_id
     if event.email and not p.email and fits_id(event.email):
@@ -249,25 +253,21 @@ def _apply_email(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effe
     return effects
 
 
+_PAGES = (EventKind.PAGE, EventKind.SCREEN)
+
+
 def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[Effect]:
     kind = event.kind
-    record_touch(p, event)  # only tracking sources say where a visit came from
-    if kind is EventKind.IDENTIFY:
-        _merge_traits(p, event.traits, rules)
-        _engage(p, event, "identify", rules, day)
-    elif kind is EventKind.GROUP:
-        # A group call describes the person's company: it links them to the account, never renames them.
-        group_id = str(event.properties.get("group_id") or "")
-        _engage(p, event, "identify", rules, day)
-        return join_account(p, group_id, event.traits, event.at) if group_id else []
-    elif kind in (EventKind.PAGE, EventKind.SCREEN):
+    if event.attribution is not None:
+        record_touch(p, event)  # only tracking sources say where a visit came from
+    if kind in _PAGES:  # most events: asked first (the kinds exclude each other)
         props = event.properties
         path = str(props.get("path") or props.get("url") or event.name or "")
         title = str(props.get("title") or event.name or "")
         visit = PageVisit(
-            at=event.at,
-            path=clip(p, "pages", path, MAX_PATH_CHARS),
-            title=clip(p, "pages", title, MAX_TITLE_CHARS),
+            event.at,
+            path if len(path) <= MAX_PATH_CHARS else clip(p, "pages", path, MAX_PATH_CHARS),
+            title if len(title) <= MAX_TITLE_CHARS else clip(p, "pages", title, MAX_TITLE_CHARS),
         )
         push(p.pages, visit, MAX_PAGES)
         engaged, topics = _page_signals(event, kind, rules)
@@ -276,6 +276,14 @@ def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[E
         for topic, weight in topics:
             if admit_topic(p, topic):
                 add_to_bucket(p.interests, topic, day, weight)
+    elif kind is EventKind.IDENTIFY:
+        _merge_traits(p, event.traits, rules)
+        _engage(p, event, "identify", rules, day)
+    elif kind is EventKind.GROUP:
+        # A group call describes the person's company: it links them to the account, never renames them.
+        group_id = str(event.properties.get("group_id") or "")
+        _engage(p, event, "identify", rules, day)
+        return join_account(p, group_id, event.traits, event.at) if group_id else []
     elif kind is EventKind.TRACK:
         if event.traits:
             _merge_traits(p, event.traits, rules)
@@ -338,8 +346,7 @@ def _hand_raise_points(rules: Rules) -> float:
 
 
 def _is_notable(event: Event, rules: Rules) -> bool:
-    name = event.name.lower()
-    return any(rule.name and rule.name.lower() == name for rule in rules.engagement_by_kind.get("track", ()))
+    return event.name.lower() in rules.notable_names
 
 
 def apply_event(

@@ -116,16 +116,18 @@ def plan_next_touch(p: Prospect, rules: Rules, now: datetime) -> datetime | None
     records a page view then leaves the stored time, and so the due index, untouched."""
     if p.state not in NURTURED or not contactable(p):
         return None
-    claim = pending_claim(p)
-    if claim is not None:  # finish the touch in hand first: when its try is over, try again
-        return _due_since(p, retry_at(claim), now)
-    if parked(p) is not None:
-        return None
+    messages = p.messages  # none yet for most leads in nurture: no claim, nothing parked, nothing sent
+    if messages:
+        claim = pending_claim(p)
+        if claim is not None:  # finish the touch in hand first: when its try is over, try again
+            return _due_since(p, retry_at(claim), now)
+        if parked(p) is not None:
+            return None
     recycle = p.current_recycle
     if recycle is not None and recycle.revisit_at is not None and recycle.revisit_at > now:
         return recycle.revisit_at
     cadence = rules.cadence
-    sent = sent_messages(p)
+    sent = sent_messages(p) if messages else []
     if not sent:
         # The first touch: the time planned when the prospect came into nurture stands, due or not (a
         # later event does not push it back); only a plan further out than first_touch_minutes is brought in.

@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from chalicelib.domain.events import ATTRIBUTION_FIELDS
@@ -75,9 +76,21 @@ RESERVED_TRAIT_PREFIXES = ("crm", "hubspot", "salesforce", "leadloop")
 
 def is_reserved_trait(name: str) -> bool:
     """Whether a trait name belongs to sales or the CRM (a tracking source's value for it is dropped)."""
+    # Asked for every trait of every identify call; sites send the same few names: a short one's answer
+    # is remembered (a function of the name alone).
+    return _reserved_short(name) if len(name) <= MAX_REMEMBERED_TRAIT_NAME else _is_reserved(name)
+
+
+MAX_REMEMBERED_TRAIT_NAME = 64
+
+
+def _is_reserved(name: str) -> bool:
     bare = "".join(ch for ch in name.casefold() if ch.isalnum())
     reserved = bare in RESERVED_TRAITS or bare.startswith(RESERVED_TRAIT_PREFIXES)
     return reserved or name.lower().startswith("hs_")  # HubSpot's own properties
+
+
+_reserved_short = lru_cache(maxsize=2048)(_is_reserved)
 
 
 DayBuckets = dict[int, float]  # proleptic ordinal of the UTC day -> points

@@ -343,6 +343,11 @@ class Rules(_Strict):
         return {kind: tuple(rules) for kind, rules in grouped.items()}
 
     @cached_property
+    def notable_names(self) -> frozenset[str]:
+        """The names (lowercased) of the track events an engagement rule names: a key moment each."""
+        return frozenset(rule.name.lower() for rule in self.engagement_by_kind.get("track", ()) if rule.name)
+
+    @cached_property
     def engagement_by_id(self) -> dict[str, EngagementRule]:
         return {rule.id: rule for rule in self.engagement}
 

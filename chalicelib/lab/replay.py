@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from chalicelib.domain.apply import apply_event, reassess, settle
@@ -211,6 +212,9 @@ def _keys(event: Event) -> set[str]:
     return {*identity_keys(event), *alias_keys(event)}
 
 
+_time_and_id = attrgetter("at", "message_id")
+
+
 def histories(items: Iterable[ArchivedEvent]) -> Histories:
     """Each lead's replayable events in time order, each once (a redelivered batch may be archived twice
     under another key), and the merges the worker made. Events are archived under the lead they were
@@ -224,6 +228,9 @@ def histories(items: Iterable[ArchivedEvent]) -> Histories:
     seen: set[str] = set()
     found: dict[str, list[Event]] = {}
     keys: dict[str, set[str]] = {}
+    # A lead's events name the same few identities over and over: their keys are written once per
+    # distinct (email, user id, anonymous id, CRM id, alias' previous id), not once per event.
+    named: dict[tuple[str | None, ...], tuple[str, ...]] = {}
     marked: dict[str, tuple[str, datetime]] = {}  # absorbed lead -> (survivor, when the worker merged)
     hosts: set[str] = set()
     for item in items:
@@ -237,11 +244,25 @@ def histories(items: Iterable[ArchivedEvent]) -> Histories:
         if event.message_id in seen:
             continue
         seen.add(event.message_id)
-        keys.setdefault(item.lead_id, set()).update(_keys(event))
-        if event.kind not in NOT_REPLAYED:
+        kind = event.kind
+        identity = (
+            event.email,
+            event.user_id,
+            event.anonymous_id,
+            event.crm_id,
+            event.previous_id if kind is EventKind.ALIAS else None,
+        )
+        held = named.get(identity)
+        if held is None:
+            held = named[identity] = tuple(_keys(event))
+        lead_keys = keys.get(item.lead_id)
+        if lead_keys is None:
+            lead_keys = keys[item.lead_id] = set()
+        lead_keys.update(held)
+        if kind not in NOT_REPLAYED:
             found.setdefault(item.lead_id, []).append(event)
     for events in found.values():
-        events.sort(key=lambda e: (e.at, e.message_id))
+        events.sort(key=_time_and_id)  # (at, message id), as a tuple built in C
     owners: dict[str, set[str]] = {}
     for lead_id in found:
         for key in keys[lead_id]:

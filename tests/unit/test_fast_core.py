@@ -37,7 +37,8 @@ from chalicelib.domain.scoring import (
     prune_buckets,
     score,
 )
-from chalicelib.lab.replay import _fold
+from chalicelib.lab.layout import ArchivedEvent
+from chalicelib.lab.replay import _fold, histories
 from chalicelib.wiring import DEFAULT_RULES, load_default_rules
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -326,9 +327,42 @@ def test_a_pages_remembered_signals_follow_its_kind_location_url_category_and_na
         event = _event(n, kind, name=name, properties=properties)
         apply_event(warm, event, warm_rules)
         apply_event(cold, event, parse_rules(data))  # nothing remembered
-        assert (warm.engagement, warm.interests) == (cold.engagement, cold.interests), (kind, name, properties)
+        assert (warm.engagement, warm.interests) == (cold.engagement, cold.interests), properties
     assert set(warm.engagement) >= {"named_page", "tour_screen", "pricing_page", "integrations_page"}
     assert set(warm.interests) >= {"pricing", "security", "case_studies", "reporting", "roi", "integrations"}
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("email", "ada@contoso.example"), ("user_id", "u-ada"), ("anonymous_id", "a-anon"),
+     ("crm_id", "hubspot:contact:1"), ("previous_id", "a-anon")],
+)  # fmt: skip
+def test_replay_histories_find_a_merge_by_any_identity_an_event_names(field: str, value: str) -> None:
+    """The replay's histories write a lead's identity keys once per distinct identity its events name
+    (replay.histories): a survivor's event naming the absorbed lead's identity by any one field, after
+    events naming all its other fields alike, still joins the two (fails if that field is left out)."""
+    ada = {"anonymous_id": "a-anon"} if field in ("anonymous_id", "previous_id") else {field: value}
+    absorbed = Event("seg:a1", EventKind.PAGE, NOW, "segment", properties={"path": "/"}, **ada)
+    mine = {"user_id": "u-b", "anonymous_id": "b-anon"}
+    first = Event("seg:b1", EventKind.PAGE, NOW + timedelta(minutes=1), "segment", **mine)
+    kind = EventKind.ALIAS if field == "previous_id" else EventKind.PAGE
+    naming = Event("seg:b2", kind, NOW + timedelta(minutes=2), "segment", **{**mine, field: value})
+    found = histories([ArchivedEvent("a", absorbed), ArchivedEvent("b", first), ArchivedEvent("b", naming)])
+    assert found.survivors() == ["b"]
+    assert [(join.lead_id, join.at_event) for join in found.merged["b"]] == [("a", "seg:b2")]
+
+
+def test_reserved_trait_names_are_remembered_by_the_name_itself() -> None:
+    """`is_reserved_trait` remembers short names' answers: names of one length, reserved or not, in any
+    case or spelling, answer as the rule does, the second time too; a long name is never remembered."""
+    from chalicelib.domain.prospect import _is_reserved, is_reserved_trait
+
+    names = ["owner", "title", "Owner", "crmId", "email", "state", "phone", "hs_id", "HS_ID", "x" * 65]
+    answers = [_is_reserved(name) for name in names]
+    assert answers == [True, False, True, True, False, True, False, True, True, False]
+    for _ in range(2):
+        assert [is_reserved_trait(name) for name in names] == answers
+        assert [is_reserved_trait("crm" + "x" * 70), is_reserved_trait("y" * 70)] == [True, False]
 
 
 # Evidence the chooser never finds (no template has this name): it answers as with none, but evidence is
