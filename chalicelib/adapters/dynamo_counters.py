@@ -51,6 +51,11 @@ SEQUENCE_DIGITS = 48  # DynamoDB's stream sequence numbers have 21 to 40 digits
 READ_THREADS = 8
 
 
+class CheckpointUnreadable(RuntimeError):
+    """A stream shard's stored checkpoint fails the condition written for the value read from it (a format
+    this code does not write): counting stops loudly instead of retrying the same transaction forever."""
+
+
 def counter_shard(key: str, shards: int) -> int:
     """The shard of a write's counters: stable for its key (a retry lands where the first attempt did),
     uniform over the keys of different writes."""
@@ -154,7 +159,10 @@ class Counters:
             if self._move_checkpoint(key, done, last, items, expires_at):
                 done, todo, applied = last, todo[taken:], applied + taken
             else:  # another invocation moved it: count only what it has not
-                done = self._checkpoint(key)
+                moved = self._checkpoint(key)
+                if moved == done:  # read back unchanged, yet the condition failed: never retry blindly
+                    raise CheckpointUnreadable(f"{key}: the stored checkpoint does not compare as {done}")
+                done = moved
                 todo = [record for record in todo if record[0] > done]
         return applied
 

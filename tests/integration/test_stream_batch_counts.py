@@ -94,3 +94,24 @@ def test_a_checkpoint_moved_by_another_invocation_meanwhile_is_read_again(moto_t
     assert late.add_stream_batch(SHARD, _batch(0, 8), expires_at=EXPIRES) == 3
 
     assert counters.read("all")["template:welcome:opened"] == 8
+
+
+def test_a_checkpoint_in_a_format_this_code_does_not_write_stops_counting_loudly(moto_tables: Tables) -> None:
+    import pytest
+
+    from chalicelib.adapters.dynamo_counters import CheckpointUnreadable
+
+    counters = Counters(moto_tables)
+    counters.add_stream_batch(SHARD, _batch(0, 2), expires_at=EXPIRES)
+    nonces = models_for(moto_tables).nonces
+    counters._connection.client.update_item(  # the checkpoint stored unpadded, as this code never writes it
+        TableName=nonces.Meta.table_name,
+        Key={"key": {"S": f"counted-stream#{SHARD}"}},
+        UpdateExpression="SET #s = :v",
+        ExpressionAttributeNames={"#s": "sequence"},
+        ExpressionAttributeValues={":v": {"S": str(BASE + 1)}},
+    )
+
+    with pytest.raises(CheckpointUnreadable):
+        counters.add_stream_batch(SHARD, _batch(0, 5), expires_at=EXPIRES)
+    assert counters.read("all")["template:welcome:opened"] == 2

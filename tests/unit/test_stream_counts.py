@@ -130,3 +130,15 @@ def test_a_batch_redelivered_out_of_order_still_counts_each_write_once() -> None
     count_stream_batch(store.counters, _batch(records[-1:]))  # the next batch starts at the newest
 
     assert _routed(store) == 3
+
+
+def test_a_record_that_cannot_even_be_parsed_is_skipped_too() -> None:
+    store = Store(count_in_stream=True)
+    store.leads.apply_events(hand_raise("ada@bigco.example"))
+    garbled = {"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "not a number", "NewImage": {
+        "lead_id": {"S": "L998"}, "outbox": {"B": "%%% not base64 %%%"}}}}  # fmt: skip
+
+    answer = count_stream_batch(store.counters, _batch([garbled, *_stream(store)]))
+
+    assert answer["unreadable"] == 1
+    assert _routed(store) == 1
