@@ -52,7 +52,8 @@ OUT_DIR="$(dirname "${TEMPLATE}")"
     "SesFromAddress=${LEADLOOP_SES_FROM}" \
     "SesFromName=${LEADLOOP_SES_FROM_NAME:-}" \
     "PublicUrl=${LEADLOOP_PUBLIC_URL:-}" \
-    "AlarmEmail=${LEADLOOP_ALARM_EMAIL:-}"
+    "AlarmEmail=${LEADLOOP_ALARM_EMAIL:-}" \
+    "CountInStream=${LEADLOOP_COUNT_IN_STREAM:-1}"
 
 "${AWS}" cloudformation describe-stacks --stack-name "${STACK}" \
   --query "Stacks[0].Outputs[].[OutputKey,OutputValue]" --output table
