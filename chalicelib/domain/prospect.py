@@ -279,14 +279,11 @@ class SeenWindow:
 class _Memos:
     """What the domain remembers on a profile to spare work, and which is not the profile: `fit_memo`, the
     last fit with copies of the inputs it read (chalicelib.domain.scoring.FitMemo), checked by value on every
-    score, so nothing that changes a trait needs to say so; `line_memo`, its last engagement lines per rules
-    document and day, each with a copy of the buckets it was read from (chalicelib.domain.scoring.LineMemo),
-    checked by value the same way. Slots, not fields: neither stored, compared nor shown, and a copy
-    (copy_prospect, copy.deepcopy) starts without them."""
+    score, so nothing that changes a trait needs to say so. A slot, not a field: neither stored, compared nor
+    shown, and a copy (copy_prospect, copy.deepcopy) starts without it."""
 
-    __slots__ = ("fit_memo", "line_memo")
+    __slots__ = ("fit_memo",)
     fit_memo: Any
-    line_memo: Any
 
 
 @dataclass(slots=True)
@@ -326,7 +323,6 @@ class Prospect(_Memos):
 
     def __post_init__(self) -> None:
         self.fit_memo = None
-        self.line_memo = None
 
     @property
     def name(self) -> str:

@@ -241,28 +241,14 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
     # The hottest loop of the domain (every event rescored). A rule's line is a function of its days and
     # points and of today; the same few buckets recur (about 1 in 30 is new on the bench stream), so the
     # line (or None: no points) is remembered by exactly those, and the sum below runs only for new ones.
-    # Between two scores of a profile an event changes one rule's buckets at most (3 in 4 rules read are
-    # unchanged on the bench stream): the profile's memo of the day (LineMemo) answers those by comparing
-    # the buckets with its copy, without building and hashing their key.
-    memo = prospect.line_memo
-    if memo is None or memo.held is not held or memo.today != today:
-        memo = _line_memo(prospect, held, today)
-    rows = memo.rows
     for rule_id, buckets in prospect.engagement.items():
-        row = rows.get(rule_id)
-        if row is not None and row[0] == buckets:
-            line = row[1]
-        else:
-            bucket_key = (rule_id, today, tuple(buckets.items()))
-            line = held.get(bucket_key, _UNSEEN)
-            if line is _UNSEEN:
-                line = _engagement_line(rule_id, buckets, today, caps, half_life, made)
-                if len(held) >= ENGAGEMENT_LINE_CACHE_SIZE:
-                    held.clear()
-                held[bucket_key] = line
-            if len(rows) >= LINE_MEMO_ROWS:
-                rows.clear()
-            rows[rule_id] = (dict(buckets), line)
+        bucket_key = (rule_id, today, tuple(buckets.items()))
+        line = held.get(bucket_key, _UNSEEN)
+        if line is _UNSEEN:
+            line = _engagement_line(rule_id, buckets, today, caps, half_life, made)
+            if len(held) >= ENGAGEMENT_LINE_CACHE_SIZE:
+                held.clear()
+            held[bucket_key] = line
         if line is not None:
             lines.append(line)
     # The same few lines recur in the same combinations. The scores are a function of the lines in this
@@ -289,47 +275,6 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
     return scores
 
 
-class LineMemo:
-    """A profile's engagement lines on one day under one rules document (`Prospect.line_memo`), each with a
-    copy of the buckets it was read from: rule id -> (buckets, line or None). A line is a function of
-    exactly those, the day and the rules (their caps and half-life, fixed per document: `held`, the
-    document's line cache, names it and is kept alive by the memo, so its identity is not reused). The
-    memo of the other rules document a profile was last scored under is kept too (`other`): the rules
-    lab scores one profile under two. A copy of the profile (copy.deepcopy) starts without one."""
-
-    __slots__ = ("held", "today", "rows", "other")
-
-    def __init__(self, held: dict[Any, Any], today: int, other: LineMemo | None) -> None:
-        self.held = held
-        self.today = today
-        self.rows: dict[str, tuple[DayBuckets, ScoreLine | None]] = {}
-        self.other = other
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> None:
-        return None
-
-
-def _line_memo(prospect: Prospect, held: dict[Any, Any], today: int) -> LineMemo:
-    """The profile's memo for the rules document whose line cache is `held`, on `today` (a new day or a
-    document not among the two last: a fresh one)."""
-    memo: LineMemo | None = prospect.line_memo
-    if memo is not None and memo.held is not held:
-        other = memo.other
-        memo.other = None  # two documents at most
-        if other is not None and other.held is held:
-            other.other, memo = memo, other
-        else:
-            memo = LineMemo(held, today, memo)
-    elif memo is None:
-        memo = LineMemo(held, today, None)
-    if memo.today != today:
-        memo.today = today
-        memo.rows = {}
-    prospect.line_memo = memo
-    return memo
-
-
-LINE_MEMO_ROWS = 256  # rules a profile has engagement under: a few dozen at most
 ORDER_CACHE_SIZE = 16384
 _SCORED: dict[tuple[int, ...], Scores] = {}
 ENGAGEMENT_LINE_CACHE_SIZE = 16384

@@ -29,7 +29,6 @@ from chalicelib.domain.scoring import (
     _INTEREST_WEIGHTS,
     _SCORED,
     BUCKET_HORIZON_DAYS,
-    LINE_MEMO_ROWS,
     Scores,
     _decay_table,
     day_of,
@@ -264,38 +263,6 @@ def test_engagement_lines_are_remembered_by_what_the_buckets_hold_on_the_day(rul
     other = Prospect(lead_id="L2", created_at=NOW, source="website")
     other.engagement = {rule_id: dict(p.engagement[rule_id]), "no_such_rule": {today: 50.0}}
     assert score(other, rules, NOW) == score(p, rules, NOW)
-
-
-def test_a_profiles_remembered_lines_follow_the_buckets_the_day_and_the_rules(rules: Rules) -> None:
-    """The profile's memo of its engagement lines (scoring.LineMemo) is checked by value and kept per day
-    and rules document: points written into the very bucket dict it read, another day, another document
-    (other caps and half-life; the rules lab scores one profile under two, alternately) each get their own
-    lines; a deep copy starts without it."""
-    data = yaml.safe_load(DEFAULT_RULES.read_text())
-    data["engagement_half_life_days"] = 3
-    data["engagement"] = [{**rule, "cap": 100} for rule in data["engagement"]]
-    faster = parse_rules(data)
-    today = day_of(NOW)
-    p = Prospect(lead_id="L1", created_at=NOW, source="website")
-    p.engagement = {"pricing_page": {today - 2: 8.0}, "docs_page": {today - 2: 3.0}}
-    seen: list[float] = []
-    for step in range(3):
-        for when in (NOW, NOW + timedelta(days=1)):  # the next day, with the same buckets: other lines
-            # Alternately on the same day (both memos kept); the last document of the day before first.
-            for one in (faster, rules, faster, rules):
-                hot = score(p, one, when)
-                assert p.line_memo is not None  # remembered: the next score reads through it
-                assert hot == _cold(p, one, when)
-                seen.append(hot.engagement)
-            p.engagement["pricing_page"][today - 2] += 8.0  # in place: the dict the memo's copy came from
-            for one in (rules, faster):
-                assert score(p, one, when) == _cold(p, one, when)  # the same day and memo, other buckets
-        p.engagement["docs_page"][today - 1 - step] = 3.0
-    assert len(set(seen)) >= 10  # the lines did change as the buckets, day and rules did
-    assert copy.deepcopy(p).line_memo is None
-    p.engagement = {f"rule_{n}": {today: 1.0} for n in range(LINE_MEMO_ROWS + 50)}  # bounded
-    assert score(p, rules, NOW) == _cold(p, rules, NOW)
-    assert len(p.line_memo.rows) <= LINE_MEMO_ROWS
 
 
 def test_a_pages_remembered_signals_follow_its_kind_location_url_category_and_name() -> None:
