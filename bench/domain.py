@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.adapters.templates import load_shipped_templates
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event
 from chalicelib.domain.messaging import Choice, choose_next_message
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules
 from chalicelib.wiring import load_default_rules
 

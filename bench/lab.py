@@ -44,10 +44,11 @@ from chalicelib.adapters.archive import EventArchive, FolderBlobs
 from chalicelib.adapters.archive_queue import pack_archived
 from chalicelib.adapters.shadow_rows import InMemoryShadowRows
 from chalicelib.adapters.templates import load_shipped_templates
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.events import Event
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_copy import copy_prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.lab.compaction import compact_archive
 from chalicelib.lab.layout import DEFAULT_SHARDS, ArchivedEvent, decode, encode, group_objects
 from chalicelib.lab.replay import replay_shard
@@ -421,9 +422,7 @@ def measure() -> dict[str, Any]:
             decode_per_second=at_100m["decoded_events_per_second_per_core"],
             bytes_per_event=compaction["compacted_bytes_per_event"],
         ),
-        "projected_daily_compaction_at_100m": project_compaction(
-            replay, compaction, at_rate
-        ),
+        "projected_daily_compaction_at_100m": project_compaction(replay, compaction, at_rate),
     }
 
 

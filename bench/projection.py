@@ -330,8 +330,9 @@ def state_shares(stream: list[tuple[int, Any]]) -> tuple[str, float, float]:
     """The busiest lifecycle state on the standard stream through the domain (apply, reassess): its share of
     the profile saves (each applied event is one save under the state it leaves the prospect in, so one
     `by_state` index write under that key) and its share of the prospects at the end."""
-    from chalicelib.domain.apply import apply_event, reassess
+    from chalicelib.domain.apply import apply_event
     from chalicelib.domain.prospect import Prospect
+    from chalicelib.domain.reassess import reassess
     from chalicelib.wiring import load_default_rules
 
     rules = load_default_rules()

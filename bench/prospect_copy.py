@@ -16,10 +16,11 @@ import time
 from typing import Any
 
 from bench.stream import Shape, generate
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.events import Event
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_copy import copy_prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.wiring import load_default_rules
 
 BATCH = 10 * 5  # as bench/lab.py: ten SQS messages of about five events

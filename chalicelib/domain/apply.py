@@ -1,21 +1,20 @@
-"""Folding events into a prospect and deciding what follows: tracking and email events, routing a lead to
-sales with its owner, the next nurture touch. Sales and CRM commands are in `sales_actions`; the effects
-and the transition primitive both use are in `decisions`.
+"""Folding events into a prospect: tracking and email events (identity, traits, pages, engagement,
+interests, key moments, a pending hand-raise), and sales and CRM events through `sales_actions`. What
+follows a batch of them (rescore, route, plan the next touch) is `reassess`'s; the effects and the
+transition primitive both use are in `decisions`.
 
-`apply_event` folds one event (idempotently: a seen event id changes nothing); `reassess` is run once after a
-batch of events to rescore, route a qualified lead or a hand-raise, and plan the next nurture touch.
-Both mutate the working profile they are given and return the effects the service must carry out; neither
-reads the clock or touches storage.
+`apply_event` folds one event (idempotently: a seen event id changes nothing). It mutates the working
+profile it is given and returns the effects the service must carry out; it neither reads the clock nor
+touches storage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.accounts import join_account, sync_accounts
-from chalicelib.domain.assignment import choose_owner
+from chalicelib.domain.accounts import join_account
 from chalicelib.domain.attribution import record_touch
 from chalicelib.domain.bounds import (
     admit_topic,
@@ -25,33 +24,24 @@ from chalicelib.domain.bounds import (
     set_trait,
 )
 from chalicelib.domain.decisions import (
-    Assigned,
     Effect,
     EmailOutcome,
     Noted,
-    NotifySales,
-    StartSla,
-    Turns,
     moment,
-    no_turns,
     push,
     transition,
 )
 from chalicelib.domain.events import EmailEventName, Event, EventKind
 from chalicelib.domain.lifecycle import (
-    NURTURED,
     State,
     Trigger,
-    can,
 )
-from chalicelib.domain.messaging import plan_next_touch
 from chalicelib.domain.profiling import event_location, topics_of
 from chalicelib.domain.prospect import (
     MAX_ANONYMOUS_IDS,
     MAX_CRM_IDS,
     MAX_EVENT_PROPERTIES,
     MAX_LABEL_CHARS,
-    MAX_MESSAGES,
     MAX_OTHER_EVENTS,
     MAX_PAGES,
     MAX_PATH_CHARS,
@@ -60,16 +50,13 @@ from chalicelib.domain.prospect import (
     OtherEvent,
     PageVisit,
     Prospect,
-    SentMessage,
-    SlaTimer,
     Suppression,
     event_fingerprint,
     is_reserved_trait,
 )
-from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, Route, hand_raise_route, qualified_route
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.sales_actions import apply_command
-from chalicelib.domain.scoring import Scores, add_to_bucket, day_of, prune_buckets, score
+from chalicelib.domain.scoring import add_to_bucket, day_of
 from chalicelib.domain.sending import credit_hand_raise, learns_from
 
 TRAIT_ALIASES = {
@@ -129,22 +116,6 @@ def _merge_traits(p: Prospect, traits: Mapping[str, Any], rules: Rules) -> None:
                 set_trait(p, "country", value["country"], keep)
             continue
         set_trait(p, name, value, keep)
-
-
-def _route(p: Prospect, trigger: Trigger, at: datetime, why: str, rules: Rules, turn: Turns) -> list[Effect]:
-    effects = transition(p, trigger, at, "leadloop", reason=why)
-    p.pending_hand_raise = None
-    p.next_touch_at = None
-    accept_seconds, escalate_seconds = rules.sla.accept_after, rules.sla.escalate_after
-    p.sla = SlaTimer(started_at=at, due_at=at + timedelta(seconds=accept_seconds))
-    moment(p, at, "routed", f"routed to sales ({why})")
-    if rules.assignment is not None:
-        choice = choose_owner(p, rules.assignment, turn)
-        effects.append(
-            Assigned(owner=choice.owner, previous=p.owner, team=choice.team, why=choice.why, actor="leadloop")
-        )
-        p.owner = choice.owner
-    return [*effects, NotifySales(why=why), StartSla(accept_seconds, escalate_seconds)]
 
 
 def _engage(
@@ -376,102 +347,3 @@ def apply_event(
     if p.state is State.ANONYMOUS and (p.email or p.user_id):
         effects = transition(p, Trigger.IDENTIFIED, event.at, "leadloop") + effects
     return effects
-
-
-# --- after a batch: rescore, route, plan ---
-
-
-def reassess(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -> tuple[Scores, list[Effect]]:
-    """Rescore; route a pending hand-raise or a qualified lead (assigning its owner; `turn` is each team's
-    round robin position); reopen a long-lost lead; plan the next touch. (The whole profile is kept within
-    its budget once per write: `bounds.keep_within_budget`, called by the service.)"""
-    scores, effects = _reassess(p, rules, now, turn, scored=True)
-    assert scores is not None  # scored=True: always scored
-    return scores, effects
-
-
-def settle(p: Prospect, rules: Rules, now: datetime, turn: Turns = no_turns) -> Scores | None:
-    """Everything `reassess` does to the profile, without scoring a lead whose scores decide nothing now (not
-    in nurture: nothing to route): for a replay, whose reassessments before a lead's last are read for
-    what they change, not for their scores. The scores when they were computed (a lead in nurture), else
-    None."""
-    return _reassess(p, rules, now, turn, scored=False)[0]
-
-
-def _reassess(
-    p: Prospect, rules: Rules, now: datetime, turn: Turns, *, scored: bool
-) -> tuple[Scores | None, list[Effect]]:
-    effects: list[Effect] = []
-    if (
-        p.state is State.LOST
-        and p.history
-        and now - p.history[-1].at >= timedelta(days=rules.lost_reopen_days)
-    ):
-        effects += transition(p, Trigger.REOPEN, now, "leadloop", reason="lost_reopen_delay")
-    # Scoring reads the profile and changes nothing: skipped (scored=False) only where routing does not read
-    # it, so the profile ends exactly as reassess leaves it.
-    scores = score(p, rules, now) if scored or p.state in NURTURED else None
-    route = decide_route(p, scores, rules, now)
-    return _carry_out(p, rules, now, turn, scores, route, effects)
-
-
-def decide_route(p: Prospect, scores: Scores | None, rules: Rules, now: datetime) -> Route | None:
-    """The route the rules take for the lead now, given its scores (None: it stays where it is; a lead not
-    in nurture is never routed). Pure: the rules lab asks it of two rule sets for one profile."""
-    if p.state not in NURTURED or scores is None:
-        return None
-    if p.pending_hand_raise:
-        return hand_raise_route(p, scores, rules, now)
-    return qualified_route(p, scores, rules, now)
-
-
-def settle_decided(
-    p: Prospect, rules: Rules, now: datetime, scores: Scores | None, route: Route | None
-) -> Scores | None:
-    """`settle` for a lead that is not lost, whose scores (None: not in nurture) and route
-    (`decide_route`) are already known: the profile ends as `settle` leaves it. The rules lab settles a lead
-    once for two rule sets that decide it alike (chalicelib/lab/sharing.py)."""
-    assert p.state is not State.LOST  # reopening comes before scoring: not for a decision made already
-    return _carry_out(p, rules, now, no_turns, scores, route, [])[0]
-
-
-def _carry_out(
-    p: Prospect,
-    rules: Rules,
-    now: datetime,
-    turn: Turns,
-    scores: Scores | None,
-    route: Route | None,
-    effects: list[Effect],
-) -> tuple[Scores | None, list[Effect]]:
-    """The decided route taken (owner, SLA, notice; the lead rescored), then the rest of a reassessment,
-    which the rules read only for their version and the nurture cadence."""
-    if route is not None:
-        if route.path == LOW_FIT_HAND_RAISE:  # routed all the same (buyers decide), flagged for sales
-            moment(p, now, LOW_FIT_HAND_RAISE, route.why)
-        effects += _route(p, route.trigger, now, route.why, rules, turn)
-        scores = score(p, rules, now)
-    elif (
-        p.state not in NURTURED
-        and p.pending_hand_raise
-        and not can(p.state, Trigger.HAND_RAISE)
-        and p.state is not State.ANONYMOUS
-    ):
-        p.pending_hand_raise = (
-            None  # already with sales (or closed): the moment is recorded, nothing to route
-        )
-    p.rules_version = rules.version
-    p.next_touch_at = plan_next_touch(p, rules, now)
-    today = day_of(now)
-    prune_buckets(p.engagement, today)
-    prune_buckets(p.interests, today)
-    effects += sync_accounts(p)  # member rows follow the person's engagement, at most once a day
-    return scores, effects
-
-
-def record_send(p: Prospect, send_id: str, template: str, version: int, at: datetime, why: str) -> None:
-    push(
-        p.messages,
-        SentMessage(send_id=send_id, template=template, version=version, at=at, reason=why),
-        MAX_MESSAGES,
-    )

@@ -1,10 +1,11 @@
 """The outbox: what a prospect write decided must happen, stored in that same conditional write.
 
-The domain returns decisions (`chalicelib.domain.apply` effects: a transition, an assignment, a sales
-notification...). `plan` turns them into outbox effects — plain, self-contained records that carry every
-value their handler needs (times, texts, counter increments) — so performing one later, or twice, does the
-same thing. They travel inside the prospect item (`encode`/`decode`), and DynamoDB Streams hands each write's
-outbox to the dispatcher (`chalicelib.effects.dispatch`). Pure: no I/O, no clock.
+The domain returns decisions (`chalicelib.domain.apply` and `.reassess` effects: a transition, an
+assignment, a sales notification...). `plan` turns them into outbox effects — plain, self-contained
+records that carry every value their handler needs (times, texts, counter increments) — so performing one
+later, or twice, does the same thing. They travel inside the prospect item (`encode`/`decode`), and
+DynamoDB Streams hands each write's outbox to the dispatcher (`chalicelib.effects.dispatch`).
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations

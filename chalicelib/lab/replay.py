@@ -25,13 +25,14 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from chalicelib.domain.apply import apply_event, reassess, settle
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.decisions import InvalidCommand
 from chalicelib.domain.events import Event, EventKind, alias_keys, identity_keys, internal_id
 from chalicelib.domain.lifecycle import IllegalTransition, State, Trigger
 from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.reassess import reassess, settle
 from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, OPENINGS
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores

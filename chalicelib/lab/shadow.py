@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.decisions import InvalidCommand
 from chalicelib.domain.events import Event
 from chalicelib.domain.lifecycle import IllegalTransition, State
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_copy import copy_prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, OPENINGS
 from chalicelib.domain.rules import Rules
 from chalicelib.lab.choices import next_choice, template_changes

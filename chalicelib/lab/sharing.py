@@ -32,12 +32,13 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from chalicelib.domain.apply import apply_event, decide_route, settle, settle_decided
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.decisions import InvalidCommand
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import NURTURED, IllegalTransition, State
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_copy import copy_prospect
+from chalicelib.domain.reassess import decide_route, settle, settle_decided
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores, score
 
@@ -48,7 +49,7 @@ from chalicelib.domain.scoring import Scores, score
 BURST = timedelta(seconds=5)
 NOT_REPLAYED = frozenset({EventKind.SALES, EventKind.CRM})
 # What of a rule set a nurtured lead's reassessment reads only to decide or carry out its route
-# (chalicelib/domain/routing.py, apply._route): anything else differing, the lead forks at its first one.
+# (chalicelib/domain/routing.py, reassess._route): anything else differing, the lead forks at its first one.
 DECIDING = frozenset({"version", "thresholds", "routing", "sla", "assignment"})
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.bounds import fit_traits, keep_within_budget
 from chalicelib.domain.decisions import Effect, InvalidCommand, Noted
 from chalicelib.domain.events import Event, EventKind, internal_id
@@ -32,6 +32,7 @@ from chalicelib.domain.lifecycle import IllegalTransition
 from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import Prospect, Suppression
 from chalicelib.domain.prospect_copy import copy_prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores
 from chalicelib.domain.summary import summarize

@@ -17,7 +17,7 @@ from chalicelib.adapters.memory import (
     InMemoryMarks,
     InMemoryProspects,
 )
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.bounds import keep_within_budget, stored_size
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.prospect import (
@@ -28,6 +28,7 @@ from chalicelib.domain.prospect import (
     Prospect,
 )
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import RulesError, parse_rules
 from chalicelib.domain.scoring import score
 from chalicelib.effects.dispatch import Dispatcher

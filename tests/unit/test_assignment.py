@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.assignment import choose_owner, team_for, team_lead
 from chalicelib.domain.decisions import (
     Assigned,
@@ -24,6 +24,7 @@ from chalicelib.domain.decisions import (
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.bounds import fit_traits, keep_within_budget, size_upper_bound
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
@@ -28,6 +28,7 @@ from chalicelib.domain.prospect import (
     Prospect,
 )
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.wiring import DEFAULT_RULES
 

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.bandit import Evidence, context_of
 from chalicelib.domain.catalogue import Stage, TemplateMeta, meta_from_front_matter
 from chalicelib.domain.decisions import EmailOutcome
@@ -19,6 +19,7 @@ from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.messaging import Choice, NoChoice, choose_next_message, claim_touch, mark_sent
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
 from chalicelib.effects.outbox import LearnFromOutcomes, plan
 from chalicelib.errors import InvalidContent

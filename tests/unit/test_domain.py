@@ -8,7 +8,7 @@ from itertools import product
 import pytest
 import yaml
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.catalogue import Stage, TemplateMeta
 from chalicelib.domain.decisions import NotifySales
 from chalicelib.domain.events import Event, EventKind, event_from_wire, event_to_wire
@@ -16,8 +16,10 @@ from chalicelib.domain.lifecycle import TRANSITIONS, IllegalTransition, State, T
 from chalicelib.domain.messaging import Choice, NoChoice, choose_next_message
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
 from chalicelib.domain.scoring import score
+from chalicelib.domain.sending import claim_touch, mark_sent
 from chalicelib.wiring import DEFAULT_RULES
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -178,9 +180,7 @@ def test_the_chooser_honours_cooldown_and_the_recycle_reason(rules: Rules) -> No
     ]
     choice = choose_next_message(p, catalogue, rules, NOW)
     assert isinstance(choice, Choice) and choice.template.name == "roi" and "no_budget" in choice.why
-    from chalicelib.domain.apply import record_send
-
-    record_send(p, "s1", "roi", 1, NOW, choice.why)
+    mark_sent(claim_touch(p, "s1", choice.template, choice.why, NOW), 1, NOW)  # as nurture sends it
     later = choose_next_message(p, catalogue, rules, NOW + timedelta(days=5))
     assert isinstance(later, Choice) and later.template.name == "tour"  # roi is cooling down
 

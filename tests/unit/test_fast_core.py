@@ -16,7 +16,7 @@ import yaml
 
 from bench.domain import shipped_metas
 from bench.stream import Shape, generate
-from chalicelib.domain.apply import apply_event, reassess, settle
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.bandit import Evidence
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
@@ -24,6 +24,7 @@ from chalicelib.domain.messaging import _CHOSEN, Choice, NoChoice, choose_next_m
 from chalicelib.domain.profiling import topics_of
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_document import prospect_to_doc
+from chalicelib.domain.reassess import reassess, settle
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.domain.scoring import (
     _INTEREST_WEIGHTS,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
@@ -28,6 +28,7 @@ from chalicelib.domain.messaging import (
 )
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.wiring import DEFAULT_RULES
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State, Trigger
 from chalicelib.domain.prospect import (
@@ -37,6 +37,7 @@ from chalicelib.domain.prospect import (
 )
 from chalicelib.domain.prospect_copy import copy_prospect
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import parse_rules
 from chalicelib.wiring import DEFAULT_RULES
 

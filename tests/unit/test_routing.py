@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.decisions import NotifySales
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
 from chalicelib.domain.scoring import fit_lines, score, top_interests
 from chalicelib.domain.summary import summarize

@@ -16,11 +16,12 @@ from chalicelib.adapters.templates import (
     load_shipped_templates,
     render,
 )
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.catalogue import Stage, TemplateMeta
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.messaging import Choice, choose_next_message, claim_touch, mark_sent
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.wiring import DEFAULT_RULES
 

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.adapters.memory import InMemoryProspects
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.catalogue import TemplateMeta
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.messaging import claim_touch, mark_sent, plan_next_touch
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.wiring import load_default_rules
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -13,11 +13,12 @@ import yaml
 
 from chalicelib.adapters.mail import OutgoingEmail
 from chalicelib.adapters.notify import SalesNotifier
-from chalicelib.domain.apply import apply_event, reassess
+from chalicelib.domain.apply import apply_event
 from chalicelib.domain.decisions import Assigned
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import Prospect
+from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, parse_rules
 from chalicelib.domain.summary import summarize
 
