@@ -38,7 +38,7 @@ from chalicelib.adapters.workflow import SlaWorkflow
 from chalicelib.domain.events import Event
 from chalicelib.domain.prospect import Prospect
 from chalicelib.effects.dispatch import Dispatcher
-from chalicelib.effects.outbox import OutboxEffect, encode
+from chalicelib.effects.outbox import OutboxEffect, encode, writers_effects
 from chalicelib.effects.stream_counts import count_stream_batch
 from chalicelib.usecases.leads import LeadService
 from chalicelib.wiring import load_default_rules
@@ -98,7 +98,7 @@ class StreamedProspects(DynamoProspects):
         version = super().save(prospect, score=score, now=now, expected=expected, effects=effects)
         image: dict[str, Any] = {"lead_id": {"S": prospect.lead_id}, "version": {"N": str(version)}}
         outbox = encode(effects)
-        self.dispatched += any(not getattr(effect, "by_stream", False) for effect in effects)
+        self.dispatched += bool(writers_effects(effects))
         if outbox:
             image["outbox"] = {"B": outbox}
         sequence = str(SEQUENCE_START + len(self.stream))

@@ -195,7 +195,10 @@ class InMemoryCounters:
         expires_at: datetime,
     ) -> int:
         done = self.checkpoints.get(stream_shard, -1)
-        todo = [(int(sequence), increments) for sequence, increments in counted if int(sequence) > done]
+        by_sequence = {int(sequence): increments for sequence, increments in counted}  # as DynamoDB's
+        todo = [
+            (sequence, increments) for sequence, increments in sorted(by_sequence.items()) if sequence > done
+        ]
         for sequence, increments in todo:
             for counter, amount in increments.items():
                 self.values[counter] = self.values.get(counter, 0.0) + amount

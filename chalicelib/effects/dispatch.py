@@ -48,6 +48,7 @@ from chalicelib.effects.outbox import (
     StartSlaClock,
     UpdateAccounts,
     decode,
+    writers_effects,
 )
 from chalicelib.errors import StorageUnavailable
 from chalicelib.usecases.ports import (
@@ -129,9 +130,8 @@ class Dispatcher:
         them all: one failing effect does not hold back the others). `just_written`: the writer itself, a
         moment after its write, skips reading the write's done mark (nothing can have set it but a stream
         pass racing ahead, and every handler is idempotent anyway)."""
-        if any(getattr(effect, "by_stream", False) for effect in write.effects):
-            # Counts the stream's count consumer moves (chalicelib.effects.stream_counts) are not ours.
-            mine = tuple(e for e in write.effects if not getattr(e, "by_stream", False))
+        mine = writers_effects(write.effects)  # the stream's counts: chalicelib.effects.stream_counts
+        if len(mine) < len(write.effects):
             write = replace(write, effects=mine)
         if not write.effects:
             return

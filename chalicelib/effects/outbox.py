@@ -235,6 +235,13 @@ def stream_counts(effects: Iterable[OutboxEffect]) -> list[CountOnScoreboard | L
     return [e for e in effects if isinstance(e, CountOnScoreboard | LearnFromOutcomes) and e.by_stream]
 
 
+def writers_effects(effects: Iterable[OutboxEffect]) -> tuple[OutboxEffect, ...]:
+    """The effects of a write that its writer and the dispatcher perform: all but `stream_counts`."""
+    return tuple(
+        e for e in effects if not (isinstance(e, CountOnScoreboard | LearnFromOutcomes) and e.by_stream)
+    )
+
+
 # --- the stored form ---
 
 

@@ -12,7 +12,7 @@ per-shard checkpoint in the same transaction. Why that is exact:
 - a stream shard's records come in order with rising sequence numbers, and each appears in it once;
 - a retried batch (a timeout, a throttled transaction) or a bisected one re-reads records at or below the
   checkpoint, which are skipped; the checkpoint moves only with the counts it covers, to the newest record
-  counted (records processed more than once may come back out of order: they are sorted first);
+  counted (records processed more than once may come back out of order: `add_stream_batch` orders them);
 - the event names its shard only under a tumbling window (the event source mapping's
   `TumblingWindowInSeconds`, infra/resources.yaml); the window's own state is not used, and its
   "at least once" delivery is what the checkpoint absorbs.
@@ -54,9 +54,12 @@ def count_stream_batch(counters: StreamCounters, event: Mapping[str, Any]) -> di
     unreadable = 0
     for record in event.get("Records") or []:
         try:
-            [(sequence, outbox)] = outboxes([record]) or [("", b"")]
-            counts = stream_counts(decode(outbox)) if outbox else []
-            int(sequence or 0)  # what the checkpoint compares
+            found = outboxes([record])
+            if not found:
+                continue  # a deletion, or a write that decided nothing
+            sequence, outbox = found[0]
+            int(sequence)  # what the checkpoint compares
+            counts = stream_counts(decode(outbox))
         except Exception as error:  # noqa: BLE001 - any unreadable record is a bug, never an outage
             # Retrying cannot help, and holding the shard would stop every later count of it.
             log.error("a stream record is unreadable, not counted: %s: %s", type(error).__name__, error)
@@ -69,8 +72,7 @@ def count_stream_batch(counters: StreamCounters, event: Mapping[str, Any]) -> di
             newest = at if newest is None or at > newest else newest
     if not counted or newest is None:
         return {"writes": 0, "counted": 0, "unreadable": unreadable}
-    # A record processed more than once may come back out of order (Lambda's tumbling windows say so):
-    # handed over in the shard's order, so the checkpoint moves to the newest record counted.
-    counted.sort(key=lambda record: int(record[0]))
+    # In any order: a record processed more than once may come back out of order (Lambda's tumbling
+    # windows say so), and the counters order them before moving the checkpoint.
     moved = counters.add_stream_batch(shard, counted, expires_at=newest + timedelta(days=MARK_DAYS))
     return {"writes": len(counted), "counted": moved, "unreadable": unreadable}

@@ -123,7 +123,8 @@ class StreamCounters(Protocol):
         *,
         expires_at: datetime,
     ) -> int:
-        """Each (sequence number, increments) of one stream shard, in order, counted exactly once."""
+        """Each (sequence number, increments) of one stream shard counted exactly once, in any order (a record
+        given twice is one); returns how many were counted now."""
         ...
 
 
