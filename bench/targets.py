@@ -15,15 +15,16 @@ from typing import Any
 # Why each target is missed, when it is: what the figure is made of and what would have to change.
 WHY = {
     "domain": (
-        "CPU time of pure Python on this box: about 20,000 events/s when it is quiet, less under load (the "
-        "load average above); decisions are proven unchanged by each speed-up, so what is left is the "
-        "interpreter's time in scoring and applying events"
+        "CPU time of pure Python on a shared box moves by a fifth or more between runs, whatever its load "
+        "average says (docs/benchmarks.md quotes six runs: 17,700-25,600 events/s at 61932d4); decisions are "
+        "proven unchanged by each speed-up, so what is left is the interpreter's time in scoring and "
+        "applying events"
     ),
     "domain_batched": "the same CPU as one at a time, less the per-batch reassessments it shares",
     "write_units": (
         "a save costs at least 1 unit (0.63 saves an event in 10-event batches); counting once per stream "
         "batch merges a batch's counts into few items, so fewer or emptier stream batches cost more "
-        "(docs/benchmarks.md: 'Where the write units go')"
+        "(docs/benchmarks.md: 'How 1.5 write units per event is met')"
     ),
     "per_save": (
         "a prospect with more than ~35 events a day carries the ids of its last 72 hours (the providers' "
