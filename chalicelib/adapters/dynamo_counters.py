@@ -29,8 +29,10 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo_tables import Tables, models_for, shared_connection, storage_errors
@@ -92,33 +94,13 @@ class Counters:
         """The ADDs one write decided, exactly once: they go in one transaction with a marker item that must
         not exist yet (kept until `expires_at`, past any redelivery), all in the shard `key` picks. False
         when `key` was applied before."""
-        shard = counter_shard(key, self.shards)
-        items: dict[tuple[str, str], dict[str, float]] = {}
-        for (period, name), amount in increments.items():
-            if amount:
-                partition, attribute = item_of(period)
-                adds = items.setdefault((shard_key(partition, shard), name), {})
-                adds[attribute] = adds.get(attribute, 0.0) + amount
-        updates = list(items.items())
+        updates = list(_merged({}, increments, counter_shard(key, self.shards)).items())
         applied = False
         for part, start in enumerate(range(0, len(updates), COUNTERS_PER_TRANSACTION)):
             marker = self._nonces(f"counted#{key}#{part}", expires_at=expires_at)
-            with storage_errors("update counters"):
-                try:
-                    # TOTAL, like every other call PynamoDB makes: the capacity meter reads it off the answer.
-                    with TransactWrite(
-                        connection=self._connection, return_consumed_capacity="TOTAL"
-                    ) as transaction:
-                        transaction.save(marker, condition=self._nonces.key.does_not_exist())
-                        for (partition, name), adds in updates[start : start + COUNTERS_PER_TRANSACTION]:
-                            actions: list[Action] = [Path(a).add(amount) for a, amount in adds.items()]
-                            transaction.update(self._model(partition, name), actions=actions)
-                except TransactWriteError as exc:
-                    reasons = exc.cancellation_reasons
-                    if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-                        continue  # this part was counted by an earlier attempt
-                    raise
-            applied = True
+            # False: this part was counted by an earlier attempt.
+            if self._counted(dict(updates[start : start + COUNTERS_PER_TRANSACTION]), marker):
+                applied = True
         return applied
 
     def add_stream_batch(
@@ -186,19 +168,32 @@ class Counters:
         checkpoint was not `done` any more."""
         checkpoint = Path(SEQUENCE)
         condition = checkpoint.does_not_exist() if done < 0 else checkpoint == _sequence(done)
-        with storage_errors("count a stream batch"):
+        actions: list[Action] = [checkpoint.set(_sequence(last)), self._nonces.expires_at.set(expires_at)]
+        return self._counted(items, self._nonces(key), condition, actions)
+
+    def _counted(
+        self,
+        items: Mapping[tuple[str, str], Mapping[str, float]],
+        guard: Model,
+        condition: Condition | None = None,
+        actions: list[Action] | None = None,
+    ) -> bool:
+        """One transaction: the nonces item `guard` (put, on condition that it does not exist yet; or
+        updated with `actions` on `condition`), and the ADDs to the counter `items`. False when the guard's
+        condition failed: nothing moved."""
+        with storage_errors("update counters"):
             try:
+                # TOTAL, like every other call PynamoDB makes: the capacity meter reads it off the answer.
                 with TransactWrite(
                     connection=self._connection, return_consumed_capacity="TOTAL"
                 ) as transaction:
-                    transaction.update(
-                        self._nonces(key),
-                        actions=[checkpoint.set(_sequence(last)), self._nonces.expires_at.set(expires_at)],
-                        condition=condition,
-                    )
+                    if actions is None:
+                        transaction.save(guard, condition=self._nonces.key.does_not_exist())
+                    else:
+                        transaction.update(guard, actions=actions, condition=condition)
                     for (partition, name), adds in items.items():
-                        actions: list[Action] = [Path(a).add(amount) for a, amount in adds.items()]
-                        transaction.update(self._model(partition, name), actions=actions)
+                        adding: list[Action] = [Path(a).add(amount) for a, amount in adds.items()]
+                        transaction.update(self._model(partition, name), actions=adding)
             except TransactWriteError as exc:
                 reasons = exc.cancellation_reasons
                 if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
