@@ -11,6 +11,7 @@ from typing import Any
 from chalice import Chalice, CORSConfig, Cron, Rate, Response
 
 from chalicelib import wiring
+from chalicelib.adapters.archive_queue import ARCHIVER_BATCH, ARCHIVER_WINDOW_S
 from chalicelib.adapters.tokens import REDIRECT, UNSUBSCRIBE, verify
 from chalicelib.commands import SALES_ACTIONS, parse_command
 from chalicelib.config import SEND_CONCURRENCY
@@ -64,7 +65,6 @@ app.register_blueprint(lab_routes)  # the rules lab: backtests of a rules draft
 QUEUE_NAME = os.environ.get("LEADLOOP_QUEUE_NAME", "leadloop-events")
 TOUCHES_QUEUE_NAME = os.environ.get("LEADLOOP_TOUCHES_QUEUE_NAME", "leadloop-touches")  # infra/: the ARN
 ARCHIVE_QUEUE_NAME = os.environ.get("LEADLOOP_ARCHIVE_QUEUE_NAME", "leadloop-archive")  # infra/: the ARN
-ARCHIVER_BATCH, ARCHIVER_WINDOW_S = 100, 60  # archive messages per archiver run, at most a minute apart
 # infra/ points the deployed trigger at the prospects table's stream; this default only names one for Chalice.
 PROSPECTS_STREAM_ARN = os.environ.get(
     "LEADLOOP_PROSPECTS_STREAM_ARN",
@@ -278,9 +278,9 @@ def apply_events(event: Any) -> dict[str, Any]:
     )
 
 
-# Up to 100 of the worker's archive messages (each a worker batch's applied events) a minute: hundreds to
-# thousands of events share each day-and-shard object (chalicelib/adapters/archive_queue.py). 100, not more:
-# server-side batches put ~1,000 events in a message, and the archiver holds its batch's events in memory.
+# Up to ARCHIVER_BATCH of the worker's archive messages (each a worker batch's applied events), gathered for
+# at most ARCHIVER_WINDOW_S: thousands of events share each day-and-shard object (chalicelib/adapters/
+# archive_queue.py says why these sizes, and what they cost in archive latency).
 @app.on_sqs_message(
     queue=ARCHIVE_QUEUE_NAME, batch_size=ARCHIVER_BATCH, maximum_batching_window_in_seconds=ARCHIVER_WINDOW_S
 )

@@ -17,6 +17,14 @@ As deployed, tracking and webhooks reach the ingest function through the ingest 
 (infra/resources.yaml, IngestHttpApi): `total_as_deployed` is the HTTP API total; the REST API's ingest
 routes remain for snippets installed before it and are reported beside it. An HTTP API meters a request in
 512 KB steps; every request here is far below one.
+
+What is deployed is read, not copied: each function's memory from .chalice/config.json, the archiver's batch
+and window from chalicelib/adapters/archive_queue.py (app.py and infra/ use the same). Lambda gives a
+function CPU in proportion to its memory (one vCPU at 1,769 MB), so CPU measured here on one core takes
+1,769/MB times as long there; waiting on AWS takes as long at any memory. Each AWS call also costs client
+CPU (serialize, sign, parse), measured here with the network left out (`client_call_cpu_ms`). ASSUMED, not
+measured: a Lambda vCPU is as fast as this machine's core, the round trips in PRICES, and the traffic rate
+at which the archiver's runs fill (PRICES["events_per_second"]).
 """
 
 from __future__ import annotations
@@ -27,9 +35,15 @@ import math
 import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
-from chalicelib.adapters.archive_queue import pack_archived, unpack_archived
+from chalicelib.adapters.archive_queue import (
+    ARCHIVER_BATCH,
+    ARCHIVER_WINDOW_S,
+    pack_archived,
+    unpack_archived,
+)
 from chalicelib.adapters.dynamo_prospects import pack_doc
 from chalicelib.adapters.dynamo_stream import writes_with_effects
 from chalicelib.adapters.queue import pack
@@ -39,6 +53,12 @@ from chalicelib.effects.outbox import CountOnScoreboard, RecordActivity, decode,
 from chalicelib.ingest import segment, segment_request
 from chalicelib.lab.layout import ArchivedEvent, group_objects
 from chalicelib.lab.layout import encode as encode_object
+
+CONFIG = Path(__file__).resolve().parents[1] / ".chalice" / "config.json"
+FUNCTION_MEMORY_MB: dict[str, int] = {
+    name: int(function["lambda_memory_size"])
+    for name, function in json.loads(CONFIG.read_text())["lambda_functions"].items()
+}
 
 PRICES: dict[str, Any] = {
     "as_of": "2026-11-23 (us-east-1 list prices; DynamoDB on-demand after the 2024-11-01 cut)",
@@ -51,7 +71,9 @@ PRICES: dict[str, Any] = {
     "dynamodb_on_demand_per_million_write_units": 0.625,
     "dynamodb_on_demand_per_million_read_units": 0.125,
     # Assumptions, not prices:
-    "lambda_memory_gb": 0.5,  # .chalice/config.json: 512 MB for every function
+    "lambda_mb_per_vcpu": 1769,  # AWS: CPU in proportion to memory, one vCPU at 1,769 MB
+    "lambda_memory_mb": FUNCTION_MEMORY_MB,  # .chalice/config.json, as deployed
+    "lambda_memory_gb": FUNCTION_MEMORY_MB["apply_events"] / 1024,  # the worker's (bench/projection.py)
     "dynamodb_round_trip_ms": 5.0,  # same-region request, billed as Lambda duration while waiting
     "sqs_round_trip_ms": 10.0,
     "worker_messages_per_invocation": 10,  # the event source's batch size (app.py)
@@ -64,12 +86,16 @@ PRICES: dict[str, Any] = {
     "dispatcher_batch_size": 100,
     "dispatcher_mark_read_units": 1.0,  # one strongly consistent GetItem of a small mark per write
     # The rules lab's event archive (adapters/archive_queue.py): the worker sends one message per batch to
-    # the archive queue; the archiver takes up to 100 of them (app.ARCHIVER_BATCH, full at volume: below
-    # that, one run a minute) and puts one object per day and shard of its batch, 8 at a time.
+    # the archive queue; the archiver takes up to ARCHIVER_BATCH of them, or what ARCHIVER_WINDOW_S brings
+    # at `events_per_second` (assumed: issue 15's design point), and puts one object per day and shard of
+    # its batch, 8 at a time. Before each write it looks its leads up among the erased (BatchGetItem, 0.5
+    # read unit a key): assumed one lead per event, the most it can be.
     "s3_put_per_thousand": 0.005,
     "s3_round_trip_ms": 30.0,
-    "archiver_messages_per_invocation": 100,
-    "archiver_memory_gb": 1.0,
+    "archiver_messages_per_invocation": ARCHIVER_BATCH,
+    "archiver_window_seconds": ARCHIVER_WINDOW_S,
+    "events_per_second": 1000,
+    "archiver_erased_lookups_per_event": 1.0,
     "archive_shards": 16,
     "archive_days_per_batch": 1,  # a batch's events are minutes apart: one day (two around midnight)
 }
@@ -77,6 +103,7 @@ TARGET_DOLLARS_PER_MILLION = 2.0
 BROWSER_TARGET_DOLLARS_PER_MILLION = 3.0  # issue 15, one event per request, as deployed
 WRITE_KEY_LOOKUP_READ_UNITS = 0.5  # one eventually consistent GetItem on the keys table per request
 SQS_PAYLOAD_CHUNK = 64 * 1024
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda stops gathering an SQS batch at a 6 MB invocation payload
 ARCHIVED_BYTES_PER_EVENT = 31  # gzipped JSON lines (bench/lab.py measures 30.9 on the standard stream)
 
 
@@ -108,6 +135,58 @@ def ingest_cpu_ms(events_per_request: int, repeats: int = 300) -> tuple[float, i
         bodies = pack(events)
         best = min(best, time.process_time() - started)
     return best * 1e3, sum(len(b.encode()) for b in bodies)
+
+
+class _CannedBody:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+    def read(self, *_: Any) -> bytes:
+        return self._body
+
+
+@cache  # measured once per run: every function's calls use it
+def client_call_cpu_ms(repeats: int = 10, calls: int = 50) -> float:
+    """botocore's CPU for one AWS call (build, serialize, SigV4-sign, parse the answer; best of `repeats`),
+    the mean of a DynamoDB GetItem and an SQS SendMessage: the ingest function's two calls. The send is
+    answered in-process (botocore's before-send hook), so neither network nor TLS CPU is in it."""
+    import boto3  # noqa: PLC0415 - only this measurement needs a client
+    from botocore.awsrequest import AWSResponse  # noqa: PLC0415
+
+    def canned(answer: dict[str, Any]) -> Any:
+        body = json.dumps(answer).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "bench"}
+        return lambda request, **_: AWSResponse(request.url, 200, headers, _CannedBody(body))
+
+    session = boto3.session.Session(
+        aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1"
+    )
+    dynamodb, sqs = session.client("dynamodb"), session.client("sqs")
+    key = {"key_id": {"S": "k"}, "role": {"S": "tracking"}, "account": {"S": "acme"}}
+    dynamodb.meta.events.register("before-send.dynamodb.GetItem", canned({"Item": key}))
+    sqs.meta.events.register("before-send.sqs.SendMessage", canned({"MessageId": "bench"}))
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/leadloop-prod-events"
+    body = pack(
+        [segment.parse_call("page", _segment_message(0), source="bench", received_at=datetime.now(UTC))[0]]
+    )
+    each = (
+        lambda: dynamodb.get_item(TableName="leadloop-prod-keys", Key={"key_id": {"S": "bench"}}),
+        lambda: sqs.send_message(QueueUrl=queue, MessageBody=body[0]),
+    )
+    means = []
+    for call in each:
+        call()
+        best = math.inf
+        for _ in range(repeats):
+            started = time.process_time()
+            for _ in range(calls):
+                call()
+            best = min(best, (time.process_time() - started) / calls)
+        means.append(best * 1e3)
+    return sum(means) / len(means)
 
 
 def _streamed_write(n: int) -> dict[str, Any]:
@@ -172,33 +251,60 @@ def expected_objects(events: float, shards: int) -> float:
     return PRICES["archive_days_per_batch"] * shards * (1 - (1 - 1 / shards) ** events)
 
 
+def archiver_messages_per_run(events_per_message: float, message_bytes: float) -> float:
+    """Messages an archiver run holds: its batch size, what its window brings at the assumed rate, or what
+    fits Lambda's 6 MB invocation payload (message bodies only: SQS's envelope is not counted), the least."""
+    arriving = PRICES["events_per_second"] / events_per_message * PRICES["archiver_window_seconds"]
+    fitting = LAMBDA_PAYLOAD_BYTES / message_bytes
+    return max(min(PRICES["archiver_messages_per_invocation"], arriving, fitting), 1.0)
+
+
 def archive_parts(events_per_worker_invocation: float, worker_invocations: float) -> dict[str, float]:
     """Dollars per million events the archive adds, and what it would cost written by the worker itself."""
     million, shards = 1e6, PRICES["archive_shards"]
     message_bytes = events_per_worker_invocation * ARCHIVED_BYTES_PER_EVENT * 4 / 3  # base64
     sends = worker_invocations * math.ceil(message_bytes / SQS_PAYLOAD_CHUNK)
-    runs = worker_invocations / PRICES["archiver_messages_per_invocation"]
+    messages = archiver_messages_per_run(events_per_worker_invocation, message_bytes)
+    runs = worker_invocations / messages
     per_run = million / runs
-    puts = runs * expected_objects(per_run, shards)
-    run_ms = (
-        per_run * archiver_cpu_ms_per_event()
-        + math.ceil(expected_objects(per_run, shards) / 8) * PRICES["s3_round_trip_ms"]
+    objects = expected_objects(per_run, shards)
+    puts = runs * objects
+    erased_keys = per_run * PRICES["archiver_erased_lookups_per_event"]
+    erased_calls = math.ceil(erased_keys / 100)  # BatchGetItem takes 100 keys (archive_queue.BATCH_GET)
+    run_ms = lambda_ms(
+        "archive_events",
+        per_run * archiver_cpu_ms_per_event() + (objects + erased_calls) * client_call_cpu_ms(),
+        math.ceil(objects / 8) * PRICES["s3_round_trip_ms"] + erased_calls * PRICES["dynamodb_round_trip_ms"],
     )
     receives = worker_invocations / 10 * 2  # the poller's ReceiveMessage and DeleteMessageBatch, 10 a call
     direct_puts = worker_invocations * expected_objects(events_per_worker_invocation, shards)
     return {
         "sqs": (sends + receives) / million * PRICES["sqs_standard_per_million_requests"],
         "s3_puts": puts / 1e3 * PRICES["s3_put_per_thousand"],
-        "lambda": _lambda_dollars(run_ms, runs, PRICES["archiver_memory_gb"]),
-        "events_per_object": per_run / expected_objects(per_run, shards),
+        "lambda": _lambda_dollars(run_ms, runs, "archive_events"),
+        "erased_reads": runs
+        * erased_keys
+        * 0.5
+        / million
+        * PRICES["dynamodb_on_demand_per_million_read_units"],
+        "messages_per_run": messages,
+        "events_per_run": per_run,
+        "events_per_object": per_run / objects,
         "written_by_the_worker_s3_puts_per_event": direct_puts / million,
         "written_by_the_worker_dollars": direct_puts / 1e3 * PRICES["s3_put_per_thousand"],
     }
 
 
-def _lambda_dollars(ms: float, invocations: float, memory_gb: float | None = None) -> float:
+def lambda_ms(function: str, cpu_ms: float, wait_ms: float) -> float:
+    """One invocation's duration on Lambda: CPU measured on one core here, slowed by the function's share of
+    a vCPU (its memory, .chalice/config.json), plus the time it waits on AWS (the same at any memory)."""
+    share = min(FUNCTION_MEMORY_MB[function] / PRICES["lambda_mb_per_vcpu"], 1.0)
+    return cpu_ms / share + wait_ms
+
+
+def _lambda_dollars(ms: float, invocations: float, function: str) -> float:
     billed_ms = math.ceil(ms)  # Lambda bills each invocation in whole milliseconds
-    gb_seconds = billed_ms / 1e3 * (memory_gb or PRICES["lambda_memory_gb"]) * invocations
+    gb_seconds = billed_ms / 1e3 * FUNCTION_MEMORY_MB[function] / 1024 * invocations
     return (
         gb_seconds * PRICES["lambda_per_gb_second"]
         + invocations / 1e6 * PRICES["lambda_per_million_requests"]
@@ -212,18 +318,24 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
     cpu_ms, message_bytes = ingest_cpu_ms(events_per_request)
     request_bytes = len(json.dumps({"batch": [_segment_message(n) for n in range(events_per_request)]}))
     http_metered = math.ceil(request_bytes / PRICES["api_gateway_http_metering_bytes"])
-    ingest_ms = cpu_ms + PRICES["dynamodb_round_trip_ms"] + PRICES["sqs_round_trip_ms"]
+    call_ms = client_call_cpu_ms()
+    # The write key's GetItem and the SQS send: their client CPU, then the wait.
+    ingest_ms = lambda_ms(
+        "ingest", cpu_ms + 2 * call_ms, PRICES["dynamodb_round_trip_ms"] + PRICES["sqs_round_trip_ms"]
+    )
     sqs_sends = requests * math.ceil(message_bytes / SQS_PAYLOAD_CHUNK)
 
     # Worker: one SQS message per ingest request, ten messages per invocation.
     invocations = requests / PRICES["worker_messages_per_invocation"]
     events_per_invocation = million / invocations
     dynamo_requests_per_event = storage["requests_per_event"]
-    worker_ms = (
-        events_per_invocation
-        * (storage["worker_cpu_ms_per_event"] + dynamo_requests_per_event * PRICES["dynamodb_round_trip_ms"])
-        + PRICES["sqs_round_trip_ms"]
-    )  # the batch's archive message
+    worker_calls = events_per_invocation * dynamo_requests_per_event + 1  # and the batch's archive message
+    worker_ms = lambda_ms(
+        "apply_events",
+        events_per_invocation * storage["worker_cpu_ms_per_event"] + worker_calls * call_ms,
+        events_per_invocation * dynamo_requests_per_event * PRICES["dynamodb_round_trip_ms"]
+        + PRICES["sqs_round_trip_ms"],
+    )
     archive = archive_parts(events_per_invocation, invocations)
     sqs_worker = invocations * 2  # the event source mapping's ReceiveMessage and DeleteMessageBatch
 
@@ -234,22 +346,28 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
     per_invocation = min(max(streamed / invocations / polls, 1.0), PRICES["dispatcher_batch_size"])
     dispatches = streamed / per_invocation
     record_ms = dispatcher_cpu_ms()
-    dispatcher_ms = per_invocation * (record_ms + PRICES["dynamodb_round_trip_ms"])
-    counter_ms = per_invocation * record_ms + 2 * PRICES["dynamodb_round_trip_ms"]
+    dispatcher_ms = lambda_ms(
+        "dispatch_effects",
+        per_invocation * (record_ms + call_ms),
+        per_invocation * PRICES["dynamodb_round_trip_ms"],
+    )
+    counter_ms = lambda_ms(
+        "count_effects", per_invocation * record_ms + 2 * call_ms, 2 * PRICES["dynamodb_round_trip_ms"]
+    )
 
     parts = {
-        "ingest_lambda": _lambda_dollars(ingest_ms, requests),
-        "worker_lambda": _lambda_dollars(worker_ms, invocations),
+        "ingest_lambda": _lambda_dollars(ingest_ms, requests, "ingest"),
+        "worker_lambda": _lambda_dollars(worker_ms, invocations, "apply_events"),
         "sqs": (sqs_sends + sqs_worker) / million * PRICES["sqs_standard_per_million_requests"],
         "dynamodb_writes": storage["write_units_per_event"]
         * PRICES["dynamodb_on_demand_per_million_write_units"],
         "dynamodb_reads": (storage["read_units_per_event"] + WRITE_KEY_LOOKUP_READ_UNITS / events_per_request)
         * PRICES["dynamodb_on_demand_per_million_read_units"],
-        "dispatcher_lambda": _lambda_dollars(dispatcher_ms, dispatches),
+        "dispatcher_lambda": _lambda_dollars(dispatcher_ms, dispatches, "dispatch_effects"),
         # The stream's second reader (app.count_effects): the same batches, each one checkpoint read and one
         # transaction (their units are in the storage figures); its CPU per record taken as the
         # dispatcher's, which also unpacks the profile the counter never reads.
-        "counter_lambda": _lambda_dollars(counter_ms, dispatches),
+        "counter_lambda": _lambda_dollars(counter_ms, dispatches, "count_effects"),
         "dispatcher_reads": storage.get("dispatched_writes_per_event", streamed / million)
         * PRICES["dispatcher_mark_read_units"]
         * PRICES["dynamodb_on_demand_per_million_read_units"],
@@ -257,6 +375,7 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
         "archive_sqs": archive["sqs"],
         "archive_s3_puts": archive["s3_puts"],
         "archive_lambda": archive["lambda"],
+        "archive_erased_reads": archive["erased_reads"],
     }
     rest = requests / million * PRICES["api_gateway_rest_per_million_requests"]
     http = requests * http_metered / million * PRICES["api_gateway_http_per_million_requests"]
@@ -264,10 +383,15 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
     return {
         "events_per_request": events_per_request,
         "ingest_cpu_ms_per_request": round(cpu_ms, 3),
+        "aws_call_client_cpu_ms": round(call_ms, 3),
+        "ingest_memory_mb": FUNCTION_MEMORY_MB["ingest"],
+        "ingest_billed_ms_per_request": math.ceil(ingest_ms),
         "worker_billed_ms_per_invocation": math.ceil(worker_ms),
         "dispatcher_records_per_invocation": round(per_invocation, 1),
         "dispatcher_invocations_per_million_events": round(dispatches),
         "dispatcher_billed_ms_per_invocation": math.ceil(dispatcher_ms),
+        "archive_messages_per_run": round(archive["messages_per_run"], 1),
+        "archive_events_per_run": round(archive["events_per_run"]),
         "archive_events_per_object": round(archive["events_per_object"], 1),
         # Before the archive queue: the worker put one object per day and shard of each of its batches.
         "archive_written_by_the_worker": {

@@ -41,7 +41,7 @@ from typing import Any
 from bench.cost import PRICES, expected_objects
 from bench.stream import Shape, generate
 from chalicelib.adapters.archive import EventArchive, FolderBlobs
-from chalicelib.adapters.archive_queue import pack_archived
+from chalicelib.adapters.archive_queue import ARCHIVER_BATCH, ARCHIVER_WINDOW_S, pack_archived
 from chalicelib.adapters.shadow_rows import InMemoryShadowRows
 from chalicelib.adapters.templates import load_shipped_templates
 from chalicelib.domain.apply import apply_event
@@ -57,8 +57,6 @@ from chalicelib.usecases.shadow import SHADOW_KEY, ShadowScoring
 from chalicelib.wiring import DEFAULT_RULES, load_default_rules
 
 BATCH = 10 * 5  # ten SQS messages of about five events (a page burst)
-ARCHIVER_BATCH = 100  # worker batches (archive messages) app.archive_events takes at once on AWS (app.py)
-ARCHIVER_WINDOW_S = 60  # ... or what a minute brings (app.py)
 DRAFT = DEFAULT_RULES.read_text().replace("  engagement: 35", "  engagement: 45")
 AWS_PRICES: dict[str, Any] = {
     "as_of": "2026-11-23 (us-east-1 list prices, read with bench/cost.py's)",

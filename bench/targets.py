@@ -31,8 +31,10 @@ WHY = {
         "retry horizon): 64-bit fingerprints are random bytes that do not compress"
     ),
     "browser_cost": (
-        "one HTTP API request ($1.00), one SQS message ($0.48) and one ingest Lambda request per browser "
-        "event are floors of the brief's serverless ingest; DynamoDB's write units are most of the rest"
+        "one HTTP API request ($1.00), one SQS message ($0.48) and one ingest Lambda request ($0.20) per "
+        "browser event are floors of the brief's serverless ingest; DynamoDB's write units ($0.92) are most "
+        "of the rest; the archiver's erased-lead lookups ($0.06) are counted at one an event, the most "
+        "they can be (docs/benchmarks.md)"
     ),
     "replay": (
         "the same CPU-bound domain code as the worker, through both rule sets; it moves with the box's load "

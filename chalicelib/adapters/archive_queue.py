@@ -5,8 +5,8 @@ events arrive one per message and ten messages per invocation, so that was about
 ($0.005 per 1,000: ~$4 per million events, more than the rest of ingest together) and several S3 round
 trips on the hot path. Now the worker sends what it applied as one SQS message (the archive's own gzipped
 JSON lines, base64, split so no message passes MAX_MESSAGE_BYTES), and `app.archive_events` writes the
-objects of up to 100 messages at once (a 60 s batching window, app.py): hundreds to thousands of events
-share each day-and-shard object. The local stack keeps writing its folder from the worker (wiring).
+objects of up to ARCHIVER_BATCH messages at once (gathered for at most ARCHIVER_WINDOW_S): thousands of
+events share each day-and-shard object. The local stack keeps writing its folder from the worker (wiring).
 
 What is decided is still done: a send that fails fails the worker's records, and SQS redelivers them
 (applying them again changes nothing, and they are queued for the archive then). The archiver's batch
@@ -30,6 +30,16 @@ from chalicelib.lab.layout import ArchivedEvent, decode_object, encode
 
 # SQS takes 256 KB a message; base64 of gzipped lines stays well below with room for the envelope.
 MAX_MESSAGE_BYTES = 200 * 1024
+
+# The archiver's SQS trigger (app.archive_events; infra/resources.yaml sizes the queue's visibility by the
+# window). A run costs one S3 PUT per day and shard it fills, so the more events a run holds, the fewer PUTs
+# per event: a browser's worker batch is ~10 events, so 100 messages a run made ~62 events an object ($0.08
+# per million events in PUTs); 1,000 make ~625 at volume. The window binds below volume: at ~13 events/s a run
+# holds what 5 minutes bring. The price is archive latency: an event lands in S3 up to ARCHIVER_WINDOW_S
+# (plus the run) after the worker applied it. The most a run holds does not grow: Lambda stops gathering at
+# a 6 MB invocation payload, which 100 messages of up to MAX_MESSAGE_BYTES could already reach.
+ARCHIVER_BATCH = 1000
+ARCHIVER_WINDOW_S = 300  # Lambda's largest batching window
 
 
 def pack_archived(events: Sequence[ArchivedEvent]) -> list[str]:
