@@ -26,6 +26,7 @@ from chalicelib.adapters.dynamo import (
     ActivityLog,
     ContentStore,
     Counters,
+    DynamoSeenChunks,
     EffectLedger,
     IdentityStore,
     KeyStore,
@@ -420,6 +421,7 @@ def lead_service() -> LeadService:
         accounts=accounts(),
         shadow=shadow_scoring(),
         count_in_stream=s.count_in_stream,
+        seen_chunks=DynamoSeenChunks(tables()),
     )
 
 

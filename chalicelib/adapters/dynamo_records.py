@@ -141,6 +141,39 @@ class NonceStore:
         return True
 
 
+class DynamoSeenChunks:
+    """Chunks of profiles' idempotency windows (chalicelib.domain.seen) in the nonces table, as
+    `seen#<chunk id>` with the fingerprints packed 8 bytes each: written once, deleted by TTL."""
+
+    PREFIX = "seen#"
+
+    def __init__(self, tables: Tables) -> None:
+        self._model = models_for(tables).nonces
+
+    def put(self, chunk_id: str, fingerprints: Sequence[str], *, expires_at: datetime) -> None:
+        packed = b"".join(bytes.fromhex(fingerprint) for fingerprint in fingerprints)
+        item = self._model(self.PREFIX + chunk_id, expires_at=expires_at, ids=packed)
+        with storage_errors("write idempotency chunk"):
+            try:
+                item.save(condition=self._model.key.does_not_exist())
+            except PynamoDBException as exc:
+                if is_condition_failure(exc):
+                    raise ConcurrentUpdate(f"idempotency chunk {chunk_id} exists") from None
+                raise
+
+    def get_many(self, chunk_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        keys = {self.PREFIX + chunk_id for chunk_id in chunk_ids}
+        with storage_errors("read idempotency chunks"):
+            items = list(self._model.batch_get(keys, consistent_read=True))
+        found: dict[str, frozenset[str]] = {}
+        for item in items:
+            raw = (item.ids or b"").hex()
+            found[item.key.removeprefix(self.PREFIX)] = frozenset(
+                raw[at : at + 16] for at in range(0, len(raw), 16)
+            )
+        return found
+
+
 class EffectLedger:
     """Marks of effects already performed (a notification sent, a write's effects all done), so a retried
     effect is not performed again. Kept in the nonces table until they expire, past any redelivery."""

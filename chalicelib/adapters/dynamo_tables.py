@@ -166,6 +166,7 @@ class ActivityModel(Model):
 class NonceModel(Model):
     key = UnicodeAttribute(hash_key=True)
     expires_at = TTLAttribute()
+    ids = BinaryAttribute(null=True, legacy_encoding=False)  # an idempotency chunk: 8-byte fingerprints
 
 
 class KeyModel(Model):

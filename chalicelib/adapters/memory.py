@@ -223,6 +223,24 @@ class InMemoryMarks:
         self.marks[key] = expires_at
 
 
+class InMemorySeenChunks:
+    """Idempotency chunks by id; `expired(now)` drops what DynamoDB's TTL would have by then."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[str, tuple[frozenset[str], datetime]] = {}
+
+    def put(self, chunk_id: str, fingerprints: Sequence[str], *, expires_at: datetime) -> None:
+        if chunk_id in self.chunks:
+            raise ConcurrentUpdate(f"idempotency chunk {chunk_id} exists")
+        self.chunks[chunk_id] = (frozenset(fingerprints), expires_at)
+
+    def get_many(self, chunk_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        return {key: self.chunks[key][0] for key in chunk_ids if key in self.chunks}
+
+    def expire(self, now: datetime) -> None:
+        self.chunks = {key: held for key, held in self.chunks.items() if held[1] > now}
+
+
 class InMemoryAccounts:
     """Accounts and member lists, with the DynamoDB adapter's ordering promises (never older over newer)."""
 

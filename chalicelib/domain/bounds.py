@@ -37,7 +37,6 @@ from chalicelib.domain.prospect import (
     MAX_PROFILE_BYTES,
     MAX_PROPERTY_CHARS,
     MAX_RECYCLES,
-    MAX_SEEN_EVENTS,
     MAX_TITLE_CHARS,
     MAX_TOPIC_CHARS,
     MAX_TRAIT_KEY_CHARS,
@@ -53,6 +52,7 @@ from chalicelib.domain.prospect import (
 )
 from chalicelib.domain.prospect_document import prospect_to_doc
 from chalicelib.domain.rules import Rules
+from chalicelib.domain.seen import MAX_SEEN_EVENTS
 
 # Traits that are never evicted to make room: who the person is, and what the CRM said.
 CORE_TRAITS = frozenset(

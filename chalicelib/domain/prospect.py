@@ -13,7 +13,6 @@ Its stored-document form (prospect_to_doc / prospect_from_doc) lives in chalicel
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -21,14 +20,11 @@ from typing import Any
 
 from chalicelib.domain.events import ATTRIBUTION_FIELDS
 from chalicelib.domain.lifecycle import State, Trigger
+from chalicelib.domain.seen import SeenWindow
 
 # Bounds that keep one profile item small (DynamoDB bills writes per KB, and refuses an item over 400 KB).
 # README "Profile bounds" documents them; chalicelib.domain.bounds enforces them. Lists keep the newest.
-# Idempotency is promised in time (README "Idempotency window"): an event id redelivered within
-# SEEN_HORIZON_HOURS of its first application is not applied again. MAX_SEEN_EVENTS bounds the window whatever
-# the rate: a burst of more ids than that within the horizon stays exact for the newest MAX_SEEN_EVENTS.
-SEEN_HORIZON_HOURS = 72
-MAX_SEEN_EVENTS = 300
+# The idempotency window's bounds live with it, in chalicelib.domain.seen.
 MAX_HISTORY = 50
 MAX_MESSAGES = 30
 MAX_KEY_MOMENTS = 25
@@ -214,66 +210,6 @@ class SlaTimer:
     task_token: str | None = None
     escalated_at: datetime | None = None
     resolved_at: datetime | None = None
-
-
-def hour_of(at: datetime) -> int:
-    """Hours since the Unix epoch: the idempotency window's coarse clock."""
-    return int(at.timestamp()) // 3600
-
-
-@dataclass(slots=True)
-class SeenWindow:
-    """The ids of the events a profile applied lately, as fingerprints (`event_fingerprint`) with the hour
-    each was applied; oldest first. Bounded in time and count: `remember` forgets what is older than
-    SEEN_HORIZON_HOURS before the hour it is given and keeps at most MAX_SEEN_EVENTS. An hour of None marks
-    a fingerprint stored before the window kept hours (a profile's old `seen` list): it still dedupes, and
-    the next `remember` stamps it with that hour, so it too is kept for a whole horizon after the upgrade."""
-
-    hours: dict[str, int | None] = field(default_factory=dict)
-    unstamped: bool = False  # some hour is None (set by the loader, so `remember` need not look every time)
-
-    def __contains__(self, fingerprint: object) -> bool:
-        return fingerprint in self.hours
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.hours)
-
-    def __len__(self) -> int:
-        return len(self.hours)
-
-    def remember(self, fingerprint: str, at: datetime) -> None:
-        """Record `fingerprint` as applied at `at` and forget what has passed the horizon by then."""
-        hour = hour_of(at)
-        hours = self.hours
-        if self.unstamped:
-            for key, stamp in hours.items():
-                if stamp is None:
-                    hours[key] = hour
-            self.unstamped = False
-        hours.pop(fingerprint, None)
-        hours[fingerprint] = hour
-        # Oldest first: stop at the first entry still inside the horizon. An entry stamped out of order (a
-        # merged profile's) may outlive its horizon a little; keeping an id longer is never wrong.
-        cutoff = hour - SEEN_HORIZON_HOURS
-        while len(hours) > 1:
-            oldest = next(iter(hours))
-            stamp = hours[oldest]
-            if len(hours) <= MAX_SEEN_EVENTS and (stamp is None or stamp >= cutoff):
-                break
-            del hours[oldest]
-
-    def absorb(self, other: SeenWindow) -> None:
-        """Add a merged-away profile's window: its entries first (they make room first), this one's newest."""
-        merged = {**other.hours, **self.hours}
-        self.hours = dict(list(merged.items())[-MAX_SEEN_EVENTS:])
-        self.unstamped = self.unstamped or other.unstamped
-
-    def bound(self, limit: int) -> int:
-        """Keep the newest `limit` entries; answers how many went."""
-        drop = max(len(self.hours) - limit, 0)
-        for key in list(self.hours)[:drop]:
-            del self.hours[key]
-        return drop
 
 
 class _Memos:

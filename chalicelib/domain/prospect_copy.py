@@ -23,13 +23,13 @@ from chalicelib.domain.prospect import (
     PageVisit,
     Prospect,
     Recycle,
-    SeenWindow,
     SentMessage,
     SlaTimer,
     Suppression,
     Touch,
     Transition,
 )
+from chalicelib.domain.seen import SeenWindow
 
 # Trait values are plain by the bounds (bounds._plain); anything else (a document stored before the bounds)
 # is deep-copied, so the copy stays independent whatever it holds.
@@ -64,7 +64,7 @@ def copy_prospect(p: Prospect) -> Prospect:
         sla=_sla(p.sla) if p.sla else None,
         next_touch_at=p.next_touch_at,
         nurture_waiting=p.nurture_waiting,
-        seen=SeenWindow(dict(p.seen.hours), p.seen.unstamped),
+        seen=SeenWindow(dict(p.seen.hours), p.seen.unstamped, list(p.seen.chunks), set(p.seen.recalled)),
         last_activity_at=p.last_activity_at,
         amount=p.amount,
         rules_version=p.rules_version,

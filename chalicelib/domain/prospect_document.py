@@ -23,13 +23,13 @@ from chalicelib.domain.prospect import (
     PageVisit,
     Prospect,
     Recycle,
-    SeenWindow,
     SentMessage,
     SlaTimer,
     Suppression,
     Touch,
     Transition,
 )
+from chalicelib.domain.seen import SeenChunk, SeenWindow, bloom_size
 
 
 def _t(value: datetime | None) -> str | None:
@@ -73,14 +73,52 @@ _MAX_AGE = 0xFF
 
 def _window_out(window: SeenWindow) -> dict[str, Any] | None:
     """{"h": newest hour, "w": base64 of the packed entries, oldest first}, plus "old": fingerprints stored
-    before the window kept hours and not stamped since (a profile saved without applying an event)."""
+    before the window kept hours and not stamped since (a profile saved without applying an event), and "c":
+    the chunks the older ids moved to (`_chunks_out`)."""
     stamped = [(key, hour) for key, hour in window.hours.items() if hour is not None]
     old = [key for key, hour in window.hours.items() if hour is None]
-    if not stamped and not old:
+    if not stamped and not old and not window.chunks:
         return None
     newest = max((hour for _, hour in stamped), default=0)
     packed = b"".join(bytes.fromhex(key) + bytes((min(newest - hour, _MAX_AGE),)) for key, hour in stamped)
-    return _drop_none({"h": newest if stamped else None, "w": base64.b64encode(packed).decode(), "old": old})
+    return _drop_none(
+        {
+            "h": newest if stamped else None,
+            "w": base64.b64encode(packed).decode() if stamped else None,
+            "old": old,
+            "c": _chunks_out(window.chunks),
+        }
+    )
+
+
+# One chunk packed: its id (8 bytes), the hour of its newest id (4), its count of ids (2), then its filter,
+# whose length follows from the count (chalicelib.domain.seen.bloom_of).
+_CHUNK_HEAD = 14
+
+
+def _chunks_out(chunks: list[SeenChunk]) -> str | None:
+    if not chunks:
+        return None
+    packed = b"".join(
+        bytes.fromhex(c.chunk_id) + c.newest.to_bytes(4, "big") + c.count.to_bytes(2, "big") + c.bloom
+        for c in chunks
+    )
+    return base64.b64encode(packed).decode()
+
+
+def _chunks_in(text: str | None) -> list[SeenChunk]:
+    raw = base64.b64decode(text or "")
+    chunks: list[SeenChunk] = []
+    at = 0
+    while at + _CHUNK_HEAD <= len(raw):
+        count = int.from_bytes(raw[at + 12 : at + 14], "big")
+        size = bloom_size(count)
+        bloom = raw[at + _CHUNK_HEAD : at + _CHUNK_HEAD + size]
+        chunks.append(
+            SeenChunk(raw[at : at + 8].hex(), int.from_bytes(raw[at + 8 : at + 12], "big"), count, bloom)
+        )
+        at += _CHUNK_HEAD + size
+    return chunks
 
 
 def _window_in(doc: dict[str, Any]) -> SeenWindow:
@@ -94,7 +132,7 @@ def _window_in(doc: dict[str, Any]) -> SeenWindow:
     step = 2 * _ENTRY_BYTES
     for at in range(0, len(raw), step):
         hours[raw[at : at + 16]] = newest - int(raw[at + 16 : at + step], 16)
-    return SeenWindow(hours, unstamped=bool(old))
+    return SeenWindow(hours, unstamped=bool(old), chunks=_chunks_in(packed.get("c")))
 
 
 def prospect_to_doc(p: Prospect) -> dict[str, Any]:

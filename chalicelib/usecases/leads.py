@@ -48,10 +48,12 @@ from chalicelib.usecases.ports import (
     IdentityIndex,
     ProspectRepository,
     ScoreboardCounters,
+    SeenChunks,
     ShadowHook,
     Versioned,
 )
 from chalicelib.usecases.refusals import as_http_error
+from chalicelib.usecases.seen_chunks import recall_seen, spill_seen
 
 log = logging.getLogger("leadloop")
 
@@ -99,7 +101,9 @@ class LeadService:
         accounts: AccountDirectory | None = None,  # the summary's account counts (none: not read)
         shadow: ShadowHook | None = None,  # a rules draft scored beside the live rules (usecases/shadow.py)
         count_in_stream: bool = False,  # counts left to the stream's count consumer (effects/stream_counts)
+        seen_chunks: SeenChunks | None = None,  # older event ids out of the item (none: all kept in it)
     ) -> None:
+        self._seen_chunks = seen_chunks
         self._count_in_stream = count_in_stream
         self._shadow = shadow
         self._pause = pause
@@ -299,6 +303,7 @@ class LeadService:
             email_before = p.email
             if absorb is not None:
                 absorb_profile(p, absorb)
+            recall_seen(self._seen_chunks, p, events, now)
             shadow = self._shadow.current(now) if self._shadow is not None else None  # cached: no read
             before = copy_prospect(p) if shadow is not None else None  # the shadow's copy, before the events
             effects: list[Effect] = []
@@ -360,6 +365,7 @@ class LeadService:
         planned = tuple(plan(p, effects, now))
         if self._count_in_stream:
             planned = tuple(counted_by_stream(planned))
+        spill_seen(self._seen_chunks, p)  # before the write that names the chunk
         new_version = self._prospects.save(p, score=scores.total, now=now, expected=version, effects=planned)
         if planned:
             self._perform(SavedWrite(p.lead_id, new_version, p, planned))

@@ -219,3 +219,16 @@ class ShadowHook(Protocol):
         score: float,
         now: datetime,
     ) -> None: ...
+
+
+class SeenChunks(Protocol):
+    """Chunks of profiles' idempotency windows, each written once (chalicelib.domain.seen)."""
+
+    def put(self, chunk_id: str, fingerprints: Sequence[str], *, expires_at: datetime) -> None:
+        """Write a new chunk, kept at least until `expires_at`. Raises ConcurrentUpdate when `chunk_id` is
+        held already (ids are random, so the caller reloads and draws another)."""
+        ...
+
+    def get_many(self, chunk_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """The fingerprints of each chunk found (read consistently); a chunk not found is absent."""
+        ...

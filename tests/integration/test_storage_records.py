@@ -13,6 +13,7 @@ from chalicelib.adapters.dynamo import (
     CapacityMeter,
     ContentStore,
     Counters,
+    DynamoSeenChunks,
     KeyStore,
     NonceStore,
     ProspectRow,
@@ -101,6 +102,19 @@ def test_a_nonce_raced_by_two_deliveries_wins_once(racing_tables: Tables, now: d
     results = run_together(*[lambda: nonces.remember("unsub:tok", expires_at=now)] * 3)
 
     assert sorted(results) == [False, False, True]  # type: ignore[type-var]
+
+
+def test_an_idempotency_chunk_is_written_once_and_read_back(tables: Tables, now: datetime) -> None:
+    chunks = DynamoSeenChunks(tables)
+    held = [f"{n:016x}" for n in range(0, 3000, 7)]
+    chunks.put("00000000000000c1", held, expires_at=now + timedelta(days=4))
+    chunks.put("00000000000000c2", held[:3], expires_at=now + timedelta(days=4))
+
+    found = chunks.get_many(["00000000000000c1", "00000000000000c2", "00000000000000ff"])
+    assert found == {"00000000000000c1": frozenset(held), "00000000000000c2": frozenset(held[:3])}
+    with pytest.raises(ConcurrentUpdate):  # a random id drawn twice: never written over
+        chunks.put("00000000000000c1", held[:1], expires_at=now)
+    assert chunks.get_many(["00000000000000c1"])["00000000000000c1"] == frozenset(held)
 
 
 # --- API keys --------------------------------------------------------------------------------------------

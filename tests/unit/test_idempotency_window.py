@@ -15,14 +15,10 @@ import yaml
 from chalicelib.domain.apply import apply_event
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.merge import absorb_profile
-from chalicelib.domain.prospect import (
-    MAX_SEEN_EVENTS,
-    SEEN_HORIZON_HOURS,
-    Prospect,
-    event_fingerprint,
-)
+from chalicelib.domain.prospect import Prospect, event_fingerprint
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.domain.rules import Rules, parse_rules
+from chalicelib.domain.seen import MAX_SEEN_EVENTS, SEEN_HORIZON_HOURS
 from chalicelib.wiring import DEFAULT_RULES
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -28,7 +28,6 @@ from chalicelib.domain.prospect import (
     PageVisit,
     Prospect,
     Recycle,
-    SeenWindow,
     SentMessage,
     SlaTimer,
     Suppression,
@@ -39,6 +38,7 @@ from chalicelib.domain.prospect_copy import copy_prospect
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
 from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import parse_rules
+from chalicelib.domain.seen import SeenChunk, SeenWindow
 from chalicelib.wiring import DEFAULT_RULES
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -87,7 +87,12 @@ def rich_prospect() -> Prospect:
         sla=SlaTimer(at, at + timedelta(hours=4), "escalated", "token", at, at),
         next_touch_at=at + timedelta(days=1),
         nurture_waiting="no template fits",
-        seen=SeenWindow({"00ff00ff00ff00ff": 490000, "0123456789abcdef": None}, True),
+        seen=SeenWindow(
+            {"00ff00ff00ff00ff": 490000, "0123456789abcdef": None},
+            True,
+            [SeenChunk("0011223344556677", 489990, 30, bytes(range(30)))],
+            {"ffeeddccbbaa9988"},
+        ),
         last_activity_at=at,
         amount=1200.0,
         rules_version=3,
@@ -127,7 +132,8 @@ def fields_left_at_default(obj: Any, path: Path = ()) -> Iterator[Path]:
 def mutables(obj: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
     """Every mutable object reachable from `obj` (records, lists, dicts, sets), with its path."""
     if is_dataclass(obj):
-        yield path, obj
+        if not type(obj).__dataclass_params__.frozen:  # type: ignore[attr-defined]  # a frozen one may be shared
+            yield path, obj
         for f in fields(obj):
             yield from mutables(getattr(obj, f.name), (*path, f.name))
     elif isinstance(obj, list):
