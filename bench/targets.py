@@ -33,8 +33,8 @@ WHY = {
     "browser_cost": (
         "one HTTP API request ($1.00), one SQS message ($0.48) and one ingest Lambda request ($0.20) per "
         "browser event are floors of the brief's serverless ingest; DynamoDB's write units ($0.92) are most "
-        "of the rest; the archiver's erased-lead lookups ($0.06) are counted at one an event, the most "
-        "they can be (docs/benchmarks.md)"
+        "of the rest. Assumed, not measured (docs/benchmarks.md): a Lambda vCPU as fast as this core, "
+        "1,000 events/s filling the archiver's runs, one erased-lead lookup ($0.06) per event, the most"
     ),
     "replay": (
         "the same CPU-bound domain code as the worker, through both rule sets; it moves with the box's load "
