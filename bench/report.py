@@ -156,20 +156,25 @@ def render(results: dict[str, Any]) -> str:
             [(table, f"{units}", "") for table, units in batched["write_units_by_table"].items()],
         )
         growth = s.get("per_save_by_history")
-        if growth:
+        for key, how in (("histories", "as they happened"), ("at_once", "all sent now")):
+            if not growth or not growth.get(key):
+                continue
             lines += _table(
-                f"Write units per save by history ({growth['spread_days']} days of page views, then one more)"
-                f"{_mark(growth['meets_target'])}",
+                f"Write units per save by history ({growth['spread_days']} days of page views {how}, then "
+                f"50 more a minute apart){_mark(growth['meets_target'])}",
                 [
                     (
                         f"{int(n):,} events of history",
-                        f"{row['write_units']:g} (DDB Local {row.get('dynamodb_local_write_units', '-')})",
+                        f"next save {row['write_units']:g} (DDB Local "
+                        f"{row.get('dynamodb_local_write_units', '-')}); item at most "
+                        f"{row.get('item_write_units_max', '-')}; mean with chunks "
+                        f"{row.get('mean_write_units', '-')}",
                         f"item {row['item_bytes']:,} B; "
                         + ", ".join(f"{k} {v:g}" for k, v in row["by_table"].items())
                         + "; fields "
                         + ", ".join(f"{k} {v}" for k, v in row["largest_fields"].items()),
                     )
-                    for n, row in growth["histories"].items()
+                    for n, row in growth[key].items()
                 ],
             )
     c = results.get("cost")

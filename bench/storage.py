@@ -26,6 +26,7 @@ from chalicelib.adapters.dynamo import (
     ActivityLog,
     CapacityMeter,
     Counters,
+    DynamoSeenChunks,
     IdentityStore,
     ProspectStore,
     Tables,
@@ -124,7 +125,8 @@ def count_stream(
 def lead_service(
     tables: Tables, clock: SettableClock, prospects: StreamedProspects | None = None
 ) -> LeadService:
-    """The worker's use case as deployed: its counts left to the stream's count consumer (`count_stream`)."""
+    """The worker's use case as deployed: its counts left to the stream's count consumer (`count_stream`), a
+    busy prospect's older event ids in idempotency chunks."""
     rules = load_default_rules()
     effects = Dispatcher.on_tables(
         tables,
@@ -142,6 +144,7 @@ def lead_service(
         public_url="https://leads.example.test",
         clock=clock,
         count_in_stream=True,
+        seen_chunks=DynamoSeenChunks(tables),
     )
 
 

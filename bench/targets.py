@@ -27,8 +27,9 @@ WHY = {
         "(docs/benchmarks.md: 'How 1.5 write units per event is met')"
     ),
     "per_save": (
-        "a prospect with more than ~35 events a day carries the ids of its last 72 hours (the providers' "
-        "retry horizon): 64-bit fingerprints are random bytes that do not compress"
+        "the profile item keeps its newest 24 event ids and a one-byte filter per older id of the last 72 "
+        "hours; the older ids sit in idempotency chunks written once (about 1 unit per 25 saves of a busy "
+        "prospect, in the mean)"
     ),
     "browser_cost": (
         "one HTTP API request ($1.00), one SQS message ($0.48) and one ingest Lambda request ($0.20) per "
@@ -87,14 +88,22 @@ def _rows(results: dict[str, Any]) -> Iterator[tuple[str, str, str, bool, str]]:
         )
         growth = s.get("per_save_by_history")
         if growth and growth.get("histories"):
-            units = {int(n): row["write_units"] for n, row in growth["histories"].items()}
-            yield (
-                "write units per save, by history",
-                " / ".join(f"{u:g} at {n:,}" for n, u in sorted(units.items())),
-                f"≤ {growth['target_write_units']:g} at any history",
-                growth["meets_target"],
-                WHY["per_save"],
-            )
+            for key, how in (("histories", "as they happened"), ("at_once", "all sent at once")):
+                rows = growth.get(key) or {}
+                if not rows:
+                    continue
+                units = {
+                    int(n): row.get("item_write_units_max", row["write_units"]) for n, row in rows.items()
+                }
+                mean = max(row.get("mean_write_units", row["write_units"]) for row in rows.values())
+                yield (
+                    f"profile item write units per save, by history ({how})",
+                    " / ".join(f"{u:g} at {n:,}" for n, u in sorted(units.items()))
+                    + f" (mean with chunks ≤ {mean:g})",
+                    f"≤ {growth['target_write_units']:g} at any history",
+                    max(units.values()) <= growth["target_write_units"],
+                    WHY["per_save"],
+                )
     c = results.get("cost")
     if c:
         server = c["server_side_batched_100"]["dollars_per_million_events"]
