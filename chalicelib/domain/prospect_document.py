@@ -107,17 +107,28 @@ def _chunks_out(chunks: list[SeenChunk]) -> str | None:
 
 
 def _chunks_in(text: str | None) -> list[SeenChunk]:
-    raw = base64.b64decode(text or "")
+    """The chunks back. Damaged bytes (cut short, padded, not base64) raise ValueError, which the store
+    reports as an unreadable record: a filter read at the wrong length would miss ids it holds, and a
+    redelivery of them would be applied again without a word."""
+    raw = base64.b64decode(text or "", validate=True)
     chunks: list[SeenChunk] = []
     at = 0
-    while at + _CHUNK_HEAD <= len(raw):
+    while at < len(raw):
+        if at + _CHUNK_HEAD > len(raw):
+            raise ValueError(f"idempotency chunk list cut short at byte {at} of {len(raw)}")
         count = int.from_bytes(raw[at + 12 : at + 14], "big")
-        size = bloom_size(count)
-        bloom = raw[at + _CHUNK_HEAD : at + _CHUNK_HEAD + size]
+        end = at + _CHUNK_HEAD + bloom_size(count)
+        if not count or end > len(raw):
+            raise ValueError(f"idempotency chunk at byte {at} holds {count} ids and a filter cut short")
         chunks.append(
-            SeenChunk(raw[at : at + 8].hex(), int.from_bytes(raw[at + 8 : at + 12], "big"), count, bloom)
+            SeenChunk(
+                raw[at : at + 8].hex(),
+                int.from_bytes(raw[at + 8 : at + 12], "big"),
+                count,
+                raw[at + _CHUNK_HEAD : end],
+            )
         )
-        at += _CHUNK_HEAD + size
+        at = end
     return chunks
 
 
@@ -128,7 +139,7 @@ def _window_in(doc: dict[str, Any]) -> SeenWindow:
     old: list[str] = [*legacy, *packed.get("old", [])]
     hours: dict[str, int | None] = dict.fromkeys(old)
     newest = packed.get("h", 0)
-    raw = base64.b64decode(packed.get("w", "")).hex()
+    raw = base64.b64decode(packed.get("w", ""), validate=True).hex()
     step = 2 * _ENTRY_BYTES
     for at in range(0, len(raw), step):
         hours[raw[at : at + 16]] = newest - int(raw[at + 16 : at + step], 16)

@@ -171,11 +171,13 @@ class SeenWindow:
 
     def absorb(self, other: SeenWindow) -> None:
         """Add a merged-away profile's window: its entries first (they make room first), this one's newest.
-        Its chunks come too (a chunk's id names it alone, not its lead), older than this one's."""
+        Its chunks come too (a chunk's id names it alone, not its lead), in order of their newest ids: the
+        oldest chunk goes first when the window is full, whichever half held it (a visitor busy in the last
+        hour, merged into a lead busy two days ago, keeps its last hour's ids)."""
         merged = {**other.hours, **self.hours}
         self.hours = dict(list(merged.items())[-MAX_SEEN_EVENTS:])
         self.unstamped = self.unstamped or other.unstamped
-        self.chunks = [*other.chunks, *self.chunks]
+        self.chunks = sorted([*other.chunks, *self.chunks], key=lambda chunk: chunk.newest)
         self.recalled |= other.recalled
 
     def bound(self, limit: int) -> int:
