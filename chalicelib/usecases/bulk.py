@@ -29,7 +29,6 @@ from chalicelib.domain.events import Event, EventKind, internal_id
 from chalicelib.domain.prospect import (
     MAX_TRAIT_KEY_CHARS,
     MAX_TRAIT_TEXT_CHARS,
-    event_fingerprint,
     is_reserved_trait,
 )
 from chalicelib.domain.rules import Rules
@@ -349,6 +348,6 @@ class BulkImport:
         if stored is None:
             return False
         prospect = stored.item
-        if event_fingerprint(row.event_id) in prospect.seen:
+        if self._leads.applied_before(prospect, row.event(self._clock())):  # its id may be in a chunk
             return True
         return all(prospect.traits.get(name) == value for name, value in row.traits.items())

@@ -30,7 +30,7 @@ from chalicelib.domain.decisions import Effect, InvalidCommand, Noted
 from chalicelib.domain.events import Event, EventKind, internal_id
 from chalicelib.domain.lifecycle import IllegalTransition
 from chalicelib.domain.merge import absorb_profile
-from chalicelib.domain.prospect import Prospect, Suppression
+from chalicelib.domain.prospect import Prospect, Suppression, event_fingerprint
 from chalicelib.domain.prospect_copy import copy_prospect
 from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules
@@ -157,6 +157,12 @@ class LeadService:
 
     def prospect(self, ref: str) -> Prospect:
         return self.find(ref)
+
+    def applied_before(self, p: Prospect, event: Event) -> bool:
+        """Whether `p` applied `event` within its idempotency window: in its item or in its chunks (one
+        read, only when a chunk's filter matches the event's id)."""
+        recall_seen(self._seen_chunks, p, [event], self._clock())
+        return event_fingerprint(event.message_id) in p.seen
 
     def activity_feed(
         self,
