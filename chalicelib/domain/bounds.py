@@ -301,6 +301,7 @@ def size_upper_bound(p: Prospect) -> int:
     budget check serialises the profile only when this says it might be too big."""
     chars = _chars((p.lead_id, p.source, p.user_id, p.email, p.owner, p.pending_hand_raise))
     chars += _chars(p.anonymous_ids) + _chars(p.crm_ids) + _chars(p.seen) + _chars(p.trimmed)
+    chars += sum(2 * (14 + len(chunk.bloom)) for chunk in p.seen.chunks)  # packed, then base64 (4/3 < 2)
     chars += _chars(p.traits) + _chars(str(v) for v in p.traits.values())
     chars += _chars(p.engagement) + _chars(p.interests)
     chars += _chars(t.actor for t in p.history) + _chars(t.reason for t in p.history)

@@ -15,7 +15,7 @@ still exact, and the item pays about one byte per id of the last horizon instead
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,6 +25,9 @@ MAX_SEEN_EVENTS = 300
 # events than this in a horizon (most of them) never has a chunk; above it, the item holds at most this
 # many ids plus one batch's (9 bytes each) and a filter byte per older id of the horizon.
 SPILL_AT = 24
+# Ids per chunk at most: a big batch spills into several chunks, so the window forgets its oldest ids a chunk
+# at a time and still holds at least the newest MAX_SEEN_EVENTS (and fewer than MAX_CHUNK more).
+MAX_CHUNK = 64
 # Bloom filter: BLOOM_BITS_PER_ID bits per id and BLOOM_PROBES probes give about 2% false matches per chunk;
 # a false match costs one read of that chunk, never a wrong answer.
 BLOOM_BITS_PER_ID = 8
@@ -127,10 +130,12 @@ class SeenWindow:
             del hours[oldest]
 
     def _forget_chunks(self, cutoff: int, room: int) -> None:
-        """Drop chunks whose newest id has passed the horizon, then the oldest until `room` ids are left."""
+        """Drop chunks whose newest id has passed the horizon, then the oldest while the rest still hold
+        `room` ids: at least the newest MAX_SEEN_EVENTS ids are kept, a chunk at a time."""
         kept = [chunk for chunk in self.chunks if chunk.newest >= cutoff]
-        while kept and sum(chunk.count for chunk in kept) > room:
-            kept.pop(0)
+        total = sum(chunk.count for chunk in kept)
+        while kept and total - kept[0].count >= room:
+            total -= kept.pop(0).count
         self.chunks = kept
 
     def live_chunks(self, now: datetime) -> list[SeenChunk]:
@@ -154,20 +159,26 @@ class SeenWindow:
         """Fingerprints found in this profile's chunks: applied before, so not again."""
         self.recalled.update(fingerprints)
 
-    def spill(self, chunk_id: str) -> dict[str, int] | None:
-        """When the item holds more than SPILL_AT ids, move them all into a new chunk named `chunk_id`:
-        answers the ids with their hours for the store to write (before the profile that names the chunk),
-        or None when nothing is to move."""
+    def spill(self, new_id: Callable[[], str]) -> list[tuple[str, dict[str, int]]]:
+        """When the item holds more than SPILL_AT ids, move them all into new chunks of at most MAX_CHUNK ids
+        (oldest first), each named by `new_id()`: answers each chunk's id and its ids with their hours, for
+        the store to write before the profile that names them; nothing when nothing is to move."""
         if len(self.hours) <= SPILL_AT:
-            return None
-        newest = max((stamp for stamp in self.hours.values() if stamp is not None), default=None)
-        if newest is None:
-            return None  # only ids stored before hours were kept: the next remember stamps them first
-        entries = {key: newest if stamp is None else stamp for key, stamp in self.hours.items()}
-        self.chunks.append(SeenChunk(chunk_id, newest, len(entries), bloom_of(entries, len(entries))))
+            return []
+        stamps = [stamp for stamp in self.hours.values() if stamp is not None]
+        if not stamps:
+            return []  # only ids stored before hours were kept: the next remember stamps them first
+        latest = max(stamps)
+        entries = [(key, latest if stamp is None else stamp) for key, stamp in self.hours.items()]
+        spilled: list[tuple[str, dict[str, int]]] = []
+        for start in range(0, len(entries), MAX_CHUNK):
+            part = dict(entries[start : start + MAX_CHUNK])
+            chunk_id = new_id()
+            self.chunks.append(SeenChunk(chunk_id, max(part.values()), len(part), bloom_of(part, len(part))))
+            spilled.append((chunk_id, part))
         self.hours = {}
         self.unstamped = False
-        return entries
+        return spilled
 
     def absorb(self, other: SeenWindow) -> None:
         """Add a merged-away profile's window: its entries first (they make room first), this one's newest.
@@ -181,11 +192,13 @@ class SeenWindow:
         self.recalled |= other.recalled
 
     def bound(self, limit: int) -> int:
-        """Keep the newest `limit` ids (chunks go first, oldest first); answers how many went."""
+        """Keep the newest `limit` ids, and fewer than MAX_CHUNK more (chunks go whole, oldest first);
+        answers how many went."""
         before = len(self)
-        while self.chunks and len(self) > limit:
-            self.chunks.pop(0)
         drop = max(len(self.hours) - limit, 0)
         for key in list(self.hours)[:drop]:
             del self.hours[key]
+        total = len(self)
+        while self.chunks and total - self.chunks[0].count >= limit:
+            total -= self.chunks.pop(0).count
         return before - len(self)

@@ -53,13 +53,10 @@ def recall_seen(chunks: SeenChunks | None, p: Prospect, events: Iterable[Event],
 
 
 def spill_seen(chunks: SeenChunks | None, p: Prospect, new_id: Callable[[], str] = new_chunk_id) -> None:
-    """When the profile item holds more ids than it keeps, write them to a new chunk and name it instead."""
+    """When the profile item holds more ids than it keeps, write them to new chunks and name those instead."""
     if chunks is None:
         return
-    chunk_id = new_id()
-    entries = p.seen.spill(chunk_id)
-    if entries is None:
-        return
-    newest = datetime.fromtimestamp(max(entries.values()) * 3600, UTC)
-    expires_at = newest + timedelta(hours=SEEN_HORIZON_HOURS + 1) + CHUNK_SLACK
-    chunks.put(chunk_id, list(entries), expires_at=expires_at)
+    for chunk_id, entries in p.seen.spill(new_id):
+        newest = datetime.fromtimestamp(max(entries.values()) * 3600, UTC)
+        expires_at = newest + timedelta(hours=SEEN_HORIZON_HOURS + 1) + CHUNK_SLACK
+        chunks.put(chunk_id, list(entries), expires_at=expires_at)

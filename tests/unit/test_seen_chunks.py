@@ -25,7 +25,14 @@ from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import Prospect, event_fingerprint
 from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_doc
-from chalicelib.domain.seen import MAX_SEEN_EVENTS, SEEN_HORIZON_HOURS, SPILL_AT, SeenWindow, bloom_of
+from chalicelib.domain.seen import (
+    MAX_CHUNK,
+    MAX_SEEN_EVENTS,
+    SEEN_HORIZON_HOURS,
+    SPILL_AT,
+    SeenWindow,
+    bloom_of,
+)
 from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.errors import StorageUnavailable
 from chalicelib.usecases.leads import LeadService
@@ -205,19 +212,35 @@ def test_the_window_with_chunks_is_stored_and_read_back_whole() -> None:
 def test_a_filter_never_misses_an_id_it_holds() -> None:
     fingerprints = [event_fingerprint(f"seg:{n}") for n in range(500)]
     window = SeenWindow({fp: 490_000 for fp in fingerprints})
-    window.spill("00000000000000aa")
-    (chunk,) = window.chunks
-    assert chunk.bloom == bloom_of(fingerprints, 500)
-    assert all(chunk.may_hold(fp) for fp in fingerprints)
+    names = iter(f"{n:016x}" for n in range(100))
+    spilled = window.spill(lambda: next(names))
+    assert [len(ids) for _, ids in spilled] == [MAX_CHUNK] * 7 + [500 - 7 * MAX_CHUNK]
+    for chunk, (_, ids) in zip(window.chunks, spilled, strict=True):
+        assert chunk.bloom == bloom_of(ids, len(ids))
+        assert all(chunk.may_hold(fp) for fp in ids)
     strangers = [event_fingerprint(f"new:{n}") for n in range(20_000)]
-    false_matches = sum(chunk.may_hold(fp) for fp in strangers) / len(strangers)
+    false_matches = sum(window.chunks[0].may_hold(fp) for fp in strangers) / len(strangers)
     assert false_matches < 0.05
+
+
+def test_a_big_batch_then_single_views_keep_the_newest_300_exact() -> None:
+    # A batch of 200 views lands in the item at once; it must not become one chunk that the window later
+    # forgets whole when the 301st id arrives (the review found 199 of the newest 300 applied twice).
+    world = World()
+    world.clock.now += timedelta(seconds=3)
+    first = [page(n, world.clock.now) for n in range(200)]
+    assert world.send(first) == 200
+    later = busy_hour(world, MAX_SEEN_EVENTS - 200 + 1, first=200)
+    assert len(world.profile().seen) >= MAX_SEEN_EVENTS
+    newest = (first + later)[-MAX_SEEN_EVENTS:]
+    world.clock.now += timedelta(minutes=5)
+    assert world.send(newest) == 0
 
 
 def test_the_window_stays_bounded_in_count_with_its_chunks() -> None:
     world = World()
     busy_hour(world, MAX_SEEN_EVENTS + 60)
-    assert len(world.profile().seen) <= MAX_SEEN_EVENTS
+    assert MAX_SEEN_EVENTS <= len(world.profile().seen) < MAX_SEEN_EVENTS + MAX_CHUNK
 
 
 @pytest.mark.parametrize("count", [1, SPILL_AT])
