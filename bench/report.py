@@ -67,6 +67,20 @@ def render(results: dict[str, Any]) -> str:
                     if "batched_like_the_worker" in d
                     else []
                 ),
+                *(
+                    [
+                        (
+                            "events per second beside a busy neighbour",
+                            f"{d['beside_a_busy_neighbour']['events_per_second']:,}",
+                            f"median {d['beside_a_busy_neighbour']['events_per_second_median']:,}; "
+                            "another process doing the same work, busy "
+                            f"{d['beside_a_busy_neighbour']['neighbour_cpu_share']:.0%} of the time"
+                            f"{_mark(d['beside_a_busy_neighbour']['meets_target'])}",
+                        )
+                    ]
+                    if "beside_a_busy_neighbour" in d
+                    else []
+                ),
                 (
                     "CPU seconds, median run",
                     f"{d['cpu_seconds_median']}",
