@@ -5,6 +5,7 @@ count once."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from chalicelib.effects.dispatch import Dispatcher, perform_streamed
 from chalicelib.effects.outbox import NotifyOwner, StartSlaClock
 from chalicelib.errors import RecordRefused
 from chalicelib.usecases.leads import LeadService
+from chalicelib.usecases.ports import SeenChunks
 from chalicelib.wiring import load_default_rules
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -59,7 +61,14 @@ class Workflow:
 
 
 class Store:
-    def __init__(self, notifier: Notifier | None = None, *, count_in_stream: bool = False) -> None:
+    def __init__(
+        self,
+        notifier: Notifier | None = None,
+        *,
+        count_in_stream: bool = False,
+        clock: Callable[[], datetime] = lambda: NOW,
+        seen_chunks: SeenChunks | None = None,
+    ) -> None:
         self.prospects = InMemoryProspects()
         self.identities = InMemoryIdentities()
         self.activity = InMemoryActivity()
@@ -85,10 +94,11 @@ class Store:
             rules=lambda: RULES,
             effects=self.dispatcher,
             public_url="https://leads.example.test",
-            clock=lambda: NOW,
+            clock=clock,
             new_id=lambda: next(self.ids),
             pause=lambda seconds: None,
             count_in_stream=count_in_stream,
+            seen_chunks=seen_chunks,
         )
 
     def replay_stream(self) -> int:

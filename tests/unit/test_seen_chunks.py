@@ -13,14 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.adapters.memory import (
-    InMemoryActivity,
-    InMemoryCounters,
-    InMemoryIdentities,
-    InMemoryMarks,
-    InMemoryProspects,
-    InMemorySeenChunks,
-)
+from chalicelib.adapters.memory import InMemorySeenChunks
 from chalicelib.domain.events import Event, EventKind
 from chalicelib.domain.merge import absorb_profile
 from chalicelib.domain.prospect import Prospect, event_fingerprint
@@ -33,13 +26,10 @@ from chalicelib.domain.seen import (
     SeenWindow,
     bloom_of,
 )
-from chalicelib.effects.dispatch import Dispatcher
 from chalicelib.errors import StorageUnavailable
-from chalicelib.usecases.leads import LeadService
-from chalicelib.wiring import load_default_rules
+from tests.unit.test_lead_service import Store
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-RULES = load_default_rules()
 
 
 class Clock:
@@ -62,33 +52,14 @@ class FailingChunks(InMemorySeenChunks):
 
 
 class World:
+    """The lead use cases over in-memory storage (test_lead_service.Store) on a settable clock, with
+    idempotency chunks; one prospect, L000."""
+
     def __init__(self) -> None:
         self.clock = Clock()
-        self.prospects = InMemoryProspects()
         self.chunks = FailingChunks()
-        activity, counters = InMemoryActivity(), InMemoryCounters()
-        dispatcher = Dispatcher(
-            activity=activity,
-            counters=counters,
-            ledger=InMemoryMarks(),
-            notifier=None,  # type: ignore[arg-type]  # page views notify nobody
-            workflow=None,  # type: ignore[arg-type]
-            rules=lambda: RULES,
-            lead_url=lambda lead_id: f"https://leads.example.test/leads/{lead_id}",
-        )
-        self.leads = LeadService(
-            prospects=self.prospects,
-            identities=InMemoryIdentities(),
-            activity=activity,
-            counters=counters,
-            rules=lambda: RULES,
-            effects=dispatcher,
-            public_url="https://leads.example.test",
-            clock=self.clock,
-            new_id=lambda: "L1",
-            pause=lambda seconds: None,
-            seen_chunks=self.chunks,
-        )
+        store = Store(clock=self.clock, seen_chunks=self.chunks)
+        self.prospects, self.leads = store.prospects, store.leads
 
     def send(self, events: Sequence[Event]) -> int:
         """Apply a batch; answers how many of its events the profile applied (its page count moved by)."""
@@ -98,13 +69,13 @@ class World:
         return self.views() - before
 
     def profile(self) -> Prospect:
-        stored = self.prospects.get("L1")
+        stored = self.prospects.get("L000")
         assert stored is not None
         return stored.item
 
     def views(self) -> int:
         """Page views applied: the `page_view` rule's points, one per view, in its day buckets."""
-        stored = self.prospects.get("L1")
+        stored = self.prospects.get("L000")
         return 0 if stored is None else round(sum(stored.item.engagement.get("page_view", {}).values()))
 
 
@@ -165,12 +136,12 @@ def test_a_new_event_is_never_taken_for_a_spilled_one() -> None:
 def test_the_chunk_is_stored_before_the_profile_that_names_it() -> None:
     world = World()
     busy_hour(world, SPILL_AT)
-    version_before = world.prospects.get("L1").version  # type: ignore[union-attr]
+    version_before = world.prospects.get("L000").version  # type: ignore[union-attr]
     world.chunks.failing = True
     world.clock.now += timedelta(seconds=3)
     outcome = world.leads.apply_events([page(999, world.clock.now)])
     assert outcome.failed and outcome.failed[0].retryable  # the worker retries the batch
-    assert world.prospects.get("L1").version == version_before  # type: ignore[union-attr]  # nothing written
+    assert world.prospects.get("L000").version == version_before  # type: ignore[union-attr]  # nothing written
     world.chunks.failing = False
     assert world.send([page(999, world.clock.now)]) == 1
     assert world.profile().seen.chunks
