@@ -22,7 +22,10 @@ from chalicelib.domain.prospect_document import prospect_from_doc, prospect_to_d
 from chalicelib.domain.seen import MAX_CHUNK, SEEN_HORIZON_HOURS, hour_of
 from chalicelib.usecases.bulk import BulkImport
 from chalicelib.usecases.seen_chunks import recall_seen, spill_seen
-from tests.unit.test_seen_chunks import RULES, START, World, busy_hour, page
+from chalicelib.wiring import load_default_rules
+from tests.unit.test_seen_chunks import START, World, busy_hour, page
+
+RULES = load_default_rules()
 
 POLICIES = Path(__file__).resolve().parents[2] / ".chalice"
 
