@@ -41,12 +41,14 @@ from chalicelib.domain.prospect import (
     MAX_ANONYMOUS_IDS,
     MAX_CRM_IDS,
     MAX_EVENT_PROPERTIES,
+    MAX_INTEREST_TOPICS,
     MAX_LABEL_CHARS,
     MAX_OTHER_EVENTS,
     MAX_PAGES,
     MAX_PATH_CHARS,
     MAX_PROPERTY_CHARS,
     MAX_TITLE_CHARS,
+    MAX_TOPIC_CHARS,
     OtherEvent,
     PageVisit,
     Prospect,
@@ -148,14 +150,14 @@ ENGAGEMENT_CACHE_SIZE = 8192
 
 
 def _page_signals(
-    event: Event, kind: EventKind, rules: Rules
+    event: Event, kind: EventKind, rules: Rules, location: str
 ) -> tuple[tuple[tuple[str, float], ...], Sequence[tuple[str, float]]]:
     """A page's engagement rule hits and weighted topics, as `_engage` and `_interest` find them: most
     events are pages, and a site's pages repeat, so both are remembered per rules document by exactly what
     they read (the kind, the page's location and URL, its category, the event's name), one key instead of
-    one each. A page declaring topics of its own goes the long way."""
+    one each. A page declaring topics of its own goes the long way. `location`: the page's, as
+    `event_location` reads it (the caller has it)."""
     props = event.properties
-    location = str(props.get("path") or props.get("url") or "")  # event_location
     declared = props.get("topics")
     if isinstance(declared, list | tuple):
         name = event.name.lower()
@@ -233,20 +235,36 @@ def _apply_tracking(p: Prospect, event: Event, rules: Rules, day: int) -> list[E
         record_touch(p, event)  # only tracking sources say where a visit came from
     if kind in _PAGES:  # most events: asked first (the kinds exclude each other)
         props = event.properties
-        path = str(props.get("path") or props.get("url") or event.name or "")
+        where = props.get("path") or props.get("url")
+        path = str(where or event.name or "")
         title = str(props.get("title") or event.name or "")
         visit = PageVisit(
             event.at,
             path if len(path) <= MAX_PATH_CHARS else clip(p, "pages", path, MAX_PATH_CHARS),
             title if len(title) <= MAX_TITLE_CHARS else clip(p, "pages", title, MAX_TITLE_CHARS),
         )
-        push(p.pages, visit, MAX_PAGES)
-        engaged, topics = _page_signals(event, kind, rules)
-        for rule_id, points in engaged:  # as _engage, then _interest
-            add_to_bucket(p.engagement, rule_id, day, points)
+        pages = p.pages
+        pages.append(visit)  # push, inline
+        if len(pages) > MAX_PAGES:
+            del pages[: len(pages) - MAX_PAGES]
+        engaged, topics = _page_signals(event, kind, rules, path if where else "")
+        # As _engage, then _interest, with add_to_bucket inline (a page adds a few points: a call each saved).
+        groups = p.engagement
+        for rule_id, points in engaged:
+            days = groups.get(rule_id)
+            if days is None:
+                days = groups[rule_id] = {}
+            days[day] = days.get(day, 0.0) + points
+        groups = p.interests
         for topic, weight in topics:
-            if admit_topic(p, topic):
-                add_to_bucket(p.interests, topic, day, weight)
+            # admit_topic's answer is yes, without the call, for a short name already held or with room.
+            if (
+                len(topic) <= MAX_TOPIC_CHARS and (topic in groups or len(groups) < MAX_INTEREST_TOPICS)
+            ) or admit_topic(p, topic):
+                days = groups.get(topic)
+                if days is None:
+                    days = groups[topic] = {}
+                days[day] = days.get(day, 0.0) + weight
     elif kind is EventKind.IDENTIFY:
         _merge_traits(p, event.traits, rules)
         _engage(p, event, "identify", rules, day)

@@ -153,7 +153,20 @@ class Pick:
 def thompson(options: Sequence[tuple[str, float, Evidence | None]], seed: str) -> Pick:
     """Thompson sampling among `options` (name, prior mean, evidence), bounded as the module says. Ties
     go to the name first in order, so the order of the options never matters."""
-    ranked = sorted((-_posterior_mean(m, found), name, i) for i, (name, m, found) in enumerate(options))
+    # A list, not a generator; a candidate without evidence (every one, outside a scheduler tick that
+    # loaded some) has its prior mean clamped here: _posterior_mean's first line, without the call.
+    ranked = sorted(
+        [
+            (
+                -(MIN_MEAN if m < MIN_MEAN else MAX_MEAN if m > MAX_MEAN else m)
+                if found is None
+                else -_posterior_mean(m, found),
+                name,
+                i,
+            )
+            for i, (name, m, found) in enumerate(options)
+        ]
+    )
     best_mean, _, best = ranked[0]
     best_mean = -best_mean
     contenders = []

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import is_
 from typing import NamedTuple
 
 from chalicelib.domain.bandit import (
@@ -161,8 +162,10 @@ def why_no_touch_now(p: Prospect, rules: Rules, now: datetime) -> str | None:
     stuck = parked(p)
     if stuck is not None:
         return f"nurture parked: {stuck.template} failed {stuck.tries} tries ({stuck.error})"
+    if not sent_messages(p):  # no send yet: the cadence holds nothing back (asked first: it is cheaper)
+        return None
     planned = plan_next_touch(p, rules, now)
-    if planned is not None and planned > now and sent_messages(p):
+    if planned is not None and planned > now:
         return f"cadence: next touch not before {planned.isoformat()}"
     return None
 
@@ -206,15 +209,10 @@ def choose_next_message(
     # events that change none of them (most of them: about 3 in 4 choices on the bench stream) get the
     # answer already found, Thompson's draw and the why included. `now` matters past this point only for a
     # cooldown, which the rules read only when they allow repeats.
-    ids = tuple(map(id, catalogue))
-    templates = _CATALOGUES.get(ids)
-    if templates is None:  # one copy of a catalogue's ids and templates for all its entries
-        if len(_CATALOGUES) >= CATALOGUES_KEPT:
-            _CATALOGUES.clear()
-        templates = _CATALOGUES[ids] = (ids, tuple(catalogue))
+    templates = _catalogue_entry(catalogue)
     key = (
         id(rules),
-        templates[0],
+        id(templates),  # the entry's identity: its ids' hash is not kept by a tuple, so hashing it costs more
         seed,
         tuple(wanted.items()),
         strongest,
@@ -231,15 +229,38 @@ def choose_next_message(
         )
         if len(_CHOSEN) >= CHOSEN_CACHE_SIZE:
             _CHOSEN.clear()
-        # The entry holds the rules and templates whose identities key it: no id is reused while it is kept.
-        found = _CHOSEN[key] = (rules, templates[1], answer)
+        found = _CHOSEN[key] = (rules, templates, answer)
     return found[2]
 
 
+_CatalogueEntry = tuple[tuple[int, ...], tuple[TemplateMeta, ...]]
+
+
+def _catalogue_entry(catalogue: Sequence[TemplateMeta]) -> _CatalogueEntry:
+    """One entry (the templates' ids and the templates) per catalogue, whatever sequence holds it. The
+    caller passes the same catalogue choice after choice (the bench's list, a scheduler tick's): when it
+    holds the very templates of the last entry, in order, that entry is taken without building and hashing
+    a tuple of its ids."""
+    global _LAST_CATALOGUE
+    last, entry = _LAST_CATALOGUE
+    if last is catalogue and len(catalogue) == len(entry[1]) and all(map(is_, catalogue, entry[1])):
+        return entry
+    ids = tuple(map(id, catalogue))
+    held = _CATALOGUES.get(ids)
+    if held is None:  # one copy of a catalogue's ids and templates for all its entries
+        if len(_CATALOGUES) >= CATALOGUES_KEPT:
+            _CATALOGUES.clear()
+        held = _CATALOGUES[ids] = (ids, tuple(catalogue))
+    _LAST_CATALOGUE = (catalogue, held)
+    return held
+
+
 CHOSEN_CACHE_SIZE = 8192
-_CHOSEN: dict[tuple[object, ...], tuple[Rules, tuple[TemplateMeta, ...], Choice | NoChoice]] = {}
+# An entry holds the rules and catalogue entry whose identities key it: no id is reused while it is kept.
+_CHOSEN: dict[tuple[object, ...], tuple[Rules, _CatalogueEntry, Choice | NoChoice]] = {}
 CATALOGUES_KEPT = 64
-_CATALOGUES: dict[tuple[int, ...], tuple[tuple[int, ...], tuple[TemplateMeta, ...]]] = {}
+_CATALOGUES: dict[tuple[int, ...], _CatalogueEntry] = {}
+_LAST_CATALOGUE: tuple[object, _CatalogueEntry] = (None, ((), ()))
 
 
 def _choose(

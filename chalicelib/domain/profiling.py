@@ -142,8 +142,9 @@ def buying_stage(
     if scores.engagement >= stages.decision_engagement:
         return DECISION
     weights = interest_weights(prospect, rules, now) if interests is None else interests
-    if any(weights.get(topic, 0.0) >= 1.0 for topic in stages.decision_topics):
-        return DECISION
+    for topic in stages.decision_topics:  # a loop, not any(generator): asked on every choice
+        if weights.get(topic, 0.0) >= 1.0:
+            return DECISION
     if scores.engagement >= stages.consideration_engagement:
         return CONSIDERATION
     return AWARENESS

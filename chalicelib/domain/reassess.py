@@ -61,8 +61,9 @@ def _reassess(
         effects += transition(p, Trigger.REOPEN, now, "leadloop", reason="lost_reopen_delay")
     # Scoring reads the profile and changes nothing: skipped (scored=False) only where routing does not read
     # it, so the profile ends exactly as reassess leaves it.
-    scores = score(p, rules, now) if scored or p.state in NURTURED else None
-    route = decide_route(p, scores, rules, now)
+    nurtured = p.state in NURTURED
+    scores = score(p, rules, now) if scored or nurtured else None
+    route = decide_route(p, scores, rules, now) if nurtured else None  # never routed outside nurture
     return _carry_out(p, rules, now, turn, scores, route, effects)
 
 
@@ -112,11 +113,13 @@ def _carry_out(
             None  # already with sales (or closed): the moment is recorded, nothing to route
         )
     p.rules_version = rules.version
-    p.next_touch_at = plan_next_touch(p, rules, now)
+    # Outside nurture there is no touch to plan (plan_next_touch's first answer, without the call).
+    p.next_touch_at = plan_next_touch(p, rules, now) if p.state in NURTURED else None
     today = day_of(now)
     prune_buckets(p.engagement, today)
     prune_buckets(p.interests, today)
-    effects += sync_accounts(p)  # member rows follow the person's engagement, at most once a day
+    if p.accounts:  # member rows follow the person's engagement, at most once a day (most have no account)
+        effects += sync_accounts(p)
     return scores, effects
 
 

@@ -48,7 +48,19 @@ class Scores:
 
 
 def day_of(moment: datetime) -> int:
-    return moment.date().toordinal()
+    # One event's moment is asked for its day 3 to 4 times (apply, score, the reassessment's pruning,
+    # interests): the last answer is kept with the very object it was for (a datetime is immutable, and the
+    # reference held keeps its identity from being reused).
+    global _LAST_DAY
+    last = _LAST_DAY
+    if moment is last[0]:
+        return last[1]
+    day = moment.date().toordinal()
+    _LAST_DAY = (moment, day)  # one assignment: a reader sees the old pair or the new, never half of one
+    return day
+
+
+_LAST_DAY: tuple[datetime | None, int] = (None, 0)
 
 
 @lru_cache(maxsize=8192)

@@ -107,7 +107,7 @@ class SeenWindow:
 
     def remember(self, fingerprint: str, at: datetime) -> None:
         """Record `fingerprint` as applied at `at` and forget what has passed the horizon by then."""
-        hour = hour_of(at)
+        hour = int(at.timestamp()) // 3600  # hour_of, inline: once per event applied
         hours = self.hours
         if self.unstamped:
             for key, stamp in hours.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -525,3 +525,34 @@ def test_remembered_scores_follow_the_lines_their_order_and_the_rules_version(ru
         p.engagement[rule_id][today] = n / 10
         score(p, rules, NOW)
         assert len(scoring._SCORED) <= scoring.ORDER_CACHE_SIZE
+
+
+def test_the_day_remembered_for_a_moment_is_that_moments_own() -> None:
+    """`day_of` keeps its last answer with the very moment it was for: the same instant seen from another
+    time zone (another calendar day there), the next moment, and an equal but distinct object each get
+    their own day, asked one after the other."""
+    late = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
+    east = late.astimezone(timezone(timedelta(hours=2)))  # equal to `late`, yet already the 24th
+    assert late == east
+    assert day_of(late) == date(2026, 11, 23).toordinal()
+    assert day_of(east) == date(2026, 11, 24).toordinal()
+    assert day_of(late) == date(2026, 11, 23).toordinal()
+    assert day_of(late + timedelta(hours=1)) == date(2026, 11, 24).toordinal()
+    assert day_of(datetime(2026, 11, 23, 23, 30, tzinfo=UTC)) == date(2026, 11, 23).toordinal()
+
+
+def test_a_catalogue_list_changed_in_place_is_chosen_from_as_it_is_now(rules: Rules) -> None:
+    """The chooser takes the last catalogue's entry without hashing its ids when it is handed the same list
+    again: a list whose template was swapped in place since (same object, same length) is another
+    catalogue, and the choice is made from it, as one made without the remembered ones is."""
+    metas = list(shipped_metas())
+    p = Prospect(lead_id="L1", created_at=NOW)
+    apply_event(p, _event(0, EventKind.IDENTIFY, email="jo@contoso.example"), rules)
+    first = choose_next_message(p, metas, rules, NOW)
+    assert isinstance(first, Choice)
+    assert choose_next_message(p, metas, rules, NOW) is first
+    spare = TemplateMeta(name="spare", subject="s", topics=(), stages=(), personas=())
+    metas[metas.index(first.template)] = spare  # the same list, one template swapped
+    again = choose_next_message(p, metas, rules, NOW)
+    assert again == choose_next_message(p, metas, rules, NOW, evidence=UNREMEMBERED)
+    assert not isinstance(again, Choice) or again.template.name != first.template.name
