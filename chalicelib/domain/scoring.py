@@ -253,8 +253,13 @@ def score(prospect: Prospect, rules: Rules, now: datetime) -> Scores:
     # The hottest loop of the domain (every event rescored). A rule's line is a function of its days and
     # points and of today; the same few buckets recur (about 1 in 30 is new on the bench stream), so the
     # line (or None: no points) is remembered by exactly those, and the sum below runs only for new ones.
+    bucket_key: tuple[Any, ...]
     for rule_id, buckets in prospect.engagement.items():
-        bucket_key = (rule_id, today, tuple(buckets.items()))
+        if len(buckets) == 1:  # most rules (2 in 3): one day's points, whose line is that of their age
+            for day, earned in buckets.items():
+                bucket_key = (rule_id, today - day, earned)
+        else:  # (a float never equals a tuple: the two kinds of key never meet)
+            bucket_key = (rule_id, today, tuple(buckets.items()))
         line = held.get(bucket_key, _UNSEEN)
         if line is _UNSEEN:
             line = _engagement_line(rule_id, buckets, today, caps, half_life, made)
@@ -367,10 +372,15 @@ def interest_weights(prospect: Prospect, rules: Rules, now: datetime) -> dict[st
         return {topic: weight for topic, weight in weights.items() if weight > 0}
     found: dict[str, float] = {}
     held = _INTEREST_WEIGHTS
+    key: tuple[Any, ...]
     for topic, buckets in prospect.interests.items():
         # A topic's weight is a function of its days and points, today, the half-life and the cap: the same
         # buckets recur (as engagement's do), so the weight is remembered by exactly those.
-        key = (today, half_life, cap, tuple(buckets.items()))
+        if len(buckets) == 1:  # one day's points (most topics): the weight is that of their age
+            for day, points in buckets.items():
+                key = (today - day, half_life, cap, points)
+        else:  # (a float never equals a tuple: the two kinds of key never meet)
+            key = (today, half_life, cap, tuple(buckets.items()))
         weight = held.get(key)
         if weight is None:
             table = _decay_table(half_life)

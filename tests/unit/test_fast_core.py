@@ -556,3 +556,41 @@ def test_a_catalogue_list_changed_in_place_is_chosen_from_as_it_is_now(rules: Ru
     again = choose_next_message(p, metas, rules, NOW)
     assert again == choose_next_message(p, metas, rules, NOW, evidence=UNREMEMBERED)
     assert not isinstance(again, Choice) or again.template.name != first.template.name
+
+
+def test_a_single_days_line_and_weight_are_remembered_by_rule_age_and_points(rules: Rules) -> None:
+    """One day's points (most rules and topics) are remembered by their age rather than their day: the same
+    age read on another day is the same line, another age or amount another line, another rule its own
+    line; a topic's weight follows its age, its points and the rules' half-life and daily cap."""
+    capped = [r for r, cap in rules.caps.items() if cap is None or cap >= 20]
+    first_rule, second_rule = capped[0], capped[1]
+    today = day_of(NOW)
+    p = Prospect(lead_id="L1", created_at=NOW, source="website")
+    p.engagement = {first_rule: {today: 2.0}}
+    fresh = score(p, rules, NOW)
+    p.engagement = {first_rule: {today - 5: 2.0}}
+    aged = score(p, rules, NOW)
+    assert aged.engagement < fresh.engagement and aged == _cold(p, rules, NOW)
+    assert score(p, rules, NOW + timedelta(days=5)) == _cold(p, rules, NOW + timedelta(days=5))
+    p.engagement = {first_rule: {today + 5: 2.0}}  # the same age (0) five days on: the same line
+    assert score(p, rules, NOW + timedelta(days=5)).breakdown == fresh.breakdown
+    p.engagement = {first_rule: {today: 3.0}}
+    assert score(p, rules, NOW).engagement > fresh.engagement
+    p.engagement = {second_rule: {today: 2.0}}
+    assert [line.rule for line in score(p, rules, NOW).breakdown] == [second_rule]
+    p.interests = {"pricing": {today: 2.0}}
+    weight = interest_weights(p, rules, NOW)["pricing"]
+    p.interests = {"pricing": {today - 30: 2.0}}
+    assert interest_weights(p, rules, NOW)["pricing"] == pytest.approx(weight / 2, abs=0.01)
+    document = yaml.safe_load(DEFAULT_RULES.read_text())
+    document["interest"] = {**document["interest"], "daily_cap": 4}
+    other_cap = parse_rules(document)
+    p.interests = {"pricing": {today: 5.0}}
+    assert interest_weights(p, rules, NOW)["pricing"] == 3.0  # the shipped daily cap
+    assert interest_weights(p, other_cap, NOW)["pricing"] == 4.0
+    document = yaml.safe_load(DEFAULT_RULES.read_text())
+    document["interest_half_life_days"] = 10
+    other_half_life = parse_rules(document)
+    p.interests = {"pricing": {today - 10: 2.0}}
+    assert interest_weights(p, rules, NOW)["pricing"] == round(2.0 * 0.5 ** (10 / 30), 2)
+    assert interest_weights(p, other_half_life, NOW)["pricing"] == 1.0
