@@ -186,10 +186,14 @@ def choose_next_message(
     template's own reason: sent already, a stage or persona it requires, or topics off the interests."""
     if p.state not in NURTURED:
         return _PAUSED[p.state]
-    held = why_no_touch_now(p, rules, now)
+    if p.messages:
+        held = why_no_touch_now(p, rules, now)
+        sent = sent_messages(p)
+    else:  # no message yet (most leads in nurture): nothing is claimed, parked or sent to hold it back
+        held = why_not_emailed(p)
+        sent = []
     if held is not None:
         return NoChoice(held)
-    sent = sent_messages(p)
     scores = scores or score(p, rules, now)
     interests = interest_weights(p, rules, now)
     stage = buying_stage(p, scores, rules, now, interests)

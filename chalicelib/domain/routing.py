@@ -125,6 +125,11 @@ def intent_reason(p: Prospect, rules: Rules, today: int) -> str | None:
     engagement = p.engagement
     by_id = rules.engagement_by_id
     for confirmer in intent.confirmers:
+        wanted = confirmer.rules
+        if len(wanted) == 1:  # most confirmers: a rule holding fewer days than asked for cannot confirm
+            held = engagement.get(wanted[0])
+            if not held or len(held) < confirmer.days:
+                continue
         days: set[int] = set()
         done: list[tuple[EngagementRule, int]] = []  # what was done and how often, rule by rule
         count = 0
