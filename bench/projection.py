@@ -73,8 +73,10 @@ SOURCES: dict[str, str] = {
 @dataclass(frozen=True)
 class TrafficShape:
     events_per_request: int
-    ingest_cpu_ms_per_request: float
-    dispatcher_ms_per_record: float  # measured CPU plus the cost model's round trip, per stream record
+    # Durations as bench/cost.py bills them: CPU measured here, slowed by the function's share of a vCPU (its
+    # memory in .chalice/config.json), plus the round trips it waits on. Not scaled again here.
+    ingest_ms_per_request: float
+    dispatcher_ms_per_record: float
     dollars_per_million_events: float  # bench/cost.py, as deployed
 
 
@@ -144,12 +146,11 @@ def dispatcher_shards(events_per_second: float, inputs: Inputs, prospects: int) 
     return max(by_size, by_writes, 1)
 
 
-def _dispatcher_ceiling(shape: TrafficShape, inputs: Inputs, prospects: int, cpu_scale: float) -> float:
+def _dispatcher_ceiling(shape: TrafficShape, inputs: Inputs, prospects: int) -> float:
     """The rate whose stream records the dispatcher keeps up with, one batch per shard at a time. The shard
     count grows with the write rate, so the ceiling is found as a fixed point (or is unbounded when each
     added shard serves more than the writes that add it)."""
-    cpu = max(shape.dispatcher_ms_per_record - inputs.dynamodb_round_trip_ms, 0.0)
-    ms = cpu * cpu_scale + inputs.dynamodb_round_trip_ms
+    ms = shape.dispatcher_ms_per_record
     if ms <= 0 or inputs.prospect_writes_per_event <= 0:
         return math.inf
     # events/s whose records one shard serves, with `stream_parallelization` batches of it at a time
@@ -170,15 +171,12 @@ def _dispatcher_ceiling(shape: TrafficShape, inputs: Inputs, prospects: int, cpu
 
 def lambda_ms_per_event(shape: TrafficShape, inputs: Inputs, cpu_scale: float) -> dict[str, float]:
     """Lambda milliseconds per event by function: the concurrency one event/s keeps busy (x 1/1000)."""
-    ingest = (
-        shape.ingest_cpu_ms_per_request * cpu_scale + inputs.dynamodb_round_trip_ms + inputs.sqs_round_trip_ms
-    ) / shape.events_per_request
+    ingest = shape.ingest_ms_per_request / shape.events_per_request
     worker = (
         inputs.worker_cpu_ms_per_event * cpu_scale
         + inputs.dynamodb_requests_per_event * inputs.dynamodb_round_trip_ms
     )
-    cpu = max(shape.dispatcher_ms_per_record - inputs.dynamodb_round_trip_ms, 0.0)
-    dispatcher = (cpu * cpu_scale + inputs.dynamodb_round_trip_ms) * inputs.prospect_writes_per_event
+    dispatcher = shape.dispatcher_ms_per_record * inputs.prospect_writes_per_event
     return {"ingest": ingest, "worker": worker, "dispatcher": dispatcher}
 
 
@@ -235,7 +233,7 @@ def limits_for(shape: TrafficShape, inputs: Inputs, rate: float, prospects: int)
     found.append(
         Limit(
             f"dispatcher on the table's stream ({inputs.stream_parallelization} batch(es) a shard at a time)",
-            _dispatcher_ceiling(shape, inputs, prospects, cpu_scale),
+            _dispatcher_ceiling(shape, inputs, prospects),
             f"{records:,.0f} records/s on >= {shards} shard(s)",
             SOURCES["stream_parallelization"],
         )
@@ -275,10 +273,9 @@ def project(
                 "total": round(events_cost + storage_dollars),
             },
         }
-    cpu_scale = max(PUBLISHED["lambda_mb_per_vcpu"] / inputs.lambda_memory_mb, 1.0)
     parallel = replace(inputs, stream_parallelization=int(PUBLISHED["stream_parallelization_max"]))
     for name, shape in inputs.shapes.items():
-        ceiling = _dispatcher_ceiling(shape, parallel, prospects, cpu_scale)
+        ceiling = _dispatcher_ceiling(shape, parallel, prospects)
         # None: unbounded (each shard the writes add serves more than those writes)
         shapes[name]["dispatcher_ceiling_with_parallelization_10"] = (
             round(ceiling, 1) if math.isfinite(ceiling) else None
@@ -401,7 +398,7 @@ def inputs_from(results: dict[str, Any], stored: dict[str, Any] | None = None) -
         dollars = c["dollars_per_million_events"]
         shapes[name] = TrafficShape(
             events_per_request=int(c["events_per_request"]),
-            ingest_cpu_ms_per_request=float(c["ingest_cpu_ms_per_request"]),
+            ingest_ms_per_request=float(c["ingest_billed_ms_per_request"]),
             dispatcher_ms_per_record=c["dispatcher_billed_ms_per_invocation"]
             / c["dispatcher_records_per_invocation"],
             dollars_per_million_events=float(

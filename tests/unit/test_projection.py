@@ -25,7 +25,7 @@ def tiny() -> Inputs:
         prospect_writes_per_event=0.5,
         dynamodb_requests_per_event=2,
         worker_cpu_ms_per_event=1.0,
-        shapes={"one": TrafficShape(1, 5.0, 10.0, 2.0)},
+        shapes={"one": TrafficShape(1, 20.0, 10.0, 2.0)},
         dynamodb_round_trip_ms=5.0,
         sqs_round_trip_ms=10.0,
         lambda_memory_mb=1_769,  # one vCPU: CPU milliseconds count as they are
@@ -49,7 +49,7 @@ def test_each_limit_is_the_rate_at_which_it_is_reached_and_the_lowest_is_named_f
     assert ceilings["DynamoDB table quota, nonces: writes"] == 400_000
     assert ceilings["DynamoDB table quota, prospects: writes"] == 40_000
     assert ceilings["DynamoDB table quota, prospects: reads"] == 80_000
-    # Lambda ms per event: ingest 5 + 5 + 10, worker 1 + 2 x 5, dispatcher (5 + 5) x 0.5 = 36: 1,000 / 0.036
+    # Lambda ms per event: ingest 20 (as billed), worker 1 + 2 x 5, dispatcher 10 x 0.5 = 36: 1,000 / 0.036
     assert ceilings["Lambda concurrency (ingest + worker + dispatcher)"] == pytest.approx(27_777.8)
     assert ceilings["API Gateway account throttle"] == 10_000
     # dispatcher: 10 ms a record, 0.5 records per event: 200 events/s a shard; 20 GB = 2 partitions by size,
