@@ -78,6 +78,9 @@ class TrafficShape:
     ingest_ms_per_request: float
     dispatcher_ms_per_record: float
     dollars_per_million_events: float  # bench/cost.py, as deployed
+    # The stream's second reader (app.count_effects), one full batch a shard at a time (no parallelization:
+    # its checkpoint is per shard). 0: not measured, no limit.
+    count_consumer_ms_per_record: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -147,14 +150,20 @@ def dispatcher_shards(events_per_second: float, inputs: Inputs, prospects: int) 
 
 
 def _dispatcher_ceiling(shape: TrafficShape, inputs: Inputs, prospects: int) -> float:
-    """The rate whose stream records the dispatcher keeps up with, one batch per shard at a time. The shard
-    count grows with the write rate, so the ceiling is found as a fixed point (or is unbounded when each
-    added shard serves more than the writes that add it)."""
-    ms = shape.dispatcher_ms_per_record
+    """The dispatcher's: `stream_parallelization` batches a shard at a time."""
+    return _stream_reader_ceiling(
+        shape.dispatcher_ms_per_record, inputs.stream_parallelization, inputs, prospects
+    )
+
+
+def _stream_reader_ceiling(ms: float, parallelization: int, inputs: Inputs, prospects: int) -> float:
+    """The rate whose stream records a reader taking `ms` a record keeps up with, `parallelization` batches
+    a shard at a time. The shard count grows with the write rate, so the ceiling is found as a fixed point
+    (or is unbounded when each added shard serves more than the writes that add it)."""
     if ms <= 0 or inputs.prospect_writes_per_event <= 0:
         return math.inf
-    # events/s whose records one shard serves, with `stream_parallelization` batches of it at a time
-    per_shard = inputs.stream_parallelization * 1_000 / ms / inputs.prospect_writes_per_event
+    # events/s whose records one shard serves, with `parallelization` batches of it at a time
+    per_shard = parallelization * 1_000 / ms / inputs.prospect_writes_per_event
     if (
         per_shard * inputs.write_units.get("prospects", 0.0)
         >= PUBLISHED["dynamodb_partition_write_units_per_second"]
@@ -238,6 +247,16 @@ def limits_for(shape: TrafficShape, inputs: Inputs, rate: float, prospects: int)
             SOURCES["stream_parallelization"],
         )
     )
+    if shape.count_consumer_ms_per_record > 0:
+        found.append(
+            Limit(
+                "count consumer on the table's stream (1 full batch a shard at a time)",
+                _stream_reader_ceiling(shape.count_consumer_ms_per_record, 1, inputs, prospects),
+                f"{records:,.0f} records/s on >= {shards} shard(s), "
+                f"{shape.count_consumer_ms_per_record:g} ms a record",
+                SOURCES["stream_parallelization"],
+            )
+        )
     return found
 
 
@@ -401,6 +420,7 @@ def inputs_from(results: dict[str, Any], stored: dict[str, Any] | None = None) -
             ingest_ms_per_request=float(c["ingest_billed_ms_per_request"]),
             dispatcher_ms_per_record=c["dispatcher_billed_ms_per_invocation"]
             / c["dispatcher_records_per_invocation"],
+            count_consumer_ms_per_record=float(c.get("count_consumer_ms_per_record_full_batch", 0.0)),
             dollars_per_million_events=float(
                 dollars.get("total_as_deployed", dollars["total_with_http_api"])
             ),

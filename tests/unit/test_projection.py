@@ -82,3 +82,18 @@ def test_the_dispatchers_parallelization_is_read_from_the_deployed_template() ->
     text = (Path(__file__).resolve().parents[2] / "infra" / "resources.yaml").read_text()
     assert "ParallelizationFactor: 10" in text
     assert projection._stream_parallelization() == 10
+
+
+def test_the_count_consumer_reads_one_full_batch_a_shard_at_a_time() -> None:
+    """app.count_effects keeps a checkpoint per shard, so no ParallelizationFactor: its time per record bounds
+    the stream it keeps up with, as the dispatcher's does with its factor."""
+    inputs = tiny()
+    inputs = Inputs(**{**inputs.__dict__, "shapes": {"one": TrafficShape(1, 20.0, 10.0, 2.0, 20.0)}})
+    shape = project(inputs, prospects=20 * MB, events_per_second=1_000)["shapes"]["one"]
+    ceilings = {lim["name"]: lim["ceiling_events_per_second"] for lim in shape["limits"]}
+    # 20 ms a record, 0.5 records per event, one batch at a time: 100 events/s a shard, on 2 shards (by size)
+    counter = "count consumer on the table's stream (1 full batch a shard at a time)"
+    assert ceilings[counter] == 200
+    assert shape["first_limit"] == counter
+    without = project(tiny(), prospects=20 * MB, events_per_second=1_000)["shapes"]["one"]
+    assert counter not in {lim["name"] for lim in without["limits"]}  # not measured: no limit invented
