@@ -45,3 +45,11 @@ def test_an_archiver_run_holds_the_least_of_its_batch_its_window_and_the_payload
 ) -> None:
     monkeypatch.setitem(cost.PRICES, "events_per_second", rate)
     assert cost.archiver_messages_per_run(events_per_message, message_bytes) == pytest.approx(expected)
+
+
+def test_the_count_consumers_batch_is_the_deployed_one() -> None:
+    """bench/projection.py bounds the stream the count consumer keeps up with by its time for a full batch."""
+    import app
+
+    (source,) = [s for s in app.app.event_sources if getattr(s, "name", "") == "count_effects"]
+    assert cost.COUNT_CONSUMER_BATCH == source.batch_size
