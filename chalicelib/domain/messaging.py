@@ -1,4 +1,4 @@
-"""Nurture cadence and next-message choice: when a prospect may hear from us, and what they hear.
+"""Next-message choice: what a prospect hears from us (when they may: chalicelib.domain.cadence).
 
 Relevance first: a template is a candidate only when it is eligible (not sent to this prospect before, unless
 the rules allow repeats after its cooldown; any hard requirement of its front matter met) and relevant: it
@@ -30,8 +30,18 @@ from chalicelib.domain.bandit import (
     priority_rate,
     thompson,
 )
+
+# When a prospect may hear from us is chalicelib.domain.cadence's, and the claim/send bookkeeping
+# chalicelib.domain.sending's; both re-exported here for existing callers.
+from chalicelib.domain.cadence import (  # noqa: F401 (re-exports)
+    PAUSED_WHY,
+    contactable,
+    plan_next_touch,
+    why_no_touch_now,
+    why_not_emailed,
+)
 from chalicelib.domain.catalogue import TemplateMeta, templates_on
-from chalicelib.domain.lifecycle import NURTURED, State
+from chalicelib.domain.lifecycle import NURTURED
 from chalicelib.domain.profiling import buying_stage, persona_of
 from chalicelib.domain.prospect import (
     MAX_LABEL_CHARS,
@@ -39,8 +49,6 @@ from chalicelib.domain.prospect import (
 )
 from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import Scores, interest_weights, score
-
-# The claim/send bookkeeping lives in chalicelib.domain.sending; re-exported here for existing callers.
 from chalicelib.domain.sending import (  # noqa: F401 (re-exports)
     CLAIM_LEASE,
     CLAIM_MAX_AGE,
@@ -63,8 +71,6 @@ from chalicelib.domain.sending import (  # noqa: F401 (re-exports)
     sent_messages,
 )
 
-WINDOW = timedelta(days=30)
-
 # How each preference moves a template's prior response rate (chalicelib.domain.bandit.prior_mean).
 STAGE_MATCH, STAGE_MISMATCH = 1.5, 0.5
 PERSONA_MATCH, PERSONA_MISMATCH = 1.25, 0.6
@@ -85,89 +91,9 @@ class NoChoice:
     why: str
 
 
-def contactable(p: Prospect) -> bool:
-    return bool(p.email) and p.suppression is None
-
-
-def why_not_emailed(p: Prospect) -> str | None:
-    """Why nurture may not email this lead at all now (None: it may)."""
-    if p.state not in NURTURED:
-        return _PAUSED[p.state].why
-    if not p.email:
-        return "no email address known"
-    if p.suppression is not None:
-        return f"suppressed ({p.suppression.reason})"
-    return None
-
-
 # Nurture's refusal for each state outside it, built once: most events are a lead's outside nurture (an
 # anonymous visitor, a lead with sales), and the chooser answers each of them with this very refusal.
-_PAUSED = {
-    state: NoChoice(f"lead is {state.value}: nurture email pauses while sales owns it")
-    for state in State
-    if state not in NURTURED
-}
-
-
-def plan_next_touch(p: Prospect, rules: Rules, now: datetime) -> datetime | None:
-    """When the scheduler should next consider this prospect (None: not while things stay as they are).
-
-    A prospect already due keeps the time it became due (`p.next_touch_at`) as long as that time is still
-    allowed: the sweep finds it all the same (it reads everything at or before now), and a save that only
-    records a page view then leaves the stored time, and so the due index, untouched."""
-    if p.state not in NURTURED or not contactable(p):
-        return None
-    messages = p.messages  # none yet for most leads in nurture: no claim, nothing parked, nothing sent
-    if messages:
-        claim = pending_claim(p)
-        if claim is not None:  # finish the touch in hand first: when its try is over, try again
-            return _due_since(p, retry_at(claim), now)
-        if parked(p) is not None:
-            return None
-    recycle = p.current_recycle
-    if recycle is not None and recycle.revisit_at is not None and recycle.revisit_at > now:
-        return recycle.revisit_at
-    cadence = rules.cadence
-    sent = sent_messages(p) if messages else []
-    if not sent:
-        # The first touch: the time planned when the prospect came into nurture stands, due or not (a
-        # later event does not push it back); only a plan further out than first_touch_minutes is brought in.
-        planned = now + timedelta(minutes=cadence.first_touch_minutes)
-        return min(planned, p.next_touch_at) if p.next_touch_at is not None else planned
-    earliest = max(m.at for m in sent) + timedelta(days=cadence.min_days_between)
-    recent = [m.at for m in sent if m.at > now - WINDOW]
-    if len(recent) >= cadence.max_per_30_days:
-        earliest = max(earliest, sorted(recent)[-cadence.max_per_30_days] + WINDOW)
-    return _due_since(p, earliest, now)
-
-
-def _due_since(p: Prospect, earliest: datetime, now: datetime) -> datetime:
-    """`earliest` when it is still ahead; once it has passed, the prospect is due: at the time already
-    stored if that one is due too and not before `earliest` (never earlier than allowed), else now."""
-    if earliest > now:
-        return earliest
-    kept = p.next_touch_at
-    return kept if kept is not None and earliest <= kept <= now else now
-
-
-def why_no_touch_now(p: Prospect, rules: Rules, now: datetime) -> str | None:
-    """Why no template at all may go to `p` now (the lead's own state, not any template's): not emailable,
-    a touch in flight, nurture parked, or the cadence not yet due."""
-    unreachable = why_not_emailed(p)
-    if unreachable is not None:
-        return unreachable
-    claim = pending_claim(p)
-    if claim is not None:
-        return f"{claim.template} is being sent ({claim.send_id}, try {claim.tries})"
-    stuck = parked(p)
-    if stuck is not None:
-        return f"nurture parked: {stuck.template} failed {stuck.tries} tries ({stuck.error})"
-    if not sent_messages(p):  # no send yet: the cadence holds nothing back (asked first: it is cheaper)
-        return None
-    planned = plan_next_touch(p, rules, now)
-    if planned is not None and planned > now:
-        return f"cadence: next touch not before {planned.isoformat()}"
-    return None
+_PAUSED = {state: NoChoice(why) for state, why in PAUSED_WHY.items()}
 
 
 def choose_next_message(

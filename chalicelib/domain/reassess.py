@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.accounts import sync_accounts
 from chalicelib.domain.assignment import choose_owner
+from chalicelib.domain.cadence import plan_next_touch
 from chalicelib.domain.decisions import (
     Assigned,
     Effect,
@@ -25,7 +26,6 @@ from chalicelib.domain.decisions import (
     transition,
 )
 from chalicelib.domain.lifecycle import NURTURED, State, Trigger, can
-from chalicelib.domain.messaging import plan_next_touch
 from chalicelib.domain.prospect import Prospect, SlaTimer
 from chalicelib.domain.routing import LOW_FIT_HAND_RAISE, Route, hand_raise_route, qualified_route
 from chalicelib.domain.rules import Rules
