@@ -2,7 +2,7 @@
 
 Idempotency is promised in time (README "Idempotency window"): an event id redelivered within
 SEEN_HORIZON_HOURS of its first application is not applied again. MAX_SEEN_EVENTS bounds the window whatever
-the rate: a burst of more ids than that within the horizon stays exact for the newest ones.
+the rate: a burst of more ids than that within the horizon stays exact for its newest MAX_SEEN_EVENTS.
 
 The window must not make a busy prospect's every save dearer (issue 15: a save writes at most 2 KB whatever
 the history or the rate). So only its newest ids live in the profile item, which every save rewrites. When
@@ -65,9 +65,8 @@ def bloom_of(fingerprints: Iterable[str], count: int) -> bytes:
 @dataclass(frozen=True, slots=True)
 class SeenChunk:
     """Ids moved out of the profile item into their own stored chunk: `chunk_id` names it (random and
-    unique: the store refuses to write over another chunk),
-    `newest` is the hour its newest id was applied (it expires a horizon after), `count` how many ids it
-    holds, `bloom` their filter."""
+    unique: the store refuses to write over another chunk), `newest` is the hour its newest id was applied
+    (it expires a horizon after), `count` how many ids it holds (at most MAX_CHUNK), `bloom` their filter."""
 
     chunk_id: str
     newest: int
@@ -83,7 +82,8 @@ class SeenChunk:
 class SeenWindow:
     """The ids of the events a profile applied lately, as fingerprints (`event_fingerprint`) with the hour
     each was applied; oldest first. Bounded in time and count: `remember` forgets what is older than
-    SEEN_HORIZON_HOURS before the hour it is given and keeps at most MAX_SEEN_EVENTS. An hour of None marks
+    SEEN_HORIZON_HOURS before the hour it is given and keeps the newest MAX_SEEN_EVENTS (with its chunks,
+    which go whole, fewer than MAX_CHUNK more). An hour of None marks
     a fingerprint stored before the window kept hours (a profile's old `seen` list): it still dedupes, and
     the next `remember` stamps it with that hour, so it too is kept for a whole horizon after the upgrade.
 

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from chalicelib.domain.bandit import LEARNED_MEASURE, counter_name
 from chalicelib.domain.decisions import (
@@ -230,16 +230,18 @@ def counted_by_stream(effects: Iterable[OutboxEffect]) -> list[OutboxEffect]:
     return [replace(effect, by_stream=True) if isinstance(effect, counts) else effect for effect in effects]
 
 
+def _by_stream(effect: OutboxEffect) -> TypeGuard[CountOnScoreboard | LearnFromOutcomes]:
+    return isinstance(effect, CountOnScoreboard | LearnFromOutcomes) and effect.by_stream
+
+
 def stream_counts(effects: Iterable[OutboxEffect]) -> list[CountOnScoreboard | LearnFromOutcomes]:
     """The counts of a write that the stream's count consumer moves."""
-    return [e for e in effects if isinstance(e, CountOnScoreboard | LearnFromOutcomes) and e.by_stream]
+    return [e for e in effects if _by_stream(e)]
 
 
 def writers_effects(effects: Iterable[OutboxEffect]) -> tuple[OutboxEffect, ...]:
     """The effects of a write that its writer and the dispatcher perform: all but `stream_counts`."""
-    return tuple(
-        e for e in effects if not (isinstance(e, CountOnScoreboard | LearnFromOutcomes) and e.by_stream)
-    )
+    return tuple(e for e in effects if not _by_stream(e))
 
 
 # --- the stored form ---
