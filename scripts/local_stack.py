@@ -449,7 +449,6 @@ class LocalStack:
         requeue(EventJournal(self.layout.journal_dir), self._sqs(), self.resources["queue_url"])
 
     def _start_runner(self) -> None:
-
         import app as leadloop
 
         # The app's INFO lines (each nurture sweep) go to runner.log; warnings and errors still show here.

@@ -15,8 +15,12 @@ its own: DynamoDB bills a write per item (at least 1 KB each, and twice inside a
 item with its 31 day attributes stays far below 1 KB, so a counter kept in "all", its month and its day
 costs two items, not three. Day ranges read the month partitions anyway (the revenue table reads every
 month of a range), so this adds no Query; day counters written as items of their own before ("2026-11-30#07")
-are still read and added. (Counting once per stream batch behind a per-shard checkpoint would be cheaper
-still; docs/benchmarks.md "Why 1.5 write units per event is not met" says why it is not built.)
+are still read and added.
+
+Exactly once, two ways: `add_once` moves one write's increments with a marker item that must not exist yet
+(the dispatcher's path, for writes stored before counting moved to the stream); `add_stream_batch` merges a
+stream batch's increments into few items and moves them with the stream shard's checkpoint (the count
+consumer's, chalicelib.effects.stream_counts). Both build their transaction in `_counted`.
 """
 
 from __future__ import annotations
