@@ -35,7 +35,11 @@ from chalicelib.entrypoints.http import (
     query_number,
     wants_html,
 )
-from chalicelib.entrypoints.http_api_event import as_rest_proxy_event
+from chalicelib.entrypoints.http_api_event import (
+    as_function_url_answer,
+    as_rest_proxy_event,
+    from_function_url,
+)
 from chalicelib.entrypoints.routes.accounts import routes as account_routes
 from chalicelib.entrypoints.routes.bulk import routes as bulk_routes
 from chalicelib.entrypoints.routes.lab import routes as lab_routes
@@ -227,20 +231,28 @@ def redirect(token: str) -> Response:
 
 # --- the ingest function ---
 
-# API Gateway sends these routes to the `ingest` function, not the API function (infra/resources.yaml). Its
-# role may read keys, remember webhook nonces, read the secrets parameter and enqueue, nothing else: a flaw
-# in parsing untrusted tracking or webhook bytes cannot write a profile.
+# API Gateway sends these routes to the `ingest` function, not the API function, and browsers reach its
+# tracking route at the tracking URL too (infra/resources.yaml). Its role may read keys, remember webhook
+# nonces, read the secrets parameter and enqueue, nothing else: a flaw in parsing untrusted tracking or
+# webhook bytes cannot write a profile.
 INGEST_ROUTES = frozenset({"/v1/{call}", "/webhooks/{provider}", "/webhooks/crm/hubspot"})
 
 
 @app.lambda_function(name="ingest")
 def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The same routing as the API function, for the ingest routes only; any other route is a 404."""
-    event = as_rest_proxy_event(event)  # the HTTP API's events (infra/resources.yaml) routed by route key
+    """The same routing as the API function, for the ingest routes only; any other route is a 404. The
+    tracking URL (a function URL) serves tracking only and is answered in its own format."""
+    if from_function_url(event):
+        return as_function_url_answer(_ingest(as_rest_proxy_event(event), context, "the tracking URL"))
+    return _ingest(as_rest_proxy_event(event), context, "the ingest function")
+
+
+def _ingest(event: dict[str, Any], context: Any, front: str) -> dict[str, Any]:
     route = (event.get("requestContext") or {}).get("resourcePath")  # what Chalice routes on
     if route not in INGEST_ROUTES:
-        return error_response(NotFound(f"{route!r} is not served by the ingest function")).to_dict()
-    return app(event, context)
+        served = str(route or (event.get("requestContext") or {}).get("path"))[:200]  # echoed: bounded
+        return error_response(NotFound(f"{served!r} is not served by {front}")).to_dict()
+    return dict(app(event, context))
 
 
 # --- the rules lab's backtest workflow on AWS (infra/backtest_workflow.asl.json) ---

@@ -5,9 +5,9 @@
 Run by scripts/validate_infra.sh. The code is developed and tested on Python 3.11 while Lambda runs it on a
 newer runtime, with libraries pip picked for that runtime's platform: this is where a missing or mismatched
 compiled library (pydantic-core, cryptography, PyYAML, MarkupSafe) or a file left out of the zip shows up
-before a deploy does. The API, ingest (as the REST and the HTTP API call it) and effects dispatcher
-handlers are called (the last with a stream record that needs nothing). Standard library only: it must
-run before anything is installed for that Python.
+before a deploy does. The API, ingest (as the REST API, the HTTP API and the tracking URL call it) and
+effects dispatcher handlers are called (the last with a stream record that needs nothing). Standard library
+only: it must run before anything is installed for that Python.
 """
 
 from __future__ import annotations
@@ -100,6 +100,20 @@ def check(zip_path: str, runtime: str) -> list[str]:
         problems.append(
             f"the ingest function answered {tracked['statusCode']} to an HTTP API call without a key, not 401"
         )
+    # And as the tracking URL sends it (a function URL: payload format 2.0, no route, answered in 2.0).
+    from_tracking_url = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/v1/track",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": "POST", "path": "/v1/track"}, "stage": "$default"},
+        "body": "{}",
+        "isBase64Encoded": False,
+    }
+    tracked = app.ingest(from_tracking_url, None)
+    if tracked["statusCode"] != 401 or "multiValueHeaders" in tracked:
+        problems.append(f"the ingest function answered {tracked} to a tracking URL call without a key")
 
     # The effects dispatcher's handler, as the stream trigger calls it: a record with nothing to perform.
     removed = {
