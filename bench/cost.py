@@ -13,10 +13,16 @@ mark and stops: one strongly consistent read per write, and its decode CPU, meas
 failed, the dispatcher writes what the writer would have, so the stream adds no write units.
 Every price and assumption is in PRICES, with the date it was read.
 
-As deployed, tracking and webhooks reach the ingest function through the ingest HTTP API
-(infra/resources.yaml, IngestHttpApi): `total_as_deployed` is the HTTP API total; the REST API's ingest
-routes remain for snippets installed before it and are reported beside it. An HTTP API meters a request in
-512 KB steps; every request here is far below one.
+As deployed, tracking calls reach the ingest function at its tracking URL (infra/resources.yaml,
+IngestTrackingUrl: a Lambda function URL, which charges nothing beyond the function's own requests and
+duration): `total_as_deployed` is that total. The ingest HTTP API (webhooks, and tracking through a custom
+domain) and the REST API's ingest routes (snippets installed before either) are reported beside it. An
+HTTP API meters a request in 512 KB steps; every request here is far below one.
+
+Logs are priced too (CloudWatch Logs ingestion): every Lambda invocation writes the platform's START, END
+and REPORT lines (the functions write nothing else on the happy path), and the HTTP API one access-log
+line a request, its format read from infra/resources.yaml. Their sizes are rendered from the documented
+formats with typical values, plus CloudWatch's 26 bytes of metering per log event: ASSUMED, not measured.
 
 What is deployed is read, not copied: each function's memory from .chalice/config.json, the archiver's batch
 and window from chalicelib/adapters/archive_queue.py (app.py and infra/ use the same). Lambda gives a
@@ -32,6 +38,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -72,6 +79,8 @@ PRICES: dict[str, Any] = {
     "sqs_standard_per_million_requests": 0.40,  # each 64 KB of payload is one request
     "dynamodb_on_demand_per_million_write_units": 0.625,
     "dynamodb_on_demand_per_million_read_units": 0.125,
+    "lambda_function_url_per_million_requests": 0.0,  # nothing beyond the function's requests and duration
+    "cloudwatch_logs_per_gb_ingested": 0.50,  # standard log class, first 10 TB a month
     # Assumptions, not prices:
     "lambda_mb_per_vcpu": 1769,  # AWS: CPU in proportion to memory, one vCPU at 1,769 MB
     "lambda_memory_mb": FUNCTION_MEMORY_MB,  # .chalice/config.json, as deployed
@@ -107,6 +116,29 @@ WRITE_KEY_LOOKUP_READ_UNITS = 0.5  # one eventually consistent GetItem on the ke
 SQS_PAYLOAD_CHUNK = 64 * 1024
 LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda stops gathering an SQS batch at a 6 MB invocation payload
 ARCHIVED_BYTES_PER_EVENT = 31  # gzipped JSON lines (bench/lab.py measures 30.9 on the standard stream)
+LOG_EVENT_METERING_BYTES = 26  # CloudWatch Logs meters each log event's message plus 26 bytes
+_REQUEST_ID = "8f507cfc-1a2b-4697-b07a-ac58fc914c95"
+# What Lambda writes for every invocation (docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
+LAMBDA_PLATFORM_LINES = (
+    f"START RequestId: {_REQUEST_ID} Version: $LATEST\n",
+    f"END RequestId: {_REQUEST_ID}\n",
+    f"REPORT RequestId: {_REQUEST_ID}\tDuration: 23.41 ms\tBilled Duration: 24 ms\tMemory Size: 256 MB"
+    "\tMax Memory Used: 88 MB\t\n",
+)
+# Typical values of the HTTP API access log's variables, for rendering its format.
+ACCESS_LOG_VALUES = {
+    "requestId": "JKJaXmPLvHcESHA=",
+    "requestTime": "30/Nov/2026:19:00:00 +0000",
+    "routeKey": "POST /v1/{call}",
+    "path": "/v1/page",
+    "status": "200",
+    "responseLength": "16",
+    "responseLatency": "31",
+    "integrationStatus": "200",
+    "integrationLatency": "29",
+    "error.message": "-",
+    "integrationErrorMessage": "-",
+}
 
 
 def _segment_message(n: int) -> dict[str, Any]:
@@ -289,12 +321,32 @@ def archive_parts(events_per_worker_invocation: float, worker_invocations: float
         * 0.5
         / million
         * PRICES["dynamodb_on_demand_per_million_read_units"],
+        "runs": runs,
         "messages_per_run": messages,
         "events_per_run": per_run,
         "events_per_object": per_run / objects,
         "written_by_the_worker_s3_puts_per_event": direct_puts / million,
         "written_by_the_worker_dollars": direct_puts / 1e3 * PRICES["s3_put_per_thousand"],
     }
+
+
+def platform_log_bytes_per_invocation() -> int:
+    return sum(len(line.encode()) + LOG_EVENT_METERING_BYTES for line in LAMBDA_PLATFORM_LINES)
+
+
+@cache
+def access_log_bytes_per_request() -> int:
+    """One line of the ingest HTTP API's access log, its format read from infra/resources.yaml."""
+    from infra.stage_template import RESOURCES_TEMPLATE, load_template
+
+    stage = load_template(RESOURCES_TEMPLATE)["Resources"]["IngestHttpStage"]
+    line = str(stage["Properties"]["AccessLogSettings"]["Format"])
+    rendered = re.sub(r"\$context\.([A-Za-z.]+)", lambda m: ACCESS_LOG_VALUES[m.group(1)], line)
+    return len(rendered.encode()) + LOG_EVENT_METERING_BYTES
+
+
+def _log_dollars(total_bytes: float) -> float:
+    return total_bytes / 1e9 * PRICES["cloudwatch_logs_per_gb_ingested"]
 
 
 def lambda_ms(function: str, cpu_ms: float, wait_ms: float) -> float:
@@ -314,7 +366,8 @@ def _lambda_dollars(ms: float, invocations: float, function: str) -> float:
 
 
 def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]:
-    """Dollars per million events for one traffic shape, by component, for REST and HTTP APIs."""
+    """Dollars per million events for one traffic shape, by component, at each front: the tracking URL (as
+    deployed), the HTTP API and the REST API."""
     million = 1e6
     requests = million / events_per_request
     cpu_ms, message_bytes = ingest_cpu_ms(events_per_request)
@@ -386,8 +439,12 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
         "archive_lambda": archive["lambda"],
         "archive_erased_reads": archive["erased_reads"],
     }
+    invocations_logged = requests + invocations + 2 * dispatches + archive["runs"]
+    parts["lambda_logs"] = _log_dollars(invocations_logged * platform_log_bytes_per_invocation())
     rest = requests / million * PRICES["api_gateway_rest_per_million_requests"]
     http = requests * http_metered / million * PRICES["api_gateway_http_per_million_requests"]
+    http_logs = _log_dollars(requests * access_log_bytes_per_request())
+    url = requests / million * PRICES["lambda_function_url_per_million_requests"]
     shared = sum(parts.values())
     return {
         "events_per_request": events_per_request,
@@ -411,12 +468,15 @@ def scenario(events_per_request: int, storage: dict[str, Any]) -> dict[str, Any]
         "dollars_per_million_events": {
             "api_gateway_rest": round(rest, 4),
             "api_gateway_http": round(http, 4),
+            "api_gateway_http_access_logs": round(http_logs, 4),
+            "function_url": round(url, 4),
             **{name: round(value, 4) for name, value in parts.items()},
             "total_with_rest_api": round(shared + rest, 4),
-            "total_with_http_api": round(shared + http, 4),
-            "total_as_deployed": round(shared + http, 4),  # the ingest HTTP API
+            "total_with_http_api": round(shared + http + http_logs, 4),
+            "total_with_function_url": round(shared + url, 4),
+            "total_as_deployed": round(shared + url, 4),  # the tracking URL
         },
-        "front_as_deployed": "http_api",
+        "front_as_deployed": "function_url",
     }
 
 

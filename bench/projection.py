@@ -103,6 +103,9 @@ class Inputs:
     sweep_per_tick: int | None  # None: no per-tick cap known (a fanned-out sweep)
     sweep_reads_grow_with_due_only: bool | None = None  # scale bench; None when not run
     stream_parallelization: int = 1  # infra/resources.yaml's ParallelizationFactor (Lambda's default 1)
+    # infra/resources.yaml's IngestReservedConcurrency default: what bounds the tracking URL (no throttle of
+    # its own); None or 0: nothing reserved, and the front's limit is API Gateway's account throttle.
+    ingest_reserved_concurrency: int | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -228,15 +231,27 @@ def limits_for(shape: TrafficShape, inputs: Inputs, rate: float, prospects: int)
             SOURCES["lambda_concurrency"],
         )
     )
-    api = PUBLISHED["api_gateway_requests_per_second"]
-    found.append(
-        Limit(
-            "API Gateway account throttle",
-            api * shape.events_per_request,
-            f"{rate / shape.events_per_request:,.0f} of {api:,.0f} requests/s",
-            SOURCES["api_gateway"],
+    reserved = inputs.ingest_reserved_concurrency
+    if reserved:  # tracking calls at the tracking URL: the ingest function's reserved concurrency binds
+        busy_ingest = shape.ingest_ms_per_request / 1_000 / shape.events_per_request
+        found.append(
+            Limit(
+                "tracking URL: the ingest function's reserved concurrency",
+                reserved / busy_ingest,
+                f"{rate * busy_ingest:,.1f} of {reserved:,} concurrent",
+                "infra/resources.yaml (IngestReservedConcurrency)",
+            )
         )
-    )
+    else:
+        api = PUBLISHED["api_gateway_requests_per_second"]
+        found.append(
+            Limit(
+                "API Gateway account throttle",
+                api * shape.events_per_request,
+                f"{rate / shape.events_per_request:,.0f} of {api:,.0f} requests/s",
+                SOURCES["api_gateway"],
+            )
+        )
     shards = dispatcher_shards(rate, inputs, prospects)
     records = rate * inputs.prospect_writes_per_event
     found.append(
@@ -374,6 +389,14 @@ def _stream_parallelization() -> int:
     return int(found.group(1)) if found else 1
 
 
+def _ingest_reserved_concurrency() -> int | None:
+    """IngestReservedConcurrency's default as deployed (infra/resources.yaml); None when absent."""
+    from infra.stage_template import RESOURCES_TEMPLATE, load_template
+
+    parameter = load_template(RESOURCES_TEMPLATE).get("Parameters", {}).get("IngestReservedConcurrency")
+    return int(parameter["Default"]) if parameter else None
+
+
 def _sweep_per_tick() -> int | None:
     """The sweep's per-tick limit: None when the sweep fans out to send workers (chalicelib.usecases.
     nurture_fanout: SES's rate binds, not one function); else NurtureService.send_due's default."""
@@ -444,13 +467,14 @@ def inputs_from(results: dict[str, Any], stored: dict[str, Any] | None = None) -
         due_shards=DUE_SHARDS,
         sweep_per_tick=_sweep_per_tick(),
         stream_parallelization=_stream_parallelization(),
+        ingest_reserved_concurrency=_ingest_reserved_concurrency(),
         sweep_reads_grow_with_due_only=scale.get("reads_grow_with_due_only"),
         sources={
             "storage.batched_per_prospect (units, requests, CPU, item bytes)": storage_from,
             "cost (ingest CPU, dispatcher ms/record, $/M as deployed, round trips, memory)": cost_from,
             "busiest state's share of saves and prospects": "measured here (standard stream, domain)",
             "counter and due shards, sweep per tick": "chalicelib (DEFAULT_SHARDS, DUE_SHARDS, send_due)",
-            "dispatcher ParallelizationFactor": "infra/resources.yaml",
+            "dispatcher ParallelizationFactor, ingest reserved concurrency": "infra/resources.yaml",
         },
     )
 

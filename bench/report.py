@@ -11,6 +11,11 @@ from typing import Any
 from bench import projection, scale, targets
 
 RESULTS = Path(__file__).with_name("results.json")
+# bench/cost.py's `front_as_deployed` -> how the report names it, and its own line among the parts.
+FRONTS = {
+    "function_url": ("tracking URL", "function_url"),
+    "http_api": ("ingest HTTP API", "api_gateway_http"),
+}
 
 
 def _mark(ok: bool | None) -> str:
@@ -205,17 +210,20 @@ def render(results: dict[str, Any]) -> str:
                 else c.get("browser_target_dollars_per_million")
             )
             deployed = dollars.get("total_as_deployed")
+            deployed_front = FRONTS.get(c[key].get("front_as_deployed", ""), ("REST API", "api_gateway_rest"))
             if deployed is not None:  # results before the ingest HTTP API have no such line
                 rows.append(
-                    (f"{label}: as deployed (ingest HTTP API)", f"${deployed:.3f}", f"target ≤ ${target:g}")
+                    (
+                        f"{label}: as deployed ({deployed_front[0]})",
+                        f"${deployed:.3f}",
+                        f"target ≤ ${target:g}",
+                    )
                 )
             rows.append((f"{label}: total (REST API)", f"${dollars['total_with_rest_api']:.3f}", ""))
             rows.append((f"{label}: total (HTTP API)", f"${dollars['total_with_http_api']:.3f}", ""))
-            # The parts of the as-deployed total (the REST API's price is the line above's difference).
-            http = c[key].get("front_as_deployed") == "http_api"
-            front = "api_gateway_http" if http else "api_gateway_rest"
+            # The parts of the as-deployed total (the other fronts' prices are the lines above's difference).
             for part in (
-                front,
+                deployed_front[1],
                 "ingest_lambda",
                 "worker_lambda",
                 "sqs",
@@ -227,6 +235,8 @@ def render(results: dict[str, Any]) -> str:
                 "archive_sqs",
                 "archive_s3_puts",
                 "archive_lambda",
+                "archive_erased_reads",
+                "lambda_logs",
             ):
                 if part in dollars:  # results written before the effects dispatcher have no such lines
                     rows.append((f"  {part}", f"${dollars[part]:.4f}", ""))

@@ -31,10 +31,12 @@ WHY = {
         "prospect, in the mean)"
     ),
     "browser_cost": (
-        "one HTTP API request ($1.00), one SQS message ($0.48) and one ingest Lambda request ($0.20) per "
-        "browser event are floors of the brief's serverless ingest; DynamoDB's write units ($0.92) are most "
-        "of the rest. Assumed, not measured (docs/benchmarks.md): a Lambda vCPU as fast as this core, "
-        "1,000 events/s filling the archiver's runs, one erased-lead lookup ($0.06) per event, the most"
+        "the tracking URL (a Lambda function URL) charges nothing per request, where the HTTP API charges "
+        "$1.00 a million; one SQS message ($0.48), one ingest Lambda request ($0.20) and each invocation's "
+        "log lines (about $0.22) per browser event are floors of the brief's serverless ingest; DynamoDB's "
+        "write units ($0.88) are most of the rest. Assumed, not measured (docs/benchmarks.md): a Lambda vCPU "
+        "as fast as this core, 1,000 events/s filling the archiver's runs, one erased-lead lookup ($0.06) "
+        "per event, the most, log lines of the documented formats"
     ),
     "replay": (
         "the same CPU-bound domain code as the worker, through both rule sets; it moves with the box's load "

@@ -51,7 +51,7 @@ def test_each_limit_is_the_rate_at_which_it_is_reached_and_the_lowest_is_named_f
     assert ceilings["DynamoDB table quota, prospects: reads"] == 80_000
     # Lambda ms per event: ingest 20 (as billed), worker 1 + 2 x 5, dispatcher 10 x 0.5 = 36: 1,000 / 0.036
     assert ceilings["Lambda concurrency (ingest + worker + dispatcher)"] == pytest.approx(27_777.8)
-    assert ceilings["API Gateway account throttle"] == 10_000
+    assert ceilings["API Gateway account throttle"] == 10_000  # nothing reserved: API Gateway is the front
     # dispatcher: 10 ms a record, 0.5 records per event: 200 events/s a shard; 20 GB = 2 partitions by size,
     # and at 400 events/s the 1 write unit per event needs only 1 by throughput: 400
     dispatcher = "dispatcher on the table's stream (1 batch(es) a shard at a time)"
@@ -97,3 +97,15 @@ def test_the_count_consumer_reads_one_full_batch_a_shard_at_a_time() -> None:
     assert shape["first_limit"] == counter
     without = project(tiny(), prospects=20 * MB, events_per_second=1_000)["shapes"]["one"]
     assert counter not in {lim["name"] for lim in without["limits"]}  # not measured: no limit invented
+
+
+def test_the_tracking_url_is_bounded_by_the_ingest_functions_reserved_concurrency() -> None:
+    """A function URL has no throttle of its own: the ingest function's reserved concurrency (read from
+    infra/resources.yaml) is the tracking front's limit, in place of API Gateway's account throttle."""
+    assert projection._ingest_reserved_concurrency() == 100
+    inputs = Inputs(**{**tiny().__dict__, "ingest_reserved_concurrency": 50})
+    shape = project(inputs, prospects=20 * MB, events_per_second=1_000)["shapes"]["one"]
+    ceilings = {lim["name"]: lim["ceiling_events_per_second"] for lim in shape["limits"]}
+    # 20 ms a request, one event a request: 50 concurrent carry 50 / 0.020 = 2,500 events/s
+    assert ceilings["tracking URL: the ingest function's reserved concurrency"] == pytest.approx(2_500)
+    assert "API Gateway account throttle" not in ceilings
