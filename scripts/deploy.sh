@@ -8,7 +8,8 @@
 # Required: AWS credentials and region in the environment (AWS_PROFILE / AWS_REGION ...);
 #   LEADLOOP_DEPLOY_BUCKET  an S3 bucket in the same region for the packaged code;
 #   LEADLOOP_SES_FROM       the sender address, verified in SES (address or its domain).
-# Optional: LEADLOOP_SES_FROM_NAME, LEADLOOP_PUBLIC_URL, LEADLOOP_ALARM_EMAIL.
+# Optional: LEADLOOP_SES_FROM_NAME, LEADLOOP_PUBLIC_URL, LEADLOOP_ALARM_EMAIL,
+#   LEADLOOP_INGEST_RESERVED_CONCURRENCY (100; 0 in an account too small to reserve from: infra/README.md).
 set -euo pipefail
 
 STAGE="${1:?usage: scripts/deploy.sh STAGE}"
@@ -53,7 +54,8 @@ OUT_DIR="$(dirname "${TEMPLATE}")"
     "SesFromName=${LEADLOOP_SES_FROM_NAME:-}" \
     "PublicUrl=${LEADLOOP_PUBLIC_URL:-}" \
     "AlarmEmail=${LEADLOOP_ALARM_EMAIL:-}" \
-    "CountInStream=${LEADLOOP_COUNT_IN_STREAM:-1}"
+    "CountInStream=${LEADLOOP_COUNT_IN_STREAM:-1}" \
+    "IngestReservedConcurrency=${LEADLOOP_INGEST_RESERVED_CONCURRENCY:-100}"
 
 "${AWS}" cloudformation describe-stacks --stack-name "${STACK}" \
   --query "Stacks[0].Outputs[].[OutputKey,OutputValue]" --output table
