@@ -175,6 +175,19 @@ def _pace(p: Prospect, rules: Rules, since: int, today: int) -> str | None:
         if len(active) < intent.recent_days:
             return None
         said = f", active on {len(active)} days {window(intent.within_days)}"
+    if intent.earlier_days is not None:
+        # Buyers reach sales after weeks of their own research: a lead first seen this week is discovering
+        # (reading everything, pricing included), not deciding. Days before the window, however long ago: a
+        # lead that went quiet and comes back with a burst is the buying signal, not a newcomer.
+        earlier = {
+            day
+            for buckets in p.engagement.values()
+            for day, earned in buckets.items()
+            if day < since and earned > 0
+        }
+        if len(earlier) < intent.earlier_days:
+            return None
+        said += f", engaged on {len(earlier)} days before {window(intent.within_days)}"
     if intent.recent_points is not None:
         # Accumulated points say how long someone has been researching; the week's pace says they are
         # deciding now (a buyer close to a call comes back often, reads more per visit).

@@ -167,6 +167,9 @@ class Intent(_Strict):
     # Return visits, beside a confirmer: engagement on at least this many different days within the window
     # (any engagement rule that earns points). None: not asked for.
     recent_days: int | None = Field(default=None, ge=1, le=90)
+    # A history, beside a confirmer: engagement on at least this many different days before the window (any
+    # engagement rule that earned points, as far back as the profile keeps). None: not asked for.
+    earlier_days: int | None = Field(default=None, ge=1, le=90)
 
 
 class RecycleSurge(_Strict):
