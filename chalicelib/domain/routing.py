@@ -149,13 +149,38 @@ def intent_reason(p: Prospect, rules: Rules, today: int) -> str | None:
             continue
         # The pace is checked only once a confirmer holds: confirmers are cheap and most often fail. The
         # words are written only then too (a lead in nurture with the scores asks this on every event).
+        history = _history(p, rules, since)
+        if history is None:
+            return None
         pace = _pace(p, rules, since, today)
         if pace is None:
             return None
         seen = ", ".join(cited(f"{engagement_label(rule)} {times(n)}", rule.id) for rule, n in done)
         spread = f", on {len(days)} different days" if confirmer.days > 1 else ""
-        return f"; recent intent {window(intent.within_days)}: {seen}{spread}{pace}"
+        return f"{history}; recent intent {window(intent.within_days)}: {seen}{spread}{pace}"
     return None
+
+
+def _history(p: Prospect, rules: Rules, since: int) -> str | None:
+    """The history the intent rules ask for before the window, as it reads in the reason ("" when none is
+    asked for), or None when the lead has too little."""
+    intent = rules.routing.intent
+    assert intent is not None
+    wanted = intent.earlier_days
+    if wanted is None:
+        return ""
+    # Buyers reach sales after weeks of their own research: a lead first seen this week is discovering
+    # (reading everything, pricing included), not deciding. Days before the window however long ago: a lead
+    # that went quiet and comes back with a burst is a buying signal, not a newcomer.
+    earlier = {
+        day
+        for buckets in p.engagement.values()
+        for day, earned in buckets.items()
+        if day < since and earned > 0
+    }
+    if len(earlier) < wanted:
+        return None
+    return f", seen on {len(earlier)} earlier days"
 
 
 def _pace(p: Prospect, rules: Rules, since: int, today: int) -> str | None:
@@ -175,19 +200,6 @@ def _pace(p: Prospect, rules: Rules, since: int, today: int) -> str | None:
         if len(active) < intent.recent_days:
             return None
         said = f", active on {len(active)} days {window(intent.within_days)}"
-    if intent.earlier_days is not None:
-        # Buyers reach sales after weeks of their own research: a lead first seen this week is discovering
-        # (reading everything, pricing included), not deciding. Days before the window, however long ago: a
-        # lead that went quiet and comes back with a burst is the buying signal, not a newcomer.
-        earlier = {
-            day
-            for buckets in p.engagement.values()
-            for day, earned in buckets.items()
-            if day < since and earned > 0
-        }
-        if len(earlier) < intent.earlier_days:
-            return None
-        said += f", engaged on {len(earlier)} days before {window(intent.within_days)}"
     if intent.recent_points is not None:
         # Accumulated points say how long someone has been researching; the week's pace says they are
         # deciding now (a buyer close to a call comes back often, reads more per visit).

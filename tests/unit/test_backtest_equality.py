@@ -293,15 +293,16 @@ def build_script() -> Script:
         at = s.session(p, 1, ["customers", "blog"], identified=False)
         at = s.identify(p, at, ("Content Downloaded", {"asset_name": "Pricing guide", "topic": "pricing"}))
         s.email(p, at + timedelta(hours=3), "delivered", "opened", "clicked")
-        s.session(p, 3, ["pricing", "security", "api", "docs"])
-        s.session(p, 4 + i % 2, ["pricing", "security", "api", "pricing"])
-        s.session(p, 6, ["features", "customers"])
+        # A week later (days 0 and 1 are the history a score route asks for: intent.earlier_days)
+        s.session(p, 10, ["pricing", "security", "api", "docs"])
+        s.session(p, 11 + i % 2, ["pricing", "security", "api", "pricing"])
+        s.session(p, 13, ["features", "customers"])
         if i % 3 == 0:  # keeps coming back after sales had them: a recycle may send them back
-            s.session(p, 12, ["pricing", "security", "api"])
-            s.session(p, 13, ["pricing", "security", "api", "customers"])
+            s.session(p, 19, ["pricing", "security", "api"])
+            s.session(p, 20, ["pricing", "security", "api", "customers"])
             s.track(
                 p,
-                p.start + timedelta(days=13, hours=2),
+                p.start + timedelta(days=20, hours=2),
                 "Webinar Attended",
                 webinar_name="Pricing for data teams",
             )
@@ -339,16 +340,18 @@ def build_script() -> Script:
         at = s.session(p, 0, ["home", "pricing"], identified=False)
         s.identify(p, at)
         s.session(p, 2, ["pricing", "security", "api"], identified=False, device=1)
-        at = s.session(p, 3, ["pricing", "security"], identified=False, device=1)
+        # A week later (days 0 and 2, merged, are the history a score route asks for: intent.earlier_days)
+        at = s.session(p, 9, ["pricing", "security"], identified=False, device=1)
         s.identify(p, at, device=1)
-        s.session(p, 4, ["pricing", "api", "security"], device=1)
+        s.session(p, 10, ["pricing", "api", "security", "docs"], device=1)
     for i in range(2):  # sales disqualify them before any routing (a competitor): they then read everything
         p = person("competitor", dict(BUYER_TRAITS[i % 4]), f"spy{i}@rival{i}.example", rnd.randint(0, 12))
         p.answer = "disqualify_early"
         at = s.session(p, 0, ["home", "features"], identified=False)
         s.identify(p, at)
-        s.session(p, 3, ["pricing", "security", "api"])
-        s.session(p, 4, ["pricing", "security", "api", "pricing"])
+        s.session(p, 1, ["blog"])  # days 0 and 1: the history a score route asks for (intent.earlier_days)
+        s.session(p, 10, ["pricing", "security", "api"])
+        s.session(p, 11, ["pricing", "security", "api", "pricing"])
     s.requests.sort(key=lambda r: (r[0], r[1]))
     return s
 

@@ -37,9 +37,10 @@ def _page(lead: str, n: int, at: datetime, path: str, **who: Any) -> Event:
 
 
 def _buyer(lead: str) -> list[Event]:
-    """Reads anonymously, identifies as a VP at a mid-sized company, comes back for a day of pricing,
-    security and integration pages and a pricing page the next day (qualified at an engagement threshold
-    of 35, not at 45), and once more a week later (by then no recent intent: the draft never routes)."""
+    """Reads anonymously, identifies as a VP at a mid-sized company, reads again the next day, comes back
+    a week later for a day of pricing, security and integration pages and a pricing page the next day
+    (qualified at an engagement threshold of 35, not at 45), and once more a week later (by then no recent
+    intent: the draft never routes)."""
     anon = {"anonymous_id": f"anon-{lead}"}
     email = {"email": f"{lead}@bigco.example"}
     events = [
@@ -49,7 +50,9 @@ def _buyer(lead: str) -> list[Event]:
     at = DAY + timedelta(hours=1)
     traits = {"title": "VP Engineering", "company_size": 400, "company": "BigCo"}
     events.append(Event(f"seg:{lead}-i", EventKind.IDENTIFY, at, "segment", traits=traits, **anon, **email))
-    days = {1: ["/pricing", "/security", "/docs/api", "/product", "/pricing"], 2: ["/pricing"], 9: ["/"]}
+    # Days 0 and 1 are the history a score route asks for (routing.intent.earlier_days).
+    days = {1: ["/product"], 8: ["/pricing", "/security", "/docs/api", "/product", "/pricing"]}
+    days.update({9: ["/pricing"], 16: ["/"]})
     for day, paths in days.items():
         for n, path in enumerate(paths):
             at = DAY + timedelta(days=day, minutes=10 * n)

@@ -162,6 +162,8 @@ def test_reading_job_openings_counts_against_engagement(rules: Rules) -> None:
 
 
 def strong_fit(feed: Feed, at: datetime = NOW) -> Feed:
+    # Seen on two days a month before: a score route asks for a history (routing.intent.earlier_days).
+    feed.page("/blog", at - 30 * DAY).page("/blog", at - 29 * DAY)
     return feed.who(at, title="VP Analytics", company="BigCo", company_size=300, industry="software")
 
 

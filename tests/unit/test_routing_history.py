@@ -77,7 +77,7 @@ def test_a_lead_that_researched_before_this_week_is_routed_and_told_why(rules: R
     lead = Lead(rules).identified(NOW - 20 * DAY).page("/blog/reporting", NOW - 20 * DAY)
     lead.page("/customers", NOW - 12 * DAY).deciding_week()
     assert lead.routed()
-    assert "engaged on 2 days before this week" in (lead.p.history[-1].reason or "")
+    assert "seen on 2 earlier days; recent intent this week" in (lead.p.history[-1].reason or "")
 
 
 def test_a_lead_back_after_months_of_quiet_has_a_history(rules: Rules) -> None:
