@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES
 from tests.e2e.conftest import WRITE, FakeContext, Loop
+from tests.e2e.test_ingest_function import _browser_capture as browser_capture
 
 
 def function_url_event(
@@ -58,10 +58,9 @@ def function_url_event(
 
 
 def _browser_capture(name: str) -> tuple[str, bytes, dict[str, str]]:
-    capture = json.loads((FIXTURES / "tracking-clients" / name).read_text())
-    headers = {k: v for k, v in capture["headers"] if k.lower() not in ("host", "content-length")}
+    path, body, headers = browser_capture(name)
     headers["Authorization"] = WRITE["Authorization"]  # the loop's write key, not the capture's
-    return capture["path"], base64.b64decode(capture["wire_body_b64"]), headers
+    return path, body, headers
 
 
 @pytest.mark.parametrize("binary", [False, True])
