@@ -119,6 +119,8 @@ def test_hand_raise_routes_at_once_and_names_itself(rules: Rules) -> None:
 def test_qualification_needs_both_fit_and_engagement(rules: Rules) -> None:
     p = Prospect(lead_id="L1", created_at=NOW)
     apply_event(p, identify(1, title="CEO", company="BigCo", company_size=300), rules)
+    for n, days_ago in ((30, 20), (31, 19)):  # seen on two earlier days: the history routing asks for
+        apply_event(p, page(n, "/blog", NOW - timedelta(days=days_ago)), rules)
     for n in range(2, 8):  # on two days: a return to pricing is the recent intent routing also asks for
         apply_event(p, page(n, "/pricing", NOW - timedelta(days=1) if n == 2 else NOW), rules)
     reassess(p, rules, NOW)
