@@ -243,7 +243,8 @@ def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The same routing as the API function, for the ingest routes only; any other route is a 404. The
     tracking URL (a function URL) serves tracking only and is answered in its own format."""
     if from_function_url(event):
-        return as_function_url_answer(_ingest(as_rest_proxy_event(event), context, "the tracking URL"))
+        front = "the tracking URL, which serves POST /v1/{call} only (webhooks: the stack's IngestUrl)"
+        return as_function_url_answer(_ingest(as_rest_proxy_event(event), context, front))
     return _ingest(as_rest_proxy_event(event), context, "the ingest function")
 
 

@@ -125,7 +125,9 @@ def test_only_tracking_is_served_at_the_tracking_url(loop: Loop, path: str) -> N
     answer = app.ingest(function_url_event("POST", path, b"{}", headers), FakeContext())
 
     assert answer["statusCode"] == 404
-    assert "not served by the tracking URL" in json.loads(answer["body"])["error"]["message"]
+    message = json.loads(answer["body"])["error"]["message"]
+    assert "not served by the tracking URL" in message
+    assert "webhooks: the stack's IngestUrl" in message  # where a misdirected provider should call
     assert loop.drain() == 0
 
 
