@@ -31,7 +31,7 @@ from chalicelib.domain.rules import Rules
 from chalicelib.domain.scoring import day_of, score
 from sim.drive import START, Route
 from sim.measure import ready_buyers
-from sim.population import Person
+from sim.population import FREE_MAILBOXES, Person
 
 
 def path_of(why: str) -> str:
@@ -125,13 +125,35 @@ def missed_buyers(
         by_person.setdefault(route.pid, []).append(route)
     causes: Counter[str] = Counter()
     segments: Counter[str] = Counter()
+    fit_below: Counter[str] = Counter()
     for person in ready_buyers(people, days):
         mine = by_person.get(person.pid, [])
         if any(person.ready_at(r.day) for r in mine):
             continue
-        causes[miss_cause(person, mine, events.get(person.pid, []), rules)] += 1
+        cause = miss_cause(person, mine, events.get(person.pid, []), rules)
+        causes[cause] += 1
         segments[person.segment] += 1
-    return {"cause": dict(causes.most_common()), "segment": dict(segments.most_common())}
+        if cause == "fit below threshold":
+            fit_below[f"{person.segment} / {_missing_traits(person)}"] += 1
+    return {
+        "cause": dict(causes.most_common()),
+        "segment": dict(segments.most_common()),
+        "fit_below": dict(fit_below.most_common()),
+    }
+
+
+FORM_TRAITS = ("title", "company", "company_size", "industry", "country")
+
+
+def _missing_traits(person: Person) -> str:
+    """Which of the traits the fit rules read the person's forms left out ("none missing" when all sent),
+    and whether the email is a personal mailbox: what a buyer held below the fit threshold lacked."""
+    missing = [name for name in FORM_TRAITS if name not in person.traits]
+    said = "missing " + ",".join(missing) if missing else "none missing"
+    return said + (", free mailbox" if "@" + person.email.rpartition("@")[2] in _FREE else "")
+
+
+_FREE = {"@" + domain for domain in FREE_MAILBOXES}
 
 
 def diagnosis(
