@@ -45,10 +45,12 @@ class Route:
 
 def hand_raise_route(p: Prospect, scores: Scores, rules: Rules, now: datetime) -> Route:
     """Routed whatever the score; flagged as low fit when what is known of them falls short of the fit
-    threshold (nothing known at all is not evidence of a poor fit: the summary's scores show fit 0)."""
+    threshold (nothing known at all is not evidence of a poor fit: the summary's scores show it; the lines
+    of unanswered questions, `missing: true`, are not something known, so never the flag's reason)."""
     name = p.pending_hand_raise or "hand-raise"
     threshold = rules.thresholds.fit
-    known = [line for line in scores.breakdown if line.kind == "fit"]
+    unknown = rules.fit_unknown_ids
+    known = [line for line in scores.breakdown if line.kind == "fit" and line.rule not in unknown]
     if scores.fit >= threshold or not known:
         return Route(Trigger.HAND_RAISE, HAND_RAISE, f"hand-raise: {name}")
     against = sorted((line for line in known if line.points < 0), key=lambda line: line.points)

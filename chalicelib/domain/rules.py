@@ -66,6 +66,9 @@ class FitRule(_Strict):
     domains: tuple[str, ...] | None = None
     # With `domains`: also every company domain sales disqualified as a competitor (domain/competitors.py).
     learned_from_sales: bool = False
+    # `missing: true` matches when neither the trait nor its fallback is known (left out of the form, blank):
+    # what an unanswered question is worth, so that absence of data need not count like a poor answer.
+    missing: Literal[True] | None = None
     points: float
     # Rules of one dimension (seniority, role...) are alternatives: one line counts, the one against if any
     # matches (an intern's title), else the one worth most; rules without a dimension all count.
@@ -77,9 +80,9 @@ class FitRule(_Strict):
 
     @model_validator(mode="after")
     def _one_condition(self) -> FitRule:
-        conditions = (self.matches, self.one_of, self.between, self.domains)
+        conditions = (self.matches, self.one_of, self.between, self.domains, self.missing)
         if sum(x is not None for x in conditions) != 1:
-            raise ValueError("give exactly one of matches, one_of, between, domains")
+            raise ValueError("give exactly one of matches, one_of, between, domains, missing")
         if self.learned_from_sales and self.domains is None:
             raise ValueError("learned_from_sales adds domains sales named: give it with `domains`")
         return self
@@ -353,6 +356,11 @@ class Rules(_Strict):
     @cached_property
     def engagement_by_id(self) -> dict[str, EngagementRule]:
         return {rule.id: rule for rule in self.engagement}
+
+    @cached_property
+    def fit_unknown_ids(self) -> frozenset[str]:
+        """The fit rules scoring an unanswered question (`missing: true`): not something known of a lead."""
+        return frozenset(rule.id for rule in self.fit if rule.missing)
 
     @cached_property
     def topic_names(self) -> dict[str, str]:

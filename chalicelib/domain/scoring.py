@@ -117,6 +117,8 @@ def _fit_value(prospect: Prospect, rule: FitRule) -> Any:
 
 
 def _fit_points(rule: FitRule, value: Any) -> float:
+    if rule.missing:  # the trait (and its fallback) not known: a question the form left unanswered
+        return rule.points if _unknown(value) else 0.0
     if isinstance(value, AcrossAccounts):  # the person's accounts: the best value counts
         return max((_fit_points(rule, one) for one in value), default=0.0)
     if value is None or value == "":
@@ -133,6 +135,10 @@ def _fit_points(rule: FitRule, value: Any) -> float:
     if rule.domains is not None:
         return rule.points if in_domains(str(value), rule.domain_set) else 0.0
     return rule.points if str(value).lower() in rule.choices else 0.0
+
+
+def _unknown(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def in_domains(value: str, domains: frozenset[str]) -> bool:

@@ -80,7 +80,9 @@ def test_scores_carry_a_breakdown_by_rule_with_caps(rules: Rules) -> None:
     p = Prospect(lead_id="L1", created_at=NOW)
     for n in range(5):
         apply_event(p, page(n, "/pricing"), rules)
-    apply_event(p, identify(9, title="VP Sales", company="BigCo", company_size=300), rules)
+    # Every question answered (industry and country outside the targets earn nothing): no unanswered line.
+    traits = {"title": "VP Sales", "company": "BigCo", "company_size": 300}
+    apply_event(p, identify(9, **traits, industry="mining", country="BR"), rules)
     s = score(p, rules, NOW)
     lines = {line.rule: line.points for line in s.breakdown}
     assert lines["pricing_page"] == 24  # 5 × 8 capped at 24

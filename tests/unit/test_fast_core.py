@@ -61,7 +61,9 @@ def _event(n: int, kind: EventKind, **fields: Any) -> Event:
 
 
 def _fit_ids(p: Prospect, rules: Rules, n: int) -> set[str]:
-    return {line.rule for line in score(p, rules, NOW + timedelta(minutes=n)).breakdown if line.kind == "fit"}
+    """The fit lines of what is known (the unanswered questions' lines left out: test_fit_unknown's)."""
+    lines = score(p, rules, NOW + timedelta(minutes=n)).breakdown
+    return {line.rule for line in lines if line.kind == "fit" and line.rule not in rules.fit_unknown_ids}
 
 
 def test_fit_follows_every_trait_and_account_change_once_remembered(rules: Rules) -> None:
@@ -514,7 +516,8 @@ def test_remembered_scores_follow_the_lines_their_order_and_the_rules_version(ru
     assert executive == _cold(p, rules, NOW)
     other = Prospect(lead_id="L2", created_at=NOW)
     other.engagement = {rule_id: {today: 2.0}}
-    assert score(other, rules, NOW).fit == 0.0
+    unanswered = sum(rule.points for rule in rules.fit if rule.missing)
+    assert score(other, rules, NOW).fit == unanswered  # nothing known: only the unanswered questions' lines
     assert score(p, rules, NOW) == executive
     newer = rules.model_copy(update={"version": rules.version + 1})
     assert newer.line_cache is rules.line_cache  # the very same lines: only the version tells them apart
