@@ -4,11 +4,10 @@ days, however long ago, is routed on the same week."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
-import yaml
 
 from chalicelib.domain.apply import apply_event
 from chalicelib.domain.events import Event, EventKind
@@ -17,20 +16,9 @@ from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
 from chalicelib.domain.scoring import score
-from chalicelib.wiring import DEFAULT_RULES
+from tests.unit.test_routing import DAY, NOW, document, rules
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-DAY = timedelta(days=1)
-
-
-def document() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(DEFAULT_RULES.read_text())
-    return loaded
-
-
-@pytest.fixture(scope="module")
-def rules() -> Rules:
-    return parse_rules(document())
+__all__ = ["rules"]  # the fixture, shared with tests/unit/test_routing.py
 
 
 class Lead:
