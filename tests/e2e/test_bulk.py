@@ -259,7 +259,7 @@ def test_export_is_csv_with_the_list_filters_and_no_formulas(loop: Loop) -> None
     body = (
         b"email,first_name,last_name,company,Employees,title\n"
         b'mal@evil.example,=HYPERLINK("http://evil.example"),+1,@SUM(A1),1000,CEO\n'
-        b"low@small.example,Lo,W,-Small,,\n"
+        b"low@small.example,Lo,W,-Small,3,Intern\n"  # known poor answers: a blank would earn fit points
     )
     assert import_csv(loop, body).json_body["imported"] == 2
 
