@@ -5,6 +5,7 @@ page leaves docs/console/rules-backtest.png. Waits are on conditions, never slee
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,6 +59,11 @@ def test_a_marketer_backtests_a_draft_and_reads_the_report_beside_it(
     expect(page.get_by_label("Rules document")).not_to_have_value(
         wiring.marketing_service().rules()["source"]
     )
+    # The same page loaded again renders the ended job's panel itself (no poll): it still says how it ended,
+    # as it must when a quick job ends before the page that started it has loaded.
+    page.reload()
+    expect(page.locator("#backtest[data-finished='done']")).to_be_visible()
+    expect(page.locator("#backtest")).not_to_have_attribute("data-poll", re.compile(".+"))
     console.check("rules-backtest")
 
     lost.get_by_role("link").first.click()
