@@ -74,7 +74,7 @@ def test_negative_evidence_still_keeps_a_sparse_form_below_fit(
 def test_an_unknown_trait_reads_as_not_given_for_sales(rules: Rules) -> None:
     feed = Feed(rules).who(title="Data Engineer", company="Northwind")
     lines = {line["rule"]: line["text"] for line in summarize(feed.p, rules, NOW)["scores"]["breakdown"]}
-    assert lines["company_size_not_given"] == "company size not given"
+    assert lines["company_size_not_given"] == "company size not given: half credit"
 
 
 def test_missing_is_a_condition_of_its_own() -> None:
