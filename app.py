@@ -39,6 +39,7 @@ from chalicelib.entrypoints.http_api_event import (
     as_function_url_answer,
     as_rest_proxy_event,
     from_function_url,
+    function_url_as_rest_event,
 )
 from chalicelib.entrypoints.routes.accounts import routes as account_routes
 from chalicelib.entrypoints.routes.bulk import routes as bulk_routes
@@ -244,7 +245,7 @@ def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
     tracking URL (a function URL) serves tracking only and is answered in its own format."""
     if from_function_url(event):
         front = "the tracking URL, which serves POST /v1/{call} only (webhooks: the stack's IngestUrl)"
-        return as_function_url_answer(_ingest(as_rest_proxy_event(event), context, front))
+        return as_function_url_answer(_ingest(function_url_as_rest_event(event), context, front))
     return _ingest(as_rest_proxy_event(event), context, "the ingest function")
 
 

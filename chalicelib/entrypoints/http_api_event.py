@@ -41,7 +41,7 @@ def as_rest_proxy_event(event: dict[str, Any]) -> dict[str, Any]:
     """`event` as a REST API proxy event: an HTTP API (format 1.0) event is routed by its route key, a
     function URL's (format 2.0) by its path."""
     if from_function_url(event):
-        return _from_function_url(event)
+        return function_url_as_rest_event(event)
     context = event.get("requestContext") or {}
     route_key = context.get("routeKey") or event.get("routeKey")
     if event.get("version") != HTTP_API_PAYLOAD_VERSION or not isinstance(route_key, str):
@@ -70,7 +70,8 @@ def from_function_url(event: dict[str, Any]) -> bool:
     )
 
 
-def _from_function_url(event: dict[str, Any]) -> dict[str, Any]:
+def function_url_as_rest_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A function URL's event (see `from_function_url`) as a REST API proxy event, routed by its path."""
     context: dict[str, Any] = event["requestContext"]
     http: dict[str, Any] = context["http"]
     method = str(http.get("method") or "")
