@@ -22,7 +22,7 @@ from chalicelib.domain.lifecycle import State, Trigger
 from chalicelib.domain.prospect import Prospect, Recycle
 from chalicelib.domain.reasons import ago, cited, count_of, engagement_label, line_text, times, window
 from chalicelib.domain.rules import EngagementRule, Rules
-from chalicelib.domain.scoring import Scores, day_of, engagement_since
+from chalicelib.domain.scoring import Scores, day_of, engagement_between, engagement_since
 
 HAND_RAISE, LOW_FIT_HAND_RAISE = "hand_raise", "low_fit_hand_raise"
 QUALIFIED, REQUALIFIED, RECYCLE_SURGE = "qualified", "requalified", "recycle_surge"
@@ -98,12 +98,19 @@ def _after_recycle(
         velocity = engagement_since(p, rules, start, today, decay=False)
         if velocity < surge.points:
             return None
+        beaten = ""
+        if surge.beat_routed_pace:
+            seen = _routed_pace(p, rules, recycle, surge.within_days)
+            if seen is not None and velocity <= seen:
+                return None  # no faster than the week the rep already called "not yet"
+            if seen is not None:
+                beaten = f", faster than the {seen:g} of the week it was routed"
         intent = intent_reason(p, rules, today)
         if intent is None:
             return None
         why = (
             f"{OPENINGS[RECYCLE_SURGE]} ({when}): {velocity:g} new points {window(surge.within_days)} "
-            f"≥ {surge.points:g}{intent}"
+            f"≥ {surge.points:g}{beaten}{intent}"
         )
         return Route(Trigger.QUALIFIED, RECYCLE_SURGE, why)
     fresh = engagement_since(p, rules, recycled + 1, today, decay=True)
@@ -115,6 +122,19 @@ def _after_recycle(
         return None
     why = f"{OPENINGS[REQUALIFIED]} ({when}): new engagement {fresh:g} ≥ {threshold:g}{intent}"
     return Route(Trigger.QUALIFIED, REQUALIFIED, why)
+
+
+def _routed_pace(p: Prospect, rules: Rules, recycle: Recycle, days: int) -> float | None:
+    """The points the lead earned in the `days` days up to the route that sales answered with this recycle
+    (as earned, caps applied), or None when that route is no longer in the history."""
+    route = next(
+        (t for t in reversed(p.history) if t.to_state is State.SALES_READY and t.at <= recycle.at),
+        None,
+    )
+    if route is None:
+        return None
+    routed = day_of(route.at)
+    return engagement_between(p, rules, routed - days + 1, routed)
 
 
 def intent_reason(p: Prospect, rules: Rules, today: int) -> str | None:

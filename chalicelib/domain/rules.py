@@ -181,6 +181,10 @@ class RecycleSurge(_Strict):
 
     within_days: int = Field(ge=1, le=90)
     points: float = Field(gt=0)
+    # And faster than the week that sent the lead to sales last time (points earned in the same number of
+    # days up to that route, as earned): the rep saw that pace on the call and said "not yet", so only a
+    # clearer change overrides the date they gave. False: `points` alone.
+    beat_routed_pace: bool = False
 
 
 class Routing(_Strict):

@@ -343,7 +343,8 @@ def build_script() -> Script:
         # A week later (days 0 and 2, merged, are the history a score route asks for: intent.earlier_days)
         at = s.session(p, 9, ["pricing", "security"], identified=False, device=1)
         s.identify(p, at, device=1)
-        s.session(p, 10, ["pricing", "api", "security", "docs"], device=1)
+        # A buyer's week: price and whether it fits (security, API, docs, customers), past recent_points
+        s.session(p, 10, ["pricing", "api", "security", "docs", "customers", "pricing"], device=1)
     for i in range(2):  # sales disqualify them before any routing (a competitor): they then read everything
         p = person("competitor", dict(BUYER_TRAITS[i % 4]), f"spy{i}@rival{i}.example", rnd.randint(0, 12))
         p.answer = "disqualify_early"

@@ -129,6 +129,8 @@ def test_qualification_needs_both_fit_and_engagement(rules: Rules) -> None:
     assert p.state is State.NURTURING  # fit 50, engagement 30 < 35
     apply_event(p, page(20, "/docs/api"), rules)
     apply_event(p, page(21, "/docs/sdk"), rules)
+    apply_event(p, page(22, "/security"), rules)  # a week past price alone: recent_points
+    apply_event(p, page(23, "/customers"), rules)
     reassess(p, rules, NOW)
     assert p.state is State.SALES_READY
     assert p.history[-1].reason.startswith("qualified: fit")

@@ -20,13 +20,14 @@ from chalicelib.lab.sharing import Sharing, fold_shared
 from tests.unit.test_replay_sharing import (  # the same rule sets and catalogue as the shared-prefix tests
     CATALOGUE,
     DAY,
-    HIGHER_THRESHOLD,
     PUBLISHED,
     TEXT,
     _changed,
     _rules,
 )
 
+# An engagement threshold the buyer below reaches under the published rules (35) and not under this draft.
+HIGHER_THRESHOLD = _rules(_changed("  engagement: 35", "  engagement: 70"), 4)
 TARGET_SIZE_WORTH_MORE = _rules(
     _changed("between: [50, 5000], points: 20,", "between: [50, 5000], points: 30,"), 4
 )
@@ -38,9 +39,9 @@ def _page(lead: str, n: int, at: datetime, path: str, **who: Any) -> Event:
 
 def _buyer(lead: str) -> list[Event]:
     """Reads anonymously, identifies as a VP at a mid-sized company, reads again the next day, comes back
-    a week later for a day of pricing, security and integration pages and a pricing page the next day
-    (qualified at an engagement threshold of 35, not at 45), and once more a week later (by then no recent
-    intent: the draft never routes)."""
+    a week later for a day of pricing, security, integration and customer pages and a pricing page the
+    next day (qualified at an engagement threshold of 35, not at 70), and once more a week later (by then
+    no recent intent: the draft never routes)."""
     anon = {"anonymous_id": f"anon-{lead}"}
     email = {"email": f"{lead}@bigco.example"}
     events = [
@@ -51,7 +52,8 @@ def _buyer(lead: str) -> list[Event]:
     traits = {"title": "VP Engineering", "company_size": 400, "company": "BigCo"}
     events.append(Event(f"seg:{lead}-i", EventKind.IDENTIFY, at, "segment", traits=traits, **anon, **email))
     # Days 0 and 1 are the history a score route asks for (routing.intent.earlier_days).
-    days = {1: ["/product"], 8: ["/pricing", "/security", "/docs/api", "/product", "/pricing"]}
+    week = ["/pricing", "/security", "/docs/api", "/product", "/pricing", "/customers", "/integrations"]
+    days = {1: ["/product"], 8: week}
     days.update({9: ["/pricing"], 16: ["/"]})
     for day, paths in days.items():
         for n, path in enumerate(paths):

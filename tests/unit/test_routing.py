@@ -18,7 +18,7 @@ from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
-from chalicelib.domain.scoring import fit_lines, score, top_interests
+from chalicelib.domain.scoring import day_of, engagement_between, fit_lines, score, top_interests
 from chalicelib.domain.summary import summarize
 from chalicelib.wiring import DEFAULT_RULES
 
@@ -184,7 +184,7 @@ def test_points_alone_do_not_route_without_recent_intent(rules: Rules) -> None:
     assert why.startswith("qualified: fit")
     assert why.endswith(
         "recent intent this week: read the pricing page twice [pricing_page], on 2 different days, "
-        "63 points earned this week ≥ 40"
+        "63 points earned this week ≥ 50"
     )
     assert NotifySales(why=why) in effects
 
@@ -194,7 +194,7 @@ def test_a_second_visit_this_week_to_an_intent_page_confirms_intent(rules: Rules
     feed = strong_fit(Feed(rules), earlier)
     feed.track("Content Downloaded", earlier, topic="reporting").track(
         "Content Downloaded", earlier, topic="roi"
-    )
+    ).track("Content Downloaded", earlier, topic="pricing")
     feed.track("Webinar Attended", earlier).page("/security", earlier).reassess(earlier)
     assert feed.p.state is State.NURTURING  # enough points, one look at security: still researching
     feed.page("/blog/roi", NOW - DAY).reassess(NOW - DAY)
@@ -319,11 +319,36 @@ def test_a_held_lead_whose_new_engagement_surges_is_re_routed_and_told_why(rules
     feed.page("/pricing", NOW - DAY, times=2).page("/security", NOW - DAY).page("/pricing").track(
         "Webinar Attended"
     )
-    feed.reassess()
+    feed.page("/integrations").page("/docs/api").reassess()
     assert feed.p.state is State.SALES_READY
     why = feed.p.history[-1].reason or ""
     assert why.startswith("surge after recycle (not_ready, 9 days ago)")
     assert summarize(feed.p, rules, NOW)["routed_as"] == "recycle_surge"
+
+
+def test_a_held_lead_must_move_faster_than_the_week_the_rep_called_not_yet(rules: Rules) -> None:
+    feed = routed_then_recycled(rules, "not_ready")
+    routed = engagement_between(feed.p, rules, day_of(NOW - 16 * DAY), day_of(NOW - 10 * DAY))
+    # The same week again: as fast as the one the rep heard on the call, so the revisit date stands.
+    read_everything(feed).reassess()
+    assert engagement_between(feed.p, rules, day_of(NOW - 6 * DAY), day_of(NOW)) == routed
+    assert feed.p.state is State.NURTURING
+    # More than that week (security and integrations read too): a change the rep has not seen.
+    feed.page("/security").page("/integrations").reassess()
+    assert feed.p.state is State.SALES_READY
+    why = feed.p.history[-1].reason or ""
+    assert why.startswith("surge after recycle (not_ready, 9 days ago)")
+    assert f"faster than the {routed:g} of the week it was routed" in why
+
+
+def test_without_beat_routed_pace_the_surge_points_alone_end_a_hold() -> None:
+    doc = document()
+    doc["routing"]["recycle_surge"]["beat_routed_pace"] = False
+    rules = parse_rules(doc)
+    feed = routed_then_recycled(rules, "not_ready")
+    read_everything(feed).reassess()
+    assert feed.p.state is State.SALES_READY
+    assert "faster than" not in (feed.p.history[-1].reason or "")
 
 
 def test_a_reason_without_a_hold_needs_new_engagement_not_the_old_score(rules: Rules) -> None:
