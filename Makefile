@@ -75,7 +75,7 @@ UNLESS_PORT_GIVEN := $(if $(filter file,$(origin PORT)),env -u PORT,)
 demo: venv dynamodb-local
 	$(UNLESS_PORT_GIVEN) $(PY) scripts/demo.py
 
-# The rules lab on a month of history (scripts/lab_demo.py): ARGS="--people 300 --engagement 60".
+# The rules lab on a month of history (scripts/lab_demo.py): ARGS="--people 300 --engagement 90".
 lab-demo: venv dynamodb-local
 	$(UNLESS_PORT_GIVEN) $(PY) scripts/lab_demo.py $(ARGS)
 

@@ -9,7 +9,7 @@ Plays scripts/lab_month.py's story on the running local stack (or on `make run`'
 3. a backtest of a draft that raises the engagement threshold (`POST /rules/backtest`, over HTTP);
 4. the draft in shadow mode (`PUT /rules/shadow`) on a week of live traffic sent to the stack's own
    tracking route, then discarded.
-`--people N` (default 80), `--seed N`, `--engagement N` (the draft's threshold, default 55).
+`--people N` (default 80), `--seed N`, `--engagement N` (the draft's threshold, default 80).
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=80)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--engagement", type=int, default=55, help="the draft's engagement threshold")
+    parser.add_argument("--engagement", type=int, default=80, help="the draft's engagement threshold")
     args = parser.parse_args()
     base_url = os.environ.get("LEADLOOP_URL") or local_url(os.environ)
     try:

@@ -181,7 +181,7 @@ def raise_threshold(rules_text: str, engagement: int) -> str:
     return pattern.sub(lambda m: f"{m.group(1)}{engagement}", rules_text, count=1)
 
 
-def play(lab: Lab, month_at: Month, *, seed: int = 7, people: int = 300, engagement: int = 55,
+def play(lab: Lab, month_at: Month, *, seed: int = 7, people: int = 300, engagement: int = 80,
          now: datetime | None = None, run: str | None = None, say: Callable[[str], None] = print,
          shadow_wait: Callable[[], None] = lambda: time.sleep(SHADOW_READ_S + 1),
          poll: Callable[[], None] = lambda: time.sleep(0.2)) -> dict[str, Any]:  # fmt: skip
@@ -285,13 +285,14 @@ def _sales_ready(lab: Lab) -> list[dict[str, Any]]:
 
 
 def _live(cast: Sequence[Person], now: datetime, rng: random.Random) -> list[Person]:
-    """The week after: the month's buyers and researchers come back for a session of intent pages each, in
-    the coming minute (shadow mode scores events as they arrive)."""
+    """The week after: the month's buyers and researchers come back for a session of intent pages each (4
+    to 8: price and whether it fits, the week a score route asks for), in the coming minute (shadow mode
+    scores events as they arrive)."""
     week = []
     for n, person in enumerate(p for p in cast if p.kind in ("buyer", "researcher")):
         again = Person(person.kind, person.email, person.anonymous_id, person.traits)
         at = now + timedelta(seconds=n % 50)
-        for m, path in enumerate(rng.choice(INTENT) for _ in range(rng.randint(2, 5))):
+        for m, path in enumerate(rng.choice(INTENT) for _ in range(rng.randint(4, 8))):
             again.events.append(
                 _call(again, at + timedelta(milliseconds=m), "page", properties={"path": path})
             )

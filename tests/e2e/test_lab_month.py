@@ -78,7 +78,7 @@ def test_a_month_then_a_stricter_draft_shows_fewer_leads_for_sales_and_the_won_l
         seed=3,
         people=30,
         run="t",
-        engagement=60,
+        engagement=80,
         say=said.append,
         poll=lambda: time.sleep(0.05),
         shadow_wait=lambda: None,
