@@ -22,7 +22,7 @@ from chalicelib.domain.lifecycle import State, Trigger
 from chalicelib.domain.prospect import Prospect, Recycle
 from chalicelib.domain.reasons import ago, cited, count_of, engagement_label, line_text, times, window
 from chalicelib.domain.rules import EngagementRule, Rules
-from chalicelib.domain.scoring import Scores, day_of, engagement_between, engagement_since
+from chalicelib.domain.scoring import Scores, day_of, engagement_since
 
 HAND_RAISE, LOW_FIT_HAND_RAISE = "hand_raise", "low_fit_hand_raise"
 QUALIFIED, REQUALIFIED, RECYCLE_SURGE = "qualified", "requalified", "recycle_surge"
@@ -99,12 +99,13 @@ def _after_recycle(
         if velocity < surge.points:
             return None
         beaten = ""
-        if surge.beat_routed_pace:
-            seen = _routed_pace(p, rules, recycle, surge.within_days)
-            if seen is not None and velocity <= seen:
+        if (
+            surge.beat_routed_pace
+            and (seen := _routed_pace(p, rules, recycle, surge.within_days)) is not None
+        ):
+            if velocity <= seen:
                 return None  # no faster than the week the rep already called "not yet"
-            if seen is not None:
-                beaten = f", faster than the {seen:g} of the week it was routed"
+            beaten = f", faster than the {seen:g} of the week it was routed"
         intent = intent_reason(p, rules, today)
         if intent is None:
             return None
@@ -134,7 +135,7 @@ def _routed_pace(p: Prospect, rules: Rules, recycle: Recycle, days: int) -> floa
     if route is None:
         return None
     routed = day_of(route.at)
-    return engagement_between(p, rules, routed - days + 1, routed)
+    return engagement_since(p, rules, routed - days + 1, routed, decay=False)
 
 
 def intent_reason(p: Prospect, rules: Rules, today: int) -> str | None:

@@ -339,20 +339,9 @@ def _engagement_line(
 
 
 def engagement_since(prospect: Prospect, rules: Rules, first_day: int, today: int, *, decay: bool) -> float:
-    """The engagement points earned from `first_day` on (each rule's cap applied): decayed to `today`, or
-    as earned (`decay=False`: a velocity). Only for leads a recycle holds: never on the per-event path."""
-    return _engagement_from(prospect, rules, first_day, today, decay=decay)
-
-
-def engagement_between(prospect: Prospect, rules: Rules, first_day: int, last_day: int) -> float:
-    """The engagement points earned from `first_day` to `last_day` inclusive, as earned (each rule's cap
-    applied): the pace of a past week. Only for leads a recycle holds."""
-    return _engagement_from(prospect, rules, first_day, last_day, decay=False, last_day=last_day)
-
-
-def _engagement_from(
-    prospect: Prospect, rules: Rules, first_day: int, today: int, *, decay: bool, last_day: int | None = None
-) -> float:
+    """The engagement points earned from `first_day` to `today` inclusive (each rule's cap applied):
+    decayed to `today`, or as earned (`decay=False`: a velocity, or the pace of a past week when `today` is
+    that week's last day). Never on the per-event path of a lead below the fit threshold."""
     total = 0.0
     half_life = rules.engagement_half_life_days
     caps = rules.caps
@@ -362,7 +351,7 @@ def _engagement_from(
         points = sum(
             earned * (_decay(today - day, half_life) if decay else 1.0)
             for day, earned in buckets.items()
-            if day >= first_day and (last_day is None or day <= last_day)
+            if first_day <= day <= today
         )
         cap = caps[rule_id]
         if cap is not None and (points > cap or points < -cap):

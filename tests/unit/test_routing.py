@@ -18,7 +18,7 @@ from chalicelib.domain.lifecycle import State
 from chalicelib.domain.prospect import Prospect
 from chalicelib.domain.reassess import reassess
 from chalicelib.domain.rules import Rules, RulesError, parse_rules
-from chalicelib.domain.scoring import day_of, engagement_between, fit_lines, score, top_interests
+from chalicelib.domain.scoring import day_of, engagement_since, fit_lines, score, top_interests
 from chalicelib.domain.summary import summarize
 from chalicelib.wiring import DEFAULT_RULES
 
@@ -328,10 +328,10 @@ def test_a_held_lead_whose_new_engagement_surges_is_re_routed_and_told_why(rules
 
 def test_a_held_lead_must_move_faster_than_the_week_the_rep_called_not_yet(rules: Rules) -> None:
     feed = routed_then_recycled(rules, "not_ready")
-    routed = engagement_between(feed.p, rules, day_of(NOW - 16 * DAY), day_of(NOW - 10 * DAY))
+    routed = engagement_since(feed.p, rules, day_of(NOW - 16 * DAY), day_of(NOW - 10 * DAY), decay=False)
     # The same week again: as fast as the one the rep heard on the call, so the revisit date stands.
     read_everything(feed).reassess()
-    assert engagement_between(feed.p, rules, day_of(NOW - 6 * DAY), day_of(NOW)) == routed
+    assert engagement_since(feed.p, rules, day_of(NOW - 6 * DAY), day_of(NOW), decay=False) == routed
     assert feed.p.state is State.NURTURING
     # More than that week (security and integrations read too): a change the rep has not seen.
     feed.page("/security").page("/integrations").reassess()
